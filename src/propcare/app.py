@@ -1,0 +1,175 @@
+"""The app object: one plugin host, one storage backend, the services.
+
+``Propcare.open(url)`` picks the storage backend by the URL's scheme from the
+backends plugins provide, builds the configured notification channels, and
+hangs the services off the app (``app.estates``, ``app.owners``, ...).
+Nothing happens at import time; opening does the IO.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from propcare.clock import Clock, SystemClock
+from propcare.errors import ConfigError, ValidationError
+from propcare.notify.dispatch import Dispatcher, DispatchReport, subscriber_target
+from propcare.notify.outbox import Backoff, Event, NewMessage
+from propcare.notify.service import NotifyService
+from propcare.notify.templates import Templates
+from propcare.plugins.host import PluginHost
+from propcare.plugins.records import Channel, EventSubscriber
+from propcare.registry.service import EstateService, OwnerService, StaffService, VendorService
+from propcare.service import event_message
+from propcare.storage.ports import Storage, UnitOfWork
+
+__all__ = ["DEFAULT_CONFIG", "Propcare"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG: Mapping[str, Any] = {
+    "channels": {"log": {}},
+    "dispatch": {"auto": True, "base_seconds": 30, "cap_seconds": 3600, "max_attempts": 8},
+}
+
+
+def backend_name(url: str) -> str:
+    """``postgresql+psycopg://...`` -> ``postgresql``; ``sqlite:///a.db`` -> ``sqlite``."""
+    if not isinstance(url, str) or ":" not in url:
+        raise ValidationError("url", url, "must be a database URL such as sqlite:///propcare.db")
+    return url.split(":", 1)[0].split("+", 1)[0].lower()
+
+
+class Propcare:
+    """A propcare application: open it, use its services, close it."""
+
+    def __init__(
+        self,
+        *,
+        host: PluginHost,
+        storage: Storage,
+        clock: Clock,
+        config: Mapping[str, Any],
+    ) -> None:
+        self.host = host
+        self.storage = storage
+        self.clock = clock
+        self.config = config
+        self.templates = Templates()
+        self.channels: dict[str, Channel] = {}
+        for name, settings in dict(config.get("channels") or {}).items():
+            record = host.choose("channel", name, host.notification_channels())
+            self.channels[name] = record.create(settings or {})
+        dispatch = {**DEFAULT_CONFIG["dispatch"], **dict(config.get("dispatch") or {})}
+        self.auto_dispatch = bool(dispatch["auto"])
+        self._extra_subscribers: list[EventSubscriber] = []
+        self._subscribers: list[EventSubscriber] | None = None
+        self.dispatcher = Dispatcher(
+            storage,
+            clock,
+            subscribers=self.subscribers,
+            channels=self.channels,
+            templates=self.templates,
+            backoff=Backoff(
+                base=timedelta(seconds=float(dispatch["base_seconds"])),
+                cap=timedelta(seconds=float(dispatch["cap_seconds"])),
+                max_attempts=int(dispatch["max_attempts"]),
+            ),
+        )
+        self.estates = EstateService(self)
+        self.owners = OwnerService(self)
+        self.staff = StaffService(self)
+        self.vendors = VendorService(self)
+        self.notify = NotifyService(self)
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        plugins: Sequence[object] = (),
+        load_entrypoints: bool = True,
+        clock: Clock | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> Propcare:
+        """Open the database at ``url`` (``sqlite:///path.db``, ``sqlite://:memory:``, ...).
+
+        ``plugins`` are registered after the built-ins and entry points, so they
+        are asked first by ``propcare_authorize``. ``config`` may set
+        ``channels`` (name -> settings; default ``{"log": {}}``) and
+        ``dispatch`` (``auto``, ``base_seconds``, ``cap_seconds``, ``max_attempts``).
+        """
+        if clock is not None and not isinstance(clock, Clock):
+            raise ValidationError("clock", clock, "must have a now() -> aware datetime method")
+        host = PluginHost(plugins, load_entrypoints=load_entrypoints)
+        merged = {**DEFAULT_CONFIG, **dict(config or {})}
+        backend = host.choose("storage backend", backend_name(url), host.storage_backends())
+        storage = backend.open(url)
+        try:
+            return cls(host=host, storage=storage, clock=clock or SystemClock(), config=merged)
+        except BaseException:
+            storage.close()
+            raise
+
+    # --- transactions and events ----------------------------------------------------
+
+    def unit_of_work(self, *, readonly: bool = False) -> UnitOfWork:
+        """A new transaction: ``with app.unit_of_work() as uow: ...; uow.commit()``."""
+        return self.storage.unit_of_work(readonly=readonly)
+
+    def subscribers(self) -> list[EventSubscriber]:
+        """Subscribers from plugins and :meth:`subscribe`, in that order."""
+        if self._subscribers is None:
+            found = [p.record for p in self.host.event_subscribers()]
+            names = [s.name for s in found + self._extra_subscribers]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ConfigError("subscriber", dupes, "two subscribers share a name")
+            self._subscribers = found + self._extra_subscribers
+        return self._subscribers
+
+    def subscribe(self, subscriber: EventSubscriber) -> None:
+        """Add a subscriber in code (plugins use ``propcare_event_subscribers``)."""
+        self._extra_subscribers.append(subscriber)
+        self._subscribers = None
+        self.subscribers()
+
+    def publish(self, uow: UnitOfWork, event: Event, *, key: str | None = None) -> int:
+        """Write ``event`` into ``uow``'s outbox for each subscriber that wants its topic."""
+        targets = [subscriber_target(s.name) for s in self.subscribers() if s.wants(event.topic)]
+        return self.enqueue(uow, event_message(event, key), targets)
+
+    def enqueue(self, uow: UnitOfWork, message: NewMessage, targets: Sequence[str]) -> int:
+        message_id = uow.outbox.add(message, targets)
+        if targets and self.auto_dispatch:
+            uow.after_commit(self._after_commit)
+        return message_id
+
+    def _after_commit(self) -> None:
+        self.dispatch()
+
+    def dispatch(self, *, limit: int | None = None) -> DispatchReport:
+        """Deliver every outbox delivery that is due now (retries and leftovers of a crash too)."""
+        return self.dispatcher.dispatch(limit=limit)
+
+    # --- lifetime ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.storage.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Propcare({self.storage.url!r})"

@@ -1,0 +1,78 @@
+"""The errors a caller of propcare can cause.
+
+Every error names the field, the value and the rule it broke, so a front-desk
+clerk or an integrator can fix the input without reading the source. Nothing is
+written when one is raised inside a unit of work: the transaction rolls back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "Conflict",
+    "InvalidTransition",
+    "MoneyTypeError",
+    "NotFound",
+    "PermissionDenied",
+    "PluginLoadError",
+    "PropcareError",
+    "SchemaVersionError",
+    "StorageError",
+    "ValidationError",
+]
+
+
+class PropcareError(Exception):
+    """Base of every error propcare raises on purpose.
+
+    ``field``, ``value`` and ``rule`` are kept as attributes for programs; the
+    message reads ``field=value: rule`` for people.
+    """
+
+    def __init__(self, field: str, value: Any, rule: str) -> None:
+        self.field = field
+        self.value = value
+        self.rule = rule
+        super().__init__(f"{field}={value!r}: {rule}")
+
+
+class ValidationError(PropcareError, ValueError):
+    """An input broke a rule (empty name, negative area, naive datetime, ...)."""
+
+
+class MoneyTypeError(ValidationError, TypeError):
+    """A money amount had the wrong type; a float is never money."""
+
+
+class NotFound(PropcareError, LookupError):
+    """No record with that key exists where the actor may look."""
+
+
+class Conflict(PropcareError):
+    """The change clashes with what is stored (a duplicate unit number, ...)."""
+
+
+class InvalidTransition(PropcareError):
+    """A state change the transition table does not allow."""
+
+
+class PermissionDenied(PropcareError):
+    """The actor's roles do not allow the action."""
+
+
+class ConfigError(PropcareError):
+    """The configuration names something no plugin provides, or two provide it."""
+
+
+class PluginLoadError(PropcareError):
+    """An entry-point plugin failed to import or register."""
+
+
+class StorageError(PropcareError):
+    """The storage backend could not do what was asked (locked, unreachable, ...)."""
+
+
+class SchemaVersionError(StorageError):
+    """The database was made by a newer propcare than this one."""

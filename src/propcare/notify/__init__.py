@@ -1,0 +1,1 @@
+"""Events and notifications: written to the outbox with the change, sent after commit."""

@@ -1,0 +1,84 @@
+"""Sending notifications (``app.notify``): rendered and checked now, delivered after commit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from propcare.access import Actor
+from propcare.errors import ConfigError
+from propcare.notify.outbox import NewMessage, Notification, Recipient
+from propcare.registry.model import EstateId
+from propcare.service import Service, new_key
+from propcare.storage.ports import UnitOfWork
+
+__all__ = ["NotifyService"]
+
+
+class NotifyService(Service):
+    def send(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        channel: str,
+        recipient: Recipient,
+        template: str,
+        params: Mapping[str, Any],
+        *,
+        locale: str = "zh-CN",
+        key: str | None = None,
+    ) -> int:
+        """Queue one notification; returns its outbox message id.
+
+        The same ``key`` sent twice queues it once (the first message's id is returned).
+        """
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            self._estate(uow, actor, estate_id, "notify.send")
+            message_id = self.queue(
+                uow,
+                Notification(
+                    estate_id=estate_id,
+                    channel=channel,
+                    recipient=recipient,
+                    template=template,
+                    params=dict(params),
+                    locale=locale,
+                    key=key,
+                ),
+            )
+            uow.commit()
+        return message_id
+
+    def queue(self, uow: UnitOfWork, notification: Notification) -> int:
+        """Write a notification into ``uow``'s outbox; for services that notify as they change.
+
+        The template is rendered here once so a missing parameter fails now, while
+        the change can still roll back, not after commit.
+        """
+        if notification.channel not in self._app.channels:
+            raise ConfigError(
+                "channel",
+                notification.channel,
+                f"is not configured; configured: {', '.join(sorted(self._app.channels))}",
+            )
+        self._app.templates.render(notification.template, notification.locale, notification.params)
+        payload = {
+            "channel": notification.channel,
+            "recipient": {
+                "name": notification.recipient.name,
+                "address": notification.recipient.address,
+            },
+            "template": notification.template,
+            "locale": notification.locale,
+            "params": dict(notification.params),
+        }
+        message = NewMessage(
+            estate_id=notification.estate_id,
+            kind="notification",
+            topic=f"notify.{notification.template}",
+            payload=payload,
+            key=notification.key or new_key("notify"),
+            created_at=self._app.clock.now(),
+        )
+        return self._app.enqueue(uow, message, [f"channel:{notification.channel}"])

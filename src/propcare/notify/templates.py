@@ -1,0 +1,69 @@
+"""Message templates, zh-CN first with English beside it.
+
+A template is a subject and a body in ``str.format`` syntax per locale. Later
+parts of propcare (outage notices, dunning) add theirs with :meth:`Templates.add`;
+so can a host system, to reword any message.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from propcare.errors import ValidationError
+
+__all__ = ["BUILTIN_TEMPLATES", "DEFAULT_LOCALE", "Templates"]
+
+DEFAULT_LOCALE = "zh-CN"
+
+BUILTIN_TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
+    "notice": {
+        "zh-CN": ("【{estate}】{title}", "尊敬的{name}：{body}"),
+        "en": ("[{estate}] {title}", "Dear {name}, {body}"),
+    },
+    "owner_welcome": {
+        "zh-CN": (
+            "【{estate}】欢迎入住",
+            "尊敬的{name}：您已登记为{unit}的业主。如需服务请致电客服中心{hotline}。",
+        ),
+        "en": (
+            "[{estate}] Welcome",
+            "Dear {name}, you are now registered as the owner of {unit}. "
+            "For service call the front desk at {hotline}.",
+        ),
+    },
+}
+
+
+class Templates:
+    """The templates one app renders with."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, dict[str, tuple[str, str]]] = {
+            name: dict(locales) for name, locales in BUILTIN_TEMPLATES.items()
+        }
+
+    def add(self, name: str, locale: str, subject: str, body: str) -> None:
+        for field, text in (("subject", subject), ("body", body)):
+            try:
+                list(string.Formatter().parse(text))
+            except ValueError as exc:
+                raise ValidationError(field, text, f"is not a valid template: {exc}") from None
+        self._by_name.setdefault(name, {})[locale] = (subject, body)
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def render(self, name: str, locale: str, params: Mapping[str, Any]) -> tuple[str, str]:
+        """Subject and body; falls back to zh-CN when the locale has no text."""
+        locales = self._by_name.get(name)
+        if locales is None:
+            raise ValidationError("template", name, f"unknown template; known: {self.names()}")
+        subject, body = locales.get(locale) or locales[DEFAULT_LOCALE]
+        try:
+            return subject.format_map(params), body.format_map(params)
+        except KeyError as exc:
+            raise ValidationError(
+                "params", sorted(params), f"template {name!r} needs the parameter {exc.args[0]!r}"
+            ) from None

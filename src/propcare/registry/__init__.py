@@ -1,0 +1,1 @@
+"""The estate registry: estates, buildings, units, owners, staff, teams and vendors."""

@@ -1,0 +1,242 @@
+"""The estate registry: estates, buildings, units, owners, staff, teams, vendors.
+
+Frozen values that cannot be built wrong. Every record carries its
+``estate_id``; services refuse to show or change a record to an actor of
+another estate. ``id`` is 0 until the record is stored.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date
+from decimal import Decimal
+from typing import Any, NewType, TypeVar
+
+import attrs
+
+from propcare.clock import DEFAULT_TZ, zone
+from propcare.errors import ValidationError
+from propcare.registry.contact import IdCardNumber, Phone
+from propcare.validators import non_empty, positive_decimal, valid_date
+
+__all__ = [
+    "Building",
+    "BuildingId",
+    "Estate",
+    "EstateId",
+    "Owner",
+    "OwnerId",
+    "Ownership",
+    "Staff",
+    "StaffId",
+    "Team",
+    "TeamId",
+    "TeamKind",
+    "Unit",
+    "UnitId",
+    "UnitUse",
+    "Vendor",
+    "VendorId",
+]
+
+EstateId = NewType("EstateId", int)
+BuildingId = NewType("BuildingId", int)
+UnitId = NewType("UnitId", int)
+OwnerId = NewType("OwnerId", int)
+StaffId = NewType("StaffId", int)
+TeamId = NewType("TeamId", int)
+VendorId = NewType("VendorId", int)
+
+
+class UnitUse(enum.StrEnum):
+    """What a unit is used for; fee rates differ by use."""
+
+    RESIDENTIAL = "residential"
+    SHOP = "shop"
+    OFFICE = "office"
+    STORAGE = "storage"
+    PARKING = "parking"
+    OTHER = "other"
+
+
+class TeamKind(enum.StrEnum):
+    FRONT_DESK = "front_desk"
+    REPAIR = "repair"
+    CLEANING = "cleaning"
+    GREENING = "greening"
+    SECURITY = "security"
+    COLLECTION = "collection"
+    OTHER = "other"
+
+
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+def _member(cls: type[E], field: str, value: Any) -> E:
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in cls)
+        raise ValidationError(field, value, f"must be one of: {allowed}") from None
+
+
+def _unit_use(value: Any) -> UnitUse:
+    return _member(UnitUse, "use", value)
+
+
+def _team_kind(value: Any) -> TeamKind:
+    return _member(TeamKind, "kind", value)
+
+
+def _tz(value: Any) -> str:
+    zone(value)
+    return str(value)
+
+
+def _area(value: Any) -> Decimal:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            raise ValidationError("floor_area", value, "is not a decimal number") from None
+    return value  # type: ignore[no-any-return]
+
+
+def _phones(value: Any) -> tuple[Phone, ...]:
+    if isinstance(value, str | Phone):
+        value = (value,)
+    return tuple(p if isinstance(p, Phone) else Phone(p) for p in value)
+
+
+def _optional_id_card(value: Any) -> IdCardNumber | None:
+    if value is None or isinstance(value, IdCardNumber):
+        return value
+    return IdCardNumber(value)
+
+
+def _optional_phone(value: Any) -> Phone | None:
+    if value is None or isinstance(value, Phone):
+        return value
+    return Phone(value)
+
+
+@attrs.frozen
+class Estate:
+    name: str = attrs.field(validator=non_empty("estate name"))
+    timezone: str = attrs.field(default=DEFAULT_TZ, converter=_tz)
+    id: EstateId = EstateId(0)
+
+
+@attrs.frozen
+class Building:
+    estate_id: EstateId
+    name: str = attrs.field(validator=non_empty("building name"))
+    id: BuildingId = BuildingId(0)
+
+
+def _area_rule(_inst: Any, _attr: Any, value: Decimal) -> None:
+    positive_decimal("floor_area", "square metres")(_inst, _attr, value)
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -4:
+        raise ValidationError("floor_area", value, "at most 4 decimals of a square metre")
+
+
+@attrs.frozen
+class Unit:
+    estate_id: EstateId
+    building_id: BuildingId
+    number: str = attrs.field(validator=non_empty("unit number", 40))
+    floor_area: Decimal = attrs.field(converter=_area, validator=_area_rule)
+    use: UnitUse = attrs.field(default=UnitUse.RESIDENTIAL, converter=_unit_use)
+    handover_date: date | None = attrs.field(
+        default=None, validator=valid_date("handover_date", optional=True)
+    )
+    id: UnitId = UnitId(0)
+
+
+@attrs.frozen
+class Owner:
+    estate_id: EstateId
+    name: str = attrs.field(validator=non_empty("owner name"))
+    phones: tuple[Phone, ...] = attrs.field(default=(), converter=_phones)
+    id_card: IdCardNumber | None = attrs.field(default=None, converter=_optional_id_card)
+    id: OwnerId = OwnerId(0)
+
+    @property
+    def primary_phone(self) -> Phone | None:
+        return self.phones[0] if self.phones else None
+
+
+@attrs.frozen
+class Ownership:
+    """Who owned a unit from ``start`` (inclusive) to ``end`` (exclusive, None = still)."""
+
+    estate_id: EstateId
+    unit_id: UnitId
+    owner_id: OwnerId
+    start: date = attrs.field(validator=valid_date("start"))
+    end: date | None = attrs.field(default=None, validator=valid_date("end", optional=True))
+
+    def __attrs_post_init__(self) -> None:
+        if self.end is not None and self.end <= self.start:
+            raise ValidationError("end", self.end, f"must be after the start {self.start}")
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day < self.end)
+
+
+@attrs.frozen
+class Team:
+    estate_id: EstateId
+    name: str = attrs.field(validator=non_empty("team name"))
+    kind: TeamKind = attrs.field(default=TeamKind.OTHER, converter=_team_kind)
+    id: TeamId = TeamId(0)
+
+
+def _roles(value: Any) -> frozenset[str]:
+    from propcare.access import ROLES  # the role list lives with the role map
+
+    if isinstance(value, str):
+        value = (value,)
+    roles = frozenset(value)
+    if not roles:
+        raise ValidationError("roles", sorted(roles), "a staff member needs at least one role")
+    unknown = sorted(r for r in roles if r not in ROLES)
+    if unknown:
+        raise ValidationError("roles", unknown, f"unknown role; known: {', '.join(ROLES)}")
+    return roles
+
+
+@attrs.frozen
+class Staff:
+    estate_id: EstateId
+    name: str = attrs.field(validator=non_empty("staff name"))
+    roles: frozenset[str] = attrs.field(converter=_roles)
+    active_from: date = attrs.field(validator=valid_date("active_from"))
+    team_id: TeamId | None = None
+    active_to: date | None = attrs.field(
+        default=None, validator=valid_date("active_to", optional=True)
+    )
+    phone: Phone | None = attrs.field(default=None, converter=_optional_phone)
+    id: StaffId = StaffId(0)
+
+    def __attrs_post_init__(self) -> None:
+        if self.active_to is not None and self.active_to < self.active_from:
+            raise ValidationError(
+                "active_to", self.active_to, f"must not be before active_from {self.active_from}"
+            )
+
+    def active_on(self, day: date) -> bool:
+        return self.active_from <= day and (self.active_to is None or day <= self.active_to)
+
+
+@attrs.frozen
+class Vendor:
+    estate_id: EstateId
+    name: str = attrs.field(validator=non_empty("vendor name"))
+    service: str = attrs.field(default="cleaning", validator=non_empty("vendor service", 60))
+    contact_name: str | None = None
+    phone: Phone | None = attrs.field(default=None, converter=_optional_phone)
+    id: VendorId = VendorId(0)

@@ -1,0 +1,559 @@
+"""Services of the estate registry: create, read, update and list, scoped by estate.
+
+Each method is one unit of work: it validates everything first, writes, puts
+its event in the outbox and commits; on any error nothing is written.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from propcare.access import Actor, Resource
+from propcare.clock import DEFAULT_TZ
+from propcare.errors import Conflict, ValidationError
+from propcare.registry.contact import Phone
+from propcare.registry.events import OwnershipChanged, RecordCreated, RecordUpdated, UnitsAdded
+from propcare.registry.model import (
+    Building,
+    BuildingId,
+    Estate,
+    EstateId,
+    Owner,
+    OwnerId,
+    Ownership,
+    Staff,
+    StaffId,
+    Team,
+    TeamId,
+    TeamKind,
+    Unit,
+    UnitId,
+    UnitUse,
+    Vendor,
+    VendorId,
+)
+from propcare.service import Service, evolve_checked
+from propcare.storage.ports import UnitOfWork
+
+__all__ = ["EstateService", "OwnerService", "StaffService", "UnitSpec", "VendorService"]
+
+
+@attrs.frozen
+class UnitSpec:
+    """One unit to add in bulk (an import row, a demo building)."""
+
+    number: str
+    floor_area: Decimal
+    use: UnitUse | str = UnitUse.RESIDENTIAL
+    handover_date: date | None = None
+
+
+class RegistryService(Service):
+    """Shared by the registry services: their created/updated events."""
+
+    def _created(self, uow: UnitOfWork, estate_id: EstateId, kind: str, record_id: int) -> None:
+        self._publish(
+            uow,
+            RecordCreated(
+                estate_id=estate_id, at=self._app.clock.now(), kind=kind, record_id=record_id
+            ),
+        )
+
+    def _updated(
+        self,
+        uow: UnitOfWork,
+        estate_id: EstateId,
+        kind: str,
+        record_id: int,
+        changes: Mapping[str, Any],
+    ) -> None:
+        self._publish(
+            uow,
+            RecordUpdated(
+                estate_id=estate_id,
+                at=self._app.clock.now(),
+                kind=kind,
+                record_id=record_id,
+                fields=tuple(sorted(changes)),
+            ),
+        )
+
+
+class EstateService(RegistryService):
+    """Estates, their buildings and units (``app.estates``)."""
+
+    def create(self, actor: Actor, name: str, timezone: str = DEFAULT_TZ) -> Estate:
+        actor = self._actor(actor)
+        estate = Estate(name=name, timezone=timezone)
+        self._authorize(actor, "estate.create", Resource("estate"))
+        if not actor.all_estates:
+            raise ValidationError(
+                "actor", actor.name, "only an actor of all estates may create an estate"
+            )
+        with self._app.unit_of_work() as uow:
+            estate = uow.estates.add(estate)
+            self._created(uow, estate.id, "estate", estate.id)
+            uow.commit()
+        return estate
+
+    def get(self, actor: Actor, estate_id: EstateId) -> Estate:
+        with self._app.unit_of_work(readonly=True) as uow:
+            return self._estate(uow, self._actor(actor), estate_id, "estate.read")
+
+    def list(self, actor: Actor) -> builtins.list[Estate]:
+        actor = self._actor(actor)
+        with self._app.unit_of_work(readonly=True) as uow:
+            estates = uow.estates.list_all(actor.estate_ids)
+        return [
+            e
+            for e in estates
+            if self._app.host.authorize(actor, "estate.read", Resource("estate", e.id, e.id))
+        ]
+
+    def update(self, actor: Actor, estate_id: EstateId, **changes: Any) -> Estate:
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "estate.write")
+            new = evolve_checked(estate, changes, frozenset({"name", "timezone"}))
+            uow.estates.update(new)
+            self._updated(uow, new.id, "estate", new.id, changes)
+            uow.commit()
+        return new
+
+    # --- buildings ------------------------------------------------------------------
+
+    def add_building(self, actor: Actor, estate_id: EstateId, name: str) -> Building:
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "estate.write")
+            building = Building(estate_id=estate.id, name=name)
+            if any(b.name == building.name for b in uow.buildings.in_estate(estate.id)):
+                raise Conflict("building name", name, f"already used in estate {estate.name}")
+            building = uow.buildings.add(building)
+            self._created(uow, estate.id, "building", building.id)
+            uow.commit()
+        return building
+
+    def get_building(self, actor: Actor, building_id: BuildingId) -> Building:
+        with self._app.unit_of_work(readonly=True) as uow:
+            building: Building = self._get(
+                uow, self._actor(actor), uow.buildings, "building", building_id, "estate.read"
+            )
+        return building
+
+    def buildings(self, actor: Actor, estate_id: EstateId) -> builtins.list[Building]:
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, self._actor(actor), estate_id, "estate.read")
+            return uow.buildings.in_estate(estate.id)
+
+    def update_building(self, actor: Actor, building_id: BuildingId, **changes: Any) -> Building:
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            old: Building = self._get(
+                uow, actor, uow.buildings, "building", building_id, "estate.write"
+            )
+            new = evolve_checked(old, changes, frozenset({"name"}))
+            if new.name != old.name and any(
+                b.name == new.name for b in uow.buildings.in_estate(old.estate_id)
+            ):
+                raise Conflict("building name", new.name, "already used in this estate")
+            uow.buildings.update(new)
+            self._updated(uow, old.estate_id, "building", old.id, changes)
+            uow.commit()
+        return new
+
+    # --- units ----------------------------------------------------------------------
+
+    def add_unit(
+        self,
+        actor: Actor,
+        building_id: BuildingId,
+        number: str,
+        floor_area: Decimal,
+        use: UnitUse | str = UnitUse.RESIDENTIAL,
+        handover_date: date | None = None,
+    ) -> Unit:
+        spec = UnitSpec(number, floor_area, use, handover_date)
+        return self.add_units(actor, building_id, [spec])[0]
+
+    def add_units(
+        self, actor: Actor, building_id: BuildingId, specs: Iterable[UnitSpec]
+    ) -> builtins.list[Unit]:
+        """Add many units to one building in one transaction: all of them or none."""
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            building: Building = self._get(
+                uow, actor, uow.buildings, "building", building_id, "estate.write"
+            )
+            units = [
+                Unit(
+                    estate_id=building.estate_id,
+                    building_id=building.id,
+                    number=s.number,
+                    floor_area=s.floor_area,
+                    use=s.use,
+                    handover_date=s.handover_date,
+                )
+                for s in specs
+            ]
+            taken = {u.number for u in uow.units.in_building(building.id)}
+            for unit in units:
+                if unit.number in taken:
+                    raise Conflict(
+                        "unit number", unit.number, f"already used in building {building.name}"
+                    )
+                taken.add(unit.number)
+            stored = uow.units.add_many(units)
+            if stored:
+                self._publish(
+                    uow,
+                    UnitsAdded(
+                        estate_id=building.estate_id,
+                        at=self._app.clock.now(),
+                        building_id=building.id,
+                        unit_ids=tuple(u.id for u in stored),
+                    ),
+                )
+            uow.commit()
+        return stored
+
+    def get_unit(self, actor: Actor, unit_id: UnitId) -> Unit:
+        with self._app.unit_of_work(readonly=True) as uow:
+            unit: Unit = self._get(
+                uow, self._actor(actor), uow.units, "unit", unit_id, "estate.read"
+            )
+        return unit
+
+    def units(
+        self, actor: Actor, estate_id: EstateId, building_id: BuildingId | None = None
+    ) -> builtins.list[Unit]:
+        actor = self._actor(actor)
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, actor, estate_id, "estate.read")
+            if building_id is None:
+                return uow.units.in_estate(estate.id)
+            building: Building = self._get(
+                uow, actor, uow.buildings, "building", building_id, "estate.read"
+            )
+            if building.estate_id != estate.id:
+                raise ValidationError(
+                    "building_id", building_id, f"is not a building of estate {estate.id}"
+                )
+            return uow.units.in_building(building.id)
+
+    def update_unit(self, actor: Actor, unit_id: UnitId, **changes: Any) -> Unit:
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            old: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "estate.write")
+            new = evolve_checked(
+                old, changes, frozenset({"number", "floor_area", "use", "handover_date"})
+            )
+            if new.number != old.number and uow.units.find(old.building_id, new.number):
+                raise Conflict("unit number", new.number, "already used in this building")
+            uow.units.update(new)
+            self._updated(uow, old.estate_id, "unit", old.id, changes)
+            uow.commit()
+        return new
+
+
+class OwnerService(RegistryService):
+    """Owners and who owns which unit over time (``app.owners``)."""
+
+    def create(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        name: str,
+        phones: Sequence[str | Phone] | str = (),
+        id_card: str | None = None,
+    ) -> Owner:
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "owner.write")
+            owner = uow.owners.add(
+                Owner(estate_id=estate.id, name=name, phones=phones, id_card=id_card)
+            )
+            self._created(uow, estate.id, "owner", owner.id)
+            uow.commit()
+        return owner
+
+    def get(self, actor: Actor, owner_id: OwnerId) -> Owner:
+        with self._app.unit_of_work(readonly=True) as uow:
+            owner: Owner = self._get(
+                uow, self._actor(actor), uow.owners, "owner", owner_id, "owner.read"
+            )
+        return owner
+
+    def list(self, actor: Actor, estate_id: EstateId) -> builtins.list[Owner]:
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, self._actor(actor), estate_id, "owner.read")
+            return uow.owners.in_estate(estate.id)
+
+    def update(self, actor: Actor, owner_id: OwnerId, **changes: Any) -> Owner:
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            old: Owner = self._get(uow, actor, uow.owners, "owner", owner_id, "owner.write")
+            new = evolve_checked(old, changes, frozenset({"name", "phones", "id_card"}))
+            uow.owners.update(new)
+            self._updated(uow, old.estate_id, "owner", old.id, changes)
+            uow.commit()
+        return new
+
+    def contact(self, actor: Actor, owner_id: OwnerId) -> tuple[str, ...]:
+        """The owner's full phone numbers, for roles allowed ``owner.reveal_contact``."""
+        with self._app.unit_of_work(readonly=True) as uow:
+            owner: Owner = self._get(
+                uow, self._actor(actor), uow.owners, "owner", owner_id, "owner.reveal_contact"
+            )
+        return tuple(p.reveal() for p in owner.phones)
+
+    def assign(self, actor: Actor, unit_id: UnitId, owner_id: OwnerId, start: date) -> Ownership:
+        """Make ``owner_id`` the unit's owner from ``start``; the previous ownership ends then.
+
+        History is kept: earlier owners stay in :meth:`history` with their dates.
+        """
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "owner.write")
+            owner: Owner = self._get(uow, actor, uow.owners, "owner", owner_id, "owner.write")
+            if owner.estate_id != unit.estate_id:
+                raise ValidationError(
+                    "owner_id", owner_id, f"belongs to another estate than unit {unit_id}"
+                )
+            history = uow.ownerships.history(unit.id)
+            current = history[-1] if history and history[-1].end is None else None
+            ownership = Ownership(
+                estate_id=unit.estate_id, unit_id=unit.id, owner_id=owner.id, start=start
+            )
+            if history and start <= max(h.start for h in history):
+                raise ValidationError(
+                    "start",
+                    start,
+                    f"must be after the latest ownership start {history[-1].start} "
+                    "(history is not rewritten)",
+                )
+            if current is not None and current.owner_id == owner.id:
+                raise Conflict("owner_id", owner_id, f"already owns unit {unit.number}")
+            if current is not None:
+                uow.ownerships.end_current(unit.id, start)
+            uow.ownerships.add(ownership)
+            self._publish(
+                uow,
+                OwnershipChanged(
+                    estate_id=unit.estate_id,
+                    at=self._app.clock.now(),
+                    unit_id=unit.id,
+                    previous_owner_id=None if current is None else current.owner_id,
+                    owner_id=owner.id,
+                    start=start,
+                ),
+            )
+            uow.commit()
+        return ownership
+
+    def owner_of(self, actor: Actor, unit_id: UnitId, on: date) -> Owner | None:
+        """The unit's owner on ``on``, or None if it had none then."""
+        with self._app.unit_of_work(readonly=True) as uow:
+            unit: Unit = self._get(
+                uow, self._actor(actor), uow.units, "unit", unit_id, "owner.read"
+            )
+            held = uow.ownerships.on(unit.id, on)
+            return None if held is None else uow.owners.get(held.owner_id)
+
+    def history(self, actor: Actor, unit_id: UnitId) -> builtins.list[Ownership]:
+        with self._app.unit_of_work(readonly=True) as uow:
+            unit: Unit = self._get(
+                uow, self._actor(actor), uow.units, "unit", unit_id, "owner.read"
+            )
+            return uow.ownerships.history(unit.id)
+
+
+class StaffService(RegistryService):
+    """Staff and teams (``app.staff``)."""
+
+    def create_team(
+        self, actor: Actor, estate_id: EstateId, name: str, kind: TeamKind | str = TeamKind.OTHER
+    ) -> Team:
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "staff.write")
+            team = Team(estate_id=estate.id, name=name, kind=kind)
+            if any(t.name == team.name for t in uow.teams.in_estate(estate.id)):
+                raise Conflict("team name", name, f"already used in estate {estate.name}")
+            team = uow.teams.add(team)
+            self._created(uow, estate.id, "team", team.id)
+            uow.commit()
+        return team
+
+    def get_team(self, actor: Actor, team_id: TeamId) -> Team:
+        with self._app.unit_of_work(readonly=True) as uow:
+            team: Team = self._get(
+                uow, self._actor(actor), uow.teams, "team", team_id, "staff.read"
+            )
+        return team
+
+    def teams(self, actor: Actor, estate_id: EstateId) -> builtins.list[Team]:
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, self._actor(actor), estate_id, "staff.read")
+            return uow.teams.in_estate(estate.id)
+
+    def update_team(self, actor: Actor, team_id: TeamId, **changes: Any) -> Team:
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            old: Team = self._get(uow, actor, uow.teams, "team", team_id, "staff.write")
+            new = evolve_checked(old, changes, frozenset({"name", "kind"}))
+            if new.name != old.name and any(
+                t.name == new.name for t in uow.teams.in_estate(old.estate_id)
+            ):
+                raise Conflict("team name", new.name, "already used in this estate")
+            uow.teams.update(new)
+            self._updated(uow, old.estate_id, "team", old.id, changes)
+            uow.commit()
+        return new
+
+    def create(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        name: str,
+        roles: Iterable[str] | str,
+        active_from: date,
+        team_id: TeamId | None = None,
+        active_to: date | None = None,
+        phone: str | None = None,
+    ) -> Staff:
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "staff.write")
+            staff = Staff(
+                estate_id=estate.id,
+                name=name,
+                roles=roles,
+                active_from=active_from,
+                team_id=team_id,
+                active_to=active_to,
+                phone=phone,
+            )
+            self._check_team(uow, actor, staff)
+            staff = uow.staff.add(staff)
+            self._created(uow, estate.id, "staff", staff.id)
+            uow.commit()
+        return staff
+
+    def get(self, actor: Actor, staff_id: StaffId) -> Staff:
+        with self._app.unit_of_work(readonly=True) as uow:
+            staff: Staff = self._get(
+                uow, self._actor(actor), uow.staff, "staff", staff_id, "staff.read"
+            )
+        return staff
+
+    def list(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        *,
+        active_on: date | None = None,
+        team_id: TeamId | None = None,
+    ) -> builtins.list[Staff]:
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, self._actor(actor), estate_id, "staff.read")
+            found = uow.staff.in_estate(estate.id)
+        return [
+            s
+            for s in found
+            if (active_on is None or s.active_on(active_on))
+            and (team_id is None or s.team_id == team_id)
+        ]
+
+    def update(self, actor: Actor, staff_id: StaffId, **changes: Any) -> Staff:
+        actor = self._actor(actor)
+        allowed = frozenset({"name", "roles", "team_id", "active_from", "active_to", "phone"})
+        with self._app.unit_of_work() as uow:
+            old: Staff = self._get(uow, actor, uow.staff, "staff", staff_id, "staff.write")
+            new = evolve_checked(old, changes, allowed)
+            self._check_team(uow, actor, new)
+            uow.staff.update(new)
+            self._updated(uow, old.estate_id, "staff", old.id, changes)
+            uow.commit()
+        return new
+
+    def actor_for(self, actor: Actor, staff_id: StaffId, on: date) -> Actor:
+        """The :class:`Actor` a staff member acts as: their roles, their estate only."""
+        staff = self.get(actor, staff_id)
+        if not staff.active_on(on):
+            raise ValidationError(
+                "staff_id", staff_id, f"{staff.name} is not active on {on.isoformat()}"
+            )
+        return Actor(
+            name=staff.name,
+            roles=staff.roles,
+            estate_ids=frozenset({staff.estate_id}),
+            staff_id=staff.id,
+        )
+
+    def _check_team(self, uow: UnitOfWork, actor: Actor, staff: Staff) -> None:
+        if staff.team_id is None:
+            return
+        team = uow.teams.get(staff.team_id)
+        if team is None or team.estate_id != staff.estate_id:
+            raise ValidationError(
+                "team_id", staff.team_id, f"no team with this id in estate {staff.estate_id}"
+            )
+
+
+class VendorService(RegistryService):
+    """Outside service providers: cleaning contractors, lift maintenance, ... (``app.vendors``)."""
+
+    def create(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        name: str,
+        service: str = "cleaning",
+        contact_name: str | None = None,
+        phone: str | None = None,
+    ) -> Vendor:
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "vendor.write")
+            vendor = uow.vendors.add(
+                Vendor(
+                    estate_id=estate.id,
+                    name=name,
+                    service=service,
+                    contact_name=contact_name,
+                    phone=phone,
+                )
+            )
+            self._created(uow, estate.id, "vendor", vendor.id)
+            uow.commit()
+        return vendor
+
+    def get(self, actor: Actor, vendor_id: VendorId) -> Vendor:
+        with self._app.unit_of_work(readonly=True) as uow:
+            vendor: Vendor = self._get(
+                uow, self._actor(actor), uow.vendors, "vendor", vendor_id, "vendor.read"
+            )
+        return vendor
+
+    def list(self, actor: Actor, estate_id: EstateId) -> builtins.list[Vendor]:
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, self._actor(actor), estate_id, "vendor.read")
+            return uow.vendors.in_estate(estate.id)
+
+    def update(self, actor: Actor, vendor_id: VendorId, **changes: Any) -> Vendor:
+        actor = self._actor(actor)
+        allowed = frozenset({"name", "service", "contact_name", "phone"})
+        with self._app.unit_of_work() as uow:
+            old: Vendor = self._get(uow, actor, uow.vendors, "vendor", vendor_id, "vendor.write")
+            new = evolve_checked(old, changes, allowed)
+            uow.vendors.update(new)
+            self._updated(uow, old.estate_id, "vendor", old.id, changes)
+            uow.commit()
+        return new

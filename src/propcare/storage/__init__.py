@@ -1,0 +1,1 @@
+"""Storage: ports (Protocols) and the built-in SQLite backend."""

@@ -1,0 +1,222 @@
+"""The storage ports: what a backend must provide.
+
+A backend (SQLite built in, PostgreSQL as an adapter) hands out units of work;
+a unit of work is one transaction and holds the repositories. Leaving the
+``with`` block without ``commit()`` rolls back. ``propcare.testing.contract``
+checks that a backend keeps these promises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from types import TracebackType
+from typing import Protocol, Self, TypeVar
+
+import attrs
+
+from propcare.notify.outbox import NewMessage, StoredMessage
+from propcare.registry.model import (
+    Building,
+    BuildingId,
+    Estate,
+    EstateId,
+    Owner,
+    Ownership,
+    Staff,
+    Team,
+    Unit,
+    UnitId,
+    Vendor,
+)
+
+__all__ = [
+    "BuildingRepository",
+    "ClaimedDelivery",
+    "Delivery",
+    "EstateRepository",
+    "OutboxRepository",
+    "OwnerRepository",
+    "OwnershipRepository",
+    "StaffRepository",
+    "Storage",
+    "TeamRepository",
+    "UnitOfWork",
+    "UnitRepository",
+    "VendorRepository",
+]
+
+T = TypeVar("T")
+
+
+class Repository(Protocol[T]):
+    """Records of one kind, each in one estate. ``add`` returns it with its new id."""
+
+    def add(self, record: T) -> T: ...
+
+    def get(self, record_id: int) -> T | None: ...
+
+    def update(self, record: T) -> None: ...
+
+    def in_estate(self, estate_id: EstateId) -> list[T]: ...
+
+
+class EstateRepository(Protocol):
+    def add(self, record: Estate) -> Estate: ...
+
+    def get(self, record_id: int) -> Estate | None: ...
+
+    def update(self, record: Estate) -> None: ...
+
+    def list_all(self, only: Iterable[EstateId] | None = None) -> list[Estate]: ...
+
+
+class BuildingRepository(Repository[Building], Protocol):
+    pass
+
+
+class UnitRepository(Repository[Unit], Protocol):
+    def add_many(self, records: Sequence[Unit]) -> list[Unit]: ...
+
+    def in_building(self, building_id: BuildingId) -> list[Unit]: ...
+
+    def find(self, building_id: BuildingId, number: str) -> Unit | None: ...
+
+    def count(self, estate_id: EstateId) -> int: ...
+
+
+class OwnerRepository(Repository[Owner], Protocol):
+    pass
+
+
+class OwnershipRepository(Protocol):
+    def add(self, record: Ownership) -> Ownership: ...
+
+    def end_current(self, unit_id: UnitId, end: date) -> None:
+        """Set ``end`` on the unit's open ownership, if it has one."""
+
+    def history(self, unit_id: UnitId) -> list[Ownership]:
+        """Every ownership of the unit, oldest first."""
+
+    def on(self, unit_id: UnitId, day: date) -> Ownership | None: ...
+
+
+class TeamRepository(Repository[Team], Protocol):
+    pass
+
+
+class StaffRepository(Repository[Staff], Protocol):
+    pass
+
+
+class VendorRepository(Repository[Vendor], Protocol):
+    pass
+
+
+@attrs.frozen
+class ClaimedDelivery:
+    """One delivery of one message to one target, leased to the caller until sent."""
+
+    delivery_id: int
+    target: str
+    attempts: int
+    message: StoredMessage
+
+
+@attrs.frozen
+class Delivery:
+    """The delivery record of a message to a target."""
+
+    delivery_id: int
+    message_id: int
+    target: str
+    status: str  # pending | sending | delivered | failed
+    attempts: int
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+class OutboxRepository(Protocol):
+    def add(self, message: NewMessage, targets: Sequence[str]) -> int:
+        """Store a message and one pending delivery per target; return the message id.
+
+        A message whose ``key`` is already stored is not stored again: the
+        existing id is returned.
+        """
+
+    def claim_due(
+        self, now: datetime, lease_until: datetime, limit: int, message_ids: Sequence[int] = ()
+    ) -> list[ClaimedDelivery]:
+        """Lease pending deliveries due by ``now`` (and sending ones whose lease expired)."""
+
+    def mark_delivered(self, delivery_id: int, at: datetime) -> None: ...
+
+    def mark_retry(self, delivery_id: int, next_attempt_at: datetime, error: str) -> None: ...
+
+    def mark_failed(self, delivery_id: int, at: datetime, error: str) -> None: ...
+
+    def deliveries(self, message_id: int | None = None) -> list[Delivery]: ...
+
+    def messages(self, topic: str | None = None) -> list[StoredMessage]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. ``commit()`` makes it durable; anything else rolls back."""
+
+    @property
+    def estates(self) -> EstateRepository: ...
+
+    @property
+    def buildings(self) -> BuildingRepository: ...
+
+    @property
+    def units(self) -> UnitRepository: ...
+
+    @property
+    def owners(self) -> OwnerRepository: ...
+
+    @property
+    def ownerships(self) -> OwnershipRepository: ...
+
+    @property
+    def teams(self) -> TeamRepository: ...
+
+    @property
+    def staff(self) -> StaffRepository: ...
+
+    @property
+    def vendors(self) -> VendorRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def committed(self) -> bool: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once after a successful commit; errors in it are logged, not raised."""
+
+
+class Storage(Protocol):
+    """An open database. Cheap to hold; does IO in ``unit_of_work`` and ``close``."""
+
+    url: str
+
+    def unit_of_work(self, *, readonly: bool = False) -> UnitOfWork: ...
+
+    def schema_version(self) -> int: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,688 @@
+"""The built-in embedded backend: one SQLite file (or memory), standard library only.
+
+WAL so readers never wait for the writer, foreign keys on, ``BEGIN IMMEDIATE``
+for writes so two processes queue for the write lock instead of failing
+half-way, a busy timeout, money as integer fen. One connection per storage,
+guarded by a lock: an app object may be shared between threads, and SQLite
+has one writer at a time anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar, cast
+
+import attrs
+
+from propcare.errors import Conflict, SchemaVersionError, StorageError, ValidationError
+from propcare.notify.outbox import NewMessage, StoredMessage, decode_payload, encode_payload
+from propcare.plugins.hookspecs import hookimpl
+from propcare.plugins.records import StorageBackend
+from propcare.registry.model import (
+    Building,
+    BuildingId,
+    Estate,
+    EstateId,
+    Owner,
+    OwnerId,
+    Ownership,
+    Staff,
+    StaffId,
+    Team,
+    TeamId,
+    Unit,
+    UnitId,
+    Vendor,
+    VendorId,
+)
+from propcare.storage.migrate import Migration, migrations, split_statements
+from propcare.storage.ports import ClaimedDelivery, Delivery
+
+__all__ = ["SqliteStorage", "open_sqlite", "parse_sqlite_url"]
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_S = 30.0
+R = TypeVar("R")
+
+
+# --- value encoding -------------------------------------------------------------
+
+
+def ts(value: datetime) -> str:
+    """Aware datetime -> fixed-width UTC text, which sorts in time order."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _day(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _parse_day(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
+
+
+def _req_day(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+# --- URLs and connections -------------------------------------------------------
+
+
+def parse_sqlite_url(url: str) -> str:
+    """``sqlite:///rel.db``, ``sqlite:////abs/x.db``, ``sqlite://:memory:`` -> a path.
+
+    Three slashes then a path, as SQLAlchemy reads it: ``sqlite:///a.db`` is
+    relative, ``sqlite:////tmp/a.db`` absolute.
+    """
+    if not url.startswith("sqlite:"):
+        raise ValidationError("url", url, "an SQLite URL starts with sqlite://")
+    rest = url[len("sqlite:") :]
+    if rest in ("", "//", "//:memory:", "///:memory:"):
+        return ":memory:"
+    if not rest.startswith("///") or len(rest) == 3:
+        raise ValidationError(
+            "url",
+            url,
+            "use sqlite:///relative/path.db, sqlite:////absolute/path.db or sqlite://:memory:",
+        )
+    return rest[3:]
+
+
+def connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    if path != ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL keeps the database consistent across a crash; a power
+        # cut may lose the last commits but never corrupts.
+        conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if row is None:
+        return 0
+    found = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+    return int(found or 0)
+
+
+def migrate(conn: sqlite3.Connection, target: int | None = None) -> int:
+    """Bring the schema up to ``target`` (default: the newest); return the version."""
+    known: list[Migration] = migrations("sqlite")
+    newest = known[-1].version if known else 0
+    goal = newest if target is None else target
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        version = current_version(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if version > newest:
+        raise SchemaVersionError(
+            "schema_version",
+            version,
+            f"the database was made by a newer propcare (this one knows up to {newest}); "
+            "upgrade propcare",
+        )
+    for step in known:
+        if step.version <= version or step.version > goal:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have applied it while we waited for the lock.
+            if current_version(conn) >= step.version:
+                conn.execute("COMMIT")
+                continue
+            for statement in split_statements(step.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                (step.version, step.name, ts(datetime.now(UTC))),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        log.info("applied migration %04d_%s", step.version, step.name)
+    return current_version(conn)
+
+
+# --- repositories ----------------------------------------------------------------
+
+
+@attrs.frozen
+class Table(Generic[R]):
+    """How one record type maps to one table (``id`` and ``estate_id`` implied)."""
+
+    name: str
+    columns: tuple[str, ...]
+    to_row: Callable[[R], tuple[Any, ...]]
+    from_row: Callable[[sqlite3.Row], R]
+    order: str = "id"
+
+
+class TableRepository(Generic[R]):
+    """add / get / update / list for a record kept in one table."""
+
+    def __init__(self, uow: SqliteUnitOfWork, table: Table[R]) -> None:
+        self._uow = uow
+        self._t = table
+        cols = ", ".join(table.columns)
+        marks = ", ".join("?" for _ in table.columns)
+        self._insert = f"INSERT INTO {table.name} ({cols}) VALUES ({marks})"
+        sets = ", ".join(f"{c} = ?" for c in table.columns)
+        self._update = f"UPDATE {table.name} SET {sets} WHERE id = ?"
+        self._select = f"SELECT id, {cols} FROM {table.name}"
+
+    def add(self, record: R) -> R:
+        cur = self._uow.execute(self._insert, self._t.to_row(record))
+        return cast(R, attrs.evolve(cast(Any, record), id=cur.lastrowid))
+
+    def add_many(self, records: Sequence[R]) -> list[R]:
+        return [self.add(r) for r in records]
+
+    def get(self, record_id: int) -> R | None:
+        row = self._uow.execute(f"{self._select} WHERE id = ?", (record_id,)).fetchone()
+        return None if row is None else self._t.from_row(row)
+
+    def update(self, record: R) -> None:
+        record_id = cast(Any, record).id
+        cur = self._uow.execute(self._update, (*self._t.to_row(record), record_id))
+        if cur.rowcount != 1:
+            raise StorageError(f"{self._t.name}.id", record_id, "no such row to update")
+
+    def in_estate(self, estate_id: EstateId) -> list[R]:
+        rows = self._uow.execute(
+            f"{self._select} WHERE estate_id = ? ORDER BY {self._t.order}", (estate_id,)
+        )
+        return [self._t.from_row(r) for r in rows]
+
+    def where(self, clause: str, params: Sequence[Any]) -> list[R]:
+        rows = self._uow.execute(f"{self._select} WHERE {clause} ORDER BY {self._t.order}", params)
+        return [self._t.from_row(r) for r in rows]
+
+
+class EstateRepo(TableRepository[Estate]):
+    def in_estate(self, estate_id: EstateId) -> list[Estate]:
+        return self.where("id = ?", (estate_id,))
+
+    def list_all(self, only: Iterable[EstateId] | None = None) -> list[Estate]:
+        if only is None:
+            return self.where("1 = 1", ())
+        ids = sorted(set(only))
+        if not ids:
+            return []
+        return self.where(f"id IN ({', '.join('?' for _ in ids)})", ids)
+
+
+class UnitRepo(TableRepository[Unit]):
+    def add_many(self, records: Sequence[Unit]) -> list[Unit]:
+        return [self.add(r) for r in records]
+
+    def in_building(self, building_id: BuildingId) -> list[Unit]:
+        return self.where("building_id = ?", (building_id,))
+
+    def find(self, building_id: BuildingId, number: str) -> Unit | None:
+        found = self.where("building_id = ? AND number = ?", (building_id, number))
+        return found[0] if found else None
+
+    def count(self, estate_id: EstateId) -> int:
+        row = self._uow.execute("SELECT COUNT(*) FROM units WHERE estate_id = ?", (estate_id,))
+        return int(row.fetchone()[0])
+
+
+class OwnershipRepo:
+    _cols = "estate_id, unit_id, owner_id, start_date, end_date"
+
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    @staticmethod
+    def _row(r: sqlite3.Row) -> Ownership:
+        return Ownership(
+            estate_id=EstateId(r["estate_id"]),
+            unit_id=UnitId(r["unit_id"]),
+            owner_id=OwnerId(r["owner_id"]),
+            start=_req_day(r["start_date"]),
+            end=_parse_day(r["end_date"]),
+        )
+
+    def add(self, record: Ownership) -> Ownership:
+        self._uow.execute(
+            f"INSERT INTO ownerships ({self._cols}) VALUES (?, ?, ?, ?, ?)",
+            (
+                record.estate_id,
+                record.unit_id,
+                record.owner_id,
+                _day(record.start),
+                _day(record.end),
+            ),
+        )
+        return record
+
+    def end_current(self, unit_id: UnitId, end: date) -> None:
+        self._uow.execute(
+            "UPDATE ownerships SET end_date = ? WHERE unit_id = ? AND end_date IS NULL",
+            (_day(end), unit_id),
+        )
+
+    def history(self, unit_id: UnitId) -> list[Ownership]:
+        rows = self._uow.execute(
+            f"SELECT {self._cols} FROM ownerships WHERE unit_id = ? ORDER BY start_date, id",
+            (unit_id,),
+        )
+        return [self._row(r) for r in rows]
+
+    def on(self, unit_id: UnitId, day: date) -> Ownership | None:
+        row = self._uow.execute(
+            f"SELECT {self._cols} FROM ownerships WHERE unit_id = ? AND start_date <= ? "
+            "AND (end_date IS NULL OR end_date > ?) ORDER BY start_date DESC LIMIT 1",
+            (unit_id, _day(day), _day(day)),
+        ).fetchone()
+        return None if row is None else self._row(row)
+
+
+class OutboxRepo:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, message: NewMessage, targets: Sequence[str]) -> int:
+        existing = self._uow.execute(
+            "SELECT id FROM outbox WHERE idem_key = ?", (message.key,)
+        ).fetchone()
+        if existing is not None:
+            return int(existing[0])
+        cur = self._uow.execute(
+            "INSERT INTO outbox (estate_id, kind, topic, payload, idem_key, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                message.estate_id,
+                message.kind,
+                message.topic,
+                encode_payload(message.payload),
+                message.key,
+                ts(message.created_at),
+            ),
+        )
+        message_id = int(cast(int, cur.lastrowid))
+        due = ts(message.created_at)
+        self._uow.executemany(
+            "INSERT INTO deliveries (message_id, target, status, next_attempt_at) "
+            "VALUES (?, ?, 'pending', ?)",
+            [(message_id, t, due) for t in dict.fromkeys(targets)],
+        )
+        return message_id
+
+    def claim_due(
+        self, now: datetime, lease_until: datetime, limit: int, message_ids: Sequence[int] = ()
+    ) -> list[ClaimedDelivery]:
+        t_now = ts(now)
+        params: list[Any] = [t_now, t_now]
+        only = ""
+        if message_ids:
+            only = f" AND d.message_id IN ({', '.join('?' for _ in message_ids)})"
+            params.extend(message_ids)
+        params.append(limit)
+        rows = self._uow.execute(
+            "SELECT d.id AS did, d.target, d.attempts, o.id, o.estate_id, o.kind, o.topic, "
+            "o.payload, o.idem_key, o.created_at FROM deliveries d JOIN outbox o "
+            "ON o.id = d.message_id WHERE ((d.status = 'pending' AND d.next_attempt_at <= ?) "
+            f"OR (d.status = 'sending' AND d.lease_until < ?)){only} ORDER BY d.id LIMIT ?",
+            params,
+        ).fetchall()
+        claimed: list[ClaimedDelivery] = []
+        for r in rows:
+            self._uow.execute(
+                "UPDATE deliveries SET status = 'sending', lease_until = ?, "
+                "attempts = attempts + 1 WHERE id = ?",
+                (ts(lease_until), r["did"]),
+            )
+            claimed.append(
+                ClaimedDelivery(
+                    delivery_id=r["did"],
+                    target=r["target"],
+                    attempts=r["attempts"] + 1,
+                    message=_message(r),
+                )
+            )
+        return claimed
+
+    def mark_delivered(self, delivery_id: int, at: datetime) -> None:
+        self._uow.execute(
+            "UPDATE deliveries SET status = 'delivered', delivered_at = ?, lease_until = NULL "
+            "WHERE id = ?",
+            (ts(at), delivery_id),
+        )
+
+    def mark_retry(self, delivery_id: int, next_attempt_at: datetime, error: str) -> None:
+        self._uow.execute(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, last_error = ?, "
+            "lease_until = NULL WHERE id = ?",
+            (ts(next_attempt_at), error, delivery_id),
+        )
+
+    def mark_failed(self, delivery_id: int, at: datetime, error: str) -> None:
+        self._uow.execute(
+            "UPDATE deliveries SET status = 'failed', last_error = ?, lease_until = NULL, "
+            "next_attempt_at = ? WHERE id = ?",
+            (error, ts(at), delivery_id),
+        )
+
+    def deliveries(self, message_id: int | None = None) -> list[Delivery]:
+        where, params = ("WHERE message_id = ?", (message_id,)) if message_id else ("", ())
+        rows = self._uow.execute(
+            "SELECT id, message_id, target, status, attempts, last_error, delivered_at "
+            f"FROM deliveries {where} ORDER BY id",
+            params,
+        )
+        return [
+            Delivery(
+                delivery_id=r["id"],
+                message_id=r["message_id"],
+                target=r["target"],
+                status=r["status"],
+                attempts=r["attempts"],
+                last_error=r["last_error"],
+                delivered_at=None if r["delivered_at"] is None else parse_ts(r["delivered_at"]),
+            )
+            for r in rows
+        ]
+
+    def messages(self, topic: str | None = None) -> list[StoredMessage]:
+        where, params = ("WHERE topic = ?", (topic,)) if topic else ("", ())
+        rows = self._uow.execute(
+            "SELECT id, estate_id, kind, topic, payload, idem_key, created_at "
+            f"FROM outbox {where} ORDER BY id",
+            params,
+        )
+        return [_message(r) for r in rows]
+
+
+def _message(r: sqlite3.Row) -> StoredMessage:
+    return StoredMessage(
+        id=r["id"],
+        estate_id=None if r["estate_id"] is None else EstateId(r["estate_id"]),
+        kind=r["kind"],
+        topic=r["topic"],
+        payload=decode_payload(r["payload"]),
+        key=r["idem_key"],
+        created_at=parse_ts(r["created_at"]),
+    )
+
+
+def _phone_json(phones: Iterable[Any]) -> str:
+    return json.dumps([p.reveal() for p in phones])
+
+
+def _opt_phone(p: Any) -> str | None:
+    return None if p is None else str(p.reveal())
+
+
+ESTATES = Table[Estate](
+    "estates",
+    ("name", "timezone"),
+    lambda e: (e.name, e.timezone),
+    lambda r: Estate(id=EstateId(r["id"]), name=r["name"], timezone=r["timezone"]),
+)
+BUILDINGS = Table[Building](
+    "buildings",
+    ("estate_id", "name"),
+    lambda b: (b.estate_id, b.name),
+    lambda r: Building(id=BuildingId(r["id"]), estate_id=EstateId(r["estate_id"]), name=r["name"]),
+)
+UNITS = Table[Unit](
+    "units",
+    ("estate_id", "building_id", "number", "floor_area", "use", "handover_date"),
+    lambda u: (
+        u.estate_id,
+        u.building_id,
+        u.number,
+        str(u.floor_area),
+        u.use.value,
+        _day(u.handover_date),
+    ),
+    lambda r: Unit(
+        id=UnitId(r["id"]),
+        estate_id=EstateId(r["estate_id"]),
+        building_id=BuildingId(r["building_id"]),
+        number=r["number"],
+        floor_area=Decimal(r["floor_area"]),
+        use=r["use"],
+        handover_date=_parse_day(r["handover_date"]),
+    ),
+)
+OWNERS = Table[Owner](
+    "owners",
+    ("estate_id", "name", "phones", "id_card"),
+    lambda o: (
+        o.estate_id,
+        o.name,
+        _phone_json(o.phones),
+        None if o.id_card is None else o.id_card.reveal(),
+    ),
+    lambda r: Owner(
+        id=OwnerId(r["id"]),
+        estate_id=EstateId(r["estate_id"]),
+        name=r["name"],
+        phones=tuple(json.loads(r["phones"])),
+        id_card=r["id_card"],
+    ),
+)
+TEAMS = Table[Team](
+    "teams",
+    ("estate_id", "name", "kind"),
+    lambda t: (t.estate_id, t.name, t.kind.value),
+    lambda r: Team(
+        id=TeamId(r["id"]), estate_id=EstateId(r["estate_id"]), name=r["name"], kind=r["kind"]
+    ),
+)
+STAFF = Table[Staff](
+    "staff",
+    ("estate_id", "name", "roles", "team_id", "active_from", "active_to", "phone"),
+    lambda s: (
+        s.estate_id,
+        s.name,
+        json.dumps(sorted(s.roles)),
+        s.team_id,
+        _day(s.active_from),
+        _day(s.active_to),
+        _opt_phone(s.phone),
+    ),
+    lambda r: Staff(
+        id=StaffId(r["id"]),
+        estate_id=EstateId(r["estate_id"]),
+        name=r["name"],
+        roles=frozenset(json.loads(r["roles"])),
+        team_id=None if r["team_id"] is None else TeamId(r["team_id"]),
+        active_from=_req_day(r["active_from"]),
+        active_to=_parse_day(r["active_to"]),
+        phone=r["phone"],
+    ),
+)
+VENDORS = Table[Vendor](
+    "vendors",
+    ("estate_id", "name", "service", "contact_name", "phone"),
+    lambda v: (v.estate_id, v.name, v.service, v.contact_name, _opt_phone(v.phone)),
+    lambda r: Vendor(
+        id=VendorId(r["id"]),
+        estate_id=EstateId(r["estate_id"]),
+        name=r["name"],
+        service=r["service"],
+        contact_name=r["contact_name"],
+        phone=r["phone"],
+    ),
+)
+
+
+# --- unit of work and storage -------------------------------------------------------
+
+
+class SqliteUnitOfWork:
+    """One SQLite transaction; holds the storage lock from enter to exit."""
+
+    def __init__(self, storage: SqliteStorage, readonly: bool) -> None:
+        self._storage = storage
+        self._readonly = readonly
+        self._active = False
+        self._committed = False
+        self._callbacks: list[Callable[[], None]] = []
+        self.estates = EstateRepo(self, ESTATES)
+        self.buildings = TableRepository[Building](self, BUILDINGS)
+        self.units = UnitRepo(self, UNITS)
+        self.owners = TableRepository[Owner](self, OWNERS)
+        self.ownerships = OwnershipRepo(self)
+        self.teams = TableRepository[Team](self, TEAMS)
+        self.staff = TableRepository[Staff](self, STAFF)
+        self.vendors = TableRepository[Vendor](self, VENDORS)
+        self.outbox = OutboxRepo(self)
+
+    @property
+    def committed(self) -> bool:
+        return self._committed
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection, for backend-specific fast paths inside this transaction."""
+        self._require_active()
+        return self._storage.conn
+
+    def __enter__(self) -> Self:
+        self._storage.lock.acquire()
+        try:
+            self._storage.conn.execute("BEGIN" if self._readonly else "BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            self._storage.lock.release()
+            raise StorageError("database", self._storage.url, f"cannot begin: {exc}") from exc
+        self._active = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._active:
+                self.rollback()
+        finally:
+            self._storage.lock.release()
+        if self._committed:
+            for callback in self._callbacks:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("after-commit callback failed; the commit stands")
+
+    def _require_active(self) -> None:
+        if not self._active:
+            state = "committed" if self._committed else "not started or rolled back"
+            raise StorageError("unit_of_work", state, "use it inside its with block, once")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        self._require_active()
+        try:
+            return self._storage.conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict("record", _first_words(sql), f"violates a constraint: {exc}") from exc
+        except sqlite3.OperationalError as exc:
+            raise StorageError("database", self._storage.url, str(exc)) from exc
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        self._require_active()
+        try:
+            return self._storage.conn.executemany(sql, rows)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict("record", _first_words(sql), f"violates a constraint: {exc}") from exc
+        except sqlite3.OperationalError as exc:
+            raise StorageError("database", self._storage.url, str(exc)) from exc
+
+    def commit(self) -> None:
+        self._require_active()
+        try:
+            self._storage.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise StorageError("database", self._storage.url, f"commit failed: {exc}") from exc
+        self._active = False
+        self._committed = True
+
+    def rollback(self) -> None:
+        if self._active:
+            self._active = False
+            if self._storage.conn.in_transaction:
+                self._storage.conn.execute("ROLLBACK")
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if callback not in self._callbacks:
+            self._callbacks.append(callback)
+
+
+def _first_words(sql: str) -> str:
+    return " ".join(sql.split()[:3])
+
+
+class SqliteStorage:
+    """An open SQLite database, migrated to the newest schema on open."""
+
+    def __init__(self, url: str, *, migrate_to: int | None = None) -> None:
+        self.url = url
+        self.path = parse_sqlite_url(url)
+        self.lock = threading.RLock()
+        try:
+            self.conn = connect(self.path)
+        except sqlite3.Error as exc:
+            raise StorageError("url", url, f"cannot open the SQLite database: {exc}") from exc
+        migrate(self.conn, migrate_to)
+
+    def unit_of_work(self, *, readonly: bool = False) -> SqliteUnitOfWork:
+        return SqliteUnitOfWork(self, readonly)
+
+    def schema_version(self) -> int:
+        with self.lock:
+            return current_version(self.conn)
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStorage({self.url!r})"
+
+
+def open_sqlite(url: str) -> SqliteStorage:
+    return SqliteStorage(url)
+
+
+@hookimpl
+def propcare_storage_backends() -> list[StorageBackend]:
+    return [
+        StorageBackend(
+            name="sqlite",
+            open=open_sqlite,
+            description="embedded SQLite file or :memory: (standard library)",
+        )
+    ]
