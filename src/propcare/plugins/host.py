@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import types
 from collections.abc import Iterable, Sequence
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
@@ -81,6 +82,14 @@ def _load_builtin(path: str) -> object:
     return obj() if isinstance(obj, type) else obj
 
 
+def _plugin_name(plugin: object) -> str:
+    """A name people recognise in errors: the module, or the module and class."""
+    if isinstance(plugin, types.ModuleType):
+        return plugin.__name__
+    cls = plugin if isinstance(plugin, type) else type(plugin)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 class PluginHost:
     """Typed access to the hooks of one app."""
 
@@ -100,6 +109,12 @@ class PluginHost:
         """Register a plugin object or module; returns the name it was registered under."""
         if self.pm.is_registered(plugin):
             return self.pm.get_name(plugin) or ""
+        if name is None:
+            name = _plugin_name(plugin)
+            taken = {n for n, _ in self.pm.list_name_plugin()}
+            base, n = name, 2
+            while name in taken:
+                name, n = f"{base}#{n}", n + 1
         try:
             registered = self.pm.register(plugin, name=name)
         except (ValueError, pluggy.PluginValidationError) as exc:

@@ -574,7 +574,7 @@ class SqliteUnitOfWork:
         self._storage.lock.acquire()
         try:
             self._storage.conn.execute("BEGIN" if self._readonly else "BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             self._storage.lock.release()
             raise StorageError("database", self._storage.url, f"cannot begin: {exc}") from exc
         self._active = True
@@ -609,7 +609,7 @@ class SqliteUnitOfWork:
             return self._storage.conn.execute(sql, params)
         except sqlite3.IntegrityError as exc:
             raise Conflict("record", _first_words(sql), f"violates a constraint: {exc}") from exc
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             raise StorageError("database", self._storage.url, str(exc)) from exc
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
@@ -618,7 +618,7 @@ class SqliteUnitOfWork:
             return self._storage.conn.executemany(sql, rows)
         except sqlite3.IntegrityError as exc:
             raise Conflict("record", _first_words(sql), f"violates a constraint: {exc}") from exc
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             raise StorageError("database", self._storage.url, str(exc)) from exc
 
     def commit(self) -> None:

@@ -1,0 +1,140 @@
+"""Estate isolation: an actor of estate B never sees or changes estate A, in any service."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from propcare import Actor, NotFound, Propcare, Recipient, UnitSpec
+from propcare.service import Service
+
+# Every public method of every service, called by B's manager on A's records.
+Call = Callable[[Propcare, Actor, dict[str, Any]], object]
+CALLS: dict[str, Call] = {
+    "estates.create": lambda a, x, r: a.estates.create(x, "越权小区"),
+    "estates.get": lambda a, x, r: a.estates.get(x, r["estate"]),
+    "estates.list": lambda a, x, r: a.estates.list(x),
+    "estates.update": lambda a, x, r: a.estates.update(x, r["estate"], name="改名"),
+    "estates.add_building": lambda a, x, r: a.estates.add_building(x, r["estate"], "9栋"),
+    "estates.get_building": lambda a, x, r: a.estates.get_building(x, r["building"]),
+    "estates.buildings": lambda a, x, r: a.estates.buildings(x, r["estate"]),
+    "estates.update_building": lambda a, x, r: a.estates.update_building(
+        x, r["building"], name="改"
+    ),
+    "estates.add_unit": lambda a, x, r: a.estates.add_unit(x, r["building"], "9", Decimal(9)),
+    "estates.add_units": lambda a, x, r: a.estates.add_units(
+        x, r["building"], [UnitSpec("9", Decimal(9))]
+    ),
+    "estates.get_unit": lambda a, x, r: a.estates.get_unit(x, r["unit"]),
+    "estates.units": lambda a, x, r: a.estates.units(x, r["estate"]),
+    "estates.update_unit": lambda a, x, r: a.estates.update_unit(x, r["unit"], number="9"),
+    "owners.create": lambda a, x, r: a.owners.create(x, r["estate"], "越权"),
+    "owners.get": lambda a, x, r: a.owners.get(x, r["owner"]),
+    "owners.list": lambda a, x, r: a.owners.list(x, r["estate"]),
+    "owners.update": lambda a, x, r: a.owners.update(x, r["owner"], name="改"),
+    "owners.contact": lambda a, x, r: a.owners.contact(x, r["owner"]),
+    "owners.assign": lambda a, x, r: a.owners.assign(x, r["unit"], r["owner"], date(2030, 1, 1)),
+    "owners.owner_of": lambda a, x, r: a.owners.owner_of(x, r["unit"], date(2025, 1, 1)),
+    "owners.history": lambda a, x, r: a.owners.history(x, r["unit"]),
+    "staff.create_team": lambda a, x, r: a.staff.create_team(x, r["estate"], "越权组"),
+    "staff.get_team": lambda a, x, r: a.staff.get_team(x, r["team"]),
+    "staff.teams": lambda a, x, r: a.staff.teams(x, r["estate"]),
+    "staff.update_team": lambda a, x, r: a.staff.update_team(x, r["team"], name="改"),
+    "staff.create": lambda a, x, r: a.staff.create(x, r["estate"], "越权", ["admin"], date.today()),
+    "staff.get": lambda a, x, r: a.staff.get(x, r["staff"]),
+    "staff.list": lambda a, x, r: a.staff.list(x, r["estate"]),
+    "staff.update": lambda a, x, r: a.staff.update(x, r["staff"], roles={"admin"}),
+    "staff.actor_for": lambda a, x, r: a.staff.actor_for(x, r["staff"], date(2026, 1, 1)),
+    "vendors.create": lambda a, x, r: a.vendors.create(x, r["estate"], "越权保洁"),
+    "vendors.get": lambda a, x, r: a.vendors.get(x, r["vendor"]),
+    "vendors.list": lambda a, x, r: a.vendors.list(x, r["estate"]),
+    "vendors.update": lambda a, x, r: a.vendors.update(x, r["vendor"], name="改"),
+    "notify.send": lambda a, x, r: a.notify.send(
+        x, r["estate"], "log", Recipient("业主", "13812345678"), "notice", {}
+    ),
+    "notify.queue": None,  # type: ignore[dict-item]  # takes a unit of work, not an actor
+}
+
+# Calls that legitimately answer without raising: they show B only B's own records.
+ANSWERS_WITH_OWN_RECORDS = {"estates.list"}
+
+
+def _services(app: Propcare) -> dict[str, Service]:
+    return {name: svc for name, svc in vars(app).items() if isinstance(svc, Service)}
+
+
+def _dump(app: Propcare) -> dict[str, list[tuple[Any, ...]]]:
+    with app.unit_of_work(readonly=True) as uow:
+        conn = uow.connection  # type: ignore[attr-defined]
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {t: [tuple(r) for r in conn.execute(f"SELECT * FROM {t}")] for t in tables}
+
+
+@pytest.fixture
+def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
+    a = app.estates.create(admin, "A苑")
+    b = app.estates.create(admin, "B苑")
+    building = app.estates.add_building(admin, a.id, "1栋")
+    unit = app.estates.add_unit(admin, building.id, "1-101", Decimal("80"))
+    owner = app.owners.create(admin, a.id, "A业主", ["13812345678"])
+    app.owners.assign(admin, unit.id, owner.id, date(2020, 1, 1))
+    team = app.staff.create_team(admin, a.id, "A客服", "front_desk")
+    staff = app.staff.create(admin, a.id, "A员工", ["front_desk"], date(2020, 1, 1), team.id)
+    vendor = app.vendors.create(admin, a.id, "A保洁")
+    b_manager = Actor("B经理", {"manager", "admin"}, {b.id})
+    records = {
+        "estate": a.id,
+        "building": building.id,
+        "unit": unit.id,
+        "owner": owner.id,
+        "team": team.id,
+        "staff": staff.id,
+        "vendor": vendor.id,
+        "b": b.id,
+    }
+    return records, b_manager
+
+
+def test_the_table_covers_every_public_service_method(app: Propcare) -> None:
+    public = {
+        f"{attr}.{name}"
+        for attr, svc in _services(app).items()
+        for name, _ in inspect.getmembers(svc, inspect.ismethod)
+        if not name.startswith("_")
+    }
+    assert public == set(CALLS), "add the new service methods to CALLS"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in CALLS.items() if c is not None))
+def test_an_actor_of_another_estate_sees_and_changes_nothing(
+    app: Propcare, world: tuple[dict[str, Any], Actor], name: str
+) -> None:
+    records, outsider = world
+    before = _dump(app)
+    if name in ANSWERS_WITH_OWN_RECORDS:
+        result = CALLS[name](app, outsider, records)
+        assert [e.id for e in result] == [records["b"]]  # type: ignore[attr-defined]
+    elif name == "estates.create":
+        # B's manager is scoped to B: creating estates is for all-estate administrators.
+        with pytest.raises(Exception) as info:
+            CALLS[name](app, outsider, records)
+        assert "all estates" in str(info.value)
+    else:
+        with pytest.raises(NotFound) as info:
+            CALLS[name](app, outsider, records)
+        assert "B经理" in str(info.value)
+    assert _dump(app) == before
+
+
+def test_the_same_calls_work_for_estate_a_itself(
+    app: Propcare, world: tuple[dict[str, Any], Actor]
+) -> None:
+    records, _ = world
+    insider = Actor("A经理", {"admin"}, {records["estate"]})
+    for name in ("estates.get", "owners.get", "staff.get", "vendors.get", "estates.units"):
+        assert CALLS[name](app, insider, records)
