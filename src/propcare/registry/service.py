@@ -202,13 +202,14 @@ class EstateService(RegistryService):
                 )
                 for s in specs
             ]
-            taken = {u.number for u in uow.units.in_building(building.id)}
+            seen: set[str] = set()
+            taken = uow.units.numbers_taken(building.id, (u.number for u in units))
             for unit in units:
-                if unit.number in taken:
+                if unit.number in taken or unit.number in seen:
                     raise Conflict(
                         "unit number", unit.number, f"already used in building {building.name}"
                     )
-                taken.add(unit.number)
+                seen.add(unit.number)
             stored = uow.units.add_many(units)
             if stored:
                 self._publish(

@@ -80,6 +80,9 @@ class UnitRepository(Repository[Unit], Protocol):
 
     def in_building(self, building_id: BuildingId) -> list[Unit]: ...
 
+    def numbers_taken(self, building_id: BuildingId, numbers: Iterable[str]) -> set[str]:
+        """Which of ``numbers`` the building already has."""
+
     def find(self, building_id: BuildingId, number: str) -> Unit | None: ...
 
     def count(self, estate_id: EstateId) -> int: ...

@@ -1,0 +1,32 @@
+"""Run every benchmark in this folder and print its ratios against its baseline.
+
+Each benchmark measures its own baseline in the same run, so the ratio, not the
+absolute time, is what to compare across machines. Usage:
+    python benchmarks/run.py            # all
+    python benchmarks/run.py registry   # those whose file name contains "registry"
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    here = Path(__file__).parent
+    wanted = argv[1:] or [""]
+    for path in sorted(here.glob("bench_*.py")):
+        if not any(w in path.stem for w in wanted):
+            continue
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        print(f"== {path.stem}")
+        module.main()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
