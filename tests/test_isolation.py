@@ -38,6 +38,7 @@ CALLS: dict[str, Call] = {
     "owners.list": lambda a, x, r: a.owners.list(x, r["estate"]),
     "owners.update": lambda a, x, r: a.owners.update(x, r["owner"], name="改"),
     "owners.contact": lambda a, x, r: a.owners.contact(x, r["owner"]),
+    "owners.archive": lambda a, x, r: a.owners.archive(x, r["estate"], date(2026, 1, 1)),
     "owners.assign": lambda a, x, r: a.owners.assign(x, r["unit"], r["owner"], date(2030, 1, 1)),
     "owners.owner_of": lambda a, x, r: a.owners.owner_of(x, r["unit"], date(2025, 1, 1)),
     "owners.history": lambda a, x, r: a.owners.history(x, r["unit"]),

@@ -286,3 +286,36 @@ def test_staff_inactive_on_a_date_cannot_act(app: Propcare, admin: Actor) -> Non
     assert [s.name for s in app.staff.list(admin, estate_id, active_on=date(2024, 1, 1))] == [
         "离职"
     ]
+
+
+def test_the_owner_archive_export_masks_contacts_unless_the_role_allows(
+    app: Propcare, admin: Actor
+) -> None:
+    import io
+
+    from propcare.registry.archive import write_archive_csv
+
+    estate_id, building_id = _setup(app, admin)
+    unit = app.estates.add_unit(admin, building_id, "1-101", Decimal("89.50"))
+    app.estates.add_unit(admin, building_id, "1-102", Decimal("70"))  # no owner yet
+    owner = app.owners.create(admin, estate_id, "张三", ["13812345678"], "11010519491231002X")
+    app.owners.assign(admin, unit.id, owner.id, date(2020, 5, 1))
+    clerk = Actor("客服", {"front_desk"}, {estate_id})
+
+    out = io.StringIO()
+    assert write_archive_csv(app.owners.archive(clerk, estate_id, date(2026, 1, 1)), out) == 2
+    text = out.getvalue()
+    assert text.splitlines()[0].startswith("楼栋,房号")
+    assert "1栋,1-101,89.50,residential,,张三,138****5678,110105********002X,2020-05-01" in text
+    assert "13812345678" not in text and "11010519491231002X" not in text
+    assert "1栋,1-102,70,residential,,,,," in text
+    # Before the owner moved in, the unit shows no owner.
+    (before,) = [
+        r for r in app.owners.archive(clerk, estate_id, date(2019, 1, 1)) if r.unit == "1-101"
+    ]
+    assert before.owner == ""
+
+    with pytest.raises(PermissionDenied, match="owner.reveal_contact"):
+        app.owners.archive(clerk, estate_id, date(2026, 1, 1), reveal_contacts=True)
+    full = app.owners.archive(admin, estate_id, date(2026, 1, 1), reveal_contacts=True)
+    assert full[0].phones == "13812345678" and full[0].id_card == "11010519491231002X"

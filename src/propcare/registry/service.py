@@ -17,6 +17,7 @@ import attrs
 from propcare.access import Actor, Resource
 from propcare.clock import DEFAULT_TZ
 from propcare.errors import Conflict, ValidationError
+from propcare.registry.archive import ArchiveRow
 from propcare.registry.contact import Phone
 from propcare.registry.events import OwnershipChanged, RecordCreated, RecordUpdated, UnitsAdded
 from propcare.registry.model import (
@@ -313,6 +314,46 @@ class OwnerService(RegistryService):
                 uow, self._actor(actor), uow.owners, "owner", owner_id, "owner.reveal_contact"
             )
         return tuple(p.reveal() for p in owner.phones)
+
+    def archive(
+        self, actor: Actor, estate_id: EstateId, on: date, *, reveal_contacts: bool = False
+    ) -> builtins.list[ArchiveRow]:
+        """The owner archive on ``on``: every unit with its owner then, contacts masked.
+
+        ``reveal_contacts=True`` needs ``owner.reveal_contact`` and gives them in full.
+        """
+        actor = self._actor(actor)
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, actor, estate_id, "owner.read")
+            if reveal_contacts:
+                self._authorize(actor, "owner.reveal_contact", Resource("owner", estate.id))
+            buildings = {b.id: b.name for b in uow.buildings.in_estate(estate.id)}
+            owners = {o.id: o for o in uow.owners.in_estate(estate.id)}
+            holders = uow.ownerships.held_on(estate.id, on)
+            rows = []
+            for unit in uow.units.in_estate(estate.id):
+                held = holders.get(unit.id)
+                owner = owners.get(held.owner_id) if held else None
+                phones = owner.phones if owner else ()
+                card = owner.id_card if owner else None
+                rows.append(
+                    ArchiveRow(
+                        building=buildings[unit.building_id],
+                        unit=unit.number,
+                        floor_area=str(unit.floor_area),
+                        use=unit.use.value,
+                        handover_date=unit.handover_date.isoformat() if unit.handover_date else "",
+                        owner=owner.name if owner else "",
+                        phones=" / ".join(
+                            p.reveal() if reveal_contacts else p.masked for p in phones
+                        ),
+                        id_card=""
+                        if card is None
+                        else (card.reveal() if reveal_contacts else card.masked),
+                        owner_since=held.start.isoformat() if held else "",
+                    )
+                )
+        return rows
 
     def assign(self, actor: Actor, unit_id: UnitId, owner_id: OwnerId, start: date) -> Ownership:
         """Make ``owner_id`` the unit's owner from ``start``; the previous ownership ends then.

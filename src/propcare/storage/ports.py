@@ -103,6 +103,9 @@ class OwnershipRepository(Protocol):
 
     def on(self, unit_id: UnitId, day: date) -> Ownership | None: ...
 
+    def held_on(self, estate_id: EstateId, day: date) -> dict[UnitId, Ownership]:
+        """Each unit of the estate that had an owner on ``day``, with that ownership."""
+
 
 class TeamRepository(Repository[Team], Protocol):
     pass

@@ -338,6 +338,14 @@ class OwnershipRepo:
         )
         return [self._row(r) for r in rows]
 
+    def held_on(self, estate_id: EstateId, day: date) -> dict[UnitId, Ownership]:
+        rows = self._uow.execute(
+            f"SELECT {self._cols} FROM ownerships WHERE estate_id = ? AND start_date <= ? "
+            "AND (end_date IS NULL OR end_date > ?)",
+            (estate_id, _day(day), _day(day)),
+        )
+        return {UnitId(r["unit_id"]): self._row(r) for r in rows}
+
     def on(self, unit_id: UnitId, day: date) -> Ownership | None:
         row = self._uow.execute(
             f"SELECT {self._cols} FROM ownerships WHERE unit_id = ? AND start_date <= ? "

@@ -217,6 +217,12 @@ class StorageContract:
         assert app.owners.owner_of(ADMIN, unit.id, date(2018, 4, 30)) is None
         assert app.owners.owner_of(ADMIN, unit.id, date(2025, 7, 14)) == first
         assert app.owners.owner_of(ADMIN, unit.id, date(2025, 7, 15)) == second
+        with app.unit_of_work(readonly=True) as uow:
+            assert uow.ownerships.held_on(estate.id, date(2018, 4, 30)) == {}
+            assert (
+                uow.ownerships.held_on(estate.id, date(2025, 7, 14))[unit.id].owner_id == first.id
+            )
+            assert uow.ownerships.held_on(estate.id, date(2030, 1, 1))[unit.id] == history[1]
 
     # --- outbox -------------------------------------------------------------------------
 
