@@ -27,6 +27,7 @@ from propcare.storage.migrate import migrations
         ("sqlite:///estate.db", "estate.db"),
         ("sqlite:///data/estate.db", "data/estate.db"),
         ("sqlite:////var/lib/propcare/estate.db", "/var/lib/propcare/estate.db"),
+        ("sqlite+pysqlite:///estate.db", "estate.db"),
     ],
 )
 def test_sqlite_urls(url: str, path: str) -> None:

@@ -26,7 +26,7 @@ from propcare.registry.service import EstateService, OwnerService, StaffService,
 from propcare.service import event_message
 from propcare.storage.ports import Storage, UnitOfWork
 
-__all__ = ["DEFAULT_CONFIG", "Propcare"]
+__all__ = ["DEFAULT_CONFIG", "Propcare", "backend_name"]
 
 log = logging.getLogger(__name__)
 

@@ -87,9 +87,10 @@ def parse_sqlite_url(url: str) -> str:
     Three slashes then a path, as SQLAlchemy reads it: ``sqlite:///a.db`` is
     relative, ``sqlite:////tmp/a.db`` absolute.
     """
-    if not url.startswith("sqlite:"):
+    scheme, colon, rest = url.partition(":")
+    # sqlite+pysqlite:// is how SQLAlchemy users write it; the driver part changes nothing.
+    if not colon or scheme.split("+", 1)[0].lower() != "sqlite":
         raise ValidationError("url", url, "an SQLite URL starts with sqlite://")
-    rest = url[len("sqlite:") :]
     if rest in ("", "//", "//:memory:", "///:memory:"):
         return ":memory:"
     if not rest.startswith("///") or len(rest) == 3:

@@ -1,0 +1,446 @@
+"""The demo pipeline, called directly: what it builds, that it is repeatable, what it refuses."""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import sqlite3
+import subprocess
+import sys
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+import pytest
+
+from propcare import Actor, Conflict, Ownership, Propcare, ValidationError
+from propcare.access import ROLES
+from propcare.demo import (
+    BUILDINGS,
+    DEMO_STEPS,
+    SURNAMES,
+    TEAM_PLANS,
+    DemoContext,
+    DemoOptions,
+    DemoResult,
+    DemoStep,
+    is_propcare_database,
+    prepare_database,
+    run_demo,
+    sqlite_url,
+    team_size,
+)
+from propcare.registry.model import (
+    Building,
+    Estate,
+    Owner,
+    Staff,
+    Team,
+    TeamKind,
+    Unit,
+    UnitId,
+    UnitUse,
+)
+from propcare.registry.model import Vendor as VendorRecord
+
+TODAY = date(2026, 11, 2)
+ADMIN = Actor.system()
+MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
+CHINESE_NAME = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
+UNIT_NUMBER = re.compile(r"^(\d+)-(\d+)(\d{2})$")
+
+
+def options(db: Path, **changes: object) -> DemoOptions:
+    settings: dict[str, object] = {"units": 200, "months": 2, "seed": 7, "today": TODAY}
+    settings.update(changes)
+    return DemoOptions(db=db, **settings)  # type: ignore[arg-type]
+
+
+@attrs.frozen
+class Snapshot:
+    """Everything the demo left in its database, read back through the services."""
+
+    estates: list[Estate]
+    buildings: list[Building]
+    units: list[Unit]
+    owners: list[Owner]
+    histories: dict[UnitId, list[Ownership]]
+    teams: list[Team]
+    staff: list[Staff]
+    vendors: list[VendorRecord]
+
+
+def read_back(path: Path) -> Snapshot:
+    with Propcare.open(sqlite_url(path), load_entrypoints=False) as app:
+        estates = app.estates.list(ADMIN)
+        assert len(estates) == 1
+        estate_id = estates[0].id
+        units = app.estates.units(ADMIN, estate_id)
+        return Snapshot(
+            estates=estates,
+            buildings=app.estates.buildings(ADMIN, estate_id),
+            units=units,
+            owners=app.owners.list(ADMIN, estate_id),
+            histories={u.id: app.owners.history(ADMIN, u.id) for u in units},
+            teams=app.staff.teams(ADMIN, estate_id),
+            staff=app.staff.list(ADMIN, estate_id),
+            vendors=app.vendors.list(ADMIN, estate_id),
+        )
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoOptions, DemoResult, Snapshot]:
+    opts = options(tmp_path_factory.mktemp("demo") / "demo.db")
+    result = run_demo(opts)
+    return opts, result, read_back(opts.db)
+
+
+# --- what it builds -------------------------------------------------------------------
+
+
+def test_counts_match_the_options(built: tuple[DemoOptions, DemoResult, Snapshot]) -> None:
+    opts, result, estate = built
+    assert result.db_path == opts.db and opts.db.exists()
+    assert len(estate.buildings) == BUILDINGS == 10
+    assert len(estate.units) == opts.units
+    per_building = {b.id: 0 for b in estate.buildings}
+    for unit in estate.units:
+        per_building[unit.building_id] += 1
+    assert set(per_building.values()) == {opts.units // BUILDINGS}
+    handed_over = [u for u in estate.units if u.handover_date is not None]
+    changed = [h for h in estate.histories.values() if len(h) == 2]
+    assert len(estate.owners) == len(handed_over) + len(changed)
+
+
+def test_units_are_numbered_building_floor_room_with_realistic_areas(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    _, _, estate = built
+    building_number = {b.id: int(b.name.removesuffix("号楼")) for b in estate.buildings}
+    assert sorted(building_number.values()) == list(range(1, 11))
+    shops = 0
+    for unit in estate.units:
+        match = UNIT_NUMBER.match(unit.number)
+        assert match, unit.number
+        assert int(match[1]) == building_number[unit.building_id]
+        floor = int(match[2])
+        assert 1 <= floor <= 33 and int(match[3]) >= 1
+        assert Decimal(60) <= unit.floor_area <= Decimal(180)
+        assert unit.floor_area.as_tuple().exponent == -2
+        if unit.use == UnitUse.SHOP:
+            shops += 1
+            assert floor == 1, f"shop {unit.number} is not on the ground floor"
+        else:
+            assert unit.use == UnitUse.RESIDENTIAL
+    assert 0 < shops < len(estate.units) // 10
+
+
+def test_most_units_were_handed_over_in_the_past_a_few_not_yet(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    opts, _, estate = built
+    waiting = [u for u in estate.units if u.handover_date is None]
+    assert 1 <= len(waiting) <= len(estate.units) // 20
+    for unit in estate.units:
+        if unit.handover_date is not None:
+            assert unit.handover_date <= opts.today
+            assert estate.histories[unit.id], f"handed-over unit {unit.number} has no owner"
+        else:
+            assert estate.histories[unit.id] == [], "an unsold unit has no owner yet"
+
+
+def test_owners_have_chinese_names_and_distinct_valid_mobiles(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    _, _, estate = built
+    surnames = {s for s, _ in SURNAMES}
+    phones: list[str] = []
+    for owner in estate.owners:
+        assert CHINESE_NAME.match(owner.name), owner.name
+        assert owner.name[:1] in surnames or owner.name[:2] in surnames
+        assert owner.phones
+        phones.extend(p.reveal() for p in owner.phones)
+    assert all(MOBILE.match(p) for p in phones)
+    assert len(set(phones)) == len(phones)
+    with_id = [o for o in estate.owners if o.id_card is not None]
+    assert 0 < len(with_id) < len(estate.owners)
+
+
+def test_every_ownership_starts_at_handover_and_changes_keep_history(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    opts, _, estate = built
+    units = {u.id: u for u in estate.units}
+    changes = 0
+    for unit_id, history in estate.histories.items():
+        if not history:
+            continue
+        assert history[0].start == units[unit_id].handover_date
+        assert history[-1].end is None
+        assert len(history) <= 2
+        if len(history) == 2:
+            changes += 1
+            first, second = history
+            assert first.owner_id != second.owner_id
+            assert first.end == second.start
+            assert first.start < second.start <= opts.today
+    assert changes >= 1
+
+
+def test_every_staff_member_is_in_a_team_of_the_estate_sized_by_units(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    opts, _, estate = built
+    teams = {t.id: t for t in estate.teams}
+    assert {t.kind for t in estate.teams} >= {
+        TeamKind.FRONT_DESK,
+        TeamKind.REPAIR,
+        TeamKind.CLEANING,
+        TeamKind.COLLECTION,
+        TeamKind.SECURITY,
+    }
+    for member in estate.staff:
+        assert member.team_id in teams
+        assert teams[member.team_id].estate_id == member.estate_id == estate.estates[0].id
+        assert member.roles <= set(ROLES)
+        assert member.active_from <= opts.period_start
+    for plan in TEAM_PLANS:
+        team = next(t for t in estate.teams if t.name == plan.name)
+        members = [s for s in estate.staff if s.team_id == team.id]
+        assert len(members) == team_size(plan, opts.units) + 1  # and the leader
+    clerks = [s for s in estate.staff if s.roles == {"front_desk"}]
+    technicians = [s for s in estate.staff if s.roles == {"technician"}]
+    collectors = [s for s in estate.staff if s.roles == {"collector"}]
+    assert len(clerks) == math.ceil(opts.units / 250)
+    assert len(collectors) == math.ceil(opts.units / 300)
+    assert len(technicians) >= math.ceil(opts.units / 200)
+    assert len({s.name for s in estate.staff}) == len(estate.staff)
+
+
+def test_vendors_include_outsourced_cleaning_and_lift_maintenance(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    _, _, estate = built
+    assert {v.service for v in estate.vendors} == {"cleaning", "lift maintenance"}
+
+
+def test_staff_grow_with_the_estate() -> None:
+    small = {p.name: team_size(p, 10) for p in TEAM_PLANS}
+    large = {p.name: team_size(p, 2000) for p in TEAM_PLANS}
+    assert all(n == 1 for n in small.values())
+    assert large["客服中心"] == 8 and large["工程维修部"] == 10 and large["收费组"] == 7
+
+
+def test_summary_names_the_figures_and_masks_phones(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    opts, result, estate = built
+    lines = {line.label: line.value for line in result.summary}
+    assert lines["Buildings 楼栋"] == "10"
+    assert lines["Units 房屋"].startswith(f"{opts.units:,} ")
+    assert lines["Owners 业主"] == f"{len(estate.owners):,}"
+    assert lines["Database 数据库"] == str(opts.db)
+    area = sum((u.floor_area for u in estate.units), Decimal(0))
+    assert lines["Total floor area 建筑面积"] == f"{area:,.2f} m²"
+    text = "\n".join(f"{line.label} {line.value}" for line in result.summary)
+    assert re.search(r"1[3-9]\d\*{4}\d{4}", lines["Sample owner 业主示例"])
+    every_phone = [p.reveal() for o in estate.owners for p in o.phones]
+    every_phone += [s.phone.reveal() for s in estate.staff if s.phone is not None]
+    assert not [p for p in every_phone if p in text]
+
+
+# --- repeatable -------------------------------------------------------------------------
+
+
+def _fingerprint(estate: Snapshot) -> tuple[object, ...]:
+    return (
+        [(u.number, u.floor_area, u.use, u.handover_date) for u in estate.units],
+        [o.name for o in estate.owners],
+        [tuple(p.reveal() for p in o.phones) for o in estate.owners],
+        [(s.name, sorted(s.roles)) for s in estate.staff],
+    )
+
+
+def test_same_seed_builds_the_same_estate_another_seed_another(
+    tmp_path: Path, built: tuple[DemoOptions, DemoResult, Snapshot]
+) -> None:
+    opts, _, first = built
+    run_demo(attrs.evolve(opts, db=tmp_path / "again.db"))
+    again = read_back(tmp_path / "again.db")
+    assert _fingerprint(again) == _fingerprint(first)
+
+    run_demo(attrs.evolve(opts, db=tmp_path / "other.db", seed=opts.seed + 1))
+    other = read_back(tmp_path / "other.db")
+    assert [u.floor_area for u in other.units] != [u.floor_area for u in first.units]
+    assert [o.name for o in other.owners] != [o.name for o in first.owners]
+
+
+def test_business_dates_follow_the_today_option(
+    tmp_path: Path, built: tuple[DemoOptions, DemoResult, Snapshot]
+) -> None:
+    opts, _, first = built
+    later = date(2027, 3, 1)
+    run_demo(attrs.evolve(opts, db=tmp_path / "later.db", today=later))
+    moved = read_back(tmp_path / "later.db")
+    shift = later - opts.today
+    for a, b in zip(first.units, moved.units, strict=True):
+        assert a.number == b.number
+        if a.handover_date is None:
+            assert b.handover_date is None
+        else:
+            assert b.handover_date == a.handover_date + shift
+
+
+# --- the database file ------------------------------------------------------------------
+
+
+def test_refuses_to_delete_a_file_that_is_not_a_propcare_database(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.db"
+    notes.write_bytes(b"my own notes, not a database")
+    with pytest.raises(Conflict, match="not a propcare database"):
+        run_demo(options(notes))
+    assert notes.read_bytes() == b"my own notes, not a database"
+
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE mine (x INTEGER)")
+        conn.execute("INSERT INTO mine VALUES (42)")
+    conn.close()
+    with pytest.raises(Conflict):
+        run_demo(options(other))
+    with sqlite3.connect(other) as conn:
+        assert conn.execute("SELECT x FROM mine").fetchall() == [(42,)]
+    conn.close()
+    assert not is_propcare_database(other)
+
+
+def test_replaces_an_earlier_demo_database(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    run_demo(options(db, units=100, seed=1))
+    assert is_propcare_database(db)
+    # Journals left behind by a crash must not leak into the new database.
+    Path(f"{db}-wal").write_bytes(b"stale")
+    Path(f"{db}-shm").write_bytes(b"stale")
+    run_demo(options(db, units=50, seed=2))
+    fresh = tmp_path / "fresh.db"
+    run_demo(options(fresh, units=50, seed=2))
+    replaced = read_back(db)
+    assert len(replaced.units) == 50
+    assert _fingerprint(replaced) == _fingerprint(read_back(fresh))
+
+
+def test_clearing_the_way_removes_the_old_database_and_its_journals(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    run_demo(options(db, units=10))
+    journals = [Path(f"{db}{suffix}") for suffix in ("-wal", "-shm", "-journal")]
+    for journal in journals:
+        journal.write_bytes(b"stale")
+    prepare_database(db)
+    assert not db.exists()
+    assert not [j for j in journals if j.exists()]
+
+
+def test_refuses_a_folder_or_a_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="folder"):
+        run_demo(options(tmp_path))
+    with pytest.raises(ValidationError, match="does not exist"):
+        run_demo(options(tmp_path / "missing" / "demo.db"))
+    assert not (tmp_path / "missing").exists()
+
+
+# --- options ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("units", 0, "must be a positive integer"),
+        ("units", 9, "10 buildings"),
+        ("units", True, "must be a positive integer"),
+        ("months", 0, "from 1 to 36"),
+        ("months", 37, "from 1 to 36"),
+        ("seed", "7", "must be an integer"),
+    ],
+)
+def test_options_are_checked(tmp_path: Path, field: str, value: object, rule: str) -> None:
+    with pytest.raises(ValidationError, match=rule) as caught:
+        options(tmp_path / "x.db", **{field: value})
+    assert caught.value.field == field
+
+
+def test_db_may_be_a_path_or_an_sqlite_url_but_not_memory_or_a_server(tmp_path: Path) -> None:
+    assert DemoOptions(db="x.db", today=TODAY).db == Path("x.db")
+    assert DemoOptions(db=f"sqlite:///{tmp_path}/x.db", today=TODAY).db == tmp_path / "x.db"
+    with pytest.raises(ValidationError, match="on disk"):
+        DemoOptions(db="sqlite://:memory:", today=TODAY)
+    with pytest.raises(ValidationError, match="SQLite file"):
+        DemoOptions(db="postgresql://localhost/propcare", today=TODAY)
+
+
+def test_sqlite_url_of_relative_and_absolute_paths() -> None:
+    assert sqlite_url("x.db") == "sqlite:///x.db"
+    assert sqlite_url(Path("/tmp/x.db")) == "sqlite:////tmp/x.db"
+
+
+def test_period_starts_months_before_today() -> None:
+    assert DemoOptions(db="x.db", months=3, today=date(2026, 5, 31)).period_start == date(
+        2026, 2, 28
+    )
+
+
+# --- the pipeline ------------------------------------------------------------------------
+
+
+def test_a_later_step_sees_what_earlier_steps_built_and_adds_summary_lines(
+    tmp_path: Path,
+) -> None:
+    seen: list[tuple[int, int]] = []
+
+    def count_owned(ctx: DemoContext) -> None:
+        seen.append((len(ctx.units), len(ctx.owners)))
+        ctx.report("Owned units 已售", sum(1 for u in ctx.units if u.handover_date))
+
+    calls: list[tuple[int, int, str | None]] = []
+    steps = (*DEMO_STEPS, DemoStep("owned", count_owned, "Owned units"))
+    result = run_demo(
+        options(tmp_path / "d.db", units=20),
+        progress=lambda done, total, title: calls.append((done, total, title)),
+        steps=steps,
+    )
+    assert seen and seen[0][0] == 20
+    assert any(line.label == "Owned units 已售" for line in result.summary)
+    titles = [s.title for s in steps]
+    assert calls == [(i, len(steps), t) for i, t in enumerate(titles)] + [
+        (len(steps), len(steps), None)
+    ]
+
+
+def test_step_names_are_unique(tmp_path: Path) -> None:
+    assert len({s.name for s in DEMO_STEPS}) == len(DEMO_STEPS)
+    twice = (*DEMO_STEPS, DEMO_STEPS[0])
+    with pytest.raises(ValidationError, match="share a name"):
+        run_demo(options(tmp_path / "d.db"), steps=twice)
+    assert not (tmp_path / "d.db").exists()
+
+
+def test_report_updates_a_line_in_place(tmp_path: Path) -> None:
+    with Propcare.open("sqlite://:memory:", load_entrypoints=False) as app:
+        ctx = DemoContext(app, ADMIN, random.Random(1), options(tmp_path / "x.db"))
+        ctx.report("A", 1)
+        ctx.report("B", 2)
+        ctx.report("A", 3)
+        assert [(line.label, line.value) for line in ctx.summary] == [("A", "3"), ("B", "2")]
+        with pytest.raises(RuntimeError, match="estate"):
+            _ = ctx.estate
+
+
+def test_the_pipeline_needs_neither_click_nor_rich() -> None:
+    code = (
+        "import sys, propcare.demo; "
+        "bad = {'click', 'rich'} & {m.split('.')[0] for m in sys.modules}; "
+        "sys.exit(f'imported {bad}' if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
