@@ -47,7 +47,10 @@ class StorageContract:
 
     @pytest.fixture
     def storage_url(self) -> str:
-        raise NotImplementedError("a backend's test class must provide the storage_url fixture")
+        pytest.fail(
+            f"{type(self).__name__} must override the storage_url fixture with the URL "
+            "of a fresh, empty database"
+        )
 
     @pytest.fixture
     def clock(self) -> FixedClock:
