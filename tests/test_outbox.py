@@ -161,7 +161,7 @@ def test_a_crash_after_commit_sends_later_once(
     with _open(url, clock, restarted) as app:
         assert app.dispatch().delivered == 0
     assert len(restarted.sent) == 1
-    assert restarted.sent[0].idempotency_key == "outage-1/channel:sms"
+    assert restarted.sent[0].idempotency_key == f"notify:{estate.id}:outage-1/channel:sms"
 
 
 def test_a_crash_mid_send_is_retried_after_the_lease_with_the_same_key(
@@ -180,7 +180,7 @@ def test_a_crash_mid_send_is_retried_after_the_lease_with_the_same_key(
         assert app.dispatch().delivered == 0  # still leased to the dead process
         clock.advance(minutes=6)
         assert app.dispatch().delivered == 1
-    assert [m.idempotency_key for m in receiver.sent] == ["k/channel:sms"]
+    assert [m.idempotency_key for m in receiver.sent] == [f"notify:{estate.id}:k/channel:sms"]
 
 
 def test_the_same_notification_key_is_queued_once(clock: FixedClock, admin: Actor) -> None:
@@ -225,3 +225,53 @@ def test_backoff_grows_and_is_capped() -> None:
     assert not b.exhausted(4) and b.exhausted(5)
     with pytest.raises(ValidationError):
         b.delay(0)
+
+
+def test_notification_keys_are_scoped_per_estate(clock: FixedClock, admin: Actor) -> None:
+    chan = RecordingChannel()
+    with _open("sqlite://:memory:", clock, chan) as app:
+        a = app.estates.create(admin, "A苑")
+        b = app.estates.create(admin, "B苑")
+        first = app.notify.send(admin, a.id, "recording", OWNER, "notice", PARAMS, key="k")
+        second = app.notify.send(admin, b.id, "recording", OWNER, "notice", PARAMS, key="k")
+    assert first != second
+    assert sorted(m.estate_id for m in chan.sent) == sorted([a.id, b.id])
+
+
+def test_a_key_reused_for_a_different_message_is_a_conflict(
+    clock: FixedClock, admin: Actor
+) -> None:
+    from propcare import Conflict
+
+    with _open("sqlite://:memory:", clock) as app:
+        estate = app.estates.create(admin, "翠苑")
+        app.notify.send(admin, estate.id, "log", OWNER, "notice", PARAMS, key="k")
+        changed = {**PARAMS, "body": "改期到后天。"}
+        with pytest.raises(Conflict, match="key='notify:1:k'"):
+            app.notify.send(admin, estate.id, "log", OWNER, "notice", changed, key="k")
+
+
+def test_a_duplicate_subscriber_name_is_refused_without_breaking_the_app(
+    clock: FixedClock, admin: Actor
+) -> None:
+    from propcare import EventSubscriber
+
+    sub = RecordingSubscriber("mirror")
+    with _open("sqlite://:memory:", clock, sub) as app:
+        with pytest.raises(ConfigError, match="subscriber='mirror'"):
+            app.subscribe(EventSubscriber(name="mirror", handle=lambda e: None))
+        app.estates.create(admin, "翠苑")  # still works
+    assert sub.topics_received() == ["registry.created"]
+
+
+@pytest.mark.parametrize(
+    ("address", "masked"),
+    [
+        ("13812345678", "138****5678"),
+        ("+86 138 1234 5678", "138****5678"),
+        ("0571-8888 6666", "057*****6666"),
+        ("zhang@example.com", "z***@example.com"),
+    ],
+)
+def test_recipient_addresses_are_masked(address: str, masked: str) -> None:
+    assert Recipient("x", address).masked == masked

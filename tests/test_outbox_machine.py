@@ -62,7 +62,7 @@ class OutboxMachine(RuleBasedStateMachine):
     @rule(key=st.integers(0, 30))
     def send(self, key: int) -> None:
         # The same key may be sent again (a retried request): it must be queued once.
-        name = f"n{key}"
+        name = f"notify:{self.estate}:n{key}"
         self.app.notify.send(
             self.admin,
             self.estate,
@@ -70,7 +70,7 @@ class OutboxMachine(RuleBasedStateMachine):
             Recipient("业主", "13812345678"),
             "notice",
             PARAMS,
-            key=name,
+            key=f"n{key}",
         )
         if name not in self.sent_keys:
             self.sent_keys.append(name)

@@ -201,3 +201,66 @@ def test_entry_points_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.Monk
     with Propcare.open("sqlite://:memory:", load_entrypoints=False) as app:
         assert app.host.load_errors == []
         assert "other" not in app.host.plugin_names()
+
+
+def test_a_provider_hook_that_raises_is_reported_and_the_rest_still_work() -> None:
+    class Exploding:
+        @hookimpl
+        def propcare_notification_channels(self) -> list[NotificationChannel]:
+            raise RuntimeError("bad settings file")
+
+    with Propcare.open("sqlite://:memory:", plugins=[Exploding()], load_entrypoints=False) as app:
+        assert list(app.channels) == ["log"]
+        (failure,) = app.host.load_errors
+        assert failure.name.endswith("Exploding") and "bad settings file" in failure.error
+
+
+def test_a_misspelt_hook_is_refused_by_name() -> None:
+    class Misspelt:
+        @hookimpl
+        def propcare_notification_channel(self) -> list[NotificationChannel]:
+            return []
+
+    with pytest.raises(ConfigError, match="propcare_notification_channel"):
+        Propcare.open("sqlite://:memory:", plugins=[Misspelt()], load_entrypoints=False)
+
+
+def test_entry_points_to_classes_are_instantiated_and_duplicates_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pc_class_plugin.py").write_text(
+        textwrap.dedent(
+            """
+            from propcare import hookimpl
+            from propcare.plugins.records import NotificationChannel
+            from propcare.testing import RecordingChannel
+
+            class Plugin:
+                @hookimpl
+                def propcare_notification_channels(self):
+                    return [NotificationChannel(name="cls", create=lambda s: RecordingChannel())]
+            """
+        )
+    )
+    (tmp_path / "pc_typo_plugin.py").write_text(
+        "from propcare import hookimpl\n\n@hookimpl\ndef propcare_calendar():\n    return []\n"
+    )
+    _fake_distribution(tmp_path, "pc-class", {"classy": "pc_class_plugin:Plugin"})
+    _fake_distribution(
+        tmp_path / "second",
+        "pc-class-again",
+        {"classy": "pc_class_plugin:Plugin", "typo": "pc_typo_plugin"},
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path / "second"))
+    with Propcare.open("sqlite://:memory:", config={"channels": {"cls": {}}}) as app:
+        assert list(app.channels) == ["cls"]
+        errors = {(f.name, f.distribution): f.error for f in app.host.load_errors}
+        assert any(
+            name == "classy" and "another plugin has this name" in err
+            for (name, _), err in errors.items()
+        )
+        assert any(
+            name == "typo" and "propcare_calendar" in err for (name, _), err in errors.items()
+        )
+        assert "typo" not in app.host.plugin_names()

@@ -133,9 +133,10 @@ class Propcare:
 
     def subscribe(self, subscriber: EventSubscriber) -> None:
         """Add a subscriber in code (plugins use ``propcare_event_subscribers``)."""
+        if any(s.name == subscriber.name for s in self.subscribers()):
+            raise ConfigError("subscriber", subscriber.name, "a subscriber of this name exists")
         self._extra_subscribers.append(subscriber)
         self._subscribers = None
-        self.subscribers()
 
     def publish(self, uow: UnitOfWork, event: Event, *, key: str | None = None) -> int:
         """Write ``event`` into ``uow``'s outbox for each subscriber that wants its topic."""

@@ -88,8 +88,10 @@ class Recipient:
         if "@" in self.address:
             local, _, domain = self.address.partition("@")
             return f"{local[:1]}***@{domain}"
-        digits = re.sub(r"\D", "", self.address)
-        if len(digits) >= 7 and len(digits) >= len(self.address) - 3:
+        digits = re.sub(r"[\s\-()]", "", self.address)
+        if digits.startswith("+86"):
+            digits = digits[3:]
+        if digits.isdigit() and len(digits) >= 7:
             return mask_middle(digits, 3, 4)
         return mask_middle(self.address, 2, 2)
 

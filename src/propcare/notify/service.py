@@ -30,7 +30,9 @@ class NotifyService(Service):
     ) -> int:
         """Queue one notification; returns its outbox message id.
 
-        The same ``key`` sent twice queues it once (the first message's id is returned).
+        The same ``key`` sent twice in an estate queues it once (the first message's
+        id is returned); the same key with a different message raises Conflict.
+        Channels see it as ``notify:<estate id>:<key>/channel:<name>``.
         """
         actor = self._actor(actor)
         with self._app.unit_of_work() as uow:
@@ -78,7 +80,13 @@ class NotifyService(Service):
             kind="notification",
             topic=f"notify.{notification.template}",
             payload=payload,
-            key=notification.key or new_key("notify"),
+            # A caller's key is scoped to its estate: estate B cannot reuse (and so
+            # silently drop) a key estate A already sent with.
+            key=(
+                f"notify:{notification.estate_id}:{notification.key}"
+                if notification.key
+                else new_key("notify")
+            ),
             created_at=self._app.clock.now(),
         )
         return self._app.enqueue(uow, message, [f"channel:{notification.channel}"])

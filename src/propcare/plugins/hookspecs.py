@@ -52,8 +52,8 @@ def propcare_notification_channels() -> Iterable[NotificationChannel]:
 def propcare_payment_gateways() -> Iterable[PaymentGateway]:
     """Payment gateways this plugin provides (``counter``, ``wechatpay``, ``alipay``, ...).
 
-    The app builds the gateways named in its ``gateways`` configuration. Return
-    nothing (or ``None``) to provide none.
+    Chosen by name like the other providers; the fee ledger defines the client
+    interface. Return nothing (or ``None``) to provide none.
     """
 
 

@@ -121,25 +121,45 @@ class PluginHost:
             raise ConfigError("plugin", name or repr(plugin), f"cannot register: {exc}") from exc
         if registered is None:  # pragma: no cover - blocked names only
             raise ConfigError("plugin", name, "is blocked")
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self.pm.unregister(plugin)
+            raise ConfigError("plugin", registered, f"cannot register: {exc}") from None
         return registered
 
     def _load_entrypoints(self) -> None:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist.name if ep.dist is not None else "?"
-            if self.pm.get_plugin(ep.name) is not None:
-                continue
             try:
+                if self.pm.get_plugin(ep.name) is not None:
+                    raise ConfigError("entry point", ep.name, "another plugin has this name")
                 plugin = ep.load()
+                # Like the built-ins, an entry point may name a class: register an instance.
+                if isinstance(plugin, type):
+                    plugin = plugin()
                 self.pm.register(plugin, name=ep.name)
+                self._check_hook_names(plugin)
             except Exception as exc:
-                failure = LoadFailure(ep.name, dist, f"{type(exc).__name__}: {exc}")
-                self.load_errors.append(failure)
-                log.warning(
-                    "propcare plugin %r from %s failed to load and is skipped: %s",
-                    ep.name,
-                    dist,
-                    failure.error,
-                )
+                self._fail(ep.name, dist, exc)
+
+    def _fail(self, name: str, dist: str, exc: BaseException) -> None:
+        failure = LoadFailure(name, dist, f"{type(exc).__name__}: {exc}")
+        self.load_errors.append(failure)
+        log.warning(
+            "propcare plugin %r from %s failed to load and is skipped: %s",
+            name,
+            dist,
+            failure.error,
+        )
+
+    def _check_hook_names(self, plugin: object) -> None:
+        """A misspelt hook is never called; refuse it now instead of ignoring it forever."""
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self.pm.unregister(plugin)
+            raise ConfigError("plugin", self.pm.get_name(plugin), str(exc)) from None
 
     def plugin_names(self) -> list[str]:
         return sorted(name for name, _ in self.pm.list_name_plugin() if name)
@@ -152,9 +172,14 @@ class PluginHost:
         caller = getattr(self.pm.hook, hook_name)
         found: list[Provided[Any]] = []
         for impl in reversed(caller.get_hookimpls()):
-            records = impl.function()
-            for record in records or ():
-                found.append(Provided(impl.plugin_name, record))
+            try:
+                records = list(impl.function() or ())
+            except Exception as exc:
+                # One plugin's broken hook must not stop the app or hide the others.
+                if not any(f.name == impl.plugin_name for f in self.load_errors):
+                    self._fail(impl.plugin_name, f"hook {hook_name}", exc)
+                continue
+            found.extend(Provided(impl.plugin_name, record) for record in records)
         return found
 
     def storage_backends(self) -> list[Provided[StorageBackend]]:

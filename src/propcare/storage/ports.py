@@ -147,7 +147,8 @@ class OutboxRepository(Protocol):
         """Store a message and one pending delivery per target; return the message id.
 
         A message whose ``key`` is already stored is not stored again: the
-        existing id is returned.
+        existing id is returned. The same key for a different message (estate,
+        topic or payload) raises Conflict.
         """
 
     def claim_due(

@@ -361,11 +361,19 @@ class OutboxRepo:
         self._uow = uow
 
     def add(self, message: NewMessage, targets: Sequence[str]) -> int:
+        payload = encode_payload(message.payload)
         existing = self._uow.execute(
-            "SELECT id FROM outbox WHERE idem_key = ?", (message.key,)
+            "SELECT id, estate_id, topic, payload FROM outbox WHERE idem_key = ?", (message.key,)
         ).fetchone()
         if existing is not None:
-            return int(existing[0])
+            same = (existing["estate_id"], existing["topic"], existing["payload"]) == (
+                message.estate_id,
+                message.topic,
+                payload,
+            )
+            if not same:
+                raise Conflict("key", message.key, "already used for a different message")
+            return int(existing["id"])
         cur = self._uow.execute(
             "INSERT INTO outbox (estate_id, kind, topic, payload, idem_key, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -373,7 +381,7 @@ class OutboxRepo:
                 message.estate_id,
                 message.kind,
                 message.topic,
-                encode_payload(message.payload),
+                payload,
                 message.key,
                 ts(message.created_at),
             ),
