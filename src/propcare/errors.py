@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "CalendarDataMissing",
     "ConfigError",
     "Conflict",
     "InvalidTransition",
@@ -72,6 +73,10 @@ class PluginLoadError(PropcareError):
 
 class StorageError(PropcareError):
     """The storage backend could not do what was asked (locked, unreachable, ...)."""
+
+
+class CalendarDataMissing(PropcareError):
+    """No calendar source has holiday data for the year asked about; never guessed."""
 
 
 class SchemaVersionError(StorageError):
