@@ -18,6 +18,7 @@ import propcare
 from propcare import Actor, Propcare
 from propcare.cli import database_url, main
 from propcare.demo import is_propcare_database, sqlite_url
+from propcare.storage.migrate import migrations
 
 ADMIN = Actor.system()
 # Wide and colourless, so a label never wraps and no escape code splits a word.
@@ -82,7 +83,8 @@ def test_info_on_the_default_in_memory_database() -> None:
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     assert "sqlite://:memory:" in out
-    assert re.search(r"Schema version\s+2\b", out)
+    newest = migrations("sqlite")[-1].version
+    assert re.search(rf"Schema version\s+{newest}\b", out)
     assert re.search(r"Storage backend\s+sqlite \(from builtin:propcare\.storage\.sqlite\)", out)
     assert "builtin:propcare.notify.log_channel" in out
     assert re.search(r"Channels configured\s+log\b", out)

@@ -23,10 +23,22 @@ __all__ = ["ROLES", "ROLE_GRANTS", "Actor", "Resource", "role_allows"]
 # Actions are "area.verb"; a grant "area.*" covers every verb of the area.
 ROLE_GRANTS: Mapping[str, frozenset[str]] = {
     "front_desk": frozenset(
-        {"estate.read", "owner.read", "owner.write", "staff.read", "vendor.read", "notify.send"}
+        {
+            "estate.read",
+            "owner.read",
+            "owner.write",
+            "staff.read",
+            "vendor.read",
+            "notify.send",
+            "ticket.*",
+        }
     ),
-    "technician": frozenset({"estate.read", "staff.read"}),
-    "collector": frozenset({"estate.read", "owner.read", "staff.read", "notify.send"}),
+    "technician": frozenset(
+        {"estate.read", "staff.read", "ticket.read", "ticket.open", "ticket.work"}
+    ),
+    "collector": frozenset(
+        {"estate.read", "owner.read", "staff.read", "notify.send", "ticket.read", "ticket.open"}
+    ),
     "supervisor": frozenset(
         {
             "estate.read",
@@ -36,10 +48,19 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "vendor.read",
             "vendor.write",
             "notify.send",
+            "ticket.*",
+            "outage.*",
         }
     ),
     "finance": frozenset(
-        {"estate.read", "owner.read", "owner.reveal_contact", "staff.read", "vendor.read"}
+        {
+            "estate.read",
+            "owner.read",
+            "owner.reveal_contact",
+            "staff.read",
+            "vendor.read",
+            "ticket.read",
+        }
     ),
     "manager": frozenset(
         {
@@ -49,6 +70,9 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "staff.*",
             "vendor.*",
             "notify.send",
+            "ticket.*",
+            "outage.*",
+            "sla.*",
         }
     ),
     "admin": frozenset({"*"}),

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         PaymentGateway,
         StorageBackend,
     )
+    from propcare.sla.policy import SlaPolicy
 
 PROJECT = "propcare"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -72,6 +73,16 @@ def propcare_event_subscribers() -> Iterable[EventSubscriber]:
     The dispatcher calls each subscriber in its own try/except after the
     change commits, with retries; one failing subscriber never stops the
     others. Return nothing (or ``None``) to subscribe none.
+    """
+
+
+@hookspec
+def propcare_sla_policies() -> Iterable[SlaPolicy]:
+    """SLA policies this plugin adds or replaces, by (category, priority).
+
+    A plugin's policy replaces the built-in one with the same category and
+    priority (None in either means any); two plugins giving the same key raise
+    ConfigError. Return nothing (or ``None``) to add none.
     """
 
 

@@ -28,6 +28,7 @@ from propcare.plugins.records import (
     PaymentGateway,
     StorageBackend,
 )
+from propcare.sla.policy import SlaPolicy
 
 __all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "HOOK_METHODS", "PluginHost", "Provided"]
 
@@ -50,6 +51,7 @@ HOOK_METHODS: dict[str, str] = {
     "propcare_payment_gateways": "payment_gateways",
     "propcare_calendars": "calendars",
     "propcare_event_subscribers": "event_subscribers",
+    "propcare_sla_policies": "sla_policies",
     "propcare_authorize": "authorize",
 }
 
@@ -201,6 +203,10 @@ class PluginHost:
     def event_subscribers(self) -> list[Provided[EventSubscriber]]:
         """Records from ``propcare_event_subscribers``."""
         return self._provided("propcare_event_subscribers")
+
+    def sla_policies(self) -> list[Provided[SlaPolicy]]:
+        """Policies from ``propcare_sla_policies``, with the plugin that gave each."""
+        return self._provided("propcare_sla_policies")
 
     def authorize(self, actor: Actor, action: str, resource: Resource) -> bool:
         """The first non-None answer of ``propcare_authorize``; no answer denies."""

@@ -29,6 +29,9 @@ from propcare.registry.model import (
     UnitId,
     Vendor,
 )
+from propcare.sla.engine import Deadlines
+from propcare.tickets.model import Charge, TicketEvent, TicketState
+from propcare.tickets.record import Ticket
 
 __all__ = [
     "BuildingRepository",
@@ -41,6 +44,7 @@ __all__ = [
     "StaffRepository",
     "Storage",
     "TeamRepository",
+    "TicketRepository",
     "UnitOfWork",
     "UnitRepository",
     "VendorRepository",
@@ -167,6 +171,50 @@ class OutboxRepository(Protocol):
     def messages(self, topic: str | None = None) -> list[StoredMessage]: ...
 
 
+class TicketRepository(Protocol):
+    def add(
+        self,
+        state: TicketState,
+        event: TicketEvent,
+        deadlines: Deadlines,
+        policy: str,
+        plan: tuple[int, str] | None = None,
+    ) -> int:
+        """Store a new ticket and its open event; returns its id."""
+
+    def append(
+        self,
+        ticket_id: int,
+        event: TicketEvent,
+        state: TicketState,
+        deadlines: Deadlines,
+        policy: str,
+    ) -> None:
+        """Append ``event`` and store the state it led to; Conflict if it moved meanwhile."""
+
+    def refresh(
+        self, ticket_id: int, state: TicketState, deadlines: Deadlines, policy: str
+    ) -> None:
+        """Store recomputed deadlines; the history is not touched."""
+
+    def get(self, ticket_id: int) -> Ticket | None: ...
+
+    def open_in(self, estate_id: int) -> list[Ticket]: ...
+
+    def opened_between(self, estate_id: int, start: datetime, end: datetime) -> list[Ticket]: ...
+
+    def events(self, ticket_id: int) -> list[TicketEvent]: ...
+
+    def add_charge(self, ticket_id: int, state: TicketState, seq: int, charge: Charge) -> None: ...
+
+    def record_alert(self, ticket_id: int, target: str, level: str, at: datetime) -> bool:
+        """True the first time this alert is recorded; False if it was recorded before."""
+
+    def by_occurrence(self, plan_id: int, occurrence: str) -> int | None: ...
+
+    def estate_of(self, ticket_id: int) -> int | None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. ``commit()`` makes it durable; anything else rolls back."""
 
@@ -196,6 +244,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def tickets(self) -> TicketRepository: ...
 
     @property
     def committed(self) -> bool: ...

@@ -45,6 +45,7 @@ from propcare.registry.model import (
 )
 from propcare.storage.migrate import Migration, migrations, split_statements
 from propcare.storage.ports import ClaimedDelivery, Delivery
+from propcare.storage.sqlite_tickets import TicketRepo
 
 __all__ = ["SqliteStorage", "open_sqlite", "parse_sqlite_url"]
 
@@ -645,6 +646,10 @@ class SqliteUnitOfWork:
     @functools.cached_property
     def outbox(self) -> OutboxRepo:
         return OutboxRepo(self)
+
+    @functools.cached_property
+    def tickets(self) -> TicketRepo:
+        return TicketRepo(self)
 
     @property
     def committed(self) -> bool:

@@ -1,0 +1,1 @@
+"""SLA: targets per category and priority, deadlines on business calendars, alerts."""

@@ -1,0 +1,1 @@
+"""Tickets: every call, visit and patrol finding, tracked to the end and called back."""
