@@ -22,6 +22,27 @@ BUILTIN_TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
         "zh-CN": ("【{estate}】{title}", "尊敬的{name}：{body}"),
         "en": ("[{estate}] {title}", "Dear {name}, {body}"),
     },
+    "ticket_assigned": {
+        "zh-CN": (
+            "工单{ticket}已派给您",
+            "{name}：工单{ticket}（{location}）{summary}，请尽快处理。",
+        ),
+        "en": (
+            "Ticket {ticket} assigned to you",
+            "{name}: ticket {ticket} ({location}) {summary}. Please handle it promptly.",
+        ),
+    },
+    "sla_alert": {
+        "zh-CN": (
+            "工单{ticket}时限提醒（{level}）",
+            "{name}：工单{ticket}「{summary}」的{target}时限为{due}，请跟进。",
+        ),
+        "en": (
+            "Ticket {ticket} SLA alert ({level})",
+            "{name}: the {target} deadline of ticket {ticket} ({summary}) is {due}. "
+            "Please follow up.",
+        ),
+    },
     "owner_welcome": {
         "zh-CN": (
             "【{estate}】欢迎入住",

@@ -173,6 +173,8 @@ def alerts_due(
         clock = clock_of(state, policy, target)
         if clock is None or done_at(state, target) is not None:
             continue
+        if state.resolved_at is not None and target is not Target.CALLBACK:
+            continue  # resolved: a missed response or arrival is history, not an alert
         start, rule, pauses = clock
         cal = _calendar(calendars, rule)
         due = deadline(cal, start, rule.budget, pauses)
