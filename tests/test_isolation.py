@@ -58,6 +58,37 @@ CALLS: dict[str, Call] = {
     "notify.send": lambda a, x, r: a.notify.send(
         x, r["estate"], "log", Recipient("业主", "13812345678"), "notice", {}
     ),
+    "tickets.open": lambda a, x, r: a.tickets.open(
+        x,
+        r["estate"],
+        category="complaint",
+        channel="phone",
+        summary="越权",
+        location="大堂",
+        first_contact_staff_id=r["staff"],
+    ),
+    "tickets.open_in": None,  # takes a unit of work (used by plans that generate tickets)
+    "tickets.get": lambda a, x, r: a.tickets.get(x, r["ticket"]),
+    "tickets.history": lambda a, x, r: a.tickets.history(x, r["ticket"]),
+    "tickets.open_tickets": lambda a, x, r: a.tickets.open_tickets(x, r["estate"]),
+    "tickets.assign": lambda a, x, r: a.tickets.assign(x, r["ticket"], staff_id=r["staff"]),
+    "tickets.start": lambda a, x, r: a.tickets.start(x, r["ticket"]),
+    "tickets.arrive": lambda a, x, r: a.tickets.arrive(x, r["ticket"]),
+    "tickets.pause": lambda a, x, r: a.tickets.pause(x, r["ticket"], "越权"),
+    "tickets.resume": lambda a, x, r: a.tickets.resume(x, r["ticket"]),
+    "tickets.dispatch": lambda a, x, r: a.tickets.dispatch(x, r["ticket"], "外包"),
+    "tickets.outside_done": lambda a, x, r: a.tickets.outside_done(x, r["ticket"]),
+    "tickets.resolve": lambda a, x, r: a.tickets.resolve(x, r["ticket"]),
+    "tickets.rate": lambda a, x, r: a.tickets.rate(x, r["ticket"], "satisfied"),
+    "tickets.callback": lambda a, x, r: a.tickets.callback(
+        x, r["ticket"], satisfaction="satisfied"
+    ),
+    "tickets.close": lambda a, x, r: a.tickets.close(x, r["ticket"]),
+    "tickets.cancel": lambda a, x, r: a.tickets.cancel(x, r["ticket"], "越权"),
+    "tickets.note": lambda a, x, r: a.tickets.note(x, r["ticket"], "越权"),
+    "tickets.charge": lambda a, x, r: a.tickets.charge(x, r["ticket"], "越权", Decimal(1)),
+    "tickets.recompute": lambda a, x, r: a.tickets.recompute(x, r["estate"]),
+    "tickets.check_sla": lambda a, x, r: a.tickets.check_sla(x, r["estate"]),
     "notify.queue": None,  # type: ignore[dict-item]  # takes a unit of work, not an actor
 }
 
@@ -87,6 +118,15 @@ def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
     team = app.staff.create_team(admin, a.id, "A客服", "front_desk")
     staff = app.staff.create(admin, a.id, "A员工", ["front_desk"], date(2020, 1, 1), team.id)
     vendor = app.vendors.create(admin, a.id, "A保洁")
+    ticket = app.tickets.open(
+        admin,
+        a.id,
+        category="home_repair",
+        channel="phone",
+        summary="漏水",
+        unit_id=unit.id,
+        first_contact_staff_id=staff.id,
+    )
     b_manager = Actor("B经理", {"manager", "admin"}, {b.id})
     records = {
         "estate": a.id,
@@ -96,6 +136,7 @@ def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
         "team": team.id,
         "staff": staff.id,
         "vendor": vendor.id,
+        "ticket": ticket.id,
         "b": b.id,
     }
     return records, b_manager

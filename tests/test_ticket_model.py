@@ -200,7 +200,7 @@ def test_alerts_warn_then_escalate() -> None:
 def test_the_most_specific_policy_wins() -> None:
     policies = PolicySet(DEFAULT_POLICIES)
     assert policies.find(Category.HOME_REPAIR, "normal").name == "repair"  # type: ignore[arg-type]
-    assert policies.find(Category.HOME_REPAIR, "urgent").name == "repair"  # type: ignore[arg-type]
+    assert policies.find(Category.HOME_REPAIR, "urgent").name == "urgent"  # type: ignore[arg-type]
     assert policies.find(Category.SUGGESTION, "emergency").name == "emergency"  # type: ignore[arg-type]
     assert policies.find(Category.SUGGESTION, "normal").name == "default"  # type: ignore[arg-type]
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from functools import lru_cache
 from types import TracebackType
 from typing import Any, Self
+from zoneinfo import ZoneInfo
 
-from propcare.clock import Clock, SystemClock
+from propcare.calendar import DEFAULT_CALENDARS, build_calendars
+from propcare.clock import Clock, SystemClock, zone
 from propcare.errors import ConfigError, ValidationError
 from propcare.notify.dispatch import Dispatcher, DispatchReport, subscriber_target
 from propcare.notify.outbox import Backoff, Event, NewMessage
@@ -24,7 +27,10 @@ from propcare.plugins.host import PluginHost
 from propcare.plugins.records import Channel, EventSubscriber
 from propcare.registry.service import EstateService, OwnerService, StaffService, VendorService
 from propcare.service import event_message
+from propcare.sla.engine import AlertRules
+from propcare.sla.policy import DEFAULT_POLICIES, PolicySet
 from propcare.storage.ports import Storage, UnitOfWork
+from propcare.tickets.service import TicketService
 
 __all__ = ["DEFAULT_CONFIG", "Propcare", "backend_name"]
 
@@ -34,6 +40,11 @@ DEFAULT_CONFIG: Mapping[str, Any] = {
     "channels": {"log": {}},
     "dispatch": {"auto": True, "base_seconds": 30, "cap_seconds": 3600, "max_attempts": 8},
 }
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return zone(name)
 
 
 def backend_name(url: str) -> str:
@@ -79,11 +90,36 @@ class Propcare:
                 max_attempts=int(dispatch["max_attempts"]),
             ),
         )
+        self.sla_policies = PolicySet(DEFAULT_POLICIES, [p.record for p in host.sla_policies()])
+        sources = {p.record.name: p for p in host.calendars()}
+        self.calendars = build_calendars(
+            dict(config.get("calendars") or DEFAULT_CALENDARS),
+            {name: host.choose("calendar source", name, host.calendars()) for name in sources},
+        )
+        missing = self.sla_policies.calendars() - set(self.calendars)
+        if missing:
+            raise ConfigError(
+                "calendars",
+                sorted(missing),
+                f"SLA policies use calendars that are not configured; configured: "
+                f"{', '.join(sorted(self.calendars))}",
+            )
+        tickets = dict(config.get("tickets") or {})
+        # Staff hear of assignments and SLA alerts on this channel; by default the log, when
+        # configured, else nowhere. A channel named explicitly must exist.
+        default_channel = "log" if "log" in self.channels else None
+        self.ticket_channel: str | None = tickets.get("notify_channel", default_channel)
+        if self.ticket_channel is not None and self.ticket_channel not in self.channels:
+            raise ConfigError(
+                "tickets.notify_channel", self.ticket_channel, "is not a configured channel"
+            )
+        self.sla_alert_rules = AlertRules(**dict(tickets.get("alerts") or {}))
         self.estates = EstateService(self)
         self.owners = OwnerService(self)
         self.staff = StaffService(self)
         self.vendors = VendorService(self)
         self.notify = NotifyService(self)
+        self.tickets = TicketService(self)
 
     @classmethod
     def open(
@@ -113,6 +149,11 @@ class Propcare:
         except BaseException:
             storage.close()
             raise
+
+    @staticmethod
+    def zone(name: str) -> ZoneInfo:
+        """The time zone of an estate, by IANA name."""
+        return _zone(name)
 
     # --- transactions and events ----------------------------------------------------
 

@@ -41,6 +41,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "propcare.storage.sqlite",
     "propcare.notify.log_channel",
     "propcare.access:BuiltinRoleMap",
+    "propcare.calendar_sources",
 )
 
 # Each hook and the typed method that calls it; a test keeps this, the hookspecs

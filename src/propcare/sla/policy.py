@@ -1,8 +1,9 @@
 """SLA policies: response, arrival, resolution and callback targets, each on its calendar.
 
 A hotline answers on the 24x7 calendar; a repair is resolved on office hours. The
-most specific policy wins: (category, priority), then (category, any), then
-(any, priority), then the default. Plugins add or replace policies through
+most specific policy wins: (category, priority), then (any, priority), then
+(category, any), then
+the default: urgency outranks the kind of work. Plugins add or replace policies through
 ``propcare_sla_policies``.
 """
 
@@ -163,7 +164,8 @@ class PolicySet:
             raise ConfigError("sla policy", "default", "a policy for any category is needed")
 
     def find(self, category: Category, priority: Priority) -> SlaPolicy:
-        for key in ((category, priority), (category, None), (None, priority), (None, None)):
+        # Urgency outranks the kind of work: an urgent burst pipe gets the urgent budgets.
+        for key in ((category, priority), (None, priority), (category, None), (None, None)):
             found = self._by_key.get(key)
             if found is not None:
                 return found

@@ -237,13 +237,16 @@ class TicketRepo:
 
 
 def _ticket(row: sqlite3.Row) -> Ticket:
+    state = loads(row["state"], TicketState)
+    zone = state.opened_at.tzinfo  # stored in UTC, shown in the zone the ticket was opened in
+
     def due(name: str) -> datetime | None:
         text = row[name]
-        return None if text is None else datetime.fromisoformat(text)
+        return None if text is None else datetime.fromisoformat(text).astimezone(zone)
 
     return Ticket(
         id=row["id"],
-        state=loads(row["state"], TicketState),
+        state=state,
         deadlines=Deadlines(
             response=due("response_due"),
             arrival=due("arrival_due"),

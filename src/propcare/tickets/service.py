@@ -1,0 +1,565 @@
+"""The front desk's ticket work (``app.tickets``).
+
+Every action goes the same way: load the ticket the actor may see, check the
+role, apply the event through the transition table, recompute the deadlines
+from the new state, append the event, put ``ticket.changed`` in the outbox and
+commit. Nothing is written when any step refuses.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from propcare.access import Actor, Resource
+from propcare.clock import require_aware
+from propcare.errors import ValidationError
+from propcare.money import exact, money
+from propcare.notify.outbox import Notification, Recipient
+from propcare.registry.model import EstateId, Staff, Unit
+from propcare.service import Service
+from propcare.sla.engine import Deadlines, alerts_due, compute_deadlines
+from propcare.sla.policy import SlaPolicy
+from propcare.storage.ports import UnitOfWork
+from propcare.tickets.events import SlaAlerted, TicketChanged
+from propcare.tickets.model import (
+    Action,
+    CallbackPolicy,
+    Category,
+    Channel,
+    Priority,
+    Satisfaction,
+    TicketEvent,
+    TicketState,
+    apply,
+)
+from propcare.tickets.record import Ticket
+
+__all__ = ["TicketService"]
+
+# The permission each action needs.
+_NEEDS = {
+    Action.ASSIGN: "ticket.work",
+    Action.START: "ticket.work",
+    Action.ARRIVE: "ticket.work",
+    Action.PAUSE: "ticket.work",
+    Action.RESUME: "ticket.work",
+    Action.DISPATCH: "ticket.work",
+    Action.OUTSIDE_DONE: "ticket.work",
+    Action.RESOLVE: "ticket.work",
+    Action.NOTE: "ticket.work",
+    Action.CHARGE: "ticket.work",
+    Action.RATE: "ticket.callback",
+    Action.CALLBACK: "ticket.callback",
+    Action.CLOSE: "ticket.callback",
+    Action.CANCEL: "ticket.cancel",
+}
+
+
+def _enum(cls: type[Any], field: str, value: Any) -> Any:
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in cls)
+        raise ValidationError(field, value, f"must be one of: {allowed}") from None
+
+
+class TicketService(Service):
+    # --- intake ---------------------------------------------------------------------
+
+    def open(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        *,
+        category: Category | str,
+        channel: Channel | str,
+        summary: str,
+        priority: Priority | str = Priority.NORMAL,
+        first_contact_staff_id: int | None = None,
+        unit_id: int | None = None,
+        location: str = "",
+        reporter_owner_id: int | None = None,
+        reporter_name: str = "",
+        callback_policy: CallbackPolicy | str | None = None,
+        at: datetime | None = None,
+    ) -> Ticket:
+        """Record a call, visit or patrol finding; whoever received it owns it (首问负责制).
+
+        ``first_contact_staff_id`` defaults to the actor's own staff id.
+        """
+        actor = self._actor(actor)
+        data = self._intake(
+            category, channel, summary, priority, unit_id, location, reporter_owner_id,
+            reporter_name, callback_policy,
+        )  # fmt: skip
+        when = self._when(at)
+        with self._app.unit_of_work() as uow:
+            ticket_id = self.open_in(
+                uow, actor, estate_id, data, when, first_contact_staff_id, plan=None
+            )
+            uow.commit()
+        return self._fetch(ticket_id)
+
+    def open_in(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        estate_id: int,
+        data: dict[str, Any],
+        when: datetime,
+        first_contact_staff_id: int | None,
+        plan: tuple[int, str] | None,
+    ) -> int:
+        """Open a ticket inside ``uow`` (for plans that generate tickets); returns its id."""
+        estate = self._estate(uow, actor, estate_id, "ticket.open")
+        staff_id = first_contact_staff_id if first_contact_staff_id is not None else actor.staff_id
+        if staff_id is None:
+            raise ValidationError(
+                "first_contact_staff_id", None, "name the staff member who received it (首问负责人)"
+            )
+        staff = self._staff(uow, estate.id, staff_id, "first_contact_staff_id")
+        if not staff.active_on(when.astimezone(self._app.zone(estate.timezone)).date()):
+            raise ValidationError(
+                "first_contact_staff_id", staff_id, f"{staff.name} is not active on that day"
+            )
+        if data.get("unit_id") is not None:
+            unit: Unit | None = uow.units.get(data["unit_id"])
+            if unit is None or unit.estate_id != estate.id:
+                raise ValidationError("unit_id", data["unit_id"], f"no unit in estate {estate.id}")
+        if data.get("reporter_owner_id") is not None:
+            owner = uow.owners.get(data["reporter_owner_id"])
+            if owner is None or owner.estate_id != estate.id:
+                raise ValidationError(
+                    "reporter_owner_id",
+                    data["reporter_owner_id"],
+                    f"no owner in estate {estate.id}",
+                )
+        event = TicketEvent(
+            seq=1,
+            action=Action.OPEN,
+            at=when,
+            actor=actor.name,
+            staff_id=actor.staff_id,
+            data={**data, "estate_id": estate.id, "first_contact_staff_id": staff_id},
+        )
+        state = apply(None, event)
+        policy = self._policy(state)
+        deadlines = self._deadlines(state, policy)
+        ticket_id = uow.tickets.add(state, event, deadlines, policy.name, plan)
+        self._changed(uow, ticket_id, state, event)
+        return ticket_id
+
+    @staticmethod
+    def _intake(
+        category: Any,
+        channel: Any,
+        summary: Any,
+        priority: Any,
+        unit_id: Any,
+        location: Any,
+        reporter_owner_id: Any,
+        reporter_name: Any,
+        callback_policy: Any,
+    ) -> dict[str, Any]:
+        if not isinstance(summary, str) or not summary.strip():
+            raise ValidationError("summary", summary, "describe what was reported")
+        if unit_id is None and not (isinstance(location, str) and location.strip()):
+            raise ValidationError(
+                "location", location, "give a unit_id, or a location for common areas"
+            )
+        data: dict[str, Any] = {
+            "category": _enum(Category, "category", category).value,
+            "channel": _enum(Channel, "channel", channel).value,
+            "priority": _enum(Priority, "priority", priority).value,
+            "summary": summary.strip(),
+            "unit_id": unit_id,
+            "location": location,
+            "reporter_owner_id": reporter_owner_id,
+            "reporter_name": reporter_name,
+        }
+        if callback_policy is not None:
+            data["callback_policy"] = _enum(
+                CallbackPolicy, "callback_policy", callback_policy
+            ).value
+        return data
+
+    # --- the lifecycle ----------------------------------------------------------------
+
+    def assign(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        *,
+        staff_id: int | None = None,
+        team_id: int | None = None,
+        at: datetime | None = None,
+    ) -> Ticket:
+        """Give the work to a technician or a team; a hand-off when already assigned.
+
+        The first-contact owner does not change: they stay accountable.
+        """
+        return self._act(
+            actor, ticket_id, Action.ASSIGN, {"staff_id": staff_id, "team_id": team_id}, at
+        )
+
+    def start(self, actor: Actor, ticket_id: int, *, at: datetime | None = None) -> Ticket:
+        return self._act(actor, ticket_id, Action.START, {}, at)
+
+    def arrive(self, actor: Actor, ticket_id: int, *, at: datetime | None = None) -> Ticket:
+        """The technician is on site (the arrival target of repairs)."""
+        return self._act(actor, ticket_id, Action.ARRIVE, {}, at)
+
+    def pause(
+        self, actor: Actor, ticket_id: int, reason: str, *, at: datetime | None = None
+    ) -> Ticket:
+        """Stop the SLA clock: waiting for the owner, for parts, for an outside party."""
+        return self._act(actor, ticket_id, Action.PAUSE, {"reason": reason}, at)
+
+    def resume(self, actor: Actor, ticket_id: int, *, at: datetime | None = None) -> Ticket:
+        return self._act(actor, ticket_id, Action.RESUME, {}, at)
+
+    def dispatch(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        party: str,
+        *,
+        promised: str | None = None,
+        at: datetime | None = None,
+    ) -> Ticket:
+        """Send a work order to an outside party (developer's engineering dept, a vendor)."""
+        return self._act(
+            actor, ticket_id, Action.DISPATCH, {"party": party, "promised": promised}, at
+        )
+
+    def outside_done(self, actor: Actor, ticket_id: int, *, at: datetime | None = None) -> Ticket:
+        """The outside party reported its work order done."""
+        return self._act(actor, ticket_id, Action.OUTSIDE_DONE, {}, at)
+
+    def resolve(
+        self, actor: Actor, ticket_id: int, note: str = "", *, at: datetime | None = None
+    ) -> Ticket:
+        return self._act(actor, ticket_id, Action.RESOLVE, {"note": note}, at)
+
+    def rate(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        satisfaction: Satisfaction | str,
+        *,
+        at: datetime | None = None,
+    ) -> Ticket:
+        """The owner rated the work themselves (e.g. in WeChat)."""
+        value = _enum(Satisfaction, "satisfaction", satisfaction).value
+        return self._act(actor, ticket_id, Action.RATE, {"satisfaction": value}, at)
+
+    def callback(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        *,
+        satisfaction: Satisfaction | str,
+        fixed: bool = True,
+        channel: str = "phone",
+        comment: str = "",
+        at: datetime | None = None,
+    ) -> Ticket:
+        """回访: closes the ticket, or reopens it as rework (返修) when not fixed."""
+        if channel not in ("phone", "visit", "online"):
+            raise ValidationError("channel", channel, "a callback is by phone, visit or online")
+        if not isinstance(fixed, bool):
+            raise ValidationError("fixed", fixed, "must be True or False")
+        data = {
+            "satisfaction": _enum(Satisfaction, "satisfaction", satisfaction).value,
+            "fixed": fixed,
+            "channel": channel,
+            "comment": comment,
+        }
+        return self._act(actor, ticket_id, Action.CALLBACK, data, at)
+
+    def close(self, actor: Actor, ticket_id: int, *, at: datetime | None = None) -> Ticket:
+        """Close without a callback, where the category's callback policy allows it."""
+        return self._act(actor, ticket_id, Action.CLOSE, {}, at)
+
+    def cancel(
+        self, actor: Actor, ticket_id: int, reason: str, *, at: datetime | None = None
+    ) -> Ticket:
+        return self._act(actor, ticket_id, Action.CANCEL, {"reason": reason}, at)
+
+    def note(
+        self, actor: Actor, ticket_id: int, text: str, *, at: datetime | None = None
+    ) -> Ticket:
+        if not isinstance(text, str) or not text.strip():
+            raise ValidationError("text", text, "a note needs text")
+        return self._act(actor, ticket_id, Action.NOTE, {"text": text}, at)
+
+    def charge(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        item: str,
+        unit_price: Decimal,
+        quantity: Decimal | int = 1,
+        *,
+        at: datetime | None = None,
+    ) -> Ticket:
+        """Price an item of a paid service (有偿服务) for the fee ledger to bill."""
+        price = exact(unit_price, "unit_price")
+        if price <= 0:
+            raise ValidationError("unit_price", unit_price, "must be more than zero")
+        qty = (
+            Decimal(quantity)
+            if isinstance(quantity, int) and not isinstance(quantity, bool)
+            else quantity
+        )
+        if not isinstance(qty, Decimal) or not qty.is_finite() or qty <= 0:
+            raise ValidationError("quantity", quantity, "must be a positive Decimal or int")
+        data = {
+            "item": item,
+            "quantity": str(qty),
+            "unit_price": str(price),
+            "amount": str(money(price * qty)),
+        }
+        return self._act(actor, ticket_id, Action.CHARGE, data, at)
+
+    # --- reading ----------------------------------------------------------------------
+
+    def get(self, actor: Actor, ticket_id: int) -> Ticket:
+        with self._app.unit_of_work(readonly=True) as uow:
+            return self._load(uow, self._actor(actor), ticket_id, "ticket.read")
+
+    def history(self, actor: Actor, ticket_id: int) -> builtins.list[TicketEvent]:
+        with self._app.unit_of_work(readonly=True) as uow:
+            ticket = self._load(uow, self._actor(actor), ticket_id, "ticket.read")
+            return uow.tickets.events(ticket.id)
+
+    def open_tickets(self, actor: Actor, estate_id: EstateId) -> builtins.list[Ticket]:
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, self._actor(actor), estate_id, "ticket.read")
+            return uow.tickets.open_in(estate.id)
+
+    # --- SLA upkeep -------------------------------------------------------------------
+
+    def recompute(self, actor: Actor, estate_id: EstateId) -> int:
+        """Recompute deadlines of open tickets after a policy or calendar change; returns how many
+        changed. Deterministic: the same history, policy and calendar give the same deadlines."""
+        actor = self._actor(actor)
+        changed = 0
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "sla.recompute")
+            for ticket in uow.tickets.open_in(estate.id):
+                policy = self._policy(ticket.state)
+                deadlines = self._deadlines(ticket.state, policy)
+                if deadlines != ticket.deadlines or policy.name != ticket.policy:
+                    uow.tickets.refresh(ticket.id, ticket.state, deadlines, policy.name)
+                    changed += 1
+            uow.commit()
+        return changed
+
+    def check_sla(
+        self, actor: Actor, estate_id: EstateId, *, now: datetime | None = None
+    ) -> builtins.list[SlaAlerted]:
+        """Send every warning and escalation now due, each once; returns those sent now."""
+        actor = self._actor(actor)
+        when = self._when(now)
+        rules = self._app.sla_alert_rules
+        sent: list[SlaAlerted] = []
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "ticket.read")
+            for ticket in uow.tickets.open_in(estate.id):
+                policy = self._policy(ticket.state)
+                for alert in alerts_due(ticket.state, policy, self._app.calendars, when, rules):
+                    if not uow.tickets.record_alert(
+                        ticket.id, alert.target.value, alert.level, when
+                    ):
+                        continue
+                    event = SlaAlerted(
+                        estate_id=estate.id,
+                        at=when,
+                        ticket_id=ticket.id,
+                        target=alert.target.value,
+                        level=alert.level,
+                        due=alert.due.isoformat(),
+                    )
+                    self._publish(uow, event, key=f"sla:{ticket.id}:{alert.target}:{alert.level}")
+                    self._notify_alert(uow, estate.id, ticket, event)
+                    sent.append(event)
+            uow.commit()
+        return sent
+
+    # --- internals --------------------------------------------------------------------
+
+    def _when(self, at: datetime | None) -> datetime:
+        return self._app.clock.now() if at is None else require_aware("at", at)
+
+    def _staff(self, uow: UnitOfWork, estate_id: int, staff_id: Any, field: str) -> Staff:
+        staff: Staff | None = uow.staff.get(staff_id) if isinstance(staff_id, int) else None
+        if staff is None or staff.estate_id != estate_id:
+            raise ValidationError(
+                field, staff_id, f"no staff member with this id in estate {estate_id}"
+            )
+        return staff
+
+    def _load(self, uow: UnitOfWork, actor: Actor, ticket_id: Any, action: str) -> Ticket:
+        if isinstance(ticket_id, bool) or not isinstance(ticket_id, int):
+            raise ValidationError("ticket_id", ticket_id, "must be an integer id")
+        ticket = uow.tickets.get(ticket_id)
+        if ticket is None or not actor.sees(ticket.state.estate_id):  # type: ignore[arg-type]
+            raise self._not_found(actor, ticket_id)
+        self._authorize(actor, action, Resource("ticket", ticket.state.estate_id, ticket_id))  # type: ignore[arg-type]
+        return ticket
+
+    @staticmethod
+    def _not_found(actor: Actor, ticket_id: int) -> Exception:
+        from propcare.errors import NotFound
+
+        return NotFound(
+            "ticket_id", ticket_id, f"no ticket with this id in the estates {actor.name} may see"
+        )
+
+    def _act(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        action: Action,
+        data: Mapping[str, Any],
+        at: datetime | None,
+    ) -> Ticket:
+        actor = self._actor(actor)
+        when = self._when(at)
+        with self._app.unit_of_work() as uow:
+            ticket = self._load(uow, actor, ticket_id, _NEEDS[action])
+            if action is Action.ASSIGN:
+                self._check_assignee(uow, ticket.state.estate_id, data)
+            event = TicketEvent(
+                seq=ticket.state.last_seq + 1,
+                action=action,
+                at=when,
+                actor=actor.name,
+                staff_id=actor.staff_id,
+                data=dict(data),
+            )
+            state = apply(ticket.state, event)
+            policy = self._policy(state)
+            deadlines = self._deadlines(state, policy)
+            uow.tickets.append(ticket.id, event, state, deadlines, policy.name)
+            if action is Action.CHARGE:
+                uow.tickets.add_charge(ticket.id, state, event.seq, state.charges[-1])
+            self._changed(uow, ticket.id, state, event)
+            if action is Action.ASSIGN and data.get("staff_id") is not None:
+                self._notify_assignee(uow, ticket.id, state, data["staff_id"])
+            uow.commit()
+        return Ticket(id=ticket.id, state=state, deadlines=deadlines, policy=policy.name)
+
+    def _check_assignee(self, uow: UnitOfWork, estate_id: int, data: Mapping[str, Any]) -> None:
+        staff_id, team_id = data.get("staff_id"), data.get("team_id")
+        if staff_id is None and team_id is None:
+            raise ValidationError("assignee", None, "assign needs a staff_id or a team_id")
+        if staff_id is not None:
+            self._staff(uow, estate_id, staff_id, "staff_id")
+        if team_id is not None:
+            team = uow.teams.get(team_id) if isinstance(team_id, int) else None
+            if team is None or team.estate_id != estate_id:
+                raise ValidationError(
+                    "team_id", team_id, f"no team with this id in estate {estate_id}"
+                )
+
+    def _policy(self, state: TicketState) -> SlaPolicy:
+        return self._app.sla_policies.find(state.category, state.priority)
+
+    def _deadlines(self, state: TicketState, policy: SlaPolicy) -> Deadlines:
+        return compute_deadlines(state, policy, self._app.calendars)
+
+    def _fetch(self, ticket_id: int) -> Ticket:
+        with self._app.unit_of_work(readonly=True) as uow:
+            ticket = uow.tickets.get(ticket_id)
+        assert ticket is not None
+        return ticket
+
+    def _changed(
+        self, uow: UnitOfWork, ticket_id: int, state: TicketState, event: TicketEvent
+    ) -> None:
+        self._publish(
+            uow,
+            TicketChanged(
+                estate_id=EstateId(state.estate_id),
+                at=event.at,
+                ticket_id=ticket_id,
+                seq=event.seq,
+                action=event.action.value,
+                status=state.status.value,
+                actor=event.actor,
+                category=state.category.value,
+            ),
+            key=f"ticket:{ticket_id}:{event.seq}",
+        )
+
+    def _notify_assignee(
+        self, uow: UnitOfWork, ticket_id: int, state: TicketState, staff_id: int
+    ) -> None:
+        staff = uow.staff.get(staff_id)
+        channel = self._app.ticket_channel
+        if staff is None or staff.phone is None or channel is None:
+            return
+        self._app.notify.queue(
+            uow,
+            Notification(
+                estate_id=EstateId(state.estate_id),
+                channel=channel,
+                recipient=Recipient(staff.name, staff.phone.reveal()),
+                template="ticket_assigned",
+                params={
+                    "ticket": ticket_id,
+                    "name": staff.name,
+                    "summary": state.summary,
+                    "location": state.location or f"#{state.unit_id}",
+                },
+                key=f"assign:{ticket_id}:{state.last_seq}",
+            ),
+        )
+
+    def _notify_alert(
+        self, uow: UnitOfWork, estate_id: int, ticket: Ticket, event: SlaAlerted
+    ) -> None:
+        channel = self._app.ticket_channel
+        if channel is None or (event.level == "warning" and ticket.state.assignee_staff_id is None):
+            return
+        wanted = {"warning": None, "supervisor": "supervisor", "manager": "manager"}[event.level]
+        on = event.at.astimezone(self._app.zone(self._estate_tz(uow, estate_id))).date()
+        if wanted is None:
+            people = [uow.staff.get(ticket.state.assignee_staff_id)]  # type: ignore[arg-type]
+        else:
+            people = [
+                s
+                for s in uow.staff.in_estate(EstateId(estate_id))
+                if wanted in s.roles and s.active_on(on)
+            ]
+        for person in people:
+            if person is None or person.phone is None:
+                continue
+            self._app.notify.queue(
+                uow,
+                Notification(
+                    estate_id=EstateId(estate_id),
+                    channel=channel,
+                    recipient=Recipient(person.name, person.phone.reveal()),
+                    template="sla_alert",
+                    params={
+                        "ticket": ticket.id,
+                        "name": person.name,
+                        "target": event.target,
+                        "level": event.level,
+                        "due": event.due,
+                        "summary": ticket.state.summary,
+                    },
+                    key=f"sla:{ticket.id}:{event.target}:{event.level}:{person.id}",
+                ),
+            )
+
+    def _estate_tz(self, uow: UnitOfWork, estate_id: int) -> str:
+        estate = uow.estates.get(estate_id)
+        return "Asia/Shanghai" if estate is None else estate.timezone
