@@ -288,3 +288,15 @@ class TicketMachine(RuleBasedStateMachine):
 
 TicketMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 test_ticket_state_machine = TicketMachine.TestCase
+
+
+def test_minutes_left_warns_only_on_long_budgets() -> None:
+    s = step(opened(), Action.ASSIGN, 1, staff_id=1)
+    rules = AlertRules(warn_fraction=0.99)
+    at = T0 + timedelta(hours=7, minutes=31)  # 29 minutes left of the 8-hour resolution
+    assert (Target.RESOLUTION, "warning") in {
+        (a.target, a.level) for a in alerts_due(s, POLICY, CALS, at, rules)
+    }
+    fresh = opened()  # the 15-minute response target, one minute in
+    early = alerts_due(fresh, POLICY, CALS, T0 + timedelta(minutes=1), rules)
+    assert Target.RESPONSE not in {a.target for a in early}

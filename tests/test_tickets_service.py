@@ -243,3 +243,38 @@ def test_recompute_after_a_policy_change(w: Any) -> None:
     again = w.app.tickets.get(w.admin, t.id)
     assert again.policy == "fast repair"
     assert again.deadlines.resolution == MON + timedelta(hours=4, minutes=90)
+
+
+def test_a_call_in_a_year_without_calendar_data_is_recorded_and_completed_later(
+    w: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    w.clock.set(datetime(2027, 1, 5, 9, 0, tzinfo=SH))
+    with caplog.at_level("WARNING"):
+        t = _repair(w)
+    assert t.id > 0  # 首问负责制: the call is on record
+    assert t.deadlines.response == datetime(2027, 1, 5, 9, 15, tzinfo=SH)  # 24x7 needs no data
+    assert t.deadlines.resolution is None  # office hours: unknown without 2027 holidays
+    assert "2027" in caplog.text
+    w.clock.advance(hours=3)
+    alerts = w.app.tickets.check_sla(w.admin, w.estate.id)
+    assert {a.target for a in alerts} == {"response"}  # 24x7; nothing guessed for office hours
+    # The company adds next year's schedule; recompute fills the deadlines.
+    path = tmp_path / "2027.toml"
+    path.write_text('covers = [2027]\ndays_off = ["2027-01-01"]\ndays_on = []\n')
+    from propcare.calendar import build_calendars
+
+    sources = {p.record.name: p.record for p in w.app.host.calendars()}
+    w.app.calendars = build_calendars(
+        {
+            "office": {
+                "windows": {"mon-fri": ["09:00-12:00", "13:30-18:00"]},
+                "sources": ["cn", {"file": str(path)}],
+            },
+            "24x7": {"always": True},
+        },
+        sources,
+    )
+    assert w.app.tickets.recompute(w.admin, w.estate.id) == 1
+    assert w.app.tickets.get(w.admin, t.id).deadlines.resolution == datetime(
+        2027, 1, 7, 10, 0, tzinfo=SH
+    )

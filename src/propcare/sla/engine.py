@@ -13,7 +13,7 @@ from typing import Protocol
 
 import attrs
 
-from propcare.errors import ConfigError
+from propcare.errors import CalendarDataMissing, ConfigError
 from propcare.sla.policy import SlaPolicy, Target, TargetRule
 from propcare.tickets.model import REPAIRS, Pause, TicketState
 
@@ -120,8 +120,15 @@ def clock_of(
 
 
 def compute_deadlines(
-    state: TicketState, policy: SlaPolicy, calendars: Mapping[str, WorkingCalendar]
+    state: TicketState,
+    policy: SlaPolicy,
+    calendars: Mapping[str, WorkingCalendar],
+    *,
+    missing: list[CalendarDataMissing] | None = None,
 ) -> Deadlines:
+    """Every target's deadline. With ``missing`` given, a target whose calendar has no
+    holiday data for a year it needs gets no deadline and the error is appended there
+    instead of raised: a call must be recorded even before next year's schedule is added."""
     dues: dict[str, datetime | None] = {}
     for target in Target:
         clock = clock_of(state, policy, target)
@@ -129,7 +136,13 @@ def compute_deadlines(
             dues[target.value] = None
             continue
         start, rule, pauses = clock
-        dues[target.value] = deadline(_calendar(calendars, rule), start, rule.budget, pauses)
+        try:
+            dues[target.value] = deadline(_calendar(calendars, rule), start, rule.budget, pauses)
+        except CalendarDataMissing as exc:
+            if missing is None:
+                raise
+            missing.append(exc)
+            dues[target.value] = None
     return Deadlines(**dues)
 
 
@@ -147,7 +160,7 @@ class AlertRules:
     """When to warn before a breach and whom to escalate to after one."""
 
     warn_fraction: float = 0.8  # of the budget spent
-    warn_remaining: timedelta = timedelta(minutes=30)  # working time left
+    warn_remaining: timedelta = timedelta(minutes=30)  # working time left (long budgets only)
     manager_after: float = 0.5  # of the budget past the deadline: escalate to the manager
 
 
@@ -177,12 +190,20 @@ def alerts_due(
             continue  # resolved: a missed response or arrival is history, not an alert
         start, rule, pauses = clock
         cal = _calendar(calendars, rule)
-        due = deadline(cal, start, rule.budget, pauses)
+        try:
+            due = deadline(cal, start, rule.budget, pauses)
+            used = spent(cal, start, now, pauses)
+        except CalendarDataMissing:
+            continue  # no deadline is known until the year's calendar is added
         if due is None:
             continue  # paused: the clock is stopped
-        used = spent(cal, start, now, pauses)
         left = rule.budget - used
-        if used >= rule.budget * rules.warn_fraction or left <= rules.warn_remaining:
+        # Minutes-left warns only on long budgets: on a 15-minute response target it would
+        # fire the moment the ticket opens.
+        long_budget = rule.budget >= rules.warn_remaining * 4
+        if used >= rule.budget * rules.warn_fraction or (
+            long_budget and left <= rules.warn_remaining
+        ):
             alerts.append(Alert(target, "warning", due))
         if now >= due:
             alerts.append(Alert(target, "supervisor", due))

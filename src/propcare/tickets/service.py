@@ -9,6 +9,7 @@ commit. Nothing is written when any step refuses.
 from __future__ import annotations
 
 import builtins
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -16,7 +17,7 @@ from typing import Any
 
 from propcare.access import Actor, Resource
 from propcare.clock import require_aware
-from propcare.errors import ValidationError
+from propcare.errors import CalendarDataMissing, ValidationError
 from propcare.money import exact, money
 from propcare.notify.outbox import Notification, Recipient
 from propcare.registry.model import EstateId, Staff, Unit
@@ -39,6 +40,8 @@ from propcare.tickets.model import (
 from propcare.tickets.record import Ticket
 
 __all__ = ["TicketService"]
+
+log = logging.getLogger(__name__)
 
 # The permission each action needs.
 _NEEDS = {
@@ -472,7 +475,13 @@ class TicketService(Service):
         return self._app.sla_policies.find(state.category, state.priority)
 
     def _deadlines(self, state: TicketState, policy: SlaPolicy) -> Deadlines:
-        return compute_deadlines(state, policy, self._app.calendars)
+        missing: list[CalendarDataMissing] = []
+        deadlines = compute_deadlines(state, policy, self._app.calendars, missing=missing)
+        for exc in missing:
+            # Recorded all the same: refusing the call would break 首问负责制. The deadline
+            # stays open until the year's calendar is added and recompute() runs.
+            log.warning("ticket deadline left open: %s", exc)
+        return deadlines
 
     def _fetch(self, ticket_id: int) -> Ticket:
         with self._app.unit_of_work(readonly=True) as uow:
