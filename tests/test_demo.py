@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import random
 import re
 import sqlite3
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -19,13 +23,16 @@ from propcare import Actor, Conflict, Ownership, Propcare, ValidationError
 from propcare.access import ROLES
 from propcare.demo import (
     BUILDINGS,
+    CATEGORY_SHARES,
     DEMO_STEPS,
+    LIVE_DAYS,
     SURNAMES,
     TEAM_PLANS,
     DemoContext,
     DemoOptions,
     DemoResult,
     DemoStep,
+    daily_intake,
     is_propcare_database,
     prepare_database,
     run_demo,
@@ -44,6 +51,7 @@ from propcare.registry.model import (
     UnitUse,
 )
 from propcare.registry.model import Vendor as VendorRecord
+from propcare.tickets.model import REPAIRS, Category
 
 TODAY = date(2026, 11, 2)
 ADMIN = Actor.system()
@@ -70,6 +78,8 @@ class Snapshot:
     teams: list[Team]
     staff: list[Staff]
     vendors: list[VendorRecord]
+    tickets: list[dict[str, Any]]  # the stored columns of every ticket, by id
+    messages: dict[str, int]  # outbox messages per topic
 
 
 def read_back(path: Path) -> Snapshot:
@@ -87,7 +97,22 @@ def read_back(path: Path) -> Snapshot:
             teams=app.staff.teams(ADMIN, estate_id),
             staff=app.staff.list(ADMIN, estate_id),
             vendors=app.vendors.list(ADMIN, estate_id),
+            tickets=_ticket_rows(app),
+            messages=_topics(app),
         )
+
+
+def _ticket_rows(app: Propcare) -> list[dict[str, Any]]:
+    with app.unit_of_work(readonly=True) as uow:
+        conn = uow.connection  # type: ignore[attr-defined]
+        return [dict(r) for r in conn.execute("SELECT * FROM tickets ORDER BY id")]
+
+
+def _topics(app: Propcare) -> dict[str, int]:
+    with app.unit_of_work(readonly=True) as uow:
+        conn = uow.connection  # type: ignore[attr-defined]
+        rows = conn.execute("SELECT topic, COUNT(*) FROM outbox GROUP BY topic")
+        return {r[0]: r[1] for r in rows}
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +276,136 @@ def test_summary_names_the_figures_and_masks_phones(
     assert not [p for p in every_phone if p in text]
 
 
+# --- tickets ------------------------------------------------------------------------------
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(SH)
+
+
+def test_tickets_come_in_at_the_rates_of_a_front_desk(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    opts, _, estate = built
+    days = (opts.today - opts.period_start).days
+    expected = daily_intake(opts.units) * days  # 100 a day for 5,000 units, in proportion
+    assert daily_intake(5_000) == 100 and daily_intake(2_000) == 40
+    assert 0.8 * expected <= len(estate.tickets) <= 1.2 * expected
+    start = datetime.combine(opts.period_start, datetime.min.time(), SH)
+    end = datetime.combine(opts.today, datetime.min.time(), SH)
+    assert all(start <= _when(t["opened_at"]) < end for t in estate.tickets)
+    by_category = {c.value: 0 for c in Category}
+    for t in estate.tickets:
+        by_category[t["category"]] += 1
+    repairs = sum(by_category[c.value] for c in REPAIRS)
+    # Repairs most, then consultations; complaints few, praise rare.
+    assert repairs > by_category["consultation"] > by_category["complaint"]
+    assert by_category["complaint"] > by_category["praise"]
+    for category, share in CATEGORY_SHARES:
+        assert abs(by_category[category.value] / len(estate.tickets) - share / 100) < 0.06
+    channels = {t["channel"] for t in estate.tickets}
+    assert channels == {"phone", "visit", "online", "patrol", "letter_box"}
+    priorities = [t["priority"] for t in estate.tickets]
+    assert priorities.count("normal") > 0.85 * len(priorities)
+    assert priorities.count("urgent") > priorities.count("emergency")
+
+
+def test_tickets_are_worked_through_their_whole_lifecycle(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    _, _, estate = built
+    statuses = {t["status"] for t in estate.tickets}
+    assert {"closed", "resolved", "cancelled"} <= statuses
+    closed = sum(t["status"] == "closed" for t in estate.tickets)
+    still_open = sum(t["status"] not in ("closed", "cancelled") for t in estate.tickets)
+    assert closed > 0.7 * len(estate.tickets)
+    assert 0 < still_open < 0.25 * len(estate.tickets)  # a few still open at the end
+    reworked = [t for t in estate.tickets if t["rework_count"] > 0]
+    resolved = [t for t in estate.tickets if t["resolved_at"] or t["rework_count"]]
+    assert 0.01 <= len(reworked) / len(resolved) <= 0.09  # 返修 about 3-5%
+    needing = [t for t in resolved if t["needs_callback"]]
+    called = [t for t in needing if t["callback_at"]]
+    assert 0.8 <= len(called) / len(needing) <= 0.97  # 回访率 about 89%
+    repairs = [t for t in estate.tickets if t["category"] in {c.value for c in REPAIRS}]
+    rated = [t["satisfaction"] for t in repairs if t["satisfaction"]]
+    happy = sum(s != "dissatisfied" for s in rated)
+    assert 0.55 <= happy / len(rated) <= 0.85  # repair satisfaction about 70%
+    states = [json.loads(t["state"]) for t in estate.tickets]
+    assert any(s["pauses"] for s in states)
+    assert any(s["charges"] for s in states)
+    outside = [o for s in states for o in s["outside"]]
+    assert outside and sum(o["done_at"] is not None for o in outside) < len(outside)
+    # Work happens mostly in office hours, responses within minutes.
+    arrived = [_when(t["arrived_at"]) for t in estate.tickets if t["arrived_at"]]
+    in_hours = [a for a in arrived if a.weekday() < 5 and 9 <= a.hour < 18]
+    assert len(in_hours) > 0.8 * len(arrived)
+
+
+def test_history_is_imported_and_the_last_days_entered_live(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    opts, result, estate = built
+    cutoff = datetime.combine(opts.today - timedelta(days=LIVE_DAYS), datetime.min.time(), SH)
+    before = [t for t in estate.tickets if _when(t["opened_at"]) < cutoff]
+    assert estate.messages["ticket.imported"] == 1  # one event for the whole import
+    with (
+        Propcare.open(sqlite_url(opts.db), load_entrypoints=False) as app,
+        app.unit_of_work(readonly=True) as uow,
+    ):
+        (imported,) = uow.outbox.messages("ticket.imported")
+        changed = uow.outbox.messages("ticket.changed")
+    live_opens = [m for m in changed if m.payload["action"] == "open"]
+    assert imported.payload["count"] == len(before)
+    assert [m.payload["ticket_id"] for m in live_opens] == [
+        t["id"] for t in estate.tickets if _when(t["opened_at"]) >= cutoff
+    ]
+    assert live_opens, "the last days go through the live service"
+    # Older tickets were worked on live too: their later events are ticket.changed messages.
+    assert estate.messages["ticket.changed"] > len(live_opens)
+    lines = {line.label: line.value for line in result.summary}
+    assert lines["Tickets 工单"] == f"{len(estate.tickets):,}"
+    assert lines["  history imported 历史导入"].startswith(f"{len(before):,} tickets")
+
+
+def test_the_statistics_of_the_last_month_are_printed(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    opts, result, _ = built
+    lines = {line.label: line.value for line in result.summary}
+    end = datetime.combine(opts.today, datetime.min.time(), SH)  # 2026-11-02: October
+    start, stop = datetime(2026, 10, 1, tzinfo=SH), datetime(2026, 11, 1, tzinfo=SH)
+    with Propcare.open(sqlite_url(opts.db), load_entrypoints=False) as app:
+        (estate,) = app.estates.list(ADMIN)
+        (m,) = app.ticket_stats.metrics(ADMIN, estate.id, start, stop, as_of=end)
+    assert m.opened > 0
+    assert lines["Month 月统计"] == (
+        f"2026-10: opened {m.opened:,}, closed {m.closed:,}, cancelled {m.cancelled:,}, "
+        f"still open {m.open_now:,}"
+    )
+    by_category = lines["  by category 分类"].split(" · ")
+    assert len(by_category) == 7  # the seven categories of 月统计
+    assert by_category[0] == f"咨询 {m.by_category['consultation']:,}"
+    assert f"居家维修 {m.by_category['home_repair']:,}" in by_category
+    assert lines["  by channel 渠道"].split(" · ")[0] == f"电话 {m.by_channel['phone']:,}"
+    assert lines["  timely 及时率"].startswith("响应 ")
+    assert lines["  timely 及时率"].count("%") == 4
+    for label, rate in (
+        ("  rework 返修率", m.rework),
+        ("  callback 回访率", m.callback),
+        ("  satisfaction 满意率", m.satisfaction),
+        ("  complaints resolved 投诉处理率", m.complaint_resolution),
+    ):
+        assert rate.value is not None
+        assert lines[label] == (
+            f"{rate.value * 100:.1f}% ({rate.numerator:,}/{rate.denominator:,})"
+        )
+    assert lines["  outside work orders 外部派单"] == (
+        f"{m.outside_dispatched} sent, {m.outside_completed} done"
+    )
+
+
 # --- repeatable -------------------------------------------------------------------------
 
 
@@ -260,6 +415,8 @@ def _fingerprint(estate: Snapshot) -> tuple[object, ...]:
         [o.name for o in estate.owners],
         [tuple(p.reveal() for p in o.phones) for o in estate.owners],
         [(s.name, sorted(s.roles)) for s in estate.staff],
+        [{k: v for k, v in t.items() if k != "state"} for t in estate.tickets],
+        [json.loads(t["state"]) for t in estate.tickets],
     )
 
 
@@ -275,6 +432,7 @@ def test_same_seed_builds_the_same_estate_another_seed_another(
     other = read_back(tmp_path / "other.db")
     assert [u.floor_area for u in other.units] != [u.floor_area for u in first.units]
     assert [o.name for o in other.owners] != [o.name for o in first.owners]
+    assert [t["opened_at"] for t in other.tickets] != [t["opened_at"] for t in first.tickets]
 
 
 def test_business_dates_follow_the_today_option(
@@ -444,3 +602,18 @@ def test_the_pipeline_needs_neither_click_nor_rich() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_year_without_holiday_data_is_reported_once_not_warned_per_ticket(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING"):
+        result = run_demo(options(tmp_path / "d.db", units=50, months=1, today=date(2027, 2, 1)))
+    assert not [r for r in caplog.records if "left open" in r.getMessage()]
+    lines = {line.label: line.value for line in result.summary}
+    count, reason = lines["  deadlines left open 无截止时间"].split(": ", 1)
+    assert int(count.replace(",", "")) > 0
+    assert "2027" in reason and "calendar-files.md" in reason
+    # The filter is gone after the demo: the service warns as before.
+    logging.getLogger("propcare.tickets.service").warning("ticket deadline left open: %s", "x")
+    assert [r for r in caplog.records if "left open" in r.getMessage()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +12,9 @@ import pytest
 
 from propcare import Actor, NotFound, Propcare, Recipient, UnitSpec
 from propcare.service import Service
+from propcare.tickets.model import Action, TicketEvent
+
+PERIOD = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2031, 1, 1, tzinfo=UTC))
 
 # Every public method of every service, called by B's manager on A's records.
 Call = Callable[[Propcare, Actor, dict[str, Any]], object]
@@ -89,6 +92,53 @@ CALLS: dict[str, Call] = {
     "tickets.charge": lambda a, x, r: a.tickets.charge(x, r["ticket"], "越权", Decimal(1)),
     "tickets.recompute": lambda a, x, r: a.tickets.recompute(x, r["estate"]),
     "tickets.check_sla": lambda a, x, r: a.tickets.check_sla(x, r["estate"]),
+    "tickets.import_history": lambda a, x, r: a.tickets.import_history(
+        x,
+        r["estate"],
+        [
+            [
+                TicketEvent(
+                    1,
+                    Action.OPEN,
+                    datetime(2026, 1, 5, 9, tzinfo=UTC),
+                    "越权",
+                    None,
+                    {
+                        "category": "complaint",
+                        "channel": "phone",
+                        "summary": "越权导入",
+                        "location": "大堂",
+                        "estate_id": r["estate"],
+                        "first_contact_staff_id": r["staff"],
+                    },
+                )
+            ]
+        ],
+    ),
+    "ticket_stats.metrics": lambda a, x, r: a.ticket_stats.metrics(x, r["estate"], *PERIOD),
+    "outages.announce": lambda a, x, r: a.outages.announce(
+        x,
+        r["estate"],
+        kind="water",
+        title="越权停水",
+        starts_at=datetime(2030, 1, 2, 9, tzinfo=UTC),
+        ends_at=datetime(2030, 1, 2, 12, tzinfo=UTC),
+        unit_ids=[r["unit"]],
+    ),
+    "outages.list": lambda a, x, r: a.outages.list(x, r["estate"], *PERIOD),
+    "outages.late_count": lambda a, x, r: a.outages.late_count(x, r["estate"], *PERIOD),
+    "maintenance.create_plan": lambda a, x, r: a.maintenance.create_plan(
+        x,
+        r["estate"],
+        title="越权保养",
+        rule="FREQ=MONTHLY",
+        dtstart=datetime(2030, 1, 1, tzinfo=UTC),
+        location="泵房",
+        first_contact_staff_id=r["staff"],
+    ),
+    "maintenance.plans": lambda a, x, r: a.maintenance.plans(x, r["estate"]),
+    "maintenance.deactivate": lambda a, x, r: a.maintenance.deactivate(x, r["plan"]),
+    "maintenance.generate": lambda a, x, r: a.maintenance.generate(x, r["estate"], *PERIOD),
     "notify.queue": None,  # type: ignore[dict-item]  # takes a unit of work, not an actor
 }
 
@@ -127,6 +177,16 @@ def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
         unit_id=unit.id,
         first_contact_staff_id=staff.id,
     )
+    plan = app.maintenance.create_plan(
+        admin,
+        a.id,
+        title="水泵月保养",
+        rule="FREQ=MONTHLY;BYMONTHDAY=1",
+        dtstart=datetime(2026, 1, 1, 9, tzinfo=UTC),
+        location="泵房",
+        team_id=team.id,
+        first_contact_staff_id=staff.id,
+    )
     b_manager = Actor("B经理", {"manager", "admin"}, {b.id})
     records = {
         "estate": a.id,
@@ -137,6 +197,7 @@ def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
         "staff": staff.id,
         "vendor": vendor.id,
         "ticket": ticket.id,
+        "plan": plan.id,
         "b": b.id,
     }
     return records, b_manager

@@ -278,3 +278,30 @@ def test_a_call_in_a_year_without_calendar_data_is_recorded_and_completed_later(
     assert w.app.tickets.get(w.admin, t.id).deadlines.resolution == datetime(
         2027, 1, 7, 10, 0, tzinfo=SH
     )
+
+
+@pytest.mark.parametrize(
+    ("alerts", "field"),
+    [
+        ({"warn_fraction": "80%"}, "tickets.alerts.warn_fraction"),
+        ({"warn_fraction": 1.5}, "tickets.alerts.warn_fraction"),
+        ({"warn_remaining": 30}, "tickets.alerts"),
+    ],
+)
+def test_bad_alert_settings_are_refused_when_the_app_opens(alerts: Any, field: str) -> None:
+    from propcare import ConfigError
+
+    with pytest.raises(ConfigError, match=field):
+        Propcare.open(
+            "sqlite://:memory:", load_entrypoints=False, config={"tickets": {"alerts": alerts}}
+        )
+
+
+def test_alert_settings_are_read_from_config() -> None:
+    with Propcare.open(
+        "sqlite://:memory:",
+        load_entrypoints=False,
+        config={"tickets": {"alerts": {"warn_fraction": 0.5, "warn_remaining_minutes": 60}}},
+    ) as app:
+        assert app.sla_alert_rules.warn_fraction == 0.5
+        assert app.sla_alert_rules.warn_remaining == timedelta(hours=1)

@@ -31,10 +31,19 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "vendor.read",
             "notify.send",
             "ticket.*",
+            "outage.*",  # the front desk posts outage notices (停水停电通知)
+            "maintenance.read",
         }
     ),
     "technician": frozenset(
-        {"estate.read", "staff.read", "ticket.read", "ticket.open", "ticket.work"}
+        {
+            "estate.read",
+            "staff.read",
+            "ticket.read",
+            "ticket.open",
+            "ticket.work",
+            "maintenance.read",
+        }
     ),
     "collector": frozenset(
         {"estate.read", "owner.read", "staff.read", "notify.send", "ticket.read", "ticket.open"}
@@ -50,6 +59,7 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "notify.send",
             "ticket.*",
             "outage.*",
+            "maintenance.*",
         }
     ),
     "finance": frozenset(
@@ -72,6 +82,7 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "notify.send",
             "ticket.*",
             "outage.*",
+            "maintenance.*",
             "sla.*",
         }
     ),

@@ -27,10 +27,13 @@ from propcare.plugins.host import PluginHost
 from propcare.plugins.records import Channel, EventSubscriber
 from propcare.registry.service import EstateService, OwnerService, StaffService, VendorService
 from propcare.service import event_message
-from propcare.sla.engine import AlertRules
+from propcare.sla.engine import alert_rules
 from propcare.sla.policy import DEFAULT_POLICIES, PolicySet
 from propcare.storage.ports import Storage, UnitOfWork
+from propcare.tickets.outages import OutageService
+from propcare.tickets.plans import MaintenancePlanService
 from propcare.tickets.service import TicketService
+from propcare.tickets.stats import TicketStatsService
 
 __all__ = ["DEFAULT_CONFIG", "Propcare", "backend_name"]
 
@@ -113,13 +116,16 @@ class Propcare:
             raise ConfigError(
                 "tickets.notify_channel", self.ticket_channel, "is not a configured channel"
             )
-        self.sla_alert_rules = AlertRules(**dict(tickets.get("alerts") or {}))
+        self.sla_alert_rules = alert_rules(tickets.get("alerts") or {})
         self.estates = EstateService(self)
         self.owners = OwnerService(self)
         self.staff = StaffService(self)
         self.vendors = VendorService(self)
         self.notify = NotifyService(self)
         self.tickets = TicketService(self)
+        self.outages = OutageService(self)
+        self.maintenance = MaintenancePlanService(self)
+        self.ticket_stats = TicketStatsService(self)
 
     @classmethod
     def open(

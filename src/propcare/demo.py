@@ -14,14 +14,17 @@ estate. This module depends on neither click nor rich; the CLI adds those.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import logging
 import math
 import os
 import random
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
-from datetime import date, timedelta
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,10 +35,12 @@ from dateutil.relativedelta import relativedelta
 from propcare.access import Actor
 from propcare.app import Propcare
 from propcare.clock import DEFAULT_TZ, Clock, SystemClock, zone
-from propcare.errors import Conflict, ValidationError
+from propcare.errors import CalendarDataMissing, Conflict, ValidationError
+from propcare.money import money
 from propcare.registry.model import (
     Building,
     Estate,
+    EstateId,
     Owner,
     Ownership,
     Staff,
@@ -47,11 +52,25 @@ from propcare.registry.model import (
 )
 from propcare.registry.service import UnitSpec
 from propcare.storage.sqlite import parse_sqlite_url
+from propcare.tickets.model import (
+    CALLBACK_POLICY,
+    REPAIRS,
+    Action,
+    CallbackPolicy,
+    Category,
+    Channel,
+    Priority,
+    Satisfaction,
+    TicketEvent,
+)
+from propcare.tickets.stats import Rate
 from propcare.validators import valid_date
 
 __all__ = [
     "BUILDINGS",
+    "CATEGORY_SHARES",
     "DEMO_STEPS",
+    "LIVE_DAYS",
     "MAX_MONTHS",
     "SURNAMES",
     "TEAM_PLANS",
@@ -62,6 +81,9 @@ __all__ = [
     "Progress",
     "SummaryLine",
     "TeamPlan",
+    "TicketPlan",
+    "TicketStep",
+    "daily_intake",
     "has_url_scheme",
     "is_propcare_database",
     "prepare_database",
@@ -162,6 +184,29 @@ class SummaryLine:
     value: str
 
 
+@attrs.frozen
+class TicketStep:
+    """One thing done to a demo ticket: an event as the service would record it."""
+
+    action: Action
+    at: datetime
+    by: Staff | None  # None: the system records it (an owner's own rating in WeChat)
+    data: Mapping[str, Any]
+
+
+@attrs.define
+class TicketPlan:
+    """The generated tickets: what was imported, and what the live step still has to do."""
+
+    histories: list[list[TicketEvent]] = attrs.Factory(list)
+    # (ticket index, step) in time order; the index is into ``ids`` once known
+    live: list[tuple[int, TicketStep]] = attrs.Factory(list)
+    ids: dict[int, int] = attrs.Factory(dict)  # ticket index -> ticket id
+    generated: int = 0
+    open_deadlines: int = 0  # deadlines the calendar could not give (a year without data)
+    open_deadline_reason: str = ""
+
+
 @attrs.define
 class DemoContext:
     """What the steps share: the app, the randomness, and what earlier steps built."""
@@ -181,6 +226,7 @@ class DemoContext:
     summary: list[SummaryLine] = attrs.Factory(list)
     # Phones handed out so far: every person in the demo gets a different number.
     phones_used: set[str] = attrs.Factory(set)
+    tickets: TicketPlan = attrs.Factory(TicketPlan)
     _estate: Estate | None = attrs.field(default=None, init=False)
 
     @property
@@ -600,6 +646,646 @@ def build_vendors(ctx: DemoContext) -> None:
     ctx.report("Vendors 外包单位", ", ".join(f"{v.name} ({v.service})" for v in ctx.vendors))
 
 
+# --- tickets ------------------------------------------------------------------------
+# The front desk's intake at the rates of DOMAIN.md: a large estate of about 5,000 units
+# takes about 70 calls and 30 visits a day; a smaller one in proportion. The months
+# before the last few days are built as event lists in plain Python and stored with
+# import_history (the way an estate brings its old records along); the last days go
+# through the live service, one call at a time, as the front desk would enter them.
+
+LARGE_ESTATE_UNITS = 5_000
+LARGE_ESTATE_INTAKE = 70 + 30  # calls and visits a day
+LIVE_DAYS = 3
+
+# Shares in per cent: repairs are most of the work (in-home about twice common-area, as in
+# the 7,000 : 3,300 of one year's report), then consultations; complaints few, praise rare.
+CATEGORY_SHARES: tuple[tuple[Category, int], ...] = (
+    (Category.HOME_REPAIR, 31),
+    (Category.CONSULTATION, 28),
+    (Category.OTHER_SERVICE, 15),
+    (Category.COMMON_REPAIR, 14),
+    (Category.SUGGESTION, 6),
+    (Category.COMPLAINT, 5),
+    (Category.PRAISE, 1),
+)
+# Channel weights per category: about 70 calls (phone, online) to 30 visits overall;
+# patrols find common-area faults, the letter box collects suggestions and praise.
+CHANNEL_SHARES: dict[Category, tuple[tuple[Channel, int], ...]] = {
+    Category.HOME_REPAIR: ((Channel.PHONE, 70), (Channel.ONLINE, 12), (Channel.VISIT, 18)),
+    Category.COMMON_REPAIR: (
+        (Channel.PHONE, 45), (Channel.ONLINE, 8), (Channel.VISIT, 12), (Channel.PATROL, 35),
+    ),
+    Category.CONSULTATION: ((Channel.PHONE, 60), (Channel.ONLINE, 10), (Channel.VISIT, 30)),
+    Category.OTHER_SERVICE: ((Channel.PHONE, 60), (Channel.ONLINE, 10), (Channel.VISIT, 30)),
+    Category.SUGGESTION: (
+        (Channel.PHONE, 30), (Channel.ONLINE, 20), (Channel.VISIT, 25), (Channel.LETTER_BOX, 25),
+    ),
+    Category.COMPLAINT: (
+        (Channel.PHONE, 60), (Channel.ONLINE, 10), (Channel.VISIT, 25), (Channel.LETTER_BOX, 5),
+    ),
+    Category.PRAISE: (
+        (Channel.PHONE, 30), (Channel.ONLINE, 20), (Channel.VISIT, 30), (Channel.LETTER_BOX, 20),
+    ),
+}  # fmt: skip
+# Calls by hour of the day on the 24-hour hotline: quiet at night, busy mornings.
+CALL_HOURS = (
+    0.3, 0.2, 0.1, 0.1, 0.1, 0.2, 0.5, 1.5, 3.0, 4.0, 4.0, 3.5,
+    2.5, 3.0, 3.5, 3.5, 3.0, 3.0, 3.0, 3.0, 2.5, 2.0, 1.2, 0.6,
+)  # fmt: skip
+SUMMARIES: dict[Category, tuple[str, ...]] = {
+    Category.HOME_REPAIR: (
+        "厨房水管漏水", "卫生间下水道堵塞", "入户门锁坏了", "家里电路跳闸", "空调排水管漏水",
+        "墙面渗水", "马桶漏水", "灯具不亮", "窗户关不严", "热水器不出热水",
+    ),
+    Category.COMMON_REPAIR: (
+        "电梯异响", "楼道灯不亮", "单元门禁失灵", "地下车库渗水", "消防栓漏水", "路灯不亮",
+        "雨水井堵塞", "监控摄像头故障", "外墙瓷砖脱落", "水泵房异响",
+    ),
+    Category.CONSULTATION: (
+        "物业费缴费方式", "装修申请流程", "停车月卡办理", "门禁卡补办", "快递存放",
+        "水电费查询", "垃圾分类投放时间",
+    ),
+    Category.OTHER_SERVICE: ("代收快递", "借用工具", "搬家预约电梯", "家政保洁预约", "绿植养护"),
+    Category.SUGGESTION: (
+        "建议增加快递柜", "建议增设儿童游乐设施", "建议延长泳池开放时间", "建议加强夜间巡逻",
+    ),
+    Category.COMPLAINT: (
+        "楼上噪音扰民", "宠物粪便未清理", "车辆占用消防通道", "装修超时施工", "垃圾清运不及时",
+        "保安态度差",
+    ),
+    Category.PRAISE: ("表扬维修师傅服务热情", "表扬保洁阿姨工作认真", "感谢客服及时处理"),
+}  # fmt: skip
+COMMON_PLACES = (
+    "{b}号楼电梯", "{b}号楼楼道", "{b}号楼单元门", "地下车库", "小区东门", "中心花园", "水泵房",
+    "{b}号楼外墙",
+)  # fmt: skip
+# Paid in-home services (有偿服务): item and unit price in yuan.
+PAID_ITEMS = (
+    ("更换水龙头", "35.00"), ("疏通下水道", "80.00"), ("更换灯具", "20.00"),
+    ("更换门锁", "120.00"), ("更换马桶配件", "45.00"),
+)  # fmt: skip
+OUTSIDE_PARTIES = ("开发商工程部", "安达电梯工程有限公司", "市政供水公司")
+PAUSE_REASONS = ("等待业主回家", "等待配件到货", "等待开发商处理")
+
+CATEGORY_LABELS: dict[str, str] = {
+    "consultation": "咨询", "suggestion": "意见建议", "complaint": "投诉",
+    "common_repair": "公共维修", "home_repair": "居家维修", "other_service": "其它服务",
+    "praise": "表扬",
+}  # fmt: skip
+CHANNEL_LABELS: dict[str, str] = {
+    "phone": "电话", "visit": "来访", "online": "线上", "patrol": "巡查", "letter_box": "意见箱",
+}  # fmt: skip
+TARGET_LABELS: dict[str, str] = {
+    "response": "响应", "arrival": "到场", "resolution": "处理", "callback": "回访",
+}  # fmt: skip
+
+
+def daily_intake(units: int) -> float:
+    """Tickets a day for an estate of ``units``: 100 for 5,000 units, in proportion."""
+    return LARGE_ESTATE_INTAKE * units / LARGE_ESTATE_UNITS
+
+
+class _TicketMaker:
+    """Draws tickets and their lifecycles from the context's seeded randomness."""
+
+    def __init__(self, ctx: DemoContext) -> None:
+        self.ctx = ctx
+        self.rng = ctx.rng
+        self.zone = zone(ctx.estate.timezone)
+        self.office = ctx.app.calendars["office"]
+        self.always = ctx.app.calendars["24x7"]
+        by_team: dict[TeamKind, list[Staff]] = {}
+        for team in ctx.teams:
+            by_team[team.kind] = [s for s in ctx.staff if s.team_id == team.id]
+        self.team_of = {t.kind: t for t in ctx.teams}
+        desk = by_team[TeamKind.FRONT_DESK]
+        self.desk_lead = next(s for s in desk if "supervisor" in s.roles)
+        self.clerks = [s for s in desk if s is not self.desk_lead]
+        self.techs = [s for s in by_team[TeamKind.REPAIR] if s.roles == {"technician"}]
+        self.guards = [s for s in by_team[TeamKind.SECURITY] if s.roles == {"technician"}]
+        owners = {o.id: o for o in ctx.owners}
+        self.owned: list[tuple[Unit, list[tuple[Ownership, Owner]]]] = []
+        held: dict[int, list[Ownership]] = {}
+        for o in ctx.ownerships:
+            held.setdefault(o.unit_id, []).append(o)
+        for unit in ctx.units:
+            if unit.id in held:
+                self.owned.append((unit, [(o, owners[o.owner_id]) for o in held[unit.id]]))
+        self.categories = [c for c, _ in CATEGORY_SHARES]
+        self.category_cum = list(itertools.accumulate(w for _, w in CATEGORY_SHARES))
+
+    # --- when ---------------------------------------------------------------------------
+
+    def after(self, at: datetime, minutes: float, on_call: bool = False) -> datetime:
+        """``minutes`` of working time after ``at``: office hours, or round the clock."""
+        cal = self.always if on_call else self.office
+        try:
+            return cal.add_working_time(at, timedelta(minutes=max(1.0, minutes)))
+        except CalendarDataMissing:
+            # A year no holiday data covers yet: plain time is good enough for a demo's
+            # made-up delays (deadlines are never guessed: the service leaves them open).
+            return at + timedelta(minutes=max(1.0, minutes))
+
+    def intake_times(self, day: date, n: int) -> list[tuple[datetime, Channel, Category]]:
+        rng = self.rng
+        out = []
+        for _ in range(n):
+            category = rng.choices(self.categories, cum_weights=self.category_cum)[0]
+            channels = CHANNEL_SHARES[category]
+            channel = rng.choices([c for c, _ in channels], [w for _, w in channels])[0]
+            if channel in (Channel.PHONE, Channel.ONLINE):
+                hour = rng.choices(range(24), CALL_HOURS)[0]
+            elif channel is Channel.VISIT:
+                hour = rng.randint(8, 17)  # the front desk is open 08:30-18:00 every day
+            elif channel is Channel.PATROL:
+                hour = rng.randint(8, 16)
+            else:
+                hour = 9  # the letter box is opened every morning
+            minute = rng.randint(30 if hour == 8 and channel is Channel.VISIT else 0, 59)
+            at = datetime(day.year, day.month, day.day, hour, minute, rng.randint(0, 59),
+                          tzinfo=self.zone)  # fmt: skip
+            out.append((at, channel, category))
+        return out
+
+    # --- who and where ------------------------------------------------------------------
+
+    def reporter(self, day: date) -> tuple[Unit, Owner] | None:
+        """A unit owned on ``day`` and its owner; None if none is found (a tiny estate)."""
+        for _ in range(50 if self.owned else 0):
+            unit, held = self.rng.choice(self.owned)
+            for ownership, owner in held:
+                if ownership.covers(day):
+                    return unit, owner
+        return None
+
+    def open_step(self, at: datetime, channel: Channel, category: Category) -> TicketStep:
+        rng = self.rng
+        if category in REPAIRS:
+            priority = rng.choices(list(Priority), (88, 9, 3))[0]
+        elif category is Category.COMPLAINT:
+            priority = Priority.URGENT if rng.random() < 0.05 else Priority.NORMAL
+        else:
+            priority = Priority.NORMAL
+        unit_id: int | None = None
+        owner_id: int | None = None
+        owner_name = location = ""
+        at_home = category in (Category.HOME_REPAIR, Category.OTHER_SERVICE) or (
+            category is not Category.COMMON_REPAIR and rng.random() < 0.5
+        )
+        # A patrol raises its finding itself; everything else comes in at the front desk.
+        receiver = rng.choice(self.guards if channel is Channel.PATROL else self.clerks)
+        found = self.reporter(at.date()) if channel is not Channel.PATROL else None
+        if at_home and found is not None:
+            unit, owner = found
+            unit_id, owner_id, owner_name = unit.id, owner.id, owner.name
+        else:
+            place = rng.choice(COMMON_PLACES).format(b=rng.randint(1, BUILDINGS))
+            location = place if category in REPAIRS else f"{place}（公共区域）"
+            if found is not None and rng.random() < 0.7:  # an owner called about it
+                owner_id, owner_name = found[1].id, found[1].name
+        data = {
+            "category": category.value,
+            "channel": channel.value,
+            "priority": priority.value,
+            "summary": rng.choice(SUMMARIES[category]),
+            "unit_id": unit_id,
+            "location": location,
+            "reporter_owner_id": owner_id,
+            "reporter_name": owner_name,
+            "estate_id": self.ctx.estate.id,
+            "first_contact_staff_id": receiver.id,
+        }
+        return TicketStep(Action.OPEN, at, receiver, data)
+
+    # --- what happens next -------------------------------------------------------------
+
+    def lifecycle(self, opened: TicketStep) -> list[TicketStep]:
+        """The ticket's whole life as the front desk would work it, from its open step."""
+        rng = self.rng
+        d = opened.data
+        category = Category(d["category"])
+        urgent = d["priority"] != Priority.NORMAL.value
+        clerk = opened.by if opened.by in self.clerks else rng.choice(self.clerks)
+        steps = [opened]
+        at = opened.at
+
+        def step(action: Action, when: datetime, by: Staff | None, **data: Any) -> None:
+            steps.append(TicketStep(action, when, by, data))
+
+        if category in (Category.CONSULTATION, Category.PRAISE):
+            if category is Category.PRAISE or rng.random() < 0.8:
+                # Answered on the spot (consultations and praise close when resolved).
+                step(Action.RESOLVE, self.after(at, rng.uniform(2, 20), True), clerk,
+                     note="已当场答复")  # fmt: skip
+                return steps
+            step(Action.ASSIGN, self.after(at, rng.uniform(2, 15), True), clerk,
+                 staff_id=self.desk_lead.id, team_id=None)  # fmt: skip
+            step(Action.RESOLVE, self.after(steps[-1].at, rng.uniform(30, 420)), self.desk_lead,
+                 note="已电话答复")  # fmt: skip
+            return steps
+        repair = category in REPAIRS
+        if repair:
+            worker = rng.choice(self.techs)
+            team: Team | None = self.team_of[TeamKind.REPAIR]
+        elif category is Category.COMPLAINT and rng.random() < 0.5:
+            worker, team = rng.choice(self.guards), self.team_of[TeamKind.SECURITY]
+        elif category is Category.OTHER_SERVICE:
+            worker, team = rng.choice(self.clerks), None
+        else:
+            worker, team = self.desk_lead, None
+        # The hotline hands the work on within minutes, day or night (the response target).
+        at = self.after(at, rng.lognormvariate(1.8, 0.7), True)
+        step(
+            Action.ASSIGN, at, clerk, staff_id=worker.id, team_id=None if team is None else team.id
+        )
+        if rng.random() < 0.02:
+            step(Action.CANCEL, self.after(at, rng.uniform(10, 120), True), clerk,
+                 reason=rng.choice(("业主已自行处理", "重复登记")))  # fmt: skip
+            return steps
+        resolved = self._work(steps, worker, clerk, category, at, urgent)
+        if resolved is not None:  # None: waiting for an outside party that never reported
+            self._close(steps, worker, clerk, category, resolved, urgent)
+        return steps
+
+    def _work(
+        self,
+        steps: list[TicketStep],
+        worker: Staff,
+        clerk: Staff,
+        category: Category,
+        at: datetime,
+        urgent: bool,
+    ) -> datetime | None:
+        """On site, pauses, outside work, charges and the resolution; None if left waiting."""
+        rng = self.rng
+
+        def step(action: Action, when: datetime, by: Staff | None, **data: Any) -> None:
+            steps.append(TicketStep(action, when, by, data))
+
+        repair = category in REPAIRS
+        if repair:
+            at = self.after(at, rng.lognormvariate(3.9, 0.7) / (3 if urgent else 1), urgent)
+            step(Action.ARRIVE, at, worker)
+        else:
+            at = self.after(at, rng.lognormvariate(4.0, 0.9), urgent)
+            step(Action.START, at, worker)
+            if category is Category.COMPLAINT and rng.random() < 0.12:
+                # Some complaints stay stuck: the neighbour or the other party will not move.
+                at = self.after(at, rng.uniform(60, 900))
+                step(Action.PAUSE, at, worker, reason="等待相关方配合")
+                return None
+        if repair and rng.random() < 0.12:
+            at = self.after(at, rng.uniform(10, 60), urgent)
+            step(Action.PAUSE, at, worker, reason=rng.choice(PAUSE_REASONS[:2]))
+            at = self.after(at, rng.lognormvariate(6.0, 0.8))  # hours to days, office hours
+            step(Action.RESUME, at, worker)
+        outside = (category is Category.COMMON_REPAIR and rng.random() < 0.15) or (
+            category is Category.HOME_REPAIR and rng.random() < 0.02
+        )
+        if outside:
+            at = self.after(at, rng.uniform(20, 120))
+            promised = (at + timedelta(days=rng.randint(3, 14))).date().isoformat()
+            step(Action.DISPATCH, at, clerk, party=rng.choice(OUTSIDE_PARTIES), promised=promised)
+            fate = rng.random()
+            if fate < 0.32:  # one report: 28 of 86 outside work orders came back done
+                at = self.after(at, rng.uniform(1, 10) * 450)
+                step(Action.OUTSIDE_DONE, at, clerk)
+            elif fate < 0.7:
+                at = self.after(at, rng.uniform(10, 60))
+                step(Action.PAUSE, at, worker, reason=PAUSE_REASONS[2])
+                return None
+            else:
+                at = self.after(at, rng.uniform(3, 15) * 450)  # fixed in-house in the end
+        if category is Category.HOME_REPAIR and rng.random() < 0.35:
+            item, price = rng.choice(PAID_ITEMS)
+            quantity = Decimal(rng.choice((1, 1, 1, 2, 3)))
+            amount = money(Decimal(price) * quantity)
+            at = self.after(at, rng.uniform(10, 60), urgent)
+            step(Action.CHARGE, at, worker, item=item, quantity=str(quantity), unit_price=price,
+                 amount=str(amount))  # fmt: skip
+        hours = rng.lognormvariate(1.0, 0.9) if repair else rng.lognormvariate(1.8, 0.9)
+        at = self.after(at, hours * 60 / (4 if urgent else 1), urgent)
+        step(Action.RESOLVE, at, worker, note="已处理")
+        return at
+
+    def _close(
+        self,
+        steps: list[TicketStep],
+        worker: Staff,
+        clerk: Staff,
+        category: Category,
+        at: datetime,
+        urgent: bool,
+    ) -> None:
+        """The owner's rating or the callback (回访), and the rework it may bring."""
+        rng = self.rng
+        system: Staff | None = None
+        policy = CALLBACK_POLICY[category]
+        if policy is CallbackPolicy.UNLESS_RATED and rng.random() < 0.4:
+            at = self.after(at, rng.uniform(10, 600), True)
+            rating = self._satisfaction(False).value
+            steps.append(TicketStep(Action.RATE, at, system, {"satisfaction": rating}))
+            steps.append(TicketStep(Action.CLOSE, self.after(at, rng.uniform(30, 480)), clerk, {}))
+            return
+        for attempt in range(3):
+            if rng.random() >= 0.9:  # about 89% of the tickets that need one are called back
+                return
+            at = self.after(at, rng.lognormvariate(4.5, 1.0))  # within a working day or two
+            # 返修: about one repair or complaint in twelve is not fixed the first time.
+            fixed = (
+                attempt > 0
+                or category not in (*REPAIRS, Category.COMPLAINT)
+                or (rng.random() >= 0.08)
+            )
+            satisfaction = (
+                self._satisfaction(category in REPAIRS) if fixed else Satisfaction.DISSATISFIED
+            )
+            steps.append(
+                TicketStep(
+                    Action.CALLBACK,
+                    at,
+                    clerk,
+                    {
+                        "satisfaction": satisfaction.value,
+                        "fixed": fixed,
+                        "channel": "phone" if rng.random() < 0.85 else "visit",
+                        "comment": "" if fixed else "问题未解决",
+                    },
+                )
+            )
+            if fixed:
+                return
+            at = self.after(at, rng.uniform(5, 60), urgent)
+            team = self.team_of[TeamKind.REPAIR] if category in REPAIRS else None
+            steps.append(
+                TicketStep(
+                    Action.ASSIGN,
+                    at,
+                    clerk,
+                    {"staff_id": worker.id, "team_id": None if team is None else team.id},
+                )
+            )
+            resolved = self._work(steps, worker, clerk, category, at, urgent)
+            if resolved is None:
+                return
+            at = resolved
+
+    def _satisfaction(self, repair: bool) -> Satisfaction:
+        # One report: repair satisfaction 70%; other work is rated a little better.
+        weights = (50, 20, 30) if repair else (65, 25, 10)
+        return self.rng.choices(list(Satisfaction), weights)[0]
+
+
+def _demo_end(ctx: DemoContext) -> datetime:
+    """The demo's now: midnight at the start of ``today`` in the estate's zone."""
+    today = ctx.today
+    return datetime(today.year, today.month, today.day, tzinfo=zone(ctx.estate.timezone))
+
+
+def _period_start(ctx: DemoContext) -> datetime:
+    first = ctx.options.period_start
+    return datetime(first.year, first.month, first.day, tzinfo=zone(ctx.estate.timezone))
+
+
+def _event(ctx: DemoContext, seq: int, step: TicketStep) -> TicketEvent:
+    by = step.by
+    return TicketEvent(
+        seq=seq,
+        action=step.action,
+        at=step.at,
+        actor=ctx.actor.name if by is None else by.name,
+        staff_id=None if by is None else by.id,
+        data=step.data,
+    )
+
+
+class _OpenDeadlines(logging.Filter):
+    """Counts the ticket service's warnings about deadlines left open instead of printing
+    them: for a demo ending in a year without holiday data, that is one line per action."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self.example = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "left open" not in str(record.msg):
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        # The import warns once for all its tickets, with their number first.
+        self.count += args[0] if args and isinstance(args[0], int) else 1
+        missing = next((a for a in args if isinstance(a, CalendarDataMissing)), None)
+        if missing is not None and not self.example:
+            self.example = (
+                f"the calendar has no holidays for {missing.value}; add them "
+                "(docs/reference/calendar-files.md), then recompute"
+            )
+        return False
+
+
+@contextlib.contextmanager
+def _deadline_warnings(ctx: DemoContext) -> Iterator[None]:
+    logger = logging.getLogger("propcare.tickets.service")
+    held = _OpenDeadlines()
+    logger.addFilter(held)
+    try:
+        yield
+    finally:
+        logger.removeFilter(held)
+    plan = ctx.tickets
+    plan.open_deadlines += held.count
+    plan.open_deadline_reason = plan.open_deadline_reason or held.example
+    if plan.open_deadlines:
+        ctx.report(
+            "  deadlines left open 无截止时间",
+            f"{_count(plan.open_deadlines)}: {plan.open_deadline_reason}",
+        )
+
+
+def build_ticket_history(ctx: DemoContext) -> None:
+    """Tickets of the demo period up to the last few days, stored with import_history."""
+    maker = _TicketMaker(ctx)
+    rng, plan = ctx.rng, ctx.tickets
+    end = _demo_end(ctx)
+    cutoff = end - timedelta(days=LIVE_DAYS)
+    rate = daily_intake(ctx.options.units)
+    day = ctx.options.period_start
+    while day < ctx.today:
+        # A day's intake varies around the rate as counts of independent calls do.
+        n = max(0, round(rng.gauss(rate, math.sqrt(rate))))
+        for at, channel, category in sorted(maker.intake_times(day, n), key=lambda t: t[0]):
+            index = plan.generated
+            plan.generated += 1
+            steps = [
+                s for s in maker.lifecycle(maker.open_step(at, channel, category)) if s.at < end
+            ]
+            past = [s for s in steps if s.at < cutoff]
+            if past:
+                plan.histories.append([_event(ctx, i, s) for i, s in enumerate(past, start=1)])
+            plan.live.extend((index, s) for s in steps[len(past) :])
+        day += timedelta(days=1)
+    # Tickets open in time order, so the imported ones are the first `len(histories)`.
+    plan.live.sort(key=lambda item: item[1].at)
+    started = time.perf_counter()
+    with _deadline_warnings(ctx):
+        count = ctx.app.tickets.import_history(ctx.actor, ctx.estate.id, plan.histories)
+    seconds = time.perf_counter() - started
+    if count:
+        with ctx.app.unit_of_work(readonly=True) as uow:
+            imported = uow.outbox.messages("ticket.imported")[-1].payload
+        plan.ids.update((i, imported["first_id"] + i) for i in range(count))
+    ctx.report("Tickets 工单", _count(count))
+    ctx.report(
+        "  history imported 历史导入",
+        f"{_count(count)} tickets before {cutoff.date()} in {seconds:.1f} s "
+        f"({rate:.3g} a day for {ctx.options.units:,} units)",
+    )
+
+
+def work_live_tickets(ctx: DemoContext) -> None:
+    """The last few days entered one action at a time through the service, as they happen."""
+    app, plan, estate_id = ctx.app, ctx.tickets, ctx.estate.id
+    end = _demo_end(ctx)
+    actors: dict[int, Actor] = {}
+
+    def actor(by: Staff | None) -> Actor:
+        if by is None:
+            return ctx.actor
+        if by.id not in actors:
+            actors[by.id] = app.staff.actor_for(ctx.actor, by.id, ctx.today)
+        return actors[by.id]
+
+    opened = 0
+    with _deadline_warnings(ctx):
+        for index, step in plan.live:
+            if step.action is Action.OPEN:
+                plan.ids[index] = _live_open(app, actor(step.by), estate_id, step)
+                opened += 1
+            else:
+                _live_action(app, actor(step.by), plan.ids[index], step)
+    total = len(plan.ids)
+    ctx.report("Tickets 工单", _count(total))
+    ctx.report(
+        "  entered live 实时录入",
+        f"{_count(opened)} opened and {_count(len(plan.live) - opened)} actions "
+        f"in the last {LIVE_DAYS} days",
+    )
+    (whole,) = app.ticket_stats.metrics(ctx.actor, estate_id, _period_start(ctx), end, as_of=end)
+    ctx.report(
+        "  open now 未结",
+        f"{_count(whole.open_now)} (resolved, awaiting the callback 待回访, "
+        f"or waiting on others 挂起)",
+    )
+
+
+def _live_open(app: Propcare, who: Actor, estate_id: int, step: TicketStep) -> int:
+    d = step.data
+    ticket = app.tickets.open(
+        who,
+        EstateId(estate_id),
+        category=d["category"],
+        channel=d["channel"],
+        summary=d["summary"],
+        priority=d["priority"],
+        first_contact_staff_id=d["first_contact_staff_id"],
+        unit_id=d["unit_id"],
+        location=d["location"],
+        reporter_owner_id=d["reporter_owner_id"],
+        reporter_name=d["reporter_name"],
+        at=step.at,
+    )
+    return ticket.id
+
+
+def _live_action(app: Propcare, who: Actor, ticket_id: int, step: TicketStep) -> None:
+    t, d, at = app.tickets, step.data, step.at
+    match step.action:
+        case Action.ASSIGN:
+            t.assign(who, ticket_id, staff_id=d["staff_id"], team_id=d["team_id"], at=at)
+        case Action.START:
+            t.start(who, ticket_id, at=at)
+        case Action.ARRIVE:
+            t.arrive(who, ticket_id, at=at)
+        case Action.PAUSE:
+            t.pause(who, ticket_id, d["reason"], at=at)
+        case Action.RESUME:
+            t.resume(who, ticket_id, at=at)
+        case Action.DISPATCH:
+            t.dispatch(who, ticket_id, d["party"], promised=d["promised"], at=at)
+        case Action.OUTSIDE_DONE:
+            t.outside_done(who, ticket_id, at=at)
+        case Action.CHARGE:
+            t.charge(
+                who, ticket_id, d["item"], Decimal(d["unit_price"]), Decimal(d["quantity"]), at=at
+            )
+        case Action.RESOLVE:
+            t.resolve(who, ticket_id, d["note"], at=at)
+        case Action.RATE:
+            t.rate(who, ticket_id, d["satisfaction"], at=at)
+        case Action.CALLBACK:
+            t.callback(
+                who,
+                ticket_id,
+                satisfaction=d["satisfaction"],
+                fixed=d["fixed"],
+                channel=d["channel"],
+                comment=d["comment"],
+                at=at,
+            )
+        case Action.CLOSE:
+            t.close(who, ticket_id, at=at)
+        case Action.CANCEL:
+            t.cancel(who, ticket_id, d["reason"], at=at)
+        case _:  # pragma: no cover - the maker makes no other steps
+            raise AssertionError(f"no live call for {step.action}")
+
+
+def _rate(rate: Rate) -> str:
+    if rate.value is None:
+        return f"– (0/{rate.denominator:,})"
+    return f"{rate.value * 100:.1f}% ({rate.numerator:,}/{rate.denominator:,})"
+
+
+def _percent(rate: Rate) -> str:
+    return "–" if rate.value is None else f"{rate.value * 100:.1f}%"
+
+
+def report_ticket_statistics(ctx: DemoContext) -> None:
+    """The monthly statistics (月统计) of the last whole month, as the front desk reports it."""
+    end = _demo_end(ctx)
+    month_end = end.replace(day=1)
+    month_start = month_end - relativedelta(months=1)
+    start = max(month_start, _period_start(ctx))
+    # as_of the demo's now, not the clock's: the figures depend on the seed alone.
+    (m,) = ctx.app.ticket_stats.metrics(ctx.actor, ctx.estate.id, start, month_end, as_of=end)
+    partial = "" if start == month_start else f", from {start.date()}"
+    ctx.report(
+        "Month 月统计",
+        f"{month_start:%Y-%m}{partial}: opened {_count(m.opened)}, closed {_count(m.closed)}, "
+        f"cancelled {_count(m.cancelled)}, still open {_count(m.open_now)}",
+    )
+    ctx.report(
+        "  by category 分类",
+        " · ".join(f"{CATEGORY_LABELS[c]} {_count(m.by_category[c])}" for c in CATEGORY_LABELS),
+    )
+    ctx.report(
+        "  by channel 渠道",
+        " · ".join(f"{CHANNEL_LABELS[c]} {_count(m.by_channel[c])}" for c in CHANNEL_LABELS),
+    )
+    ctx.report(
+        "  timely 及时率",
+        " · ".join(f"{TARGET_LABELS[t]} {_percent(m.timely[t])}" for t in TARGET_LABELS),
+    )
+    ctx.report("  rework 返修率", _rate(m.rework))
+    ctx.report("  callback 回访率", _rate(m.callback))
+    ctx.report("  satisfaction 满意率", _rate(m.satisfaction))
+    ctx.report("  complaints resolved 投诉处理率", _rate(m.complaint_resolution))
+    ctx.report(
+        "  outside work orders 外部派单",
+        f"{_count(m.outside_dispatched)} sent, {_count(m.outside_completed)} done",
+    )
+
+
 DEMO_STEPS: tuple[DemoStep, ...] = (
     DemoStep("estate", build_estate, "Estate and buildings"),
     DemoStep("units", build_units, "Units"),
@@ -607,6 +1293,9 @@ DEMO_STEPS: tuple[DemoStep, ...] = (
     DemoStep("ownership changes", build_ownership_changes, "Ownership changes"),
     DemoStep("staff", build_staff, "Teams and staff"),
     DemoStep("vendors", build_vendors, "Vendors"),
+    DemoStep("ticket history", build_ticket_history, "Ticket history (import)"),
+    DemoStep("live tickets", work_live_tickets, "Tickets of the last days (live)"),
+    DemoStep("ticket statistics", report_ticket_statistics, "Monthly ticket statistics"),
 )
 
 

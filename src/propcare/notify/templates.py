@@ -1,8 +1,8 @@
 """Message templates, zh-CN first with English beside it.
 
-A template is a subject and a body in ``str.format`` syntax per locale. Later
-parts of propcare (outage notices, dunning) add theirs with :meth:`Templates.add`;
-so can a host system, to reword any message.
+A template is a subject and a body in ``str.format`` syntax per locale. propcare's
+own messages are in :data:`BUILTIN_TEMPLATES`; a host system rewords any of them, or
+adds its own, with :meth:`Templates.add` (``app.templates.add(...)``).
 """
 
 from __future__ import annotations
@@ -41,6 +41,19 @@ BUILTIN_TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
             "Ticket {ticket} SLA alert ({level})",
             "{name}: the {target} deadline of ticket {ticket} ({summary}) is {due}. "
             "Please follow up.",
+        ),
+    },
+    "outage_notice": {
+        "zh-CN": (
+            "【{estate}】{what}通知",
+            "尊敬的{name}：因{title}，{units}将于{starts}至{ends}{what}，请提前做好准备。"
+            "给您带来不便，敬请谅解。",
+        ),
+        "en": (
+            "[{estate}] Planned {what_en} cut",
+            "Dear {name}, because of {title}, the {what_en} supply to {units} will be cut "
+            "from {starts} to {ends}. Please prepare in advance; we apologise for the "
+            "inconvenience.",
         ),
     },
     "owner_welcome": {

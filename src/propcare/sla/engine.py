@@ -22,6 +22,7 @@ __all__ = [
     "AlertRules",
     "Deadlines",
     "WorkingCalendar",
+    "alert_rules",
     "alerts_due",
     "compute_deadlines",
     "deadline",
@@ -162,6 +163,31 @@ class AlertRules:
     warn_fraction: float = 0.8  # of the budget spent
     warn_remaining: timedelta = timedelta(minutes=30)  # working time left (long budgets only)
     manager_after: float = 0.5  # of the budget past the deadline: escalate to the manager
+
+
+def alert_rules(settings: Mapping[str, object]) -> AlertRules:
+    """AlertRules from configuration: fractions as numbers, ``warn_remaining_minutes``."""
+    known = {"warn_fraction", "warn_remaining_minutes", "manager_after"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigError("tickets.alerts", unknown, f"unknown keys; known: {sorted(known)}")
+    values: dict[str, float] = {}
+    for key, value in settings.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"tickets.alerts.{key}", value, "must be a number >= 0")
+        values[key] = float(value)
+    if not 0 < values.get("warn_fraction", 0.8) <= 1:
+        raise ConfigError(
+            "tickets.alerts.warn_fraction", values["warn_fraction"], "must be in (0, 1]"
+        )
+    defaults = AlertRules()
+    return AlertRules(
+        warn_fraction=values.get("warn_fraction", defaults.warn_fraction),
+        warn_remaining=timedelta(minutes=values["warn_remaining_minutes"])
+        if "warn_remaining_minutes" in values
+        else defaults.warn_remaining,
+        manager_after=values.get("manager_after", defaults.manager_after),
+    )
 
 
 @attrs.frozen

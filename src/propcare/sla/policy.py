@@ -88,7 +88,7 @@ DEFAULT_POLICIES: tuple[SlaPolicy, ...] = (
     SlaPolicy(
         "default",
         response=TargetRule(_m(30), ALWAYS),
-        resolution=TargetRule(_h(16), OFFICE),  # two working days of 8 hours
+        resolution=TargetRule(_h(16), OFFICE),  # two office days (7.5 h each) and an hour
         callback=TargetRule(_h(16), OFFICE),
     ),
     SlaPolicy(

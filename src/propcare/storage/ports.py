@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Protocol, Self, TypeVar
 
 import attrs
 
@@ -31,20 +31,28 @@ from propcare.registry.model import (
 )
 from propcare.sla.engine import Deadlines
 from propcare.tickets.model import Charge, TicketEvent, TicketState
-from propcare.tickets.record import Ticket
+from propcare.tickets.planned import Outage, Plan
+from propcare.tickets.record import IntakeRefs, Ticket
+
+if TYPE_CHECKING:
+    # Only for the annotation: tickets.stats imports the service base, which imports this.
+    from propcare.tickets.stats import TicketMetrics
 
 __all__ = [
     "BuildingRepository",
     "ClaimedDelivery",
     "Delivery",
     "EstateRepository",
+    "OutageRepository",
     "OutboxRepository",
     "OwnerRepository",
     "OwnershipRepository",
+    "PlanRepository",
     "StaffRepository",
     "Storage",
     "TeamRepository",
     "TicketRepository",
+    "TicketStatsRepository",
     "UnitOfWork",
     "UnitRepository",
     "VendorRepository",
@@ -182,6 +190,13 @@ class TicketRepository(Protocol):
     ) -> int:
         """Store a new ticket and its open event; returns its id."""
 
+    def add_many(
+        self, tickets: Sequence[tuple[TicketState, Sequence[TicketEvent], Deadlines, str]]
+    ) -> list[int]:
+        """Store whole tickets (state, every event, the charges among them, deadlines,
+        policy name) in bulk, inside the caller's transaction; returns their ids in input
+        order, ascending. For imports of history: nothing is checked here."""
+
     def append(
         self,
         ticket_id: int,
@@ -213,6 +228,51 @@ class TicketRepository(Protocol):
     def by_occurrence(self, plan_id: int, occurrence: str) -> int | None: ...
 
     def estate_of(self, ticket_id: int) -> int | None: ...
+
+    def intake_refs(
+        self, estate_id: int, staff_id: int, unit_id: int | None, owner_id: int | None
+    ) -> IntakeRefs:
+        """The first-contact staff member, unit and reporting owner a new ticket names,
+        checked against the estate in one lookup (intake runs for every call)."""
+
+
+class TicketStatsRepository(Protocol):
+    def metrics(
+        self,
+        estate_id: int,
+        start: datetime,
+        end: datetime,
+        as_of: datetime,
+        group_by: str | None,
+    ) -> list[TicketMetrics]:
+        """Metrics of the estate's tickets opened in ``[start, end)``, counted by the backend.
+
+        ``group_by`` is None (one row, even for no tickets) or one of
+        ``propcare.tickets.stats.GROUP_BY`` (a row per group with tickets, any order);
+        ``as_of`` decides which unmet deadlines count as missed. The definitions are
+        those of :mod:`propcare.tickets.stats`.
+        """
+
+
+class PlanRepository(Repository[Plan], Protocol):
+    """Maintenance and patrol plans (保养 / 巡查计划)."""
+
+    def active_in(self, estate_id: EstateId) -> list[Plan]:
+        """The estate's plans that still generate tickets, by id."""
+
+
+class OutageRepository(Protocol):
+    """Planned outages (计划停水停电) and the notices sent for them."""
+
+    def add(self, record: Outage) -> Outage: ...
+
+    def get(self, record_id: int) -> Outage | None: ...
+
+    def starting_between(self, estate_id: EstateId, start: datetime, end: datetime) -> list[Outage]:
+        """The estate's outages that start in ``[start, end)``, in start order."""
+
+    def late_count(self, estate_id: EstateId, start: datetime, end: datetime) -> int:
+        """How many of them were announced late."""
 
 
 class UnitOfWork(Protocol):
@@ -247,6 +307,15 @@ class UnitOfWork(Protocol):
 
     @property
     def tickets(self) -> TicketRepository: ...
+
+    @property
+    def maintenance_plans(self) -> PlanRepository: ...
+
+    @property
+    def outages(self) -> OutageRepository: ...
+
+    @property
+    def ticket_stats(self) -> TicketStatsRepository: ...
 
     @property
     def committed(self) -> bool: ...

@@ -45,6 +45,8 @@ from propcare.registry.model import (
 )
 from propcare.storage.migrate import Migration, migrations, split_statements
 from propcare.storage.ports import ClaimedDelivery, Delivery
+from propcare.storage.sqlite_plans import OutageRepo, PlanRepo
+from propcare.storage.sqlite_ticket_stats import TicketStatsRepo
 from propcare.storage.sqlite_tickets import TicketRepo
 
 __all__ = ["SqliteStorage", "open_sqlite", "parse_sqlite_url"]
@@ -363,10 +365,19 @@ class OutboxRepo:
 
     def add(self, message: NewMessage, targets: Sequence[str]) -> int:
         payload = encode_payload(message.payload)
-        existing = self._uow.execute(
-            "SELECT id, estate_id, topic, payload FROM outbox WHERE idem_key = ?", (message.key,)
-        ).fetchone()
-        if existing is not None:
+        due = ts(message.created_at)
+        # Insert first and look only on a clash: nearly every key is new, and this runs for
+        # every event of every write (a SELECT first cost a statement each time).
+        cur = self._uow.execute(
+            "INSERT INTO outbox (estate_id, kind, topic, payload, idem_key, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING",
+            (message.estate_id, message.kind, message.topic, payload, message.key, due),
+        )
+        if cur.rowcount != 1:
+            existing = self._uow.execute(
+                "SELECT id, estate_id, topic, payload FROM outbox WHERE idem_key = ?",
+                (message.key,),
+            ).fetchone()
             same = (existing["estate_id"], existing["topic"], existing["payload"]) == (
                 message.estate_id,
                 message.topic,
@@ -375,25 +386,13 @@ class OutboxRepo:
             if not same:
                 raise Conflict("key", message.key, "already used for a different message")
             return int(existing["id"])
-        cur = self._uow.execute(
-            "INSERT INTO outbox (estate_id, kind, topic, payload, idem_key, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                message.estate_id,
-                message.kind,
-                message.topic,
-                payload,
-                message.key,
-                ts(message.created_at),
-            ),
-        )
         message_id = int(cast(int, cur.lastrowid))
-        due = ts(message.created_at)
-        self._uow.executemany(
-            "INSERT INTO deliveries (message_id, target, status, next_attempt_at) "
-            "VALUES (?, ?, 'pending', ?)",
-            [(message_id, t, due) for t in dict.fromkeys(targets)],
-        )
+        if targets:
+            self._uow.executemany(
+                "INSERT INTO deliveries (message_id, target, status, next_attempt_at) "
+                "VALUES (?, ?, 'pending', ?)",
+                [(message_id, t, due) for t in dict.fromkeys(targets)],
+            )
         return message_id
 
     def claim_due(
@@ -650,6 +649,18 @@ class SqliteUnitOfWork:
     @functools.cached_property
     def tickets(self) -> TicketRepo:
         return TicketRepo(self)
+
+    @functools.cached_property
+    def maintenance_plans(self) -> PlanRepo:
+        return PlanRepo(self)
+
+    @functools.cached_property
+    def outages(self) -> OutageRepo:
+        return OutageRepo(self)
+
+    @functools.cached_property
+    def ticket_stats(self) -> TicketStatsRepo:
+        return TicketStatsRepo(self)
 
     @property
     def committed(self) -> bool:

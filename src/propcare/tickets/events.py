@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 
 from propcare.notify.outbox import Event
 
-__all__ = ["SlaAlerted", "TicketChanged"]
+__all__ = ["SlaAlerted", "TicketChanged", "TicketsImported"]
 
 
 @attrs.frozen
@@ -23,6 +23,18 @@ class TicketChanged(Event):
     actor: str
     category: str
 
+    def payload(self) -> dict[str, Any]:
+        # What Event.payload gives, by hand: attrs.asdict walks the class on every call,
+        # and this event is written for every change of every ticket.
+        return {
+            "ticket_id": self.ticket_id,
+            "seq": self.seq,
+            "action": self.action,
+            "status": self.status,
+            "actor": self.actor,
+            "category": self.category,
+        }
+
 
 @attrs.frozen
 class SlaAlerted(Event):
@@ -33,3 +45,18 @@ class SlaAlerted(Event):
     target: str
     level: str  # warning | supervisor | manager
     due: str
+
+
+@attrs.frozen
+class TicketsImported(Event):
+    """Historical tickets stored by one ``import_history`` call.
+
+    One event for the whole import, not one per ticket: an import of a year's records
+    would otherwise flood every subscriber with 30,000 changes that happened long ago.
+    The new tickets have the ids ``first_id`` to ``last_id``, all of them, in input order.
+    """
+
+    topic: ClassVar[str] = "ticket.imported"
+    count: int
+    first_id: int
+    last_id: int

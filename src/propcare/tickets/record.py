@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import attrs
 
 from propcare.sla.engine import Deadlines
 from propcare.tickets.model import TicketState
 
-__all__ = ["Ticket"]
+__all__ = ["IntakeRefs", "Ticket"]
 
 
 @attrs.frozen
@@ -20,3 +22,17 @@ class Ticket:
     @property
     def status(self) -> str:
         return self.state.status.value
+
+
+@attrs.frozen
+class IntakeRefs:
+    """What intake checks about the people and the place a call names, found in one lookup.
+
+    ``staff`` is the first-contact staff member's (name, active from, active to), None
+    when the estate has no staff member with that id; ``unit`` and ``owner`` say whether
+    the unit and the reporting owner are the estate's (True when none was named).
+    """
+
+    staff: tuple[str, date, date | None] | None
+    unit: bool
+    owner: bool

@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from propcare.access import Actor, Resource
 from propcare.clock import require_aware
-from propcare.errors import CalendarDataMissing, ValidationError
+from propcare.errors import CalendarDataMissing, PropcareError, ValidationError
 from propcare.money import exact, money
 from propcare.notify.outbox import Notification, Recipient
-from propcare.registry.model import EstateId, Staff, Unit
+from propcare.registry.model import EstateId, Staff
 from propcare.service import Service
 from propcare.sla.engine import Deadlines, alerts_due, compute_deadlines
 from propcare.sla.policy import SlaPolicy
 from propcare.storage.ports import UnitOfWork
-from propcare.tickets.events import SlaAlerted, TicketChanged
+from propcare.tickets.events import SlaAlerted, TicketChanged, TicketsImported
 from propcare.tickets.model import (
     Action,
     CallbackPolicy,
@@ -60,6 +60,12 @@ _NEEDS = {
     Action.CLOSE: "ticket.callback",
     Action.CANCEL: "ticket.cancel",
 }
+
+
+def _is_id(value: Any, *, optional: bool = False) -> bool:
+    if value is None:
+        return optional
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _enum(cls: type[Any], field: str, value: Any) -> Any:
@@ -101,11 +107,11 @@ class TicketService(Service):
         )  # fmt: skip
         when = self._when(at)
         with self._app.unit_of_work() as uow:
-            ticket_id = self.open_in(
-                uow, actor, estate_id, data, when, first_contact_staff_id, plan=None
-            )
+            ticket = self._open(uow, actor, estate_id, data, when, first_contact_staff_id, None)
             uow.commit()
-        return self._fetch(ticket_id)
+        # What was stored, from memory: reading it back would cost a second transaction,
+        # and the lifecycle actions (_act) answer the same way.
+        return ticket
 
     def open_in(
         self,
@@ -118,29 +124,45 @@ class TicketService(Service):
         plan: tuple[int, str] | None,
     ) -> int:
         """Open a ticket inside ``uow`` (for plans that generate tickets); returns its id."""
+        return self._open(uow, actor, estate_id, data, when, first_contact_staff_id, plan).id
+
+    def _open(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        estate_id: int,
+        data: dict[str, Any],
+        when: datetime,
+        first_contact_staff_id: int | None,
+        plan: tuple[int, str] | None,
+    ) -> Ticket:
         estate = self._estate(uow, actor, estate_id, "ticket.open")
         staff_id = first_contact_staff_id if first_contact_staff_id is not None else actor.staff_id
         if staff_id is None:
             raise ValidationError(
                 "first_contact_staff_id", None, "name the staff member who received it (首问负责人)"
             )
-        staff = self._staff(uow, estate.id, staff_id, "first_contact_staff_id")
-        if not staff.active_on(when.astimezone(self._app.zone(estate.timezone)).date()):
+        unit_id, owner_id = data.get("unit_id"), data.get("reporter_owner_id")
+        no_staff = f"no staff member with this id in estate {estate.id}"
+        if not _is_id(staff_id):
+            raise ValidationError("first_contact_staff_id", staff_id, no_staff)
+        if not _is_id(unit_id, optional=True):
+            raise ValidationError("unit_id", unit_id, f"no unit in estate {estate.id}")
+        if not _is_id(owner_id, optional=True):
+            raise ValidationError("reporter_owner_id", owner_id, f"no owner in estate {estate.id}")
+        refs = uow.tickets.intake_refs(estate.id, staff_id, unit_id, owner_id)
+        if refs.staff is None:
+            raise ValidationError("first_contact_staff_id", staff_id, no_staff)
+        name, active_from, active_to = refs.staff
+        day = when.astimezone(self._app.zone(estate.timezone)).date()
+        if not (active_from <= day and (active_to is None or day <= active_to)):  # Staff.active_on
             raise ValidationError(
-                "first_contact_staff_id", staff_id, f"{staff.name} is not active on that day"
+                "first_contact_staff_id", staff_id, f"{name} is not active on that day"
             )
-        if data.get("unit_id") is not None:
-            unit: Unit | None = uow.units.get(data["unit_id"])
-            if unit is None or unit.estate_id != estate.id:
-                raise ValidationError("unit_id", data["unit_id"], f"no unit in estate {estate.id}")
-        if data.get("reporter_owner_id") is not None:
-            owner = uow.owners.get(data["reporter_owner_id"])
-            if owner is None or owner.estate_id != estate.id:
-                raise ValidationError(
-                    "reporter_owner_id",
-                    data["reporter_owner_id"],
-                    f"no owner in estate {estate.id}",
-                )
+        if not refs.unit:
+            raise ValidationError("unit_id", unit_id, f"no unit in estate {estate.id}")
+        if not refs.owner:
+            raise ValidationError("reporter_owner_id", owner_id, f"no owner in estate {estate.id}")
         event = TicketEvent(
             seq=1,
             action=Action.OPEN,
@@ -154,7 +176,7 @@ class TicketService(Service):
         deadlines = self._deadlines(state, policy)
         ticket_id = uow.tickets.add(state, event, deadlines, policy.name, plan)
         self._changed(uow, ticket_id, state, event)
-        return ticket_id
+        return Ticket(id=ticket_id, state=state, deadlines=deadlines, policy=policy.name)
 
     @staticmethod
     def _intake(
@@ -329,6 +351,126 @@ class TicketService(Service):
         }
         return self._act(actor, ticket_id, Action.CHARGE, data, at)
 
+    # --- history from an earlier system -----------------------------------------------
+
+    def import_history(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        histories: Iterable[Sequence[TicketEvent]],
+        *,
+        batch: int = 1000,
+    ) -> int:
+        """Store historical tickets (from the system the estate used before); returns how many.
+
+        Each history is one ticket's complete list of events, its open event first, with
+        seq 1, 2, 3, ... and times that never go back. Each is replayed through the
+        transition table, so an illegal sequence raises InvalidTransition naming where it
+        is (``histories[41].events[3].action=...``), and gets its deadlines from this app's
+        SLA policies and calendars exactly as a live ticket does. The first-contact staff
+        member, unit, reporting owner and assignees must be the estate's. Charges among the
+        events are recorded for the fee ledger as live ones are; nobody is notified.
+
+        All or nothing: the whole call is ONE transaction, and any bad history leaves
+        nothing written. Rows are written ``batch`` tickets at a time (executemany), so
+        memory stays flat however long ``histories`` runs; SQLite has one writer at a
+        time, so split an import of years into several calls if others must not wait.
+        One ``ticket.imported`` event (count and id range) goes to the outbox for the
+        whole call, not one per ticket.
+        """
+        actor = self._actor(actor)
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValidationError("batch", batch, "must be a positive integer (tickets a write)")
+        if isinstance(histories, str | bytes | Mapping) or not isinstance(histories, Iterable):
+            raise ValidationError(
+                "histories", type(histories).__name__, "must be an iterable of event lists"
+            )
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "ticket.import")
+            known = _EstateIds(uow, estate.id)
+            missing: list[CalendarDataMissing] = []
+            pending: list[tuple[TicketState, Sequence[TicketEvent], Deadlines, str]] = []
+            first_id = last_id = count = 0
+            for position, history in enumerate(histories):
+                pending.append(self._historic(position, history, estate.id, known, missing))
+                if len(pending) >= batch:
+                    ids = uow.tickets.add_many(pending)
+                    first_id, last_id = first_id or ids[0], ids[-1]
+                    count += len(ids)
+                    pending.clear()
+            if pending:
+                ids = uow.tickets.add_many(pending)
+                first_id, last_id = first_id or ids[0], ids[-1]
+                count += len(ids)
+            if count == 0:
+                return 0
+            if missing:
+                # Once for the import, not once a ticket as live intake logs it.
+                log.warning(
+                    "%d deadlines of imported tickets left open (recompute() fills them once "
+                    "the calendar has the year): %s",
+                    len(missing),
+                    missing[0],
+                )
+            event = TicketsImported(
+                estate_id=estate.id,
+                at=self._app.clock.now(),
+                count=count,
+                first_id=first_id,
+                last_id=last_id,
+            )
+            self._publish(uow, event, key=f"ticket.imported:{first_id}-{last_id}")
+            uow.commit()
+        return count
+
+    def _historic(
+        self,
+        position: int,
+        history: Any,
+        estate_id: int,
+        known: _EstateIds,
+        missing: list[CalendarDataMissing],
+    ) -> tuple[TicketState, Sequence[TicketEvent], Deadlines, str]:
+        """One history checked and replayed: its state, events, deadlines and policy name."""
+        where = f"histories[{position}]"
+        if isinstance(history, str | bytes | Mapping) or not isinstance(history, Sequence):
+            raise ValidationError(where, type(history).__name__, "must be a list of TicketEvent")
+        if not history:
+            raise ValidationError(where, [], "a ticket has at least its open event")
+        state: TicketState | None = None
+        previous: datetime | None = None
+        for index, event in enumerate(history):
+            try:
+                if not isinstance(event, TicketEvent):
+                    raise ValidationError("event", type(event).__name__, "must be a TicketEvent")
+                if previous is not None and event.at < previous:
+                    raise ValidationError(
+                        "at", event.at.isoformat(), f"goes back before {previous.isoformat()}"
+                    )
+                if state is None:
+                    _check_opening(event, estate_id, known)
+                elif event.action is Action.ASSIGN:
+                    _check_assignee_known(event, estate_id, known)
+                elif event.action in _DATA_RULES:
+                    _DATA_RULES[event.action](event.data)
+                state = apply(state, event)
+            except PropcareError as exc:
+                field = f"{where}.events[{index}].{exc.field}"
+                raise type(exc)(field, exc.value, exc.rule) from exc
+            except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+                # Data the live methods would have refused before building the event.
+                raise ValidationError(
+                    f"{where}.events[{index}].data",
+                    dict(event.data),
+                    f"cannot be applied to a {event.action.value}: {type(exc).__name__} {exc}",
+                ) from exc
+            previous = event.at
+        assert state is not None
+        policy = self._policy(state)
+        # As _deadlines() for live tickets, with the warnings gathered for the whole import.
+        deadlines = compute_deadlines(state, policy, self._app.calendars, missing=missing)
+        return state, history, deadlines, policy.name
+
     # --- reading ----------------------------------------------------------------------
 
     def get(self, actor: Actor, ticket_id: int) -> Ticket:
@@ -483,12 +625,6 @@ class TicketService(Service):
             log.warning("ticket deadline left open: %s", exc)
         return deadlines
 
-    def _fetch(self, ticket_id: int) -> Ticket:
-        with self._app.unit_of_work(readonly=True) as uow:
-            ticket = uow.tickets.get(ticket_id)
-        assert ticket is not None
-        return ticket
-
     def _changed(
         self, uow: UnitOfWork, ticket_id: int, state: TicketState, event: TicketEvent
     ) -> None:
@@ -572,3 +708,93 @@ class TicketService(Service):
     def _estate_tz(self, uow: UnitOfWork, estate_id: int) -> str:
         estate = uow.estates.get(estate_id)
         return "Asia/Shanghai" if estate is None else estate.timezone
+
+
+class _EstateIds:
+    """The ids of an estate's staff, units, owners and teams, each loaded once on first need.
+
+    An import checks thousands of references; one query per kind beats one per ticket.
+    """
+
+    def __init__(self, uow: UnitOfWork, estate_id: int) -> None:
+        self._uow = uow
+        self._estate = EstateId(estate_id)
+        self._loaded: dict[str, frozenset[int]] = {}
+
+    def has(self, kind: str, value: Any) -> bool:
+        """Whether ``value`` is the id of one of the estate's ``kind`` (staff, unit, ...)."""
+        if not _is_id(value):
+            return False
+        ids = self._loaded.get(kind)
+        if ids is None:
+            repo: Any = {
+                "staff": self._uow.staff,
+                "unit": self._uow.units,
+                "owner": self._uow.owners,
+                "team": self._uow.teams,
+            }[kind]
+            ids = self._loaded[kind] = frozenset(r.id for r in repo.in_estate(self._estate))
+        return value in ids
+
+
+def _check_opening(event: TicketEvent, estate_id: int, known: _EstateIds) -> None:
+    """What live intake checks before it builds the open event, for a stored one."""
+    if event.action is not Action.OPEN:
+        return  # apply() refuses it, naming the rule
+    if event.seq != 1:
+        raise ValidationError("seq", event.seq, "the open event is seq 1")
+    d = event.data
+    if d.get("estate_id") != estate_id:
+        raise ValidationError("estate_id", d.get("estate_id"), f"must be {estate_id}, this estate")
+    TicketService._intake(
+        d.get("category"), d.get("channel"), d.get("summary"),
+        d.get("priority", Priority.NORMAL), d.get("unit_id"), d.get("location", ""),
+        d.get("reporter_owner_id"), d.get("reporter_name", ""), d.get("callback_policy"),
+    )  # fmt: skip
+    refs = (
+        ("first_contact_staff_id", "staff", "staff member"),
+        ("unit_id", "unit", "unit"),
+        ("reporter_owner_id", "owner", "owner"),
+    )
+    for field, kind, what in refs:
+        value = d.get(field)
+        if (value is not None or kind == "staff") and not known.has(kind, value):
+            raise ValidationError(field, value, f"no {what} with this id in estate {estate_id}")
+
+
+def _check_assignee_known(event: TicketEvent, estate_id: int, known: _EstateIds) -> None:
+    for field, kind in (("staff_id", "staff"), ("team_id", "team")):
+        value = event.data.get(field)
+        if value is not None and not known.has(kind, value):
+            raise ValidationError(field, value, f"no {kind} with this id in estate {estate_id}")
+
+
+def _check_callback_data(d: Mapping[str, Any]) -> None:
+    """What callback() refuses: apply() would read "false" as fixed (any text is true)."""
+    if not isinstance(d.get("fixed", True), bool):
+        raise ValidationError("fixed", d.get("fixed"), "must be True or False")
+    if d.get("channel", "phone") not in ("phone", "visit", "online"):
+        raise ValidationError(
+            "channel", d.get("channel"), "a callback is by phone, visit or online"
+        )
+
+
+def _check_charge_data(d: Mapping[str, Any]) -> None:
+    """What charge() refuses, and an amount that is not the price times the quantity: the
+    fee ledger bills these rows, so a wrong total from an old system must not slip in."""
+    quantity = Decimal(str(d.get("quantity")))
+    price = exact(Decimal(str(d.get("unit_price"))), "unit_price")
+    if not quantity.is_finite() or quantity <= 0:
+        raise ValidationError("quantity", d.get("quantity"), "must be a positive number")
+    if price <= 0:
+        raise ValidationError("unit_price", d.get("unit_price"), "must be more than zero")
+    if Decimal(str(d.get("amount"))) != money(price * quantity):
+        raise ValidationError(
+            "amount", d.get("amount"), f"must be unit_price x quantity = {money(price * quantity)}"
+        )
+
+
+_DATA_RULES: dict[Action, Callable[[Mapping[str, Any]], None]] = {
+    Action.CALLBACK: _check_callback_data,
+    Action.CHARGE: _check_charge_data,
+}
