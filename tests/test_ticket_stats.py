@@ -209,9 +209,15 @@ def _timely(tickets: list[Ticket], target: Target, as_of: datetime) -> Rate:
         due, done = t.deadlines.get(target), _done(t, target)
         if due is None:
             continue
-        # An unmet deadline is missed once past, unless the ticket was cancelled before it.
+        # An unmet deadline is missed once past, unless the ticket was cancelled before it
+        # (or, for the arrival on site, resolved before it: no visit was needed).
         cancelled = t.state.cancelled_at
-        if done is not None or (due < as_of and (cancelled is None or due < cancelled)):
+        resolved = t.state.resolved_at if target is Target.ARRIVAL else None
+        if done is not None or (
+            due < as_of
+            and (cancelled is None or due < cancelled)
+            and (resolved is None or due < resolved)
+        ):
             denominator += 1
             if done is not None and done <= due:
                 numerator += 1
@@ -580,6 +586,34 @@ def test_a_reworked_ticket_resolved_again_awaits_its_new_callback(app: Propcare)
     assert timely(due + timedelta(microseconds=1))["callback"] == Rate(0, 1)
     # It was called back once, though: the callback rate counts it.
     assert app.ticket_stats.metrics(ADMIN, e.id, *_november())[0].callback == Rate(1, 1)
+
+
+def test_a_repair_fixed_by_phone_before_its_arrival_deadline_missed_no_arrival(
+    app: Propcare,
+) -> None:
+    e = _estate(app, "电话指导小区")
+    t = app.tickets
+
+    def repair(summary: str) -> int:
+        return t.open(
+            ADMIN,
+            e.id,
+            category="home_repair",
+            channel="phone",
+            summary=summary,
+            unit_id=e.units[0],
+            first_contact_staff_id=e.clerks[0],
+            at=MON,
+        ).id
+
+    by_phone = repair("跳闸，电话指导复位")
+    t.assign(ADMIN, by_phone, staff_id=e.techs[0], at=MON + timedelta(minutes=5))
+    t.resolve(ADMIN, by_phone, at=MON + timedelta(minutes=20))  # arrival was due at 11:00
+    forgotten = repair("门锁坏了")
+    t.assign(ADMIN, forgotten, staff_id=e.techs[0], at=MON + timedelta(minutes=5))
+    t.resolve(ADMIN, forgotten, at=MON + timedelta(hours=5))  # after the arrival deadline
+    (row,) = app.ticket_stats.metrics(ADMIN, e.id, *_november(), as_of=MON + timedelta(days=1))
+    assert row.timely["arrival"] == Rate(0, 1)  # only the second one missed its arrival
 
 
 def _november() -> tuple[datetime, datetime]:

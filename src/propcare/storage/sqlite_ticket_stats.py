@@ -59,12 +59,15 @@ def _done(target: str) -> str:
 
 def _timely(target: str) -> list[str]:
     due, done = f"{target}_due", _DONE[target]
+    # A repair fixed (say, by phone guidance) before its arrival deadline needed no visit:
+    # its arrival target ended unmet but not missed, like a ticket cancelled in time.
+    ended = " AND (resolved_at IS NULL OR arrival_due < resolved_at)" if target == "arrival" else ""
     return [
         # Denominator: a deadline, and either done or past due at as_of (?4) while the
         # ticket was still wanted (a ticket cancelled before its deadline missed nothing).
         # A NULL in a comparison makes the whole condition NULL, which is not counted.
         f"{due} IS NOT NULL AND ({_done(target)} OR ({due} < ?4 "
-        f"AND (cancelled_at IS NULL OR {due} < cancelled_at)))",
+        f"AND (cancelled_at IS NULL OR {due} < cancelled_at){ended}))",
         f"{_done(target)} AND {done} <= {due}",
     ]
 

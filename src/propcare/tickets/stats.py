@@ -18,7 +18,9 @@ numerator over denominator, never a silent 100% when nothing was counted):
 - **timely[target]** (处理及时率) for response, arrival, resolution and callback:
   the denominator is the tickets with a deadline for that target that either
   have been done or whose deadline is before ``as_of`` (and, for a cancelled
-  ticket, before it was cancelled: a ticket withdrawn in time missed nothing);
+  ticket, before it was cancelled: a ticket withdrawn in time missed nothing; for
+  the arrival on site, before the ticket was resolved: a repair fixed by phone in time
+  needed no visit);
   the numerator is those done by the deadline (done at or before it). Done is
   responded_at, arrived_at, resolved_at (for a reopened ticket the latest
   resolution, against its rework deadline), and for the callback the callback
