@@ -60,6 +60,8 @@ def deadline(
     None while the ticket is paused before the budget ran out: there is no
     deadline until it resumes.
     """
+    if not pauses:
+        return cal.add_working_time(start, budget)  # the common case, on every ticket write
     remaining = budget
     cursor = start
     for pause in sorted(_active_pauses(pauses, start), key=lambda p: p.start):
@@ -120,6 +122,10 @@ def clock_of(
     return state.opened_at, rule, list(state.pauses)
 
 
+# (target, field of Deadlines): looked up once here, not on every ticket written.
+_TARGETS = tuple((t, t.value) for t in Target)
+
+
 def compute_deadlines(
     state: TicketState,
     policy: SlaPolicy,
@@ -131,19 +137,19 @@ def compute_deadlines(
     holiday data for a year it needs gets no deadline and the error is appended there
     instead of raised: a call must be recorded even before next year's schedule is added."""
     dues: dict[str, datetime | None] = {}
-    for target in Target:
+    for target, name in _TARGETS:
         clock = clock_of(state, policy, target)
         if clock is None:
-            dues[target.value] = None
+            dues[name] = None
             continue
         start, rule, pauses = clock
         try:
-            dues[target.value] = deadline(_calendar(calendars, rule), start, rule.budget, pauses)
+            dues[name] = deadline(_calendar(calendars, rule), start, rule.budget, pauses)
         except CalendarDataMissing as exc:
             if missing is None:
                 raise
             missing.append(exc)
-            dues[target.value] = None
+            dues[name] = None
     return Deadlines(**dues)
 
 

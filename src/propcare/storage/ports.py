@@ -230,10 +230,10 @@ class TicketRepository(Protocol):
     def estate_of(self, ticket_id: int) -> int | None: ...
 
     def intake_refs(
-        self, estate_id: int, staff_id: int, unit_id: int | None, owner_id: int | None
+        self, estate_id: int, staff_id: int | None, unit_id: int | None, owner_id: int | None
     ) -> IntakeRefs:
-        """The first-contact staff member, unit and reporting owner a new ticket names,
-        checked against the estate in one lookup (intake runs for every call)."""
+        """The estate, first-contact staff member, unit and reporting owner a new ticket
+        names, checked against each other in one lookup (intake runs for every call)."""
 
 
 class TicketStatsRepository(Protocol):

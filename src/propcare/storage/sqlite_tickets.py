@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring as _escape
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -34,7 +36,7 @@ from propcare.tickets.record import IntakeRefs, Ticket
 if TYPE_CHECKING:
     from propcare.storage.sqlite import SqliteUnitOfWork
 
-__all__ = ["TicketRepo", "state_from_dict", "state_to_dict"]
+__all__ = ["TicketRepo", "state_from_dict", "state_json"]
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -44,10 +46,11 @@ def _ts(value: datetime | None) -> str | None:
 
 
 # --- the state as JSON ------------------------------------------------------------------
-# By hand rather than through cattrs: every ticket write stores the state and every read
-# loads it, and the generated cattrs code is several times slower for this one class.
-# The text is what cattrs made (older rows load unchanged); tests/test_ticket_import.py
-# checks both directions against the cattrs converter.
+# Written and read by hand rather than through cattrs: every ticket write stores the state
+# and every read loads it, and the generic path (unstructure, then json) is about twice as
+# slow for this one class. The text is exactly what cattrs wrote, so older rows load
+# unchanged; tests/test_ticket_import.py checks both directions against the converter on
+# random histories.
 
 _STATE_FIELDS = (
     "estate_id", "category", "channel", "priority", "summary", "first_contact_staff_id",
@@ -59,76 +62,76 @@ _STATE_FIELDS = (
 )  # fmt: skip
 if tuple(f.name for f in attrs.fields(TicketState)) != _STATE_FIELDS:  # pragma: no cover
     # A new field would otherwise be dropped silently on every write.
-    raise RuntimeError("TicketState changed: update state_to_dict and state_from_dict")
+    raise RuntimeError("TicketState changed: update state_json and state_from_dict")
 
 
-def _iso(value: datetime | date | None) -> str | None:
-    return None if value is None else value.isoformat()
+def _str(value: str) -> str:
+    # json's own escaping (as json.dumps with ensure_ascii=False), for any text a person typed.
+    return _escape(value) if type(value) is str else json.dumps(value, ensure_ascii=False)
+
+
+def _int(value: int | None) -> str:
+    if value is None:
+        return "null"
+    return str(value) if type(value) is int else json.dumps(value)
+
+
+def _bool(value: bool | None) -> str:
+    return "null" if value is None else ("true" if value else "false")
+
+
+def _time(value: datetime | date | None) -> str:
+    return "null" if value is None else f'"{value.isoformat()}"'  # ISO text needs no escaping
+
+
+def _enum(value: enum.Enum | None) -> str:
+    return "null" if value is None else f'"{value.value}"'  # enum values are plain ASCII
+
+
+def state_json(s: TicketState) -> str:
+    """The state as compact JSON text: what ``codec.dumps`` (cattrs) writes, by hand."""
+    handoffs = ",".join(f"[{_int(staff)},{_int(team)}]" for staff, team in s.handoffs)
+    pauses = ",".join(
+        f'{{"start":{_time(p.start)},"reason":{_str(p.reason)},"end":{_time(p.end)}}}'
+        for p in s.pauses
+    )
+    outside = ",".join(
+        f'{{"party":{_str(o.party)},"at":{_time(o.at)},"promised":{_time(o.promised)},'
+        f'"done_at":{_time(o.done_at)}}}'
+        for o in s.outside
+    )
+    charges = ",".join(
+        f'{{"item":{_str(c.item)},"quantity":"{c.quantity}","unit_price":"{c.unit_price}",'
+        f'"amount":"{c.amount}","at":{_time(c.at)}}}'
+        for c in s.charges
+    )
+    return (
+        f'{{"estate_id":{_int(s.estate_id)},"category":{_enum(s.category)},'
+        f'"channel":{_enum(s.channel)},"priority":{_enum(s.priority)},'
+        f'"summary":{_str(s.summary)},"first_contact_staff_id":{_int(s.first_contact_staff_id)},'
+        f'"opened_at":{_time(s.opened_at)},"status":{_enum(s.status)},'
+        f'"unit_id":{_int(s.unit_id)},"location":{_str(s.location)},'
+        f'"reporter_owner_id":{_int(s.reporter_owner_id)},'
+        f'"reporter_name":{_str(s.reporter_name)},'
+        f'"assignee_staff_id":{_int(s.assignee_staff_id)},'
+        f'"assignee_team_id":{_int(s.assignee_team_id)},"handoffs":[{handoffs}],'
+        f'"responded_at":{_time(s.responded_at)},"arrived_at":{_time(s.arrived_at)},'
+        f'"resolved_at":{_time(s.resolved_at)},"closed_at":{_time(s.closed_at)},'
+        f'"cancelled_at":{_time(s.cancelled_at)},"cancel_reason":{_str(s.cancel_reason)},'
+        f'"callback_at":{_time(s.callback_at)},"satisfaction":{_enum(s.satisfaction)},'
+        f'"rated_by_owner":{_bool(s.rated_by_owner)},"fixed":{_bool(s.fixed)},'
+        f'"rework_count":{_int(s.rework_count)},"reopened_at":{_time(s.reopened_at)},'
+        f'"pauses":[{pauses}],"outside":[{outside}],"charges":[{charges}],'
+        f'"callback_policy":{_enum(s.callback_policy)},"last_seq":{_int(s.last_seq)}}}'
+    )
 
 
 def _dt(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-def state_to_dict(s: TicketState) -> dict[str, Any]:
-    """JSON-ready values of a ticket state (what ``converter.unstructure`` gives)."""
-    return {
-        "estate_id": s.estate_id,
-        "category": s.category.value,
-        "channel": s.channel.value,
-        "priority": s.priority.value,
-        "summary": s.summary,
-        "first_contact_staff_id": s.first_contact_staff_id,
-        "opened_at": s.opened_at.isoformat(),
-        "status": s.status.value,
-        "unit_id": s.unit_id,
-        "location": s.location,
-        "reporter_owner_id": s.reporter_owner_id,
-        "reporter_name": s.reporter_name,
-        "assignee_staff_id": s.assignee_staff_id,
-        "assignee_team_id": s.assignee_team_id,
-        "handoffs": [list(h) for h in s.handoffs],
-        "responded_at": _iso(s.responded_at),
-        "arrived_at": _iso(s.arrived_at),
-        "resolved_at": _iso(s.resolved_at),
-        "closed_at": _iso(s.closed_at),
-        "cancelled_at": _iso(s.cancelled_at),
-        "cancel_reason": s.cancel_reason,
-        "callback_at": _iso(s.callback_at),
-        "satisfaction": None if s.satisfaction is None else s.satisfaction.value,
-        "rated_by_owner": s.rated_by_owner,
-        "fixed": s.fixed,
-        "rework_count": s.rework_count,
-        "reopened_at": _iso(s.reopened_at),
-        "pauses": [
-            {"start": p.start.isoformat(), "reason": p.reason, "end": _iso(p.end)} for p in s.pauses
-        ],
-        "outside": [
-            {
-                "party": o.party,
-                "at": o.at.isoformat(),
-                "promised": _iso(o.promised),
-                "done_at": _iso(o.done_at),
-            }
-            for o in s.outside
-        ],
-        "charges": [
-            {
-                "item": c.item,
-                "quantity": str(c.quantity),
-                "unit_price": str(c.unit_price),
-                "amount": str(c.amount),
-                "at": c.at.isoformat(),
-            }
-            for c in s.charges
-        ],
-        "callback_policy": s.callback_policy.value,
-        "last_seq": s.last_seq,
-    }
-
-
 def state_from_dict(d: Mapping[str, Any]) -> TicketState:
-    """The ticket state back from :func:`state_to_dict` (or from cattrs' older text)."""
+    """The ticket state back from the JSON of :func:`state_json` (or cattrs' older rows)."""
     satisfaction = d["satisfaction"]
     return TicketState(
         estate_id=d["estate_id"],
@@ -184,15 +187,6 @@ def state_from_dict(d: Mapping[str, Any]) -> TicketState:
         callback_policy=CallbackPolicy(d["callback_policy"]),
         last_seq=d["last_seq"],
     )
-
-
-# Built once: json.dumps with any option builds a new encoder on every call. The state
-# holds no cycles (it is a tree of plain values), so the cycle check is skipped.
-_STATE_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
-
-
-def _dumps_state(state: TicketState) -> str:
-    return _STATE_JSON.encode(state_to_dict(state))
 
 
 def _json_value(value: Any) -> Any:
@@ -254,7 +248,7 @@ def _snapshot(state: TicketState, due: Deadlines, policy: str) -> tuple[Any, ...
         _ts(due.callback),
         policy,
         state.last_seq,
-        _dumps_state(state),
+        state_json(state),
     )
 
 
@@ -290,7 +284,7 @@ def _insert_row(
         _ts(due.callback),
         policy,
         state.last_seq,
-        _dumps_state(state),
+        state_json(state),
         None if plan is None else plan[0],
         None if plan is None else plan[1],
     )
@@ -463,18 +457,22 @@ class TicketRepo:
         return None if row is None else int(row[0])
 
     def intake_refs(
-        self, estate_id: int, staff_id: int, unit_id: int | None, owner_id: int | None
+        self, estate_id: int, staff_id: int | None, unit_id: int | None, owner_id: int | None
     ) -> IntakeRefs:
-        # One statement instead of loading a whole Staff, Unit and Owner (each validated
-        # on the way in) just to compare their estate ids: intake is the hot write path.
+        # One statement instead of loading a whole Estate, Staff, Unit and Owner (each
+        # validated on the way in) to compare estate ids: intake is the hot write path.
         row = self._uow.execute(
-            "SELECT s.name, s.active_from, s.active_to, "
+            "SELECT e.timezone, s.name, s.active_from, s.active_to, "
             "? IS NULL OR EXISTS (SELECT 1 FROM units WHERE id = ? AND estate_id = ?), "
             "? IS NULL OR EXISTS (SELECT 1 FROM owners WHERE id = ? AND estate_id = ?) "
-            "FROM (SELECT 1) LEFT JOIN staff s ON s.id = ? AND s.estate_id = ?",
-            (unit_id, unit_id, estate_id, owner_id, owner_id, estate_id, staff_id, estate_id),
-        ).fetchone()
-        name, active_from, active_to, unit_ok, owner_ok = row
+            "FROM (SELECT 1) LEFT JOIN estates e ON e.id = ? "
+            "LEFT JOIN staff s ON s.id = ? AND s.estate_id = ?",
+            (
+                unit_id, unit_id, estate_id, owner_id, owner_id, estate_id,
+                estate_id, staff_id, estate_id,
+            ),
+        ).fetchone()  # fmt: skip
+        timezone, name, active_from, active_to, unit_ok, owner_ok = row
         staff = (
             None
             if name is None
@@ -484,7 +482,7 @@ class TicketRepo:
                 None if active_to is None else date.fromisoformat(active_to),
             )
         )
-        return IntakeRefs(staff=staff, unit=bool(unit_ok), owner=bool(owner_ok))
+        return IntakeRefs(timezone=timezone, staff=staff, unit=bool(unit_ok), owner=bool(owner_ok))
 
     def estate_of(self, ticket_id: int) -> int | None:
         row = self._uow.execute(

@@ -26,13 +26,15 @@ class Ticket:
 
 @attrs.frozen
 class IntakeRefs:
-    """What intake checks about the people and the place a call names, found in one lookup.
+    """What intake checks about the estate, people and place a call names, in one lookup.
 
-    ``staff`` is the first-contact staff member's (name, active from, active to), None
-    when the estate has no staff member with that id; ``unit`` and ``owner`` say whether
-    the unit and the reporting owner are the estate's (True when none was named).
+    ``timezone`` is the estate's, None when there is no such estate; ``staff`` is the
+    first-contact staff member's (name, active from, active to), None when the estate
+    has no staff member with that id; ``unit`` and ``owner`` say whether the unit and
+    the reporting owner are the estate's (True when none was named).
     """
 
+    timezone: str | None
     staff: tuple[str, date, date | None] | None
     unit: bool
     owner: bool
