@@ -429,7 +429,9 @@ def test_only_actors_of_the_estate_with_the_right_role_import(w: World) -> None:
         w.app.tickets.import_history(outsider, w.estate, [history])
     with pytest.raises(PermissionDenied, match="ticket.import"):
         w.app.tickets.import_history(w.tech, w.estate, [history])
-    assert w.app.tickets.import_history(w.clerk, w.estate, [history]) == 1
+    with pytest.raises(PermissionDenied, match="ticket.import"):
+        w.app.tickets.import_history(w.clerk, w.estate, [history])  # front desk: not imports
+    assert w.app.tickets.import_history(w.admin, w.estate, [history]) == 1
 
 
 # --- the hand-written codecs agree with cattrs ------------------------------------------
@@ -517,3 +519,12 @@ def test_a_year_without_holiday_data_is_warned_once_for_the_whole_import(
     ticket = w.app.tickets.get(w.admin, 1)
     assert ticket.deadlines.resolution is None  # never guessed
     assert ticket.deadlines.response == new_year + timedelta(minutes=15)  # 24x7 needs no data
+
+
+def test_only_supervisors_and_managers_may_import_history() -> None:
+    from propcare.access import role_allows
+
+    assert not role_allows(frozenset({"front_desk"}), "ticket.import")
+    assert role_allows(frozenset({"front_desk"}), "ticket.callback")
+    assert role_allows(frozenset({"supervisor"}), "ticket.import")
+    assert role_allows(frozenset({"manager"}), "ticket.import")

@@ -300,3 +300,37 @@ def test_minutes_left_warns_only_on_long_budgets() -> None:
     fresh = opened()  # the 15-minute response target, one minute in
     early = alerts_due(fresh, POLICY, CALS, T0 + timedelta(minutes=1), rules)
     assert Target.RESPONSE not in {a.target for a in early}
+
+
+def test_events_cannot_go_back_before_the_last_one() -> None:
+    s = step(step(opened(), Action.ASSIGN, 10, staff_id=1), Action.RESOLVE, 60)
+    with pytest.raises(ValidationError, match="last event"):
+        step(s, Action.CALLBACK, 30, satisfaction="satisfied")
+
+
+def test_only_taking_the_work_up_counts_as_the_response() -> None:
+    s = step(step(opened(), Action.NOTE, 3, text="业主再次来电"), Action.CHARGE, 4, item="上门费",
+             quantity="1", unit_price="20.00", amount="20.00")  # fmt: skip
+    assert s.responded_at is None
+    cancelled = step(opened(), Action.CANCEL, 2, reason="重复报修")
+    assert cancelled.responded_at is None
+    assert step(s, Action.DISPATCH, 9, party="电梯公司").responded_at == T0 + timedelta(minutes=9)
+
+
+def test_a_callback_that_cannot_be_made_closes_with_a_reason() -> None:
+    s = step(step(opened(), Action.ASSIGN, 1, staff_id=1), Action.RESOLVE, 30)
+    with pytest.raises(InvalidTransition, match="a reason why none could be made"):
+        step(s, Action.CLOSE, 40)
+    closed = step(s, Action.CLOSE, 4000, reason="业主三次未接电话")
+    assert closed.status is Status.CLOSED and closed.callback_at is None
+    assert closed.close_reason == "业主三次未接电话"
+
+
+def test_apply_checks_what_a_bulk_import_could_get_wrong() -> None:
+    s = step(step(opened(), Action.ASSIGN, 1, staff_id=1), Action.RESOLVE, 30)
+    with pytest.raises(ValidationError, match="fixed='false'"):
+        step(s, Action.CALLBACK, 40, satisfaction="satisfied", fixed="false")
+    data = {"estate_id": 1, "category": "complaint", "channel": "visit", "summary": "噪音",
+            "first_contact_staff_id": 7, "location": "3栋"}  # fmt: skip
+    with pytest.raises(InvalidTransition, match="number 1"):
+        apply(None, TicketEvent(2, Action.OPEN, T0, "x", 7, data))

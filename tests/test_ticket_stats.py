@@ -498,8 +498,9 @@ def test_four_tickets_counted_by_hand(app: Propcare) -> None:
     t.callback(ADMIN, b, satisfaction="basically_satisfied", at=at(2, day=1))
     # C, a consultation nobody answered: response due 09:15, resolution due Tuesday 09:30.
     open_("consultation", "online")
-    # D, a complaint cancelled at 09:10 (in time for the response); its resolution is not
-    # due until Thursday, so it does not count for resolution yet.
+    # D, a complaint cancelled at 09:10 as a duplicate: cancelling is not an answer, but it
+    # came before the response was due (09:30), so D missed nothing; its resolution is not
+    # due until Thursday either.
     d = open_("complaint", "phone")
     t.cancel(ADMIN, d, "重复投诉", at=at(minutes=10))
     assert t.get(ADMIN, d).deadlines.resolution == datetime(2026, 11, 5, 10, 30, tzinfo=SH)
@@ -518,7 +519,7 @@ def test_four_tickets_counted_by_hand(app: Propcare) -> None:
     }
     assert row.by_channel == {"phone": 2, "visit": 1, "online": 1, "patrol": 0, "letter_box": 0}
     assert row.timely == {
-        "response": Rate(2, 4),  # A and D in time; B late; C past due, unanswered
+        "response": Rate(1, 3),  # A in time; B late; C past due, unanswered; D withdrawn
         "arrival": Rate(0, 1),  # only A is a repair, and it was late
         "resolution": Rate(2, 3),  # A; B within its rework target; C past due
         "callback": Rate(2, 2),
@@ -540,7 +541,7 @@ def test_four_tickets_counted_by_hand(app: Propcare) -> None:
     # As of Monday 09:10 C's response is not yet due, nor is its resolution: unmet targets
     # count only once past due. (Done ones count as they are now: as_of is no time machine.)
     [early] = app.ticket_stats.metrics(ADMIN, e.id, *_november(), as_of=at(minutes=10))
-    assert early.timely["response"] == Rate(2, 3)
+    assert early.timely["response"] == Rate(1, 2)  # A in time, B late (done, so counted)
     assert early.timely["resolution"] == Rate(2, 2)
 
     by_staff = app.ticket_stats.metrics(ADMIN, e.id, *_november(), group_by="staff", as_of=as_of)

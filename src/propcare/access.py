@@ -30,7 +30,11 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "staff.read",
             "vendor.read",
             "notify.send",
-            "ticket.*",
+            "ticket.read",
+            "ticket.open",
+            "ticket.work",
+            "ticket.callback",
+            "ticket.cancel",
             "outage.*",  # the front desk posts outage notices (停水停电通知)
             "maintenance.read",
         }

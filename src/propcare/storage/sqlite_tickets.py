@@ -58,7 +58,7 @@ _STATE_FIELDS = (
     "assignee_staff_id", "assignee_team_id", "handoffs", "responded_at", "arrived_at",
     "resolved_at", "closed_at", "cancelled_at", "cancel_reason", "callback_at", "satisfaction",
     "rated_by_owner", "fixed", "rework_count", "reopened_at", "pauses", "outside", "charges",
-    "callback_policy", "last_seq",
+    "callback_policy", "last_seq", "last_at", "close_reason",
 )  # fmt: skip
 if tuple(f.name for f in attrs.fields(TicketState)) != _STATE_FIELDS:  # pragma: no cover
     # A new field would otherwise be dropped silently on every write.
@@ -122,7 +122,8 @@ def state_json(s: TicketState) -> str:
         f'"rated_by_owner":{_bool(s.rated_by_owner)},"fixed":{_bool(s.fixed)},'
         f'"rework_count":{_int(s.rework_count)},"reopened_at":{_time(s.reopened_at)},'
         f'"pauses":[{pauses}],"outside":[{outside}],"charges":[{charges}],'
-        f'"callback_policy":{_enum(s.callback_policy)},"last_seq":{_int(s.last_seq)}}}'
+        f'"callback_policy":{_enum(s.callback_policy)},"last_seq":{_int(s.last_seq)},'
+        f'"last_at":{_time(s.last_at)},"close_reason":{_str(s.close_reason)}}}'
     )
 
 
@@ -186,6 +187,9 @@ def state_from_dict(d: Mapping[str, Any]) -> TicketState:
         ),
         callback_policy=CallbackPolicy(d["callback_policy"]),
         last_seq=d["last_seq"],
+        # Rows written before these fields existed load with their defaults.
+        last_at=_dt(d.get("last_at")),
+        close_reason=d.get("close_reason", ""),
     )
 
 

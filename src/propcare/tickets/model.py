@@ -22,6 +22,7 @@ from propcare.validators import aware
 __all__ = [
     "CALLBACK_POLICY",
     "REPAIRS",
+    "RESPONSE_ACTIONS",
     "TRANSITIONS",
     "Action",
     "CallbackPolicy",
@@ -100,6 +101,11 @@ class Action(enum.StrEnum):
     CANCEL = "cancel"
     NOTE = "note"
     CHARGE = "charge"  # a priced item of a paid service (有偿服务)
+
+
+RESPONSE_ACTIONS = frozenset(
+    {Action.ASSIGN, Action.START, Action.ARRIVE, Action.PAUSE, Action.DISPATCH, Action.RESOLVE}
+)
 
 
 class Satisfaction(enum.StrEnum):
@@ -227,6 +233,8 @@ class TicketState:
     charges: tuple[Charge, ...] = ()
     callback_policy: CallbackPolicy = CallbackPolicy.ALWAYS
     last_seq: int = 0
+    last_at: datetime | None = None  # when the latest event happened
+    close_reason: str = ""  # why it was closed without the callback its policy asks for
 
     @property
     def is_open(self) -> bool:
@@ -265,6 +273,7 @@ def _opened(event: TicketEvent) -> TicketState:
         reporter_name=str(d.get("reporter_name", "")),
         callback_policy=CallbackPolicy(d.get("callback_policy", CALLBACK_POLICY[category])),
         last_seq=event.seq,
+        last_at=event.at,
     )
 
 
@@ -273,6 +282,8 @@ def apply(state: TicketState | None, event: TicketEvent) -> TicketState:
     if state is None:
         if event.action is not Action.OPEN:
             raise InvalidTransition("action", event.action.value, "a ticket starts with open")
+        if event.seq != 1:
+            raise InvalidTransition("seq", event.seq, "the open event is number 1")
         return _opened(event)
     if event.action is Action.OPEN:
         raise InvalidTransition("action", "open", "the ticket is already open")
@@ -286,13 +297,20 @@ def apply(state: TicketState | None, event: TicketEvent) -> TicketState:
         )
     if event.seq != state.last_seq + 1:
         raise InvalidTransition("seq", event.seq, f"expected {state.last_seq + 1}")
-    if event.at < (state.opened_at):
+    if event.at < state.opened_at:
         raise ValidationError("at", event.at, "an event cannot come before the ticket opened")
+    if state.last_at is not None and event.at < state.last_at:
+        # Backdating out of order would let a callback precede its resolution and skew
+        # every timeliness figure.
+        raise ValidationError(
+            "at", event.at, f"must not be before the ticket's last event ({state.last_at})"
+        )
     to = allowed[state.status]
     d = event.data
-    changes: dict[str, Any] = {"status": to, "last_seq": event.seq}
-    # Any staff action but a note counts as the first response.
-    if state.responded_at is None and event.action not in (Action.NOTE, Action.RATE):
+    changes: dict[str, Any] = {"status": to, "last_seq": event.seq, "last_at": event.at}
+    # The first response is the first time someone took the work up; a note, a charge or
+    # a cancellation is not an answer to the owner.
+    if state.responded_at is None and event.action in RESPONSE_ACTIONS:
         changes["responded_at"] = event.at
     match event.action:
         case Action.ASSIGN:
@@ -338,7 +356,9 @@ def apply(state: TicketState | None, event: TicketEvent) -> TicketState:
             changes.update(satisfaction=Satisfaction(d["satisfaction"]), rated_by_owner=True)
         case Action.CALLBACK:
             satisfaction = Satisfaction(d["satisfaction"])
-            fixed = bool(d.get("fixed", True))
+            fixed = d.get("fixed", True)
+            if not isinstance(fixed, bool):  # the text "false" must not count as fixed
+                raise ValidationError("fixed", fixed, "must be true or false")
             changes.update(callback_at=event.at, satisfaction=satisfaction, fixed=fixed)
             if fixed:
                 changes["closed_at"] = event.at
@@ -351,13 +371,16 @@ def apply(state: TicketState | None, event: TicketEvent) -> TicketState:
                     resolved_at=None,
                 )
         case Action.CLOSE:
-            if state.needs_callback:
+            reason = d.get("reason") or ""
+            if state.needs_callback and not (isinstance(reason, str) and reason.strip()):
                 raise InvalidTransition(
                     "action",
                     "close",
-                    f"the callback policy ({state.callback_policy.value}) needs a callback first",
+                    f"the callback policy ({state.callback_policy.value}) needs a callback "
+                    "first, or a reason why none could be made (owner unreachable, ...)",
                 )
-            changes["closed_at"] = event.at
+            # Closed without the callback: it stays out of the callback rate's numerator.
+            changes.update(closed_at=event.at, close_reason=str(reason).strip())
         case Action.CANCEL:
             changes.update(cancelled_at=event.at, cancel_reason=_text(d, "reason", "cancel"))
             changes.update(_end_pause(state, event.at))

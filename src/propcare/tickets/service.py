@@ -318,9 +318,18 @@ class TicketService(Service):
         }
         return self._act(actor, ticket_id, Action.CALLBACK, data, at)
 
-    def close(self, actor: Actor, ticket_id: int, *, at: datetime | None = None) -> Ticket:
-        """Close without a callback, where the category's callback policy allows it."""
-        return self._act(actor, ticket_id, Action.CLOSE, {}, at)
+    def close(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        reason: str | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> Ticket:
+        """Close without a callback: where the category's policy needs none, or with the
+        reason none could be made (the owner could not be reached after repeated tries)."""
+        data = {} if reason is None else {"reason": reason}
+        return self._act(actor, ticket_id, Action.CLOSE, data, at)
 
     def cancel(
         self, actor: Actor, ticket_id: int, reason: str, *, at: datetime | None = None
