@@ -286,7 +286,11 @@ def _baseline_sql(column: str | None, filtered: bool) -> tuple[str, str]:
         return f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)"
 
     def missed(due: str) -> str:
-        return f"({due} < :as_of AND (cancelled_at IS NULL OR {due} < cancelled_at))"
+        # A repair resolved before its arrival deadline needed no visit: nothing missed.
+        visit = (
+            " AND (resolved_at IS NULL OR arrival_due < resolved_at)" if "arrival" in due else ""
+        )
+        return f"({due} < :as_of AND (cancelled_at IS NULL OR {due} < cancelled_at){visit})"
 
     cols = ["COUNT(*)", n("status = 'closed'"), n("status = 'cancelled'")]
     cols.append(n("status IN ('received','assigned','in_progress','paused','resolved')"))
