@@ -6,16 +6,18 @@ They name the field as the user knows it, so the message of a bad value reads
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from propcare.clock import require_aware
 from propcare.errors import MoneyTypeError, ValidationError
 
 __all__ = [
     "aware",
+    "enum_member",
     "non_empty",
     "optional_aware",
     "positive_decimal",
@@ -24,6 +26,16 @@ __all__ = [
 ]
 
 Validator = Callable[[Any, Any, Any], None]
+E = TypeVar("E", bound=enum.Enum)
+
+
+def enum_member(cls: type[E], field: str, value: Any) -> E:
+    """``cls(value)``, or ValidationError listing the allowed values."""
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in cls)
+        raise ValidationError(field, value, f"must be one of: {allowed}") from None
 
 
 def non_empty(field: str, max_length: int = 200) -> Validator:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import enum
 from datetime import date
 from decimal import Decimal
-from typing import Any, NewType, TypeVar
+from typing import Any, NewType
 
 import attrs
 
 from propcare.clock import DEFAULT_TZ, zone
 from propcare.errors import ValidationError
 from propcare.registry.contact import IdCardNumber, Phone
-from propcare.validators import non_empty, positive_decimal, valid_date
+from propcare.validators import enum_member, non_empty, positive_decimal, valid_date
 
 __all__ = [
     "Building",
@@ -69,23 +69,12 @@ class TeamKind(enum.StrEnum):
     OTHER = "other"
 
 
-E = TypeVar("E", bound=enum.StrEnum)
-
-
-def _member(cls: type[E], field: str, value: Any) -> E:
-    try:
-        return cls(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in cls)
-        raise ValidationError(field, value, f"must be one of: {allowed}") from None
-
-
 def _unit_use(value: Any) -> UnitUse:
-    return _member(UnitUse, "use", value)
+    return enum_member(UnitUse, "use", value)
 
 
 def _team_kind(value: Any) -> TeamKind:
-    return _member(TeamKind, "kind", value)
+    return enum_member(TeamKind, "kind", value)
 
 
 def _tz(value: Any) -> str:

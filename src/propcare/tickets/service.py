@@ -38,6 +38,7 @@ from propcare.tickets.model import (
     apply,
 )
 from propcare.tickets.record import Ticket
+from propcare.validators import enum_member
 
 __all__ = ["TicketService"]
 
@@ -66,14 +67,6 @@ def _is_id(value: Any, *, optional: bool = False) -> bool:
     if value is None:
         return optional
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _enum(cls: type[Any], field: str, value: Any) -> Any:
-    try:
-        return cls(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in cls)
-        raise ValidationError(field, value, f"must be one of: {allowed}") from None
 
 
 class TicketService(Service):
@@ -209,9 +202,9 @@ class TicketService(Service):
                 "location", location, "give a unit_id, or a location for common areas"
             )
         data: dict[str, Any] = {
-            "category": _enum(Category, "category", category).value,
-            "channel": _enum(Channel, "channel", channel).value,
-            "priority": _enum(Priority, "priority", priority).value,
+            "category": enum_member(Category, "category", category).value,
+            "channel": enum_member(Channel, "channel", channel).value,
+            "priority": enum_member(Priority, "priority", priority).value,
             "summary": summary.strip(),
             "unit_id": unit_id,
             "location": location,
@@ -219,7 +212,7 @@ class TicketService(Service):
             "reporter_name": reporter_name,
         }
         if callback_policy is not None:
-            data["callback_policy"] = _enum(
+            data["callback_policy"] = enum_member(
                 CallbackPolicy, "callback_policy", callback_policy
             ).value
         return data
@@ -291,7 +284,7 @@ class TicketService(Service):
         at: datetime | None = None,
     ) -> Ticket:
         """The owner rated the work themselves (e.g. in WeChat)."""
-        value = _enum(Satisfaction, "satisfaction", satisfaction).value
+        value = enum_member(Satisfaction, "satisfaction", satisfaction).value
         return self._act(actor, ticket_id, Action.RATE, {"satisfaction": value}, at)
 
     def callback(
@@ -311,7 +304,7 @@ class TicketService(Service):
         if not isinstance(fixed, bool):
             raise ValidationError("fixed", fixed, "must be True or False")
         data = {
-            "satisfaction": _enum(Satisfaction, "satisfaction", satisfaction).value,
+            "satisfaction": enum_member(Satisfaction, "satisfaction", satisfaction).value,
             "fixed": fixed,
             "channel": channel,
             "comment": comment,
