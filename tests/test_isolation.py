@@ -7,12 +7,15 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from propcare import Actor, NotFound, Propcare, Recipient, UnitSpec
 from propcare.service import Service
 from propcare.tickets.model import Action, TicketEvent
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 PERIOD = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2031, 1, 1, tzinfo=UTC))
 
@@ -139,6 +142,15 @@ CALLS: dict[str, Call] = {
     "maintenance.plans": lambda a, x, r: a.maintenance.plans(x, r["estate"]),
     "maintenance.deactivate": lambda a, x, r: a.maintenance.deactivate(x, r["plan"]),
     "maintenance.generate": lambda a, x, r: a.maintenance.generate(x, r["estate"], *PERIOD),
+    "ledger.post_in": None,  # takes a unit of work (billing and payments post through it)
+    "ledger.issue_receipt_in": None,  # takes a unit of work
+    "ledger.entry": lambda a, x, r: a.ledger.entry(x, r["entry"]),
+    "ledger.reverse": lambda a, x, r: a.ledger.reverse(x, r["entry"], "越权"),
+    "ledger.unit_balance": lambda a, x, r: a.ledger.unit_balance(x, r["unit"]),
+    "ledger.open_receivables": lambda a, x, r: a.ledger.open_receivables(x, r["unit"]),
+    "ledger.trial_balance": lambda a, x, r: a.ledger.trial_balance(x, r["estate"]),
+    "ledger.receipts": lambda a, x, r: a.ledger.receipts(x, r["estate"], 2026),
+    "ledger.void_receipt": lambda a, x, r: a.ledger.void_receipt(x, r["estate"], 2026, 1, "越权"),
     "notify.queue": None,  # type: ignore[dict-item]  # takes a unit of work, not an actor
 }
 
@@ -187,6 +199,23 @@ def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
         team_id=team.id,
         first_contact_staff_id=staff.id,
     )
+    from propcare.ledger.journal import JournalEntry, Posting
+
+    with app.unit_of_work() as uow:
+        bill = JournalEntry(
+            estate_id=a.id,
+            kind="bill",
+            at=T0,
+            key="isolation-bill",
+            actor="system",
+            postings=(
+                Posting("receivable", 10000, unit.id, "property_fee", "2026-11"),
+                Posting("revenue", -10000, sub="property_fee"),
+            ),
+        )
+        entry_id, _ = app.ledger.post_in(uow, bill)
+        app.ledger.issue_receipt_in(uow, a.id, entry_id, T0)
+        uow.commit()
     b_manager = Actor("B经理", {"manager", "admin"}, {b.id})
     records = {
         "estate": a.id,
@@ -197,6 +226,7 @@ def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
         "staff": staff.id,
         "vendor": vendor.id,
         "ticket": ticket.id,
+        "entry": entry_id,
         "plan": plan.id,
         "b": b.id,
     }

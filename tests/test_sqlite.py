@@ -99,7 +99,8 @@ def test_a_failing_migration_leaves_the_last_good_version(
 
     def broken(dialect: str) -> list[backend.Migration]:
         steps = real(dialect)
-        bad = backend.Migration(2, steps[1].name, steps[1].sql + ";\nCREATE TABLE oops (")
+        # Complete statements, the last of which fails: the table already exists.
+        bad = backend.Migration(2, steps[1].name, steps[1].sql + "\nCREATE TABLE estates (x);\n")
         return [steps[0], bad, *steps[2:]]
 
     monkeypatch.setattr(backend, "migrations", broken)

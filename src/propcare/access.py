@@ -35,6 +35,7 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "ticket.work",
             "ticket.callback",
             "ticket.cancel",
+            "ledger.read",
             "outage.*",  # the front desk posts outage notices (停水停电通知)
             "maintenance.read",
         }
@@ -50,7 +51,15 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
         }
     ),
     "collector": frozenset(
-        {"estate.read", "owner.read", "staff.read", "notify.send", "ticket.read", "ticket.open"}
+        {
+            "estate.read",
+            "owner.read",
+            "staff.read",
+            "notify.send",
+            "ticket.read",
+            "ticket.open",
+            "ledger.read",
+        }
     ),
     "supervisor": frozenset(
         {
@@ -74,6 +83,7 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "staff.read",
             "vendor.read",
             "ticket.read",
+            "ledger.*",
         }
     ),
     "manager": frozenset(
@@ -88,6 +98,8 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "outage.*",
             "maintenance.*",
             "sla.*",
+            "ledger.read",
+            "ledger.reverse",
         }
     ),
     "admin": frozenset({"*"}),

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from propcare.calendar import DEFAULT_CALENDARS, build_calendars
 from propcare.clock import Clock, SystemClock, zone
 from propcare.errors import ConfigError, ValidationError
+from propcare.ledger.service import LedgerService
 from propcare.notify.dispatch import Dispatcher, DispatchReport, subscriber_target
 from propcare.notify.outbox import Backoff, Event, NewMessage
 from propcare.notify.service import NotifyService
@@ -123,6 +124,7 @@ class Propcare:
         self.vendors = VendorService(self)
         self.notify = NotifyService(self)
         self.tickets = TicketService(self)
+        self.ledger = LedgerService(self)
         self.outages = OutageService(self)
         self.maintenance = MaintenancePlanService(self)
         self.ticket_stats = TicketStatsService(self)

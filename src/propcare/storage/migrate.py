@@ -9,6 +9,7 @@ release is refused rather than guessed at.
 from __future__ import annotations
 
 import re
+import sqlite3
 from importlib import resources
 
 import attrs
@@ -41,6 +42,17 @@ def migrations(dialect: str, package: str = "propcare.storage.migrations") -> li
 
 
 def split_statements(sql: str) -> list[str]:
-    """Split a script on semicolons that end statements (none of ours has one in a string)."""
-    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    """Split an SQLite script into statements where SQLite itself says one is complete,
+    so a trigger's ``BEGIN ...; END;`` body stays whole."""
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines():
+        if not buffer and (not line.strip() or line.strip().startswith("--")):
+            continue
+        buffer += line + "\n"
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip().rstrip(";").strip())
+            buffer = ""
+    if buffer.strip():
+        raise ValueError(f"migration ends inside a statement: {buffer.strip()[:60]!r}")
+    return statements

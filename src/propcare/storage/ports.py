@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Protocol, Self, TypeVar
 
 import attrs
 
+from propcare.ledger.accounts import Account
+from propcare.ledger.journal import JournalEntry, Receipt
 from propcare.notify.outbox import NewMessage, StoredMessage
 from propcare.registry.model import (
     Building,
@@ -43,6 +45,7 @@ __all__ = [
     "ClaimedDelivery",
     "Delivery",
     "EstateRepository",
+    "LedgerRepository",
     "OutageRepository",
     "OutboxRepository",
     "OwnerRepository",
@@ -275,6 +278,36 @@ class OutageRepository(Protocol):
         """How many of them were announced late."""
 
 
+class LedgerRepository(Protocol):
+    def append(self, entry: JournalEntry) -> int:
+        """Store a balanced entry and its postings; Conflict on a used key or reversal."""
+
+    def by_key(self, key: str) -> int | None: ...
+
+    def get(self, entry_id: int) -> JournalEntry | None: ...
+
+    def reversed_by(self, entry_id: int) -> int | None: ...
+
+    def account_balance(
+        self, estate_id: int, account: Account, unit_id: int | None = None
+    ) -> int: ...
+
+    def trial_balance(self, estate_id: int) -> dict[str, int]:
+        """Balance per account (``account`` or ``account:sub``); the values sum to zero."""
+
+    def open_receivables(self, unit_id: int) -> list[tuple[str, str, int]]:
+        """(fee item, period, fen still owed) of a unit, oldest period first."""
+
+    def issue_receipt(self, estate_id: int, entry_id: int, at: datetime) -> Receipt:
+        """The next gapless number of the estate's year, in this transaction."""
+
+    def void_receipt(
+        self, estate_id: int, year: int, number: int, at: datetime, reason: str
+    ) -> None: ...
+
+    def receipts(self, estate_id: int, year: int) -> list[Receipt]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. ``commit()`` makes it durable; anything else rolls back."""
 
@@ -307,6 +340,9 @@ class UnitOfWork(Protocol):
 
     @property
     def tickets(self) -> TicketRepository: ...
+
+    @property
+    def ledger(self) -> LedgerRepository: ...
 
     @property
     def maintenance_plans(self) -> PlanRepository: ...

@@ -45,6 +45,7 @@ from propcare.registry.model import (
 )
 from propcare.storage.migrate import Migration, migrations, split_statements
 from propcare.storage.ports import ClaimedDelivery, Delivery
+from propcare.storage.sqlite_ledger import LedgerRepo
 from propcare.storage.sqlite_plans import OutageRepo, PlanRepo
 from propcare.storage.sqlite_ticket_stats import TicketStatsRepo
 from propcare.storage.sqlite_tickets import TicketRepo
@@ -649,6 +650,10 @@ class SqliteUnitOfWork:
     @functools.cached_property
     def tickets(self) -> TicketRepo:
         return TicketRepo(self)
+
+    @functools.cached_property
+    def ledger(self) -> LedgerRepo:
+        return LedgerRepo(self)
 
     @functools.cached_property
     def maintenance_plans(self) -> PlanRepo:

@@ -1,0 +1,1 @@
+"""The fee ledger: an append-only, double-entry journal in integer fen."""
