@@ -88,7 +88,7 @@ def test_info_on_the_default_in_memory_database() -> None:
     assert re.search(r"Storage backend\s+sqlite \(from builtin:propcare\.storage\.sqlite\)", out)
     assert "builtin:propcare.notify.log_channel" in out
     assert re.search(r"Channels configured\s+log\b", out)
-    assert re.search(r"Payment gateways\s+none", out)
+    assert re.search(r"Payment gateways\s+counter \(from builtin:propcare\.ledger\.gateways\)", out)
     assert re.search(r"Plugins failed\s+none", out)
 
 

@@ -22,6 +22,7 @@ RUNNABLE = [
     "docs/tutorial.md",
     "docs/how-to/write-a-plugin.md",
     "docs/reference/hooks.md",
+    "docs/guides/ledger.md",
 ]
 DOCS = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*.md"))]
 

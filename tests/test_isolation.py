@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from propcare import Actor, NotFound, Propcare, Recipient, UnitSpec
+from propcare.ledger.gateways import PaymentNotice
 from propcare.service import Service
 from propcare.tickets.model import Action, TicketEvent
 
@@ -151,6 +152,67 @@ CALLS: dict[str, Call] = {
     "ledger.trial_balance": lambda a, x, r: a.ledger.trial_balance(x, r["estate"]),
     "ledger.receipts": lambda a, x, r: a.ledger.receipts(x, r["estate"], 2026),
     "ledger.void_receipt": lambda a, x, r: a.ledger.void_receipt(x, r["estate"], 2026, 1, "越权"),
+    "billing.add_fee_item": lambda a, x, r: a.billing.add_fee_item(
+        x, r["estate"], "iso", "越权", "fixed", amount=Decimal(1)
+    ),
+    "billing.fee_items": lambda a, x, r: a.billing.fee_items(x, r["estate"]),
+    "billing.assign": lambda a, x, r: a.billing.assign(x, r["unit"], "iso", date(2026, 1, 1)),
+    "billing.charge": lambda a, x, r: a.billing.charge(x, r["unit"], "iso", Decimal(20)),
+    "billing.bills": lambda a, x, r: a.billing.bills(x, r["unit"]),
+    "billing.run": lambda a, x, r: a.billing.run(x, r["estate"], "2026-11"),
+    "deposits.collect": lambda a, x, r: a.deposits.collect(x, r["unit"], Decimal("100")),
+    "deposits.inspect": lambda a, x, r: a.deposits.inspect(x, r["deposit"], passed=True),
+    "deposits.refund": lambda a, x, r: a.deposits.refund(x, r["deposit"]),
+    "deposits.get": lambda a, x, r: a.deposits.get(x, r["deposit"]),
+    "deposits.held": lambda a, x, r: a.deposits.held(x, r["estate"]),
+    "payments.pay_at_counter": lambda a, x, r: a.payments.pay_at_counter(
+        x, r["unit"], Decimal(1), "cash"
+    ),
+    "payments.record": lambda a, x, r: a.payments.record(
+        x, PaymentNotice(r["estate"], "counter", "越权", Decimal(1), T0, unit_id=r["unit"])
+    ),
+    "payments.handle_notification": lambda a, x, r: a.payments.handle_notification(
+        x,
+        "counter",
+        {},
+        b'{"estate_id": %d, "txn_id": "x", "amount": "1", "paid_at": "2026-11-02T09:00:00+08:00"}'
+        % r["estate"],
+    ),
+    "payments.request_payment": lambda a, x, r: a.payments.request_payment(
+        x, r["unit"], Decimal(1), "counter"
+    ),
+    "payments.payment": lambda a, x, r: a.payments.payment(x, r["payment"]),
+    "payments.suspense": lambda a, x, r: a.payments.suspense(x, r["estate"]),
+    "payments.anomalies": lambda a, x, r: a.payments.anomalies(x, r["estate"]),
+    "payments.resolve_suspense": lambda a, x, r: a.payments.resolve_suspense(
+        x, r["suspended"], r["unit"]
+    ),
+    "payments.refund": lambda a, x, r: a.payments.refund(x, r["payment"], Decimal(1), "越权"),
+    "payments.reverse": lambda a, x, r: a.payments.reverse(x, r["payment"], "越权"),
+    "payments.apply_credit": lambda a, x, r: a.payments.apply_credit(x, r["unit"]),
+    "payments.apply_credit_in": None,  # takes a unit of work (billing calls it after a run)
+    "payments.compensate": lambda a, x, r: a.payments.compensate(
+        x, r["unit"], Decimal(1), "越权", r["staff"]
+    ),
+    "collection.quiet_hours": None,  # reads configuration, no estate data
+    "collection.assign_collector": lambda a, x, r: a.collection.assign_collector(
+        x, r["estate"], r["staff"], start=date(2026, 1, 1), unit_id=r["unit"]
+    ),
+    "collection.collector_of": lambda a, x, r: a.collection.collector_of(
+        x, r["unit"], date(2026, 1, 1)
+    ),
+    "collection.start_campaign": lambda a, x, r: a.collection.start_campaign(
+        x, r["estate"], "越权"
+    ),
+    "collection.log_attempt": lambda a, x, r: a.collection.log_attempt(
+        x, r["unit"], "phone", "refused"
+    ),
+    "collection.send_sms": lambda a, x, r: a.collection.send_sms(x, r["unit"], Decimal("1")),
+    "collection.attempts": lambda a, x, r: a.collection.attempts(x, r["unit"]),
+    "arrears.roster": lambda a, x, r: a.arrears.roster(x, r["estate"]),
+    "arrears.aging": lambda a, x, r: a.arrears.aging(x, r["estate"]),
+    "arrears.collection_rate": lambda a, x, r: a.arrears.collection_rate(x, r["estate"], "2026-11"),
+    "arrears.recovery": lambda a, x, r: a.arrears.recovery(x, r["estate"], *PERIOD),
     "notify.queue": None,  # type: ignore[dict-item]  # takes a unit of work, not an actor
 }
 
@@ -216,6 +278,12 @@ def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
         entry_id, _ = app.ledger.post_in(uow, bill)
         app.ledger.issue_receipt_in(uow, a.id, entry_id, T0)
         uow.commit()
+    deposit = app.deposits.collect(admin, unit.id, Decimal("3000"), at=T0)
+    payment = app.payments.pay_at_counter(admin, unit.id, Decimal("50"), "cash", at=T0)
+    suspended = app.payments.record(
+        admin,
+        PaymentNotice(a.id, "counter", "isolation-suspense", Decimal("5"), T0, method="cash"),
+    )
     b_manager = Actor("B经理", {"manager", "admin"}, {b.id})
     records = {
         "estate": a.id,
@@ -227,6 +295,9 @@ def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
         "vendor": vendor.id,
         "ticket": ticket.id,
         "entry": entry_id,
+        "deposit": deposit.id,
+        "payment": payment.payment_id,
+        "suspended": suspended.payment_id,
         "plan": plan.id,
         "b": b.id,
     }

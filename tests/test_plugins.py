@@ -33,7 +33,7 @@ def test_builtins_register_through_the_same_hooks() -> None:
     assert host.plugin_names() == sorted(f"builtin:{p}" for p in DEFAULT_PLUGINS)
     assert [p.record.name for p in host.storage_backends()] == ["sqlite"]
     assert [p.record.name for p in host.notification_channels()] == ["log"]
-    assert host.payment_gateways() == []
+    assert [p.record.name for p in host.payment_gateways()] == ["counter"]
     assert [p.record.name for p in host.calendars()] == ["cn", "file"]
 
 

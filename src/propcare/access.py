@@ -36,6 +36,9 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "ticket.callback",
             "ticket.cancel",
             "ledger.read",
+            "ledger.deposit",
+            "ledger.dun",
+            "ledger.pay",  # counter payments (前台收款); refunds are finance's
             "outage.*",  # the front desk posts outage notices (停水停电通知)
             "maintenance.read",
         }
@@ -59,6 +62,7 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "ticket.read",
             "ticket.open",
             "ledger.read",
+            "ledger.dun",
         }
     ),
     "supervisor": frozenset(
@@ -100,6 +104,9 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "sla.*",
             "ledger.read",
             "ledger.reverse",
+            "ledger.assign",
+            "ledger.dun",
+            "ledger.refund",  # refunds, payment reversals, suspense, compensation
         }
     ),
     "admin": frozenset({"*"}),

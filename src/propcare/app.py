@@ -19,6 +19,12 @@ from zoneinfo import ZoneInfo
 from propcare.calendar import DEFAULT_CALENDARS, build_calendars
 from propcare.clock import Clock, SystemClock, zone
 from propcare.errors import ConfigError, ValidationError
+from propcare.ledger.arrears_service import ArrearsService
+from propcare.ledger.billing_service import BillingService
+from propcare.ledger.collection_service import CollectionService
+from propcare.ledger.deposit_service import DepositService
+from propcare.ledger.gateways import GatewayClient
+from propcare.ledger.payments import PaymentService
 from propcare.ledger.service import LedgerService
 from propcare.notify.dispatch import Dispatcher, DispatchReport, subscriber_target
 from propcare.notify.outbox import Backoff, Event, NewMessage
@@ -42,6 +48,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG: Mapping[str, Any] = {
     "channels": {"log": {}},
+    "gateways": {"counter": {}},
     "dispatch": {"auto": True, "base_seconds": 30, "cap_seconds": 3600, "max_attempts": 8},
 }
 
@@ -78,6 +85,11 @@ class Propcare:
         for name, settings in dict(config.get("channels") or {}).items():
             record = host.choose("channel", name, host.notification_channels())
             self.channels[name] = record.create(settings or {})
+        # Payment gateways by name, like channels; app.payments refuses an unconfigured one.
+        self.gateways: dict[str, GatewayClient] = {}
+        for name, settings in dict(config.get("gateways") or {}).items():
+            gateway = host.choose("payment gateway", name, host.payment_gateways())
+            self.gateways[name] = gateway.create(settings or {})
         dispatch = {**DEFAULT_CONFIG["dispatch"], **dict(config.get("dispatch") or {})}
         self.auto_dispatch = bool(dispatch["auto"])
         self._extra_subscribers: list[EventSubscriber] = []
@@ -125,6 +137,11 @@ class Propcare:
         self.notify = NotifyService(self)
         self.tickets = TicketService(self)
         self.ledger = LedgerService(self)
+        self.payments = PaymentService(self)
+        self.billing = BillingService(self)
+        self.deposits = DepositService(self)
+        self.collection = CollectionService(self)
+        self.arrears = ArrearsService(self)
         self.outages = OutageService(self)
         self.maintenance = MaintenancePlanService(self)
         self.ticket_stats = TicketStatsService(self)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from propcare.access import Actor
+from propcare.clock import require_aware
 from propcare.errors import ConfigError
 from propcare.notify.outbox import NewMessage, Notification, Recipient
 from propcare.registry.model import EstateId
@@ -52,7 +54,13 @@ class NotifyService(Service):
             uow.commit()
         return message_id
 
-    def queue(self, uow: UnitOfWork, notification: Notification) -> int:
+    def queue(
+        self,
+        uow: UnitOfWork,
+        notification: Notification,
+        *,
+        not_before: datetime | None = None,
+    ) -> int:
         """Write a notification into ``uow``'s outbox; for services that notify as they change.
 
         The template is rendered here once so a missing parameter fails now, while
@@ -87,6 +95,9 @@ class NotifyService(Service):
                 if notification.key
                 else new_key("notify")
             ),
-            created_at=self._app.clock.now(),
+            # Delivery waits until then: dunning SMS never go out in quiet hours.
+            created_at=max(self._app.clock.now(), require_aware("not_before", not_before))
+            if not_before is not None
+            else self._app.clock.now(),
         )
         return self._app.enqueue(uow, message, [f"channel:{notification.channel}"])

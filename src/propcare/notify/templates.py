@@ -56,6 +56,18 @@ BUILTIN_TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
             "inconvenience.",
         ),
     },
+    "dunning_sms": {
+        "zh-CN": (
+            "【{estate}】物业费提醒",
+            "尊敬的{name}：您名下{unit}尚有物业费等费用{amount}元未缴，"
+            "请方便时到客服中心或通过线上渠道缴纳。如已缴纳请忽略。",
+        ),
+        "en": (
+            "[{estate}] Fee reminder",
+            "Dear {name}, fees of {amount} yuan for {unit} are still unpaid. Please pay at the "
+            "front desk or online when convenient; ignore this if you have paid.",
+        ),
+    },
     "owner_welcome": {
         "zh-CN": (
             "【{estate}】欢迎入住",

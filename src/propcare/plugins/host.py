@@ -42,6 +42,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "propcare.notify.log_channel",
     "propcare.access:BuiltinRoleMap",
     "propcare.calendar_sources",
+    "propcare.ledger.gateways",
 )
 
 # Each hook and the typed method that calls it; a test keeps this, the hookspecs

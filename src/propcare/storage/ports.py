@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Protocol, Self, TypeVar
 import attrs
 
 from propcare.ledger.accounts import Account
+from propcare.ledger.collection import CollectorAssignment, DunningAttempt
+from propcare.ledger.deposits import Deposit
 from propcare.ledger.journal import JournalEntry, Receipt
 from propcare.notify.outbox import NewMessage, StoredMessage
 from propcare.registry.model import (
@@ -38,6 +40,7 @@ from propcare.tickets.record import IntakeRefs, Ticket
 
 if TYPE_CHECKING:
     # Only for the annotation: tickets.stats imports the service base, which imports this.
+    from propcare.ledger.billing import BillLine, FeeAssignment, FeeItem, UnitFacts
     from propcare.tickets.stats import TicketMetrics
 
 __all__ = [
@@ -50,6 +53,8 @@ __all__ = [
     "OutboxRepository",
     "OwnerRepository",
     "OwnershipRepository",
+    "PaymentRow",
+    "PaymentsRepository",
     "PlanRepository",
     "StaffRepository",
     "Storage",
@@ -308,6 +313,190 @@ class LedgerRepository(Protocol):
     def receipts(self, estate_id: int, year: int) -> list[Receipt]: ...
 
 
+class DepositRepository(Protocol):
+    def next_id(self) -> int: ...
+
+    def add(self, deposit: Deposit, entry_id: int) -> None: ...
+
+    def get(self, deposit_id: int) -> Deposit | None: ...
+
+    def inspected(self, deposit: Deposit) -> None: ...
+
+    def refunded(self, deposit: Deposit, entry_id: int) -> None: ...
+
+    def not_refunded(self, estate_id: int) -> list[Deposit]: ...
+
+
+@attrs.frozen
+class PaymentRow:
+    """A processed payment notice as stored (``status``: posted, suspense, resolved, reversed)."""
+
+    id: int
+    estate_id: int
+    provider: str
+    provider_txn_id: str
+    amount_fen: int
+    unit_id: int | None
+    order_id: str | None
+    method: str
+    paid_at: datetime
+    entry_id: int
+    status: str
+    receipt_year: int | None
+    receipt_number: int | None
+
+
+class PaymentsRepository(Protocol):
+    def by_txn(self, provider: str, provider_txn_id: str) -> PaymentRow | None: ...
+
+    def get(self, payment_id: int) -> PaymentRow | None: ...
+
+    def add(
+        self,
+        *,
+        estate_id: int,
+        provider: str,
+        provider_txn_id: str,
+        amount_fen: int,
+        unit_id: int | None,
+        order_id: str | None,
+        method: str,
+        paid_at: datetime,
+        entry_id: int,
+        status: str,
+    ) -> int: ...
+
+    def set_status(
+        self,
+        payment_id: int,
+        status: str,
+        *,
+        unit_id: int | None = None,
+        receipt: tuple[int, int] | None = None,
+    ) -> None: ...
+
+    def add_allocations(
+        self, payment_id: int, entry_id: int, unit_id: int, lines: Sequence[tuple[str, str, int]]
+    ) -> None: ...
+
+    def allocations(self, payment_id: int) -> list[tuple[str, str, int]]: ...
+
+    def refunded_fen(self, payment_id: int) -> int: ...
+
+    def add_refund(
+        self,
+        payment_id: int,
+        entry_id: int,
+        amount_fen: int,
+        reason: str,
+        actor: str,
+        at: datetime,
+        provider_refund_id: str,
+    ) -> int: ...
+
+    def add_anomaly(
+        self,
+        estate_id: int | None,
+        provider: str,
+        provider_txn_id: str,
+        kind: str,
+        detail: str,
+        at: datetime,
+    ) -> None: ...
+
+    def anomalies(self, estate_id: int) -> list[tuple[str, str, str, str]]: ...
+
+    def add_order(
+        self,
+        order_id: str,
+        estate_id: int,
+        unit_id: int,
+        provider: str,
+        amount_fen: int,
+        at: datetime,
+    ) -> None: ...
+
+    def order_unit(self, estate_id: int, order_id: str) -> int | None: ...
+
+    def in_status(self, estate_id: int, status: str) -> list[PaymentRow]: ...
+
+
+class BillingRepository(Protocol):
+    """Fee items, their assignments to units, bills, and the bulk writes of a bill run."""
+
+    def add_item(self, item: FeeItem) -> FeeItem: ...
+
+    def items(self, estate_id: int) -> list[FeeItem]: ...
+
+    def item(self, estate_id: int, code: str) -> FeeItem | None: ...
+
+    def assign(self, estate_id: int, a: FeeAssignment) -> None: ...
+
+    def unit_chunk(
+        self, estate_id: int, after_id: int, limit: int, start: date, end: date
+    ) -> list[UnitFacts]:
+        """Up to ``limit`` units with id > ``after_id`` in id order, with the owners and
+        assignments that overlap [start, end)."""
+
+    def billed(self, estate_id: int, period: str, lo_id: int, hi_id: int) -> set[tuple[int, str]]:
+        """(unit, fee item) already billed for ``period`` among units lo_id..hi_id."""
+
+    def unbilled_ticket_charges(
+        self, estate_id: int, start: datetime, end: datetime
+    ) -> list[tuple[int, int, int, str]]:
+        """(charge id, unit id, fen, at) of paid-service charges in [start, end) not billed."""
+
+    def write_entries(
+        self,
+        estate_id: int,
+        kind: str,
+        at: datetime,
+        actor: str,
+        rows: Sequence[tuple[str, int, int, str, str, str]],
+    ) -> list[int]:
+        """A receivable/revenue entry per (key, unit, fen, fee item, period, revenue account)."""
+
+    def add_bills(
+        self, estate_id: int, lines: Sequence[BillLine], entry_ids: Sequence[int]
+    ) -> None: ...
+
+    def mark_ticket_charges(self, pairs: Sequence[tuple[int, int]]) -> None: ...
+
+    def bills_of(self, unit_id: int) -> list[BillLine]: ...
+
+
+class CollectionRepository(Protocol):
+    def add_assignment(self, a: CollectorAssignment) -> CollectorAssignment: ...
+
+    def assignments(self, estate_id: int) -> list[CollectorAssignment]: ...
+
+    def add_campaign(self, estate_id: int, title: str, at: datetime, actor: str) -> int: ...
+
+    def campaign_estate(self, campaign_id: int) -> int | None: ...
+
+    def add_attempt(self, a: DunningAttempt) -> DunningAttempt: ...
+
+    def attempts(self, unit_id: int) -> list[DunningAttempt]: ...
+
+    def last_attempts(self, estate_id: int) -> dict[int, DunningAttempt]:
+        """The latest dunning attempt per unit of the estate."""
+
+
+class ArrearsRepository(Protocol):
+    def outstanding(self, estate_id: int, as_of: datetime) -> list[tuple[int, str, str, int]]:
+        """(unit, fee item, period, fen owed) for every line still owed at ``as_of``."""
+
+    def billed_and_collected(
+        self, estate_id: int, first_period: str, last_period: str, as_of: datetime
+    ) -> list[tuple[int, int, int]]:
+        """(unit, billed fen, collected fen) for the bills of the periods."""
+
+    def recovered_before(
+        self, estate_id: int, before_period: str, start: datetime, end: datetime
+    ) -> list[tuple[int, int]]:
+        """(unit, fen) collected in [start, end) for periods before ``before_period``."""
+
+
 class UnitOfWork(Protocol):
     """One transaction. ``commit()`` makes it durable; anything else rolls back."""
 
@@ -343,6 +532,21 @@ class UnitOfWork(Protocol):
 
     @property
     def ledger(self) -> LedgerRepository: ...
+
+    @property
+    def billing(self) -> BillingRepository: ...
+
+    @property
+    def payments(self) -> PaymentsRepository: ...
+
+    @property
+    def deposits(self) -> DepositRepository: ...
+
+    @property
+    def collection(self) -> CollectionRepository: ...
+
+    @property
+    def arrears(self) -> ArrearsRepository: ...
 
     @property
     def maintenance_plans(self) -> PlanRepository: ...

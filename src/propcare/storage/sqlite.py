@@ -45,7 +45,12 @@ from propcare.registry.model import (
 )
 from propcare.storage.migrate import Migration, migrations, split_statements
 from propcare.storage.ports import ClaimedDelivery, Delivery
+from propcare.storage.sqlite_arrears import ArrearsRepo
+from propcare.storage.sqlite_billing import BillingRepo
+from propcare.storage.sqlite_collection import CollectionRepo
+from propcare.storage.sqlite_deposits import DepositRepo
 from propcare.storage.sqlite_ledger import LedgerRepo
+from propcare.storage.sqlite_payments import PaymentsRepo
 from propcare.storage.sqlite_plans import OutageRepo, PlanRepo
 from propcare.storage.sqlite_ticket_stats import TicketStatsRepo
 from propcare.storage.sqlite_tickets import TicketRepo
@@ -654,6 +659,26 @@ class SqliteUnitOfWork:
     @functools.cached_property
     def ledger(self) -> LedgerRepo:
         return LedgerRepo(self)
+
+    @functools.cached_property
+    def billing(self) -> BillingRepo:
+        return BillingRepo(self)
+
+    @functools.cached_property
+    def payments(self) -> PaymentsRepo:
+        return PaymentsRepo(self)
+
+    @functools.cached_property
+    def deposits(self) -> DepositRepo:
+        return DepositRepo(self)
+
+    @functools.cached_property
+    def collection(self) -> CollectionRepo:
+        return CollectionRepo(self)
+
+    @functools.cached_property
+    def arrears(self) -> ArrearsRepo:
+        return ArrearsRepo(self)
 
     @functools.cached_property
     def maintenance_plans(self) -> PlanRepo:

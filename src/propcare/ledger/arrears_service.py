@@ -1,0 +1,215 @@
+"""Arrears roster, aging and collection rate (``app.arrears``)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+
+from propcare.access import Actor, Resource
+from propcare.clock import require_aware
+from propcare.errors import ValidationError
+from propcare.ledger.arrears import (
+    DEFAULT_BUCKETS,
+    AgingBucket,
+    ArrearsLine,
+    CollectionRate,
+    bucket_of,
+    check_buckets,
+    period_start,
+)
+from propcare.ledger.collection import collector_on
+from propcare.money import ZERO, from_fen
+from propcare.registry.contact import Phone
+from propcare.registry.model import EstateId, UnitId
+from propcare.service import Service
+from propcare.storage.ports import UnitOfWork
+
+__all__ = ["ArrearsService"]
+
+_SORTS = ("amount", "unit", "oldest")
+_GROUPS = (None, "building", "collector")
+
+
+class ArrearsService(Service):
+    def roster(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        *,
+        as_of: datetime | None = None,
+        building_id: int | None = None,
+        collector_staff_id: int | None = None,
+        sort_by: str = "amount",
+        show_phones: bool = False,
+    ) -> list[ArrearsLine]:
+        """Every unit's unpaid fee items: owner, phone (masked unless ``show_phones`` and the
+        role allows ``owner.reveal_contact``), periods and years, amount, the last dunning
+        attempt; filtered by building or collector, sorted by amount, unit or oldest."""
+        actor = self._actor(actor)
+        if sort_by not in _SORTS:
+            raise ValidationError("sort_by", sort_by, f"must be one of: {', '.join(_SORTS)}")
+        when = self._when(as_of)
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, actor, estate_id, "ledger.read")
+            if show_phones:
+                self._authorize(actor, "owner.reveal_contact", Resource("owner", estate.id))
+            zone = self._app.zone(estate.timezone)
+            day = when.astimezone(zone).date()
+            lines = uow.arrears.outstanding(estate.id, when)
+            units = {u.id: u for u in uow.units.in_estate(estate.id)}
+            buildings = {b.id: b.name for b in uow.buildings.in_estate(estate.id)}
+            owners = {o.id: o for o in uow.owners.in_estate(estate.id)}
+            holders = uow.ownerships.held_on(estate.id, day)
+            assignments = uow.collection.assignments(estate.id)
+            last = uow.collection.last_attempts(estate.id)
+        grouped: dict[tuple[int, str], list[tuple[str, int]]] = defaultdict(list)
+        for unit_id, item, period, fen in lines:
+            grouped[(unit_id, item)].append((period, fen))
+        out: list[ArrearsLine] = []
+        for (unit_id, item), owed in grouped.items():
+            unit = units[UnitId(unit_id)]
+            if building_id is not None and unit.building_id != building_id:
+                continue
+            collector = collector_on(assignments, unit.id, unit.building_id, day)
+            if collector_staff_id is not None and collector != collector_staff_id:
+                continue
+            held = holders.get(unit.id)
+            owner = owners.get(held.owner_id) if held else None
+            phone = owner.primary_phone if owner else None
+            attempt = last.get(unit.id)
+            periods = tuple(sorted(p for p, _ in owed))
+            out.append(
+                ArrearsLine(
+                    unit_id=unit.id,
+                    building=buildings.get(unit.building_id, ""),
+                    unit=unit.number,
+                    owner=owner.name if owner else "",
+                    phone=""
+                    if phone is None
+                    else (phone.reveal() if show_phones else phone.masked),
+                    fee_item=item,
+                    periods=periods,
+                    years=tuple(sorted({int(p[:4]) for p in periods})),
+                    amount=from_fen(sum(f for _, f in owed)),
+                    collector_staff_id=collector,
+                    last_attempt=""
+                    if attempt is None
+                    else f"{attempt.at.astimezone(zone).date()} {attempt.method} {attempt.outcome}",
+                )
+            )
+        keys = {
+            "amount": lambda line: (-line.amount, line.building, line.unit, line.fee_item),
+            "unit": lambda line: (line.building, line.unit, line.fee_item),
+            "oldest": lambda line: (line.periods[0], line.building, line.unit, line.fee_item),
+        }
+        return sorted(out, key=keys[sort_by])
+
+    def aging(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        *,
+        as_of: datetime | None = None,
+        buckets: Sequence[AgingBucket] = DEFAULT_BUCKETS,
+    ) -> list[tuple[str, Decimal]]:
+        """Outstanding receivables by age of their period; the buckets sum to the total."""
+        check_buckets(buckets)
+        actor = self._actor(actor)
+        when = self._when(as_of)
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, actor, estate_id, "ledger.read")
+            day = when.astimezone(self._app.zone(estate.timezone)).date()
+            lines = uow.arrears.outstanding(estate.id, when)
+        totals = {b.label: 0 for b in buckets}
+        for _unit, _item, period, fen in lines:
+            totals[bucket_of((day - period_start(period)).days, buckets).label] += fen
+        return [(b.label, from_fen(totals[b.label])) for b in buckets]
+
+    def collection_rate(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        first_period: str,
+        last_period: str | None = None,
+        *,
+        group_by: str | None = None,
+        as_of: datetime | None = None,
+    ) -> list[CollectionRate]:
+        """收缴率 of the bills of ``first_period``..``last_period``: collected for them over
+        billed for them, as of ``as_of``; for the estate, or per building or collector."""
+        if group_by not in _GROUPS:
+            raise ValidationError("group_by", group_by, "must be None, building or collector")
+        last = last_period or first_period
+        for field, value in (("first_period", first_period), ("last_period", last)):
+            try:
+                period_start(value)
+            except (ValueError, AttributeError):
+                raise ValidationError(field, value, "a period is written YYYY-MM") from None
+        actor = self._actor(actor)
+        when = self._when(as_of)
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, actor, estate_id, "ledger.read")
+            rows = uow.arrears.billed_and_collected(estate.id, first_period, last, when)
+            key = self._grouper(uow, estate.id, group_by, when.astimezone(
+                self._app.zone(estate.timezone)).date())  # fmt: skip
+        billed: dict[str | int | None, int] = defaultdict(int)
+        collected: dict[str | int | None, int] = defaultdict(int)
+        for unit_id, b, c in rows:
+            billed[key(unit_id)] += b
+            collected[key(unit_id)] += c
+        groups = sorted(billed, key=lambda g: (g is None, str(g)))
+        return [CollectionRate(g, from_fen(billed[g]), from_fen(collected[g])) for g in groups] or [
+            CollectionRate(None, ZERO, ZERO)
+        ]
+
+    def recovery(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        start: datetime,
+        end: datetime,
+        *,
+        group_by: str | None = None,
+    ) -> list[tuple[str | int | None, Decimal]]:
+        """历史欠费清缴: collected in [start, end) for bills of years before ``start``'s year."""
+        if group_by not in _GROUPS:
+            raise ValidationError("group_by", group_by, "must be None, building or collector")
+        start, end = require_aware("start", start), require_aware("end", end)
+        if end <= start:
+            raise ValidationError("end", end, "must be after the start")
+        actor = self._actor(actor)
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, actor, estate_id, "ledger.read")
+            local = start.astimezone(self._app.zone(estate.timezone))
+            rows = uow.arrears.recovered_before(estate.id, f"{local.year}-01", start, end)
+            key = self._grouper(uow, estate.id, group_by, local.date())
+        sums: dict[str | int | None, int] = defaultdict(int)
+        for unit_id, fen in rows:
+            sums[key(unit_id)] += fen
+        return [(g, from_fen(sums[g])) for g in sorted(sums, key=lambda g: (g is None, str(g)))]
+
+    def _grouper(
+        self, uow: UnitOfWork, estate_id: int, group_by: str | None, day: date
+    ) -> Callable[[int], str | int | None]:
+        """The group of a unit: none, its building's name, or its collector on ``day``."""
+        if group_by is None:
+            return lambda _unit_id: None
+        units = {u.id: u for u in uow.units.in_estate(EstateId(estate_id))}
+        if group_by == "building":
+            names = {b.id: b.name for b in uow.buildings.in_estate(EstateId(estate_id))}
+            return lambda unit_id: names[units[UnitId(unit_id)].building_id]
+        assignments = uow.collection.assignments(estate_id)
+        return lambda unit_id: collector_on(
+            assignments, unit_id, units[UnitId(unit_id)].building_id, day
+        )
+
+    def _when(self, at: datetime | None) -> datetime:
+        return self._app.clock.now() if at is None else require_aware("as_of", at)
+
+
+def _shown(phone: Phone | None, full: bool) -> str:
+    if phone is None:
+        return ""
+    return phone.reveal() if full else phone.masked

@@ -1,0 +1,232 @@
+"""Billing as a service (``app.billing``): fee items, assignments, one-off charges, bill runs.
+
+A bill run streams the estate's units in chunks; each chunk's lines, journal entries and
+``bills`` rows commit in one transaction, so a crash leaves whole chunks and a rerun
+bills only what is missing: each (unit, fee item, period) exactly once, guarded twice,
+by the ``bills`` table's UNIQUE(unit_id, fee_item, period) and by the journal key
+``bill:{unit}:{item}:{period}``.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+import attrs
+from dateutil.relativedelta import relativedelta
+
+from propcare.access import Actor
+from propcare.errors import Conflict, ValidationError
+from propcare.ledger.billing import (
+    BillLine,
+    FeeAssignment,
+    FeeItem,
+    FeeKind,
+    Schedule,
+    bill_lines,
+    parse_period,
+)
+from propcare.money import exact, from_fen, to_fen
+from propcare.registry.model import EstateId, Unit, UnitId
+from propcare.service import Service, new_key
+
+__all__ = ["CHUNK", "BillRunReport", "BillingService"]
+
+CHUNK = 2000  # units per transaction: small enough to stream, large enough for executemany
+PAID_SERVICE = "paid_service"  # fee item of ticket charges in receivables
+
+
+@attrs.frozen
+class BillRunReport:
+    estate_id: int
+    period: str
+    billed_now: int  # lines written by this run
+    already_billed: int  # lines an earlier run (or a crashed one) wrote
+    total_now: Decimal  # yuan billed by this run
+
+
+def _day(field: str, value: Any) -> date:
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise ValidationError(field, value, "must be a date")
+    return value
+
+
+class BillingService(Service):
+    def add_fee_item(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        code: str,
+        name: str,
+        kind: FeeKind | str,
+        *,
+        rates: Mapping[str, Decimal | str] | None = None,
+        amount: Decimal | str | None = None,
+        schedule: Schedule | str = Schedule.MONTHLY,
+        due: int | str = 15,
+        vacancy_rate: Decimal | str | None = None,
+    ) -> FeeItem:
+        """Define a fee item: ``rates`` per unit use (yuan/m2/month) for an area fee,
+        ``amount`` (yuan/month) for a fixed one; ``due`` is days after the period start
+        or ``'end_of_first_month'``; ``vacancy_rate`` a fraction for units not handed over."""
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "ledger.configure")
+            item = FeeItem(
+                estate_id=estate.id,
+                code=code,
+                name=name,
+                kind=kind,
+                schedule=schedule,
+                rates=rates or {},
+                amount=amount,
+                due=due,
+                vacancy_rate=vacancy_rate,
+            )
+            if uow.billing.item(estate.id, item.code) is not None:
+                raise Conflict("code", code, f"a fee item of this code exists in {estate.name}")
+            item = uow.billing.add_item(item)
+            uow.commit()
+        return item
+
+    def fee_items(self, actor: Actor, estate_id: EstateId) -> builtins.list[FeeItem]:
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, self._actor(actor), estate_id, "ledger.read")
+            return uow.billing.items(estate.id)
+
+    def assign(
+        self, actor: Actor, unit_id: UnitId, code: str, start: date, end: date | None = None
+    ) -> None:
+        """Charge a fixed item (a parking space) to a unit from ``start`` to ``end``."""
+        actor = self._actor(actor)
+        start = _day("start", start)
+        if end is not None and _day("end", end) <= start:
+            raise ValidationError("end", end, f"must be after the start {start}")
+        with self._app.unit_of_work() as uow:
+            unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.configure")
+            item = uow.billing.item(unit.estate_id, code)
+            if item is None or item.kind is not FeeKind.FIXED:
+                raise ValidationError("code", code, "names no fixed fee item of this estate")
+            uow.billing.assign(unit.estate_id, FeeAssignment(unit.id, code, start, end))
+            uow.commit()
+
+    def charge(
+        self,
+        actor: Actor,
+        unit_id: UnitId,
+        code: str,
+        amount: Decimal | str | int,
+        *,
+        key: str | None = None,
+    ) -> int:
+        """Bill a one-off charge (access card, temporary parking) now; returns the entry id.
+
+        ``key`` makes a retried request post once (default: a new key per call).
+        """
+        actor = self._actor(actor)
+        value = exact(amount, "amount")
+        if value <= 0:
+            raise ValidationError("amount", amount, "a charge is a positive amount")
+        with self._app.unit_of_work() as uow:
+            unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.bill")
+            item = uow.billing.item(unit.estate_id, code)
+            if item is None or item.kind is not FeeKind.ONE_OFF:
+                raise ValidationError("code", code, "names no one-off fee item of this estate")
+            from propcare.ledger.journal import JournalEntry, Posting
+
+            now = self._app.clock.now()
+            estate = uow.estates.get(unit.estate_id)
+            assert estate is not None
+            period = now.astimezone(self._app.zone(estate.timezone)).strftime("%Y-%m")
+            fen = to_fen(value)
+            entry = JournalEntry(
+                estate_id=unit.estate_id,
+                kind="bill",
+                at=now,
+                key=f"charge:{unit.id}:{code}:{key}" if key else new_key(f"charge:{unit.id}"),
+                actor=actor.name,
+                postings=(
+                    Posting("receivable", fen, unit.id, code, period),
+                    Posting("revenue", -fen, sub=code),
+                ),
+            )
+            entry_id, _ = self._app.ledger.post_in(uow, entry)
+            uow.commit()
+        return entry_id
+
+    def bills(self, actor: Actor, unit_id: UnitId) -> builtins.list[BillLine]:
+        """The unit's bills (from bill runs), oldest period first."""
+        with self._app.unit_of_work(readonly=True) as uow:
+            unit: Unit = self._get(
+                uow, self._actor(actor), uow.units, "unit", unit_id, "ledger.read"
+            )
+            return uow.billing.bills_of(unit.id)
+
+    def run(self, actor: Actor, estate_id: EstateId, period: str) -> BillRunReport:
+        """Bill ``period`` ('YYYY-MM') for every unit of the estate; safe to rerun."""
+        actor = self._actor(actor)
+        start = parse_period(period)
+        now = self._app.clock.now()
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, actor, estate_id, "ledger.bill")
+            items = uow.billing.items(estate.id)
+        tz = self._app.zone(estate.timezone)
+        today = now.astimezone(tz).date()
+        if start > today.replace(day=1):
+            raise ValidationError(
+                "period", period, f"is not open yet: the current month is {today:%Y-%m}"
+            )
+        # The longest schedule decides which assignments and owners a chunk must read.
+        end = start + relativedelta(months=12)
+        billed_now = already = 0
+        total_fen = 0
+        after = 0
+        while True:
+            with self._app.unit_of_work() as uow:
+                units = uow.billing.unit_chunk(estate.id, after, CHUNK, start, end)
+                if not units:
+                    break
+                after = units[-1].unit_id
+                lines = bill_lines(items, units, period)
+                done = uow.billing.billed(estate.id, period, units[0].unit_id, after)
+                new = [ln for ln in lines if (ln.unit_id, ln.fee_item) not in done]
+                already += len(lines) - len(new)
+                ids = uow.billing.write_entries(
+                    estate.id,
+                    "bill",
+                    now,
+                    actor.name,
+                    [
+                        (ln.key, ln.unit_id, ln.amount_fen, ln.fee_item, period, "revenue")
+                        for ln in new
+                    ],
+                )
+                uow.billing.add_bills(estate.id, new, ids)
+                uow.commit()
+            billed_now += len(new)
+            total_fen += sum(ln.amount_fen for ln in new)
+        # Paid services of tickets, each billed once in the run of the month it fell in.
+        lo = datetime.combine(start, time(), tz).astimezone(UTC)
+        hi = datetime.combine(start + relativedelta(months=1), time(), tz).astimezone(UTC)
+        with self._app.unit_of_work() as uow:
+            charges = uow.billing.unbilled_ticket_charges(estate.id, lo, hi)
+            ids = uow.billing.write_entries(
+                estate.id,
+                "bill",
+                now,
+                actor.name,
+                [
+                    (f"ticket_charge:{cid}", unit, fen, PAID_SERVICE, period, "revenue")
+                    for cid, unit, fen, _at in charges
+                ],
+            )
+            uow.billing.mark_ticket_charges(
+                [(c[0], entry) for c, entry in zip(charges, ids, strict=True)]
+            )
+            uow.commit()
+        billed_now += len(charges)
+        total_fen += sum(c[2] for c in charges)
+        return BillRunReport(estate.id, period, billed_now, already, from_fen(total_fen))

@@ -1,0 +1,613 @@
+"""Payments (``app.payments``): notices in, allocations, receipts, refunds, compensation.
+
+Every payment is one journal entry keyed ``payment:{provider}:{txn}``, so a provider
+that repeats its notice a hundred times posts once. The entry debits where the money
+landed (cash drawer, bank, or the gateway's clearing account) and credits the unit's
+receivables as :func:`~propcare.ledger.allocation.allocate` splits it, with any
+overpayment credited to the owner. The receipt number is taken in the same
+transaction, so receipts stay gapless.
+
+Refunds take money back from the payment's newest allocation first: the owner-credit
+part, then the most recently settled receivable (the arrears a payment cleared first
+stay cleared longest). Refunds, reversals, suspense resolution and compensation need
+``ledger.refund`` (finance, manager).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal, NoReturn
+
+import attrs
+
+from propcare.access import Actor, Resource
+from propcare.clock import require_aware
+from propcare.errors import ConfigError, Conflict, InvalidTransition, NotFound, ValidationError
+from propcare.ledger.accounts import Account, EntryKind
+from propcare.ledger.allocation import Allocation, AllocationPlan, Rule, allocate
+from propcare.ledger.gateways import (
+    COUNTER_METHODS,
+    GatewayClient,
+    PaymentIntent,
+    PaymentNotice,
+    PaymentRequest,
+    RefundRequest,
+)
+from propcare.ledger.journal import JournalEntry, Posting, Receipt, reversal
+from propcare.money import from_fen, to_fen
+from propcare.registry.model import EstateId, Unit, UnitId
+from propcare.service import Service, new_key
+from propcare.storage.ports import PaymentRow, UnitOfWork
+
+__all__ = ["APPROVER_ROLES", "PaymentResult", "PaymentService"]
+
+# Who may approve a compensation credit (折抵补偿金).
+APPROVER_ROLES = frozenset({"manager", "finance"})
+CREDIT = ("", "")  # the allocation line that stands for owner credit
+
+
+@attrs.frozen
+class PaymentResult:
+    payment_id: int
+    entry_id: int
+    status: str  # posted, suspense, resolved, reversed
+    amount: Decimal
+    unit_id: int | None
+    receipt: Receipt | None
+    allocations: tuple[Allocation, ...]
+    credit: Decimal  # what became owner credit
+    new: bool  # False when the notice had been processed before
+
+
+class _Mismatch(Exception):
+    """A replayed transaction id with other details; flagged after the rollback."""
+
+    def __init__(self, row: PaymentRow, detail: str) -> None:
+        self.row = row
+        self.detail = detail
+
+
+def _positive_fen(amount: object, field: str = "amount") -> int:
+    fen = to_fen(amount, field)  # type: ignore[arg-type]  # floats raise MoneyTypeError
+    if fen <= 0:
+        raise ValidationError(field, amount, "must be a positive amount of yuan")
+    return fen
+
+
+def _reason(reason: object) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError("reason", reason, "a reason is required")
+    return reason.strip()
+
+
+def _settle_postings(unit_id: int, plan: AllocationPlan) -> list[Posting]:
+    """The credit side of a payment: receivables as allocated, the rest owner credit."""
+    out = [Posting(Account.RECEIVABLE, -a.fen, unit_id, a.fee_item, a.period) for a in plan.lines]
+    if plan.credit_fen:
+        out.append(Posting(Account.OWNER_CREDIT, -plan.credit_fen, unit_id))
+    return out
+
+
+def _lines(plan: AllocationPlan) -> list[tuple[str, str, int]]:
+    lines = [(a.fee_item, a.period, a.fen) for a in plan.lines]
+    if plan.credit_fen:
+        lines.append((*CREDIT, plan.credit_fen))
+    return lines
+
+
+class PaymentService(Service):
+    # --- money in ------------------------------------------------------------------
+
+    def pay_at_counter(
+        self,
+        actor: Actor,
+        unit_id: UnitId,
+        amount: Decimal,
+        method: Literal["cash", "pos", "transfer"],
+        *,
+        allocation: Rule = None,
+        at: datetime | None = None,
+        txn_id: str | None = None,
+    ) -> PaymentResult:
+        """Take a front-desk payment for ``unit_id`` and issue its receipt.
+
+        ``txn_id`` (the till's slip number) makes a retried call post once; without one
+        every call is a new payment.
+        """
+        actor = self._actor(actor)
+        fen = _positive_fen(amount)
+        if method not in COUNTER_METHODS:
+            raise ValidationError("method", method, f"one of {', '.join(sorted(COUNTER_METHODS))}")
+        when = self._app.clock.now() if at is None else require_aware("at", at)
+        self._client("counter")
+        try:
+            with self._app.unit_of_work() as uow:
+                unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.pay")
+                notice = PaymentNotice(
+                    estate_id=unit.estate_id,
+                    provider="counter",
+                    provider_txn_id=txn_id or uuid.uuid4().hex,
+                    amount=from_fen(fen),
+                    paid_at=when,
+                    unit_id=unit.id,
+                    method=method,
+                )
+                result = self._record_in(uow, actor, notice, fen, unit.id, allocation)
+                uow.commit()
+        except _Mismatch as exc:
+            self._flag(exc)
+        return result
+
+    def record(
+        self, actor: Actor, notice: PaymentNotice, *, allocation: Rule = None
+    ) -> PaymentResult:
+        """Process a verified notice once by (provider, provider_txn_id).
+
+        A replay returns the first result; the same id with another amount is a Conflict
+        and is flagged in ``payment_anomalies``. A notice for no known unit or order
+        goes to suspense for :meth:`resolve_suspense`.
+        """
+        actor = self._actor(actor)
+        if not isinstance(notice, PaymentNotice):
+            raise ValidationError("notice", notice, "must be a PaymentNotice")
+        fen = _positive_fen(notice.amount)
+        self._client(notice.provider)
+        try:
+            with self._app.unit_of_work() as uow:
+                estate = self._estate(uow, actor, notice.estate_id, "ledger.pay")
+                unit_id: int | None = None
+                if notice.unit_id is not None:
+                    unit = uow.units.get(notice.unit_id)
+                    unit_id = unit.id if unit is not None and unit.estate_id == estate.id else None
+                elif notice.order_id is not None:
+                    unit_id = uow.payments.order_unit(estate.id, notice.order_id)
+                result = self._record_in(uow, actor, notice, fen, unit_id, allocation)
+                uow.commit()
+        except _Mismatch as exc:
+            self._flag(exc)
+        return result
+
+    def handle_notification(
+        self, actor: Actor, provider: str, headers: Mapping[str, str], body: bytes
+    ) -> PaymentResult:
+        """A provider's callback, as received: verified by its client, then recorded."""
+        notice = self._client(provider).parse_notification(headers, body)
+        if notice.provider != provider:
+            raise ValidationError("provider", notice.provider, f"the notice is not from {provider}")
+        return self.record(actor, notice)
+
+    def request_payment(
+        self, actor: Actor, unit_id: UnitId, amount: Decimal, provider: str
+    ) -> PaymentIntent:
+        """Ask ``provider`` to collect ``amount`` for the unit; its notice finds the unit."""
+        actor = self._actor(actor)
+        fen = _positive_fen(amount)
+        client = self._client(provider)
+        with self._app.unit_of_work() as uow:
+            unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.pay")
+            order_id = uuid.uuid4().hex
+            intent = client.create_payment_request(
+                PaymentRequest(unit.estate_id, unit.id, order_id, from_fen(fen))
+            )
+            uow.payments.add_order(
+                order_id, unit.estate_id, unit.id, provider, fen, self._app.clock.now()
+            )
+            uow.commit()
+        return intent
+
+    # --- reading ---------------------------------------------------------------------
+
+    def payment(self, actor: Actor, payment_id: int) -> PaymentResult:
+        with self._app.unit_of_work(readonly=True) as uow:
+            row = self._load(uow, self._actor(actor), payment_id, "ledger.read")
+            return self._result(uow, row, new=False)
+
+    def suspense(self, actor: Actor, estate_id: EstateId) -> list[PaymentResult]:
+        """Payments waiting for a person to say which unit they are for."""
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, self._actor(actor), estate_id, "ledger.read")
+            rows = uow.payments.in_status(estate.id, "suspense")
+            return [self._result(uow, r, new=False) for r in rows]
+
+    def anomalies(self, actor: Actor, estate_id: EstateId) -> list[tuple[str, str, str, str]]:
+        """Flagged notices: (provider, txn id, kind, detail)."""
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, self._actor(actor), estate_id, "ledger.read")
+            return uow.payments.anomalies(estate.id)
+
+    # --- corrections -------------------------------------------------------------------
+
+    def resolve_suspense(
+        self,
+        actor: Actor,
+        payment_id: int,
+        unit_id: UnitId,
+        *,
+        allocation: Rule = None,
+        at: datetime | None = None,
+    ) -> PaymentResult:
+        """Move a suspense payment to ``unit_id``: allocated like a payment, with a receipt."""
+        actor = self._actor(actor)
+        when = self._app.clock.now() if at is None else require_aware("at", at)
+        with self._app.unit_of_work() as uow:
+            row = self._load(uow, actor, payment_id, "ledger.refund")
+            unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.refund")
+            if unit.estate_id != row.estate_id:
+                raise NotFound("unit_id", unit_id, "not a unit of the payment's estate")
+            if row.status != "suspense":
+                raise InvalidTransition("payment_id", payment_id, f"is {row.status}, not suspense")
+            plan = allocate(uow.ledger.open_receivables(unit.id), row.amount_fen, allocation)
+            entry = JournalEntry(
+                estate_id=row.estate_id,
+                kind=EntryKind.SUSPENSE,
+                at=when,
+                key=f"suspense:{row.id}",
+                actor=actor.name,
+                postings=(
+                    Posting(Account.SUSPENSE, row.amount_fen),
+                    *_settle_postings(unit.id, plan),
+                ),
+                memo=f"suspense payment {row.provider}:{row.provider_txn_id} to unit {unit.id}",
+            )
+            entry_id, _ = self._app.ledger.post_in(uow, entry)
+            uow.payments.add_allocations(row.id, entry_id, unit.id, _lines(plan))
+            receipt = self._app.ledger.issue_receipt_in(uow, row.estate_id, entry_id, when)
+            uow.payments.set_status(
+                row.id, "resolved", unit_id=unit.id, receipt=(receipt.year, receipt.number)
+            )
+            result = self._result(uow, uow.payments.get(row.id) or row, new=True)
+            uow.commit()
+        return result
+
+    def refund(
+        self,
+        actor: Actor,
+        payment_id: int,
+        amount: Decimal,
+        reason: str,
+        *,
+        at: datetime | None = None,
+        refund_id: str | None = None,
+    ) -> int:
+        """Pay back part or all of a payment; returns the refund entry's id.
+
+        Never more than was paid net of earlier refunds (ValidationError). Non-counter
+        providers are asked through their client's ``request_refund`` first, inside the
+        transaction: if that raises, nothing is posted. ``refund_id`` makes a retried
+        call refund once (it is also the id the provider sees).
+        """
+        actor = self._actor(actor)
+        fen = _positive_fen(amount)
+        why = _reason(reason)
+        when = self._app.clock.now() if at is None else require_aware("at", at)
+        if refund_id is not None and (not isinstance(refund_id, str) or not refund_id.strip()):
+            raise ValidationError("refund_id", refund_id, "must be a non-empty string")
+        with self._app.unit_of_work() as uow:
+            row = self._load(uow, actor, payment_id, "ledger.refund")
+            if refund_id is not None:
+                done = uow.ledger.by_key(f"refund:{row.id}:{refund_id}")
+                if done is not None:
+                    return done  # a retried refund: paid back once
+            if row.status not in ("posted", "resolved") or row.unit_id is None:
+                raise InvalidTransition(
+                    "payment_id", payment_id, f"is {row.status}; only allocated payments refund"
+                )
+            refunded = uow.payments.refunded_fen(row.id)
+            if fen > row.amount_fen - refunded:
+                raise ValidationError(
+                    "amount",
+                    amount,
+                    f"exceeds what is left to refund ({from_fen(row.amount_fen - refunded)})",
+                )
+            # Newest allocation first: the credit part, then lines in reverse order.
+            net = uow.payments.allocations(row.id)
+            order = [n for n in net if n[:2] == CREDIT] + [
+                n for n in reversed(net) if n[:2] != CREDIT
+            ]
+            back: list[tuple[str, str, int]] = []
+            left = fen
+            for fee_item, period, have in order:
+                take = min(have, left)
+                if take > 0:
+                    back.append((fee_item, period, take))
+                    left -= take
+            refund_no = refund_id or uuid.uuid4().hex
+            provider_ref = refund_no
+            if row.provider != "counter":
+                provider_ref = (
+                    self._client(row.provider)
+                    .request_refund(
+                        RefundRequest(
+                            row.provider, row.provider_txn_id, refund_no, from_fen(fen), why
+                        )
+                    )
+                    .provider_refund_id
+                )
+            postings = [self._clearing(row.provider, row.method, -fen)]
+            for fee_item, period, take in back:
+                if (fee_item, period) == CREDIT:
+                    postings.append(Posting(Account.OWNER_CREDIT, take, row.unit_id))
+                else:
+                    postings.append(
+                        Posting(Account.RECEIVABLE, take, row.unit_id, fee_item, period)
+                    )
+            entry = JournalEntry(
+                estate_id=row.estate_id,
+                kind=EntryKind.REFUND,
+                at=when,
+                key=f"refund:{row.id}:{refund_no}",
+                actor=actor.name,
+                postings=postings,
+                memo=why,
+            )
+            entry_id, _ = self._app.ledger.post_in(uow, entry)
+            uow.payments.add_allocations(
+                row.id, entry_id, row.unit_id, [(f, p, -t) for f, p, t in back]
+            )
+            uow.payments.add_refund(row.id, entry_id, fen, why, actor.name, when, provider_ref)
+            uow.commit()
+        return entry_id
+
+    def reverse(
+        self, actor: Actor, payment_id: int, reason: str, *, at: datetime | None = None
+    ) -> int:
+        """Undo a payment recorded in error (not one refunded or resolved): its entry is
+        reversed and its receipt voided; returns the reversal's id."""
+        actor = self._actor(actor)
+        why = _reason(reason)
+        when = self._app.clock.now() if at is None else require_aware("at", at)
+        with self._app.unit_of_work() as uow:
+            row = self._load(uow, actor, payment_id, "ledger.refund")
+            if row.status == "reversed":
+                raise InvalidTransition("payment_id", payment_id, "has been reversed already")
+            if row.status == "resolved" or uow.payments.refunded_fen(row.id):
+                raise InvalidTransition(
+                    "payment_id", payment_id, "has refunds or a resolution; refund it instead"
+                )
+            original = uow.ledger.get(row.entry_id)
+            assert original is not None  # the notice row references it
+            undo = reversal(original, row.entry_id, at=when, actor=actor.name, reason=why)
+            entry_id, _ = self._app.ledger.post_in(uow, undo)
+            if row.unit_id is not None and row.status == "posted":
+                net = uow.payments.allocations(row.id)
+                uow.payments.add_allocations(
+                    row.id, entry_id, row.unit_id, [(f, p, -n) for f, p, n in net if n]
+                )
+            if row.receipt_year is not None and row.receipt_number is not None:
+                uow.ledger.void_receipt(
+                    row.estate_id, row.receipt_year, row.receipt_number, when, why
+                )
+            uow.payments.set_status(row.id, "reversed")
+            uow.commit()
+        return entry_id
+
+    def apply_credit(
+        self, actor: Actor, unit_id: UnitId, *, at: datetime | None = None
+    ) -> int | None:
+        """Apply the unit's owner credit to its open receivables, oldest first.
+
+        Returns the CREDIT_APPLIED entry's id, or None when there is nothing to apply.
+        """
+        actor = self._actor(actor)
+        when = self._app.clock.now() if at is None else require_aware("at", at)
+        with self._app.unit_of_work() as uow:
+            unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.pay")
+            entry_id = self.apply_credit_in(uow, unit.estate_id, unit.id, when, actor.name)
+            uow.commit()
+        return entry_id
+
+    def apply_credit_in(
+        self, uow: UnitOfWork, estate_id: int, unit_id: int, at: datetime, actor: str
+    ) -> int | None:
+        """:meth:`apply_credit` inside ``uow`` (for a bill run), without permission checks."""
+        credit = -uow.ledger.account_balance(estate_id, Account.OWNER_CREDIT, unit_id)
+        if credit <= 0:
+            return None
+        plan = allocate(uow.ledger.open_receivables(unit_id), credit)
+        if not plan.lines:
+            return None
+        used = credit - plan.credit_fen
+        entry = JournalEntry(
+            estate_id=estate_id,
+            kind=EntryKind.CREDIT_APPLIED,
+            at=at,
+            key=new_key(f"credit_applied:{unit_id}"),
+            actor=actor,
+            postings=(
+                Posting(Account.OWNER_CREDIT, used, unit_id),
+                *(
+                    Posting(Account.RECEIVABLE, -a.fen, unit_id, a.fee_item, a.period)
+                    for a in plan.lines
+                ),
+            ),
+        )
+        entry_id, _ = self._app.ledger.post_in(uow, entry)
+        return entry_id
+
+    def compensate(
+        self,
+        actor: Actor,
+        unit_id: UnitId,
+        amount: Decimal,
+        reason: str,
+        approver_staff_id: int,
+        *,
+        allocation: Rule = None,
+        at: datetime | None = None,
+    ) -> int:
+        """Credit compensation against the unit's fees (折抵补偿金); returns the entry id.
+
+        Allocated like a payment (the rest becomes owner credit); the approver is a
+        staff member of the unit's estate with role manager or finance.
+        """
+        actor = self._actor(actor)
+        fen = _positive_fen(amount)
+        why = _reason(reason)
+        when = self._app.clock.now() if at is None else require_aware("at", at)
+        with self._app.unit_of_work() as uow:
+            unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.refund")
+            if isinstance(approver_staff_id, bool) or not isinstance(approver_staff_id, int):
+                raise ValidationError("approver_staff_id", approver_staff_id, "must be a staff id")
+            approver = uow.staff.get(approver_staff_id)
+            if approver is None or approver.estate_id != unit.estate_id:
+                raise ValidationError(
+                    "approver_staff_id", approver_staff_id, "not a staff member of this estate"
+                )
+            if not approver.roles & APPROVER_ROLES:
+                raise ValidationError(
+                    "approver_staff_id", approver_staff_id, "approver must be manager or finance"
+                )
+            plan = allocate(uow.ledger.open_receivables(unit.id), fen, allocation)
+            entry = JournalEntry(
+                estate_id=unit.estate_id,
+                kind=EntryKind.COMPENSATION,
+                at=when,
+                key=new_key(f"compensation:{unit.id}"),
+                actor=actor.name,
+                postings=(Posting(Account.COMPENSATION, fen), *_settle_postings(unit.id, plan)),
+                memo=f"{why} (approved by staff {approver_staff_id})",
+            )
+            entry_id, _ = self._app.ledger.post_in(uow, entry)
+            uow.commit()
+        return entry_id
+
+    # --- internals -------------------------------------------------------------------
+
+    def _client(self, provider: str) -> GatewayClient:
+        gateways: Mapping[str, GatewayClient] = getattr(self._app, "gateways", {})
+        client = gateways.get(provider)
+        if client is None:
+            raise ConfigError(
+                "gateway", provider, f"not configured; configured: {', '.join(sorted(gateways))}"
+            )
+        return client
+
+    @staticmethod
+    def _clearing(provider: str, method: str, fen: int) -> Posting:
+        """Where the money landed: the cash drawer, the bank, or the gateway's clearing."""
+        if provider == "counter":
+            return Posting(Account.CASH if method == "cash" else Account.BANK, fen)
+        return Posting(Account.GATEWAY, fen, sub=provider)
+
+    def _record_in(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        notice: PaymentNotice,
+        fen: int,
+        unit_id: int | None,
+        rule: Rule,
+    ) -> PaymentResult:
+        existing = uow.payments.by_txn(notice.provider, notice.provider_txn_id)
+        if existing is not None:
+            if existing.amount_fen != fen or existing.estate_id != notice.estate_id:
+                raise _Mismatch(
+                    existing,
+                    f"replayed with amount {from_fen(fen)} in estate {notice.estate_id}; first "
+                    f"{from_fen(existing.amount_fen)} in estate {existing.estate_id}",
+                )
+            return self._result(uow, existing, new=False)
+        key = f"payment:{notice.provider}:{notice.provider_txn_id}"
+        debit = self._clearing(notice.provider, notice.method, fen)
+        plan: AllocationPlan | None = None
+        if unit_id is None:
+            # Nobody knows yet whose money this is: park it for a person (SUSPENSE).
+            credit = [Posting(Account.SUSPENSE, -fen)]
+        else:
+            plan = allocate(uow.ledger.open_receivables(unit_id), fen, rule)
+            credit = _settle_postings(unit_id, plan)
+        entry = JournalEntry(
+            estate_id=notice.estate_id,
+            kind=EntryKind.PAYMENT,
+            at=notice.paid_at,
+            key=key,
+            actor=actor.name,
+            postings=(debit, *credit),
+            memo=f"{notice.provider} {notice.method} {notice.provider_txn_id}".strip(),
+        )
+        entry_id, _ = self._app.ledger.post_in(uow, entry)
+        payment_id = uow.payments.add(
+            estate_id=notice.estate_id,
+            provider=notice.provider,
+            provider_txn_id=notice.provider_txn_id,
+            amount_fen=fen,
+            unit_id=unit_id,
+            order_id=notice.order_id,
+            method=notice.method,
+            paid_at=notice.paid_at,
+            entry_id=entry_id,
+            status="suspense" if plan is None else "posted",
+        )
+        receipt: Receipt | None = None
+        if plan is not None and unit_id is not None:
+            uow.payments.add_allocations(payment_id, entry_id, unit_id, _lines(plan))
+            receipt = self._app.ledger.issue_receipt_in(
+                uow, notice.estate_id, entry_id, notice.paid_at
+            )
+            uow.payments.set_status(payment_id, "posted", receipt=(receipt.year, receipt.number))
+        return PaymentResult(
+            payment_id=payment_id,
+            entry_id=entry_id,
+            status="suspense" if plan is None else "posted",
+            amount=from_fen(fen),
+            unit_id=unit_id,
+            receipt=receipt,
+            allocations=() if plan is None else plan.lines,
+            credit=from_fen(0 if plan is None else plan.credit_fen),
+            new=True,
+        )
+
+    def _result(self, uow: UnitOfWork, row: PaymentRow, *, new: bool) -> PaymentResult:
+        net = uow.payments.allocations(row.id)
+        receipt = None
+        if row.receipt_year is not None and row.receipt_number is not None:
+            receipt = next(
+                (
+                    r
+                    for r in uow.ledger.receipts(row.estate_id, row.receipt_year)
+                    if r.number == row.receipt_number
+                ),
+                None,
+            )
+        return PaymentResult(
+            payment_id=row.id,
+            entry_id=row.entry_id,
+            status=row.status,
+            amount=from_fen(row.amount_fen),
+            unit_id=row.unit_id,
+            receipt=receipt,
+            allocations=tuple(Allocation(f, p, n) for f, p, n in net if (f, p) != CREDIT and n),
+            credit=from_fen(sum(n for f, p, n in net if (f, p) == CREDIT)),
+            new=new,
+        )
+
+    def _load(self, uow: UnitOfWork, actor: Actor, payment_id: object, action: str) -> PaymentRow:
+        if isinstance(payment_id, bool) or not isinstance(payment_id, int):
+            raise ValidationError("payment_id", payment_id, "must be an integer id")
+        row = uow.payments.get(payment_id)
+        if row is None or not actor.sees(EstateId(row.estate_id)):
+            raise NotFound(
+                "payment_id",
+                payment_id,
+                f"no payment with this id in the estates {actor.name} may see",
+            )
+        self._authorize(actor, action, Resource("payment", EstateId(row.estate_id), payment_id))
+        return row
+
+    def _flag(self, exc: _Mismatch) -> NoReturn:
+        """Write the anomaly after the failed transaction rolled back, then refuse."""
+        row = exc.row
+        with self._app.unit_of_work() as uow:
+            uow.payments.add_anomaly(
+                row.estate_id,
+                row.provider,
+                row.provider_txn_id,
+                "amount_mismatch",
+                exc.detail,
+                self._app.clock.now(),
+            )
+            uow.commit()
+        raise Conflict("provider_txn_id", row.provider_txn_id, exc.detail)

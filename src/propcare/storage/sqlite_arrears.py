@@ -1,0 +1,71 @@
+"""The SQL behind arrears, aging and the collection rate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from propcare.storage.sqlite import SqliteUnitOfWork
+
+__all__ = ["ArrearsRepo"]
+
+# What a receivable posting counts as: the kind of its entry, or for a reversal the kind of
+# the entry it undoes (a reversed bill un-bills, a reversed payment un-collects).
+_KIND = "COALESCE(o.kind, e.kind)"
+_FROM = (
+    "FROM postings p JOIN journal_entries e ON e.id = p.entry_id "
+    "LEFT JOIN journal_entries o ON e.kind = 'reversal' AND o.id = e.reverses "
+)
+_COLLECTING = "('payment', 'credit_applied', 'compensation', 'refund')"
+
+
+def _ts(value: datetime) -> str:
+    from propcare.storage.sqlite import ts
+
+    return ts(value)
+
+
+class ArrearsRepo:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    def outstanding(self, estate_id: int, as_of: datetime) -> list[tuple[int, str, str, int]]:
+        """(unit, fee item, period, fen owed) for every line still owed at ``as_of``."""
+        rows = self._uow.execute(
+            "SELECT unit_id, fee_item, period, SUM(amount_fen) AS owed FROM postings "
+            "WHERE estate_id = ? AND account = 'receivable' AND at <= ? "
+            "GROUP BY unit_id, fee_item, period HAVING owed > 0 ORDER BY unit_id, period",
+            (estate_id, _ts(as_of)),
+        )
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+    def billed_and_collected(
+        self, estate_id: int, first_period: str, last_period: str, as_of: datetime
+    ) -> list[tuple[int, int, int]]:
+        """(unit, billed fen, collected fen) for the bills of the periods, per unit."""
+        rows = self._uow.execute(
+            "SELECT p.unit_id, "
+            f"SUM(CASE WHEN {_KIND} = 'bill' THEN p.amount_fen ELSE 0 END), "
+            f"-SUM(CASE WHEN {_KIND} IN {_COLLECTING} THEN p.amount_fen ELSE 0 END) "
+            f"{_FROM}WHERE p.estate_id = ? AND p.account = 'receivable' "
+            "AND p.fee_item <> 'late_fee' AND p.period >= ? AND p.period <= ? AND p.at <= ? "
+            "GROUP BY p.unit_id",
+            (estate_id, first_period, last_period, _ts(as_of)),
+        )
+        return [(r[0], int(r[1]), int(r[2])) for r in rows]
+
+    def recovered_before(
+        self, estate_id: int, before_period: str, start: datetime, end: datetime
+    ) -> list[tuple[int, int]]:
+        """(unit, fen) collected in [start, end) for periods before ``before_period``:
+        the recovery of earlier arrears (历史欠费清缴)."""
+        rows = self._uow.execute(
+            "SELECT p.unit_id, "
+            f"-SUM(CASE WHEN {_KIND} IN {_COLLECTING} THEN p.amount_fen ELSE 0 END) "
+            f"{_FROM}WHERE p.estate_id = ? AND p.account = 'receivable' "
+            "AND p.fee_item <> 'late_fee' AND p.period < ? AND p.at >= ? AND p.at < ? "
+            "GROUP BY p.unit_id",
+            (estate_id, before_period, _ts(start), _ts(end)),
+        )
+        return [(r[0], int(r[1])) for r in rows]

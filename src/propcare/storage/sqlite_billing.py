@@ -1,0 +1,284 @@
+"""SQLite repository of billing: fee items, assignments, bills, and bulk journal writes.
+
+A bill run writes tens of thousands of lines per chunk, so the journal rows go in with
+``executemany`` through the ledger's own schema (journal_entries, postings) rather than one
+``LedgerRepo.append`` per line. Entry ids are handed out from ``MAX(id)`` inside the write
+transaction: SQLite has one writer, and ``BEGIN IMMEDIATE`` holds the lock, so nobody else
+can take them meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from propcare.ledger.billing import (
+    BillLine,
+    FeeAssignment,
+    FeeItem,
+    OwnerSpan,
+    UnitFacts,
+)
+from propcare.registry.model import UnitUse
+
+if TYPE_CHECKING:
+    from propcare.storage.sqlite import SqliteUnitOfWork
+
+__all__ = ["BillingRepo", "TicketCharge"]
+
+TicketCharge = tuple[int, int, int, str]  # charge id, unit id, fen, at (UTC text)
+
+
+def _ts(value: datetime) -> str:
+    from propcare.storage.sqlite import ts
+
+    return ts(value)
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" for _ in range(n))
+
+
+def _item_from_row(r: Sequence[object]) -> FeeItem:
+    rates = json.loads(str(r[6]))
+    due = str(r[8])
+    return FeeItem(
+        id=int(str(r[0])),
+        estate_id=int(str(r[1])),
+        code=str(r[2]),
+        name=str(r[3]),
+        kind=r[4],
+        schedule=r[5],
+        rates={k: Decimal(v) for k, v in rates.items()},
+        amount=None if r[7] is None else Decimal(str(r[7])),
+        due=int(due) if due.isdigit() else due,
+        vacancy_rate=None if r[9] is None else Decimal(str(r[9])),
+    )
+
+
+def _shares_json(shares: tuple[tuple[int | None, int], ...]) -> str:
+    # Written by hand for the one-owner case: json.dumps per bill was a tenth of a run.
+    if len(shares) == 1:
+        owner, fen = shares[0]
+        return f"[[{'null' if owner is None else int(owner)}, {int(fen)}]]"
+    return json.dumps([list(s) for s in shares])
+
+
+class BillingRepo:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    # --- fee items and assignments -------------------------------------------------
+
+    def add_item(self, item: FeeItem) -> FeeItem:
+        cur = self._uow.execute(
+            "INSERT INTO fee_items (estate_id, code, name, kind, schedule, rates, amount, due, "
+            "vacancy_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                item.estate_id,
+                item.code,
+                item.name,
+                item.kind.value,
+                item.schedule.value,
+                json.dumps({u.value: str(r) for u, r in item.rates.items()}),
+                None if item.amount is None else str(item.amount),
+                str(item.due),
+                None if item.vacancy_rate is None else str(item.vacancy_rate),
+            ),
+        )
+        from attrs import evolve
+
+        return evolve(item, id=int(cur.lastrowid or 0))
+
+    def items(self, estate_id: int) -> list[FeeItem]:
+        rows = self._uow.execute(
+            "SELECT id, estate_id, code, name, kind, schedule, rates, amount, due, vacancy_rate "
+            "FROM fee_items WHERE estate_id = ? ORDER BY id",
+            (estate_id,),
+        )
+        return [_item_from_row(tuple(r)) for r in rows]
+
+    def item(self, estate_id: int, code: str) -> FeeItem | None:
+        found = [i for i in self.items(estate_id) if i.code == code]
+        return found[0] if found else None
+
+    def assign(self, estate_id: int, a: FeeAssignment) -> None:
+        self._uow.execute(
+            "INSERT INTO fee_assignments (estate_id, unit_id, fee_item, start_date, end_date) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                estate_id,
+                a.unit_id,
+                a.fee_item,
+                a.start.isoformat(),
+                None if a.end is None else a.end.isoformat(),
+            ),
+        )
+
+    # --- what a bill run reads, one chunk of units at a time ---------------------------
+
+    def unit_chunk(
+        self, estate_id: int, after_id: int, limit: int, start: date, end: date
+    ) -> list[UnitFacts]:
+        """Up to ``limit`` units with id > ``after_id``, with the owners and assignments
+        that overlap [start, end): three queries per chunk, never one per unit."""
+        rows = self._uow.execute(
+            "SELECT id, floor_area, use, handover_date FROM units "
+            # "+estate_id": walk the rowid range; the estate index would sort the whole
+            # estate for every chunk (quadratic in the number of units).
+            "WHERE +estate_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (estate_id, after_id, limit),
+        ).fetchall()
+        if not rows:
+            return []
+        lo_id, hi_id = int(rows[0][0]), int(rows[-1][0])
+        s, e = start.isoformat(), end.isoformat()
+        owners: dict[int, list[OwnerSpan]] = {}
+        for r in self._uow.execute(
+            "SELECT unit_id, owner_id, start_date, end_date FROM ownerships "
+            "WHERE estate_id = ? AND unit_id BETWEEN ? AND ? AND start_date < ? "
+            "AND (end_date IS NULL OR end_date > ?) ORDER BY unit_id, start_date, id",
+            (estate_id, lo_id, hi_id, e, s),
+        ):
+            owners.setdefault(int(r[0]), []).append(
+                OwnerSpan(
+                    int(r[1]),
+                    date.fromisoformat(r[2]),
+                    None if r[3] is None else date.fromisoformat(r[3]),
+                )
+            )
+        assigned: dict[int, list[FeeAssignment]] = {}
+        for r in self._uow.execute(
+            "SELECT unit_id, fee_item, start_date, end_date FROM fee_assignments "
+            "WHERE estate_id = ? AND unit_id BETWEEN ? AND ? AND start_date < ? "
+            "AND (end_date IS NULL OR end_date > ?) ORDER BY unit_id, start_date, id",
+            (estate_id, lo_id, hi_id, e, s),
+        ):
+            assigned.setdefault(int(r[0]), []).append(
+                FeeAssignment(
+                    int(r[0]),
+                    r[1],
+                    date.fromisoformat(r[2]),
+                    None if r[3] is None else date.fromisoformat(r[3]),
+                )
+            )
+        # Values are built without the Unit validators: they were checked when stored.
+        uses = {u.value: u for u in UnitUse}
+        return [
+            UnitFacts(
+                unit_id=int(r[0]),
+                floor_area=Decimal(r[1]),
+                use=uses[r[2]],
+                handover_date=None if r[3] is None else date.fromisoformat(r[3]),
+                owners=tuple(owners.get(int(r[0]), ())),
+                assignments=tuple(assigned.get(int(r[0]), ())),
+            )
+            for r in rows
+        ]
+
+    def billed(self, estate_id: int, period: str, lo_id: int, hi_id: int) -> set[tuple[int, str]]:
+        """(unit, fee item) already billed for ``period`` among units lo_id..hi_id."""
+        rows = self._uow.execute(
+            # The UNIQUE (unit_id, fee_item, period) index, not the estate's whole period.
+            "SELECT unit_id, fee_item FROM bills WHERE unit_id BETWEEN ? AND ? AND period = ? "
+            "AND +estate_id = ?",
+            (lo_id, hi_id, period, estate_id),
+        )
+        return {(int(r[0]), str(r[1])) for r in rows}
+
+    def unbilled_ticket_charges(
+        self, estate_id: int, start: datetime, end: datetime
+    ) -> list[TicketCharge]:
+        """Paid-service charges on units in [start, end) not billed yet."""
+        rows = self._uow.execute(
+            "SELECT c.id, c.unit_id, c.amount_fen, c.at FROM ticket_charges c "
+            "LEFT JOIN billed_ticket_charges b ON b.charge_id = c.id "
+            "WHERE c.estate_id = ? AND c.at >= ? AND c.at < ? AND c.unit_id IS NOT NULL "
+            "AND c.amount_fen > 0 AND b.charge_id IS NULL ORDER BY c.id",
+            (estate_id, _ts(start), _ts(end)),
+        )
+        return [(int(r[0]), int(r[1]), int(r[2]), str(r[3])) for r in rows]
+
+    # --- writes --------------------------------------------------------------------
+
+    def _next_entry_id(self) -> int:
+        row = self._uow.execute("SELECT COALESCE(MAX(id), 0) FROM journal_entries").fetchone()
+        return int(row[0]) + 1
+
+    def write_entries(
+        self,
+        estate_id: int,
+        kind: str,
+        at: datetime,
+        actor: str,
+        rows: Sequence[tuple[str, int, int, str, str, str]],
+    ) -> list[int]:
+        """One balanced entry per row (key, unit, fen, fee item, period, revenue account):
+        receivable debit of the unit, revenue credit; returns the entry ids in order."""
+        if not rows:
+            return []
+        first = self._next_entry_id()
+        when = _ts(at)
+        self._uow.executemany(
+            "INSERT INTO journal_entries (id, estate_id, kind, at, idem_key, actor, memo) "
+            "VALUES (?, ?, ?, ?, ?, ?, '')",
+            [(first + i, estate_id, kind, when, r[0], actor) for i, r in enumerate(rows)],
+        )
+        sql = (
+            "INSERT INTO postings (entry_id, estate_id, account, sub, unit_id, fee_item, "
+            "period, amount_fen, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        postings: list[tuple[object, ...]] = []
+        for i, (_key, unit, fen, item, period, revenue) in enumerate(rows):
+            entry = first + i
+            postings.append((entry, estate_id, "receivable", "", unit, item, period, fen, when))
+            postings.append((entry, estate_id, revenue, item, None, None, None, -fen, when))
+        self._uow.executemany(sql, postings)
+        return list(range(first, first + len(rows)))
+
+    def add_bills(
+        self, estate_id: int, lines: Sequence[BillLine], entry_ids: Sequence[int]
+    ) -> None:
+        self._uow.executemany(
+            "INSERT INTO bills (estate_id, unit_id, fee_item, period, amount_fen, due_date, "
+            "owner_shares, entry_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    estate_id,
+                    ln.unit_id,
+                    ln.fee_item,
+                    ln.period,
+                    ln.amount_fen,
+                    ln.due_date.isoformat(),
+                    _shares_json(ln.shares),
+                    entry_id,
+                )
+                for ln, entry_id in zip(lines, entry_ids, strict=True)
+            ],
+        )
+
+    def mark_ticket_charges(self, pairs: Sequence[tuple[int, int]]) -> None:
+        self._uow.executemany(
+            "INSERT INTO billed_ticket_charges (charge_id, entry_id) VALUES (?, ?)", pairs
+        )
+
+    def bills_of(self, unit_id: int) -> list[BillLine]:
+        rows = self._uow.execute(
+            "SELECT unit_id, fee_item, period, amount_fen, due_date, owner_shares FROM bills "
+            "WHERE unit_id = ? ORDER BY period, fee_item",
+            (unit_id,),
+        )
+        return [
+            BillLine(
+                unit_id=int(r[0]),
+                fee_item=str(r[1]),
+                period=str(r[2]),
+                amount_fen=int(r[3]),
+                due_date=date.fromisoformat(r[4]),
+                shares=tuple((s[0], int(s[1])) for s in json.loads(r[5])),
+            )
+            for r in rows
+        ]

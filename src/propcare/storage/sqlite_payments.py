@@ -1,0 +1,199 @@
+"""SQLite repository of payments: notices, allocations, refunds, anomalies, orders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from propcare.storage.ports import PaymentRow
+
+if TYPE_CHECKING:
+    from propcare.storage.sqlite import SqliteUnitOfWork
+
+__all__ = ["PaymentsRepo"]
+
+
+def _ts(value: datetime) -> str:
+    from propcare.storage.sqlite import ts
+
+    return ts(value)
+
+
+_COLUMNS = (
+    "id, estate_id, provider, provider_txn_id, amount_fen, unit_id, order_id, method, paid_at, "
+    "entry_id, status, receipt_year, receipt_number"
+)
+
+
+class PaymentsRepo:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    @staticmethod
+    def _row(r: Sequence[object]) -> PaymentRow:
+        values = list(r)
+        values[8] = datetime.fromisoformat(str(values[8]))
+        return PaymentRow(*values)  # type: ignore[arg-type]
+
+    def by_txn(self, provider: str, provider_txn_id: str) -> PaymentRow | None:
+        r = self._uow.execute(
+            f"SELECT {_COLUMNS} FROM payment_notices WHERE provider = ? AND provider_txn_id = ?",
+            (provider, provider_txn_id),
+        ).fetchone()
+        return None if r is None else self._row(r)
+
+    def get(self, payment_id: int) -> PaymentRow | None:
+        r = self._uow.execute(
+            f"SELECT {_COLUMNS} FROM payment_notices WHERE id = ?", (payment_id,)
+        ).fetchone()
+        return None if r is None else self._row(r)
+
+    def add(
+        self,
+        *,
+        estate_id: int,
+        provider: str,
+        provider_txn_id: str,
+        amount_fen: int,
+        unit_id: int | None,
+        order_id: str | None,
+        method: str,
+        paid_at: datetime,
+        entry_id: int,
+        status: str,
+    ) -> int:
+        cur = self._uow.execute(
+            "INSERT INTO payment_notices (estate_id, provider, provider_txn_id, amount_fen, "
+            "unit_id, order_id, method, paid_at, entry_id, status) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                estate_id,
+                provider,
+                provider_txn_id,
+                amount_fen,
+                unit_id,
+                order_id,
+                method,
+                _ts(paid_at),
+                entry_id,
+                status,
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def set_status(
+        self,
+        payment_id: int,
+        status: str,
+        *,
+        unit_id: int | None = None,
+        receipt: tuple[int, int] | None = None,
+    ) -> None:
+        self._uow.execute(
+            "UPDATE payment_notices SET status = ?, unit_id = COALESCE(?, unit_id), "
+            "receipt_year = COALESCE(?, receipt_year), "
+            "receipt_number = COALESCE(?, receipt_number) WHERE id = ?",
+            (
+                status,
+                unit_id,
+                None if receipt is None else receipt[0],
+                None if receipt is None else receipt[1],
+                payment_id,
+            ),
+        )
+
+    def add_allocations(
+        self, payment_id: int, entry_id: int, unit_id: int, lines: Sequence[tuple[str, str, int]]
+    ) -> None:
+        self._uow.executemany(
+            "INSERT INTO payment_allocations (payment_id, entry_id, unit_id, fee_item, period, "
+            "amount_fen) VALUES (?, ?, ?, ?, ?, ?)",
+            [(payment_id, entry_id, unit_id, f, p, fen) for f, p, fen in lines if fen],
+        )
+
+    def allocations(self, payment_id: int) -> list[tuple[str, str, int]]:
+        """Net (fee item, period, fen) per line, in the order first allocated."""
+        rows = self._uow.execute(
+            "SELECT fee_item, period, SUM(amount_fen) FROM payment_allocations "
+            "WHERE payment_id = ? GROUP BY fee_item, period ORDER BY MIN(id)",
+            (payment_id,),
+        )
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    def refunded_fen(self, payment_id: int) -> int:
+        row = self._uow.execute(
+            "SELECT COALESCE(SUM(amount_fen), 0) FROM payment_refunds WHERE payment_id = ?",
+            (payment_id,),
+        ).fetchone()
+        return int(row[0])
+
+    def add_refund(
+        self,
+        payment_id: int,
+        entry_id: int,
+        amount_fen: int,
+        reason: str,
+        actor: str,
+        at: datetime,
+        provider_refund_id: str,
+    ) -> int:
+        cur = self._uow.execute(
+            "INSERT INTO payment_refunds (payment_id, entry_id, amount_fen, reason, actor, at, "
+            "provider_refund_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (payment_id, entry_id, amount_fen, reason, actor, _ts(at), provider_refund_id),
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_anomaly(
+        self,
+        estate_id: int | None,
+        provider: str,
+        provider_txn_id: str,
+        kind: str,
+        detail: str,
+        at: datetime,
+    ) -> None:
+        self._uow.execute(
+            "INSERT INTO payment_anomalies (estate_id, provider, provider_txn_id, kind, detail, "
+            "at) VALUES (?, ?, ?, ?, ?, ?)",
+            (estate_id, provider, provider_txn_id, kind, detail, _ts(at)),
+        )
+
+    def anomalies(self, estate_id: int) -> list[tuple[str, str, str, str]]:
+        rows = self._uow.execute(
+            "SELECT provider, provider_txn_id, kind, detail FROM payment_anomalies "
+            "WHERE estate_id = ? ORDER BY id",
+            (estate_id,),
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def add_order(
+        self,
+        order_id: str,
+        estate_id: int,
+        unit_id: int,
+        provider: str,
+        amount_fen: int,
+        at: datetime,
+    ) -> None:
+        self._uow.execute(
+            "INSERT INTO payment_orders (order_id, estate_id, unit_id, provider, amount_fen, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (order_id, estate_id, unit_id, provider, amount_fen, _ts(at)),
+        )
+
+    def order_unit(self, estate_id: int, order_id: str) -> int | None:
+        row = self._uow.execute(
+            "SELECT unit_id FROM payment_orders WHERE order_id = ? AND estate_id = ?",
+            (order_id, estate_id),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def in_status(self, estate_id: int, status: str) -> list[PaymentRow]:
+        rows = self._uow.execute(
+            f"SELECT {_COLUMNS} FROM payment_notices WHERE estate_id = ? AND status = ? "
+            "ORDER BY id",
+            (estate_id, status),
+        )
+        return [self._row(r) for r in rows]

@@ -1,0 +1,133 @@
+"""Collectors and dunning: assignments with dates, attempts with outcomes, no SMS at night."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from propcare import Actor, FixedClock, NotFound, Propcare
+from propcare.errors import ValidationError
+from propcare.ledger.collection import QuietHours
+from propcare.testing import RecordingChannel
+
+SH = ZoneInfo("Asia/Shanghai")
+ADMIN = Actor.system()
+
+
+@pytest.fixture
+def w() -> Iterator[Any]:
+    clock = FixedClock(datetime(2026, 11, 2, 22, 30, tzinfo=SH))  # a Monday night
+    sms = RecordingChannel("sms")
+    app = Propcare.open(
+        "sqlite://:memory:",
+        plugins=[sms],
+        load_entrypoints=False,
+        clock=clock,
+        config={"channels": {"log": {}, "sms": {}}},
+    )
+    estate = app.estates.create(ADMIN, "翠苑")
+    b1 = app.estates.add_building(ADMIN, estate.id, "1栋")
+    u1 = app.estates.add_unit(ADMIN, b1.id, "101", Decimal("90"))
+    u2 = app.estates.add_unit(ADMIN, b1.id, "102", Decimal("90"))
+    owner = app.owners.create(ADMIN, estate.id, "张三", ["13812345678"])
+    app.owners.assign(ADMIN, u1.id, owner.id, date(2020, 1, 1))
+    start = date(2025, 1, 1)
+    li = app.staff.create(ADMIN, estate.id, "李收费", ["collector"], start)
+    wang = app.staff.create(ADMIN, estate.id, "王收费", ["collector"], start)
+    clerk = app.staff.create(ADMIN, estate.id, "客服", ["front_desk"], start)
+    w = type("W", (), {})()
+    w.app, w.clock, w.sms, w.estate, w.b1, w.u1, w.u2 = app, clock, sms, estate.id, b1, u1, u2
+    w.li, w.wang, w.clerk_id = li.id, wang.id, clerk.id
+    yield w
+    app.close()
+
+
+def test_a_unit_assignment_beats_its_building_and_dates_matter(w: Any) -> None:
+    c = w.app.collection
+    c.assign_collector(ADMIN, w.estate, w.li, start=date(2026, 1, 1), building_id=w.b1.id)
+    c.assign_collector(
+        ADMIN, w.estate, w.wang, start=date(2026, 6, 1), end=date(2026, 8, 31), unit_id=w.u2.id
+    )
+    assert c.collector_of(ADMIN, w.u1.id, date(2026, 7, 1)) == w.li
+    assert c.collector_of(ADMIN, w.u2.id, date(2026, 7, 1)) == w.wang
+    assert c.collector_of(ADMIN, w.u2.id, date(2026, 9, 1)) == w.li  # Wang's stint ended
+    assert c.collector_of(ADMIN, w.u1.id, date(2025, 12, 31)) is None
+    with pytest.raises(ValidationError, match="no collector"):
+        c.assign_collector(ADMIN, w.estate, w.clerk_id, start=date(2026, 1, 1), unit_id=w.u1.id)
+    with pytest.raises(ValidationError, match="name a building or a unit"):
+        c.assign_collector(ADMIN, w.estate, w.li, start=date(2026, 1, 1))
+
+
+def test_attempts_are_logged_with_outcome_and_the_collector_by_assignment(w: Any) -> None:
+    c = w.app.collection
+    c.assign_collector(ADMIN, w.estate, w.li, start=date(2026, 1, 1), building_id=w.b1.id)
+    campaign = c.start_campaign(ADMIN, w.estate, "2026年第四季度清欠")
+    at = datetime(2026, 11, 7, 10, 0, tzinfo=SH)  # a Saturday visit
+    c.log_attempt(ADMIN, w.u1.id, "visit", "nobody_home", campaign_id=campaign, at=at)
+    promised = c.log_attempt(
+        ADMIN,
+        w.u1.id,
+        "phone",
+        "promised",
+        promised_date=date(2026, 11, 20),
+        at=at + timedelta(days=2),
+    )
+    assert promised.collector_staff_id == w.li
+    assert [(a.method, a.outcome) for a in c.attempts(ADMIN, w.u1.id)] == [
+        ("visit", "nobody_home"),
+        ("phone", "promised"),
+    ]
+    with pytest.raises(ValidationError, match="promised_date"):
+        c.log_attempt(ADMIN, w.u1.id, "phone", "promised")
+    with pytest.raises(ValidationError, match="method"):
+        c.log_attempt(ADMIN, w.u1.id, "cut_water", "paid")  # dunning never cuts services
+    with w.app.unit_of_work(readonly=True) as uow:
+        last = uow.collection.last_attempts(w.estate)
+    assert last[w.u1.id].outcome == "promised" and w.u2.id not in last
+
+
+def test_an_sms_at_night_waits_for_the_morning(w: Any) -> None:
+    attempt = w.app.collection.send_sms(ADMIN, w.u1.id, Decimal("1342.80"), channel="sms")
+    assert attempt.method == "sms" and attempt.outcome == "sent"
+    w.app.dispatch()
+    assert w.sms.sent == []  # 22:30: quiet hours
+    w.clock.set(datetime(2026, 11, 3, 7, 59, tzinfo=SH))
+    w.app.dispatch()
+    assert w.sms.sent == []
+    w.clock.set(datetime(2026, 11, 3, 8, 0, tzinfo=SH))
+    w.app.dispatch()
+    (message,) = w.sms.sent
+    assert "1342.80" in message.body and message.recipient.masked == "138****5678"
+    with pytest.raises(ValidationError, match="no owner with a phone"):
+        w.app.collection.send_sms(ADMIN, w.u2.id, Decimal("10"))
+    with pytest.raises(TypeError):
+        w.app.collection.send_sms(ADMIN, w.u1.id, 10.5)  # type: ignore[arg-type]
+
+
+@given(st.integers(0, 24 * 60 - 1))
+def test_quiet_hours_always_point_to_an_allowed_time(minute: int) -> None:
+    rule = QuietHours("21:00", "08:00")
+    when = datetime(2026, 11, 2, tzinfo=SH) + timedelta(minutes=minute)
+    allowed = rule.next_allowed(when, SH)
+    assert allowed >= when
+    assert not rule.quiet(allowed.astimezone(SH).time())
+    if not rule.quiet(when.time()):
+        assert allowed == when
+    assert allowed - when <= timedelta(hours=11)
+    assert QuietHours("12:00", "13:30").quiet(time(12, 15))
+
+
+def test_another_estate_cannot_dun_or_read(w: Any) -> None:
+    other = w.app.estates.create(ADMIN, "别处")
+    outsider = Actor("外人", {"admin"}, {other.id})
+    with pytest.raises(NotFound):
+        w.app.collection.log_attempt(outsider, w.u1.id, "phone", "refused")
+    with pytest.raises(NotFound):
+        w.app.collection.attempts(outsider, w.u1.id)

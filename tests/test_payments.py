@@ -1,0 +1,388 @@
+"""Payments: allocation, idempotent notices, suspense, refunds, compensation, receipts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from propcare import Actor, Propcare
+from propcare.errors import (
+    Conflict,
+    InvalidTransition,
+    MoneyTypeError,
+    NotFound,
+    PermissionDenied,
+    PropcareError,
+    ValidationError,
+)
+from propcare.ledger.allocation import Allocation, AsSpecified, ByPriority, allocate
+from propcare.ledger.gateways import CounterClient, GatewayClient, PaymentNotice
+from propcare.ledger.journal import JournalEntry, Posting
+
+SH = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=SH)
+ADMIN = Actor.system()
+
+# --- allocation: pure --------------------------------------------------------------
+
+OPEN = [("parking", "2026-10", 15000), ("property_fee", "2026-10", 26850),
+        ("property_fee", "2026-11", 26850), ("parking", "2026-11", 15000)]  # fmt: skip
+
+
+def test_oldest_period_first_then_partial_then_credit() -> None:
+    plan = allocate(OPEN, 50000)
+    assert plan.lines == (
+        Allocation("parking", "2026-10", 15000),
+        Allocation("property_fee", "2026-10", 26850),
+        Allocation("parking", "2026-11", 8150),  # partial: 2026-11 items, by name
+    )
+    assert plan.credit_fen == 0
+    over = allocate(OPEN, 90000)
+    assert sum(a.fen for a in over.lines) == 83700 and over.credit_fen == 6300
+
+
+def test_priority_and_payer_specified() -> None:
+    plan = allocate(OPEN, 30000, ByPriority(("property_fee",)))
+    assert plan.lines == (
+        Allocation("property_fee", "2026-10", 26850),
+        Allocation("property_fee", "2026-11", 3150),
+    )
+    spec = allocate(OPEN, 30000, AsSpecified([("parking", "2026-11", 15000)]))
+    assert spec.lines == (Allocation("parking", "2026-11", 15000),) and spec.credit_fen == 15000
+    with pytest.raises(ValidationError, match="exceeds what is owed"):
+        allocate(OPEN, 30000, AsSpecified([("parking", "2026-11", 15001)]))
+    with pytest.raises(ValidationError, match="not an open receivable"):
+        allocate(OPEN, 30000, AsSpecified([("water", "2026-11", 1)]))
+    with pytest.raises(ValidationError, match="exceeds the payment"):
+        allocate(OPEN, 100, AsSpecified([("parking", "2026-11", 101)]))
+
+
+open_items = st.lists(
+    st.tuples(
+        st.sampled_from(["property_fee", "parking", "water"]),
+        st.sampled_from(["2026-09", "2026-10", "2026-11", "2026-12"]),
+        st.integers(-5000, 10**7),
+    ),
+    max_size=8,
+    unique_by=lambda t: (t[0], t[1]),
+)
+
+
+@given(items=open_items, amount=st.integers(1, 10**8), by_priority=st.booleans())
+def test_allocations_sum_exactly_to_the_payment_and_never_exceed_a_receivable(
+    items: list[tuple[str, str, int]], amount: int, by_priority: bool
+) -> None:
+    rule = ByPriority(("water", "parking")) if by_priority else None
+    plan = allocate(items, amount, rule)
+    assert plan.total_fen == amount and plan.credit_fen >= 0
+    owed = {(f, p): fen for f, p, fen in items}
+    for line in plan.lines:
+        assert 0 < line.fen <= owed[(line.fee_item, line.period)]
+
+
+@pytest.mark.parametrize("amount", [0, -1, True])
+def test_allocation_refuses_nonpositive_amounts(amount: int) -> None:
+    with pytest.raises(ValidationError):
+        allocate(OPEN, amount)
+
+
+# --- the service ------------------------------------------------------------------
+
+
+class World:
+    def __init__(self, app: Propcare) -> None:
+        self.app = app
+        estate = app.estates.create(ADMIN, "翠苑")
+        other = app.estates.create(ADMIN, "B苑")
+        building = app.estates.add_building(ADMIN, estate.id, "1栋")
+        self.estate = estate.id
+        self.unit = app.estates.add_unit(ADMIN, building.id, "101", Decimal("88")).id
+        self.unit2 = app.estates.add_unit(ADMIN, building.id, "102", Decimal("88")).id
+        b_building = app.estates.add_building(ADMIN, other.id, "1栋")
+        self.other_unit = app.estates.add_unit(ADMIN, b_building.id, "101", Decimal(9)).id
+        self.finance_staff = app.staff.create(
+            ADMIN, estate.id, "财务", ["finance"], date(2020, 1, 1)
+        )
+        self.clerk_staff = app.staff.create(
+            ADMIN, estate.id, "前台", ["front_desk"], date(2020, 1, 1)
+        )
+        self.desk = Actor("前台", {"front_desk"}, {estate.id})
+        self.finance = Actor("财务", {"finance"}, {estate.id})
+        self.outsider = Actor("B前台", {"front_desk", "finance"}, {other.id})
+        self.n = 0
+
+    def bill(self, unit: int, fee_item: str, period: str, fen: int) -> None:
+        self.n += 1
+        with self.app.unit_of_work() as uow:
+            self.app.ledger.post_in(
+                uow,
+                JournalEntry(
+                    estate_id=self.estate,
+                    kind="bill",
+                    at=T0,
+                    key=f"bill-{self.n}",
+                    actor="system",
+                    postings=(
+                        Posting("receivable", fen, unit, fee_item, period),
+                        Posting("revenue", -fen, sub=fee_item),
+                    ),
+                ),
+            )
+            uow.commit()
+
+    def owed(self, unit: int | None = None) -> list[tuple[str, str, Decimal]]:
+        return self.app.ledger.open_receivables(ADMIN, unit or self.unit)
+
+    def rows(self, table: str) -> int:
+        with self.app.unit_of_work(readonly=True) as uow:
+            conn = uow.connection  # type: ignore[attr-defined]
+            return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def state(self) -> tuple[int, ...]:
+        tables = ("journal_entries", "postings", "receipts", "payment_notices",
+                  "payment_allocations", "payment_refunds")  # fmt: skip
+        return tuple(self.rows(t) for t in tables)
+
+
+@pytest.fixture
+def w(app: Propcare) -> Iterator[World]:
+    world = World(app)
+    yield world
+    # Every test leaves the books balanced.
+    for estate in (world.estate,):
+        with app.unit_of_work(readonly=True) as uow:
+            assert sum(uow.ledger.trial_balance(estate).values()) == 0
+
+
+def test_counter_payment_oldest_first_with_a_receipt(w: World) -> None:
+    w.bill(w.unit, "property_fee", "2026-10", 26850)
+    w.bill(w.unit, "parking", "2026-10", 15000)
+    w.bill(w.unit, "property_fee", "2026-11", 26850)
+    w.bill(w.unit, "parking", "2026-11", 15000)
+    result = w.app.payments.pay_at_counter(w.desk, w.unit, Decimal("500.00"), "cash")
+    assert result.new and result.status == "posted" and result.credit == Decimal("0.00")
+    assert [(a.fee_item, a.period, a.fen) for a in result.allocations] == [
+        ("parking", "2026-10", 15000),
+        ("property_fee", "2026-10", 26850),
+        ("parking", "2026-11", 8150),
+    ]
+    assert result.receipt is not None and result.receipt.label == "2026-000001"
+    assert w.owed() == [
+        ("parking", "2026-11", Decimal("68.50")),
+        ("property_fee", "2026-11", Decimal("268.50")),
+    ]
+    tb = w.app.ledger.trial_balance(ADMIN, w.estate)
+    assert tb["cash"] == Decimal("500.00")
+    assert w.app.payments.payment(w.finance, result.payment_id) == attrs.evolve(result, new=False)
+
+
+def test_overpayment_becomes_credit_then_applies_to_a_later_bill(w: World) -> None:
+    w.bill(w.unit, "property_fee", "2026-10", 26850)
+    result = w.app.payments.pay_at_counter(w.desk, w.unit, Decimal("300"), "pos")
+    assert result.credit == Decimal("31.50")
+    assert w.app.ledger.unit_balance(ADMIN, w.unit) == Decimal("-31.50")
+    assert w.app.payments.apply_credit(w.desk, w.unit) is None  # nothing open yet
+    w.bill(w.unit, "property_fee", "2026-11", 26850)
+    entry_id = w.app.payments.apply_credit(w.desk, w.unit)
+    assert entry_id is not None
+    assert w.app.ledger.entry(ADMIN, entry_id).kind.value == "credit_applied"
+    assert w.owed() == [("property_fee", "2026-11", Decimal("237.00"))]
+    assert w.app.ledger.unit_balance(ADMIN, w.unit) == Decimal("237.00")
+    assert w.app.ledger.trial_balance(ADMIN, w.estate)["bank"] == Decimal("300.00")
+
+
+def test_payer_specified_and_priority_allocation_through_the_service(w: World) -> None:
+    w.bill(w.unit, "property_fee", "2026-10", 10000)
+    w.bill(w.unit, "parking", "2026-11", 5000)
+    r = w.app.payments.pay_at_counter(
+        w.desk,
+        w.unit,
+        Decimal("50"),
+        "transfer",
+        allocation=AsSpecified([("parking", "2026-11", 5000)]),
+    )
+    assert [(a.fee_item, a.fen) for a in r.allocations] == [("parking", 5000)]
+    w.bill(w.unit, "parking", "2026-12", 5000)
+    r2 = w.app.payments.pay_at_counter(
+        w.desk, w.unit, Decimal("30"), "cash", allocation=ByPriority(("parking",))
+    )
+    assert [(a.fee_item, a.period, a.fen) for a in r2.allocations] == [("parking", "2026-12", 3000)]
+
+
+def _notice(w: World, txn: str, amount: str, **kw: Any) -> PaymentNotice:
+    return PaymentNotice(w.estate, "counter", txn, Decimal(amount), T0, method="cash", **kw)
+
+
+def test_the_same_notice_a_hundred_times_posts_once(w: World) -> None:
+    w.bill(w.unit, "property_fee", "2026-10", 26850)
+    first = w.app.payments.record(ADMIN, _notice(w, "T-1", "100", unit_id=w.unit))
+    before = w.state()
+    for _ in range(100):
+        again = w.app.payments.record(ADMIN, _notice(w, "T-1", "100", unit_id=w.unit))
+        assert (again.payment_id, again.entry_id, again.receipt, again.new) == (
+            first.payment_id,
+            first.entry_id,
+            first.receipt,
+            False,
+        )
+    assert w.state() == before
+    assert w.app.ledger.trial_balance(ADMIN, w.estate)["cash"] == Decimal("100.00")
+
+
+def test_same_txn_with_another_amount_is_refused_and_flagged(w: World) -> None:
+    w.bill(w.unit, "property_fee", "2026-10", 26850)
+    w.app.payments.pay_at_counter(w.desk, w.unit, Decimal("100"), "cash", txn_id="SLIP-9")
+    before = w.state()
+    with pytest.raises(Conflict, match="SLIP-9"):
+        w.app.payments.pay_at_counter(w.desk, w.unit, Decimal("101"), "cash", txn_id="SLIP-9")
+    assert w.state() == before
+    [(provider, txn, kind, _detail)] = w.app.payments.anomalies(w.finance, w.estate)
+    assert (provider, txn, kind) == ("counter", "SLIP-9", "amount_mismatch")
+
+
+def test_unknown_order_goes_to_suspense_and_a_person_resolves_it(w: World) -> None:
+    w.bill(w.unit, "property_fee", "2026-10", 26850)
+    parked = w.app.payments.record(ADMIN, _notice(w, "WX-1", "100", order_id="no-such-order"))
+    assert parked.status == "suspense" and parked.receipt is None and parked.unit_id is None
+    assert w.app.ledger.trial_balance(ADMIN, w.estate)["suspense"] == Decimal("100.00")
+    assert [p.payment_id for p in w.app.payments.suspense(w.finance, w.estate)] == [
+        parked.payment_id
+    ]
+    with pytest.raises(PermissionDenied):
+        w.app.payments.resolve_suspense(w.desk, parked.payment_id, w.unit)
+    with pytest.raises(NotFound):
+        w.app.payments.resolve_suspense(w.finance, parked.payment_id, w.other_unit)
+    done = w.app.payments.resolve_suspense(w.finance, parked.payment_id, w.unit)
+    assert done.status == "resolved" and done.unit_id == w.unit
+    assert done.receipt is not None and done.receipt.number == 1
+    assert "suspense" not in {
+        k for k, v in w.app.ledger.trial_balance(ADMIN, w.estate).items() if v
+    }
+    assert w.owed() == [("property_fee", "2026-10", Decimal("168.50"))]
+    with pytest.raises(InvalidTransition):
+        w.app.payments.resolve_suspense(w.finance, parked.payment_id, w.unit)
+    assert w.app.payments.suspense(w.finance, w.estate) == []
+
+
+def test_a_requested_order_finds_its_unit(w: World) -> None:
+    intent = w.app.payments.request_payment(w.desk, w.unit, Decimal("10"), "counter")
+    body = json.dumps(
+        {
+            "estate_id": w.estate,
+            "txn_id": "Q-1",
+            "amount": "10",
+            "order_id": intent.order_id,
+            "paid_at": T0.isoformat(),
+            "method": "pos",
+        }
+    ).encode()
+    result = w.app.payments.handle_notification(ADMIN, "counter", {}, body)
+    assert result.unit_id == w.unit and result.credit == Decimal("10.00")
+    with pytest.raises(ValidationError):
+        w.app.payments.handle_notification(ADMIN, "counter", {}, b"{not json")
+
+
+def test_refunds_newest_allocation_first_and_never_above_what_was_paid(w: World) -> None:
+    w.bill(w.unit, "property_fee", "2026-10", 10000)
+    w.bill(w.unit, "property_fee", "2026-11", 10000)
+    paid = w.app.payments.pay_at_counter(w.desk, w.unit, Decimal("250"), "cash")
+    assert paid.credit == Decimal("50.00")
+    with pytest.raises(PermissionDenied):
+        w.app.payments.refund(w.desk, paid.payment_id, Decimal("10"), "多收")
+    with pytest.raises(ValidationError, match="reason"):
+        w.app.payments.refund(w.finance, paid.payment_id, Decimal("10"), " ")
+    w.app.payments.refund(w.finance, paid.payment_id, Decimal("80"), "多收退款")
+    # The credit part (50) goes first, then 30 of the newest line, 2026-11.
+    assert w.owed() == [("property_fee", "2026-11", Decimal("30.00"))]
+    before = w.state()
+    with pytest.raises(ValidationError, match="exceeds"):
+        w.app.payments.refund(w.finance, paid.payment_id, Decimal("170.01"), "再退")
+    assert w.state() == before
+    w.app.payments.refund(w.finance, paid.payment_id, Decimal("170"), "全部退回")
+    assert w.app.ledger.unit_balance(ADMIN, w.unit) == Decimal("200.00")
+    assert w.app.ledger.trial_balance(ADMIN, w.estate).get("cash", Decimal(0)) == Decimal("0.00")
+    with pytest.raises(InvalidTransition):
+        w.app.payments.reverse(w.finance, paid.payment_id, "错账")
+
+
+def test_reversal_voids_the_receipt_and_is_not_repeated(w: World) -> None:
+    w.bill(w.unit, "property_fee", "2026-10", 10000)
+    paid = w.app.payments.pay_at_counter(w.desk, w.unit, Decimal("100"), "cash")
+    w.app.payments.reverse(w.finance, paid.payment_id, "假币")
+    assert w.owed() == [("property_fee", "2026-10", Decimal("100.00"))]
+    [receipt] = w.app.ledger.receipts(ADMIN, w.estate, 2026)
+    assert receipt.voided_at is not None
+    with pytest.raises(InvalidTransition):
+        w.app.payments.reverse(w.finance, paid.payment_id, "再来")
+    with pytest.raises(InvalidTransition):
+        w.app.payments.refund(w.finance, paid.payment_id, Decimal(1), "退")
+
+
+def test_compensation_credits_fees_with_an_approver(w: World) -> None:
+    w.bill(w.unit, "property_fee", "2026-10", 26850)
+    with pytest.raises(ValidationError, match="manager or finance"):
+        w.app.payments.compensate(w.finance, w.unit, Decimal("300"), "地下室水浸", w.clerk_staff.id)
+    w.app.payments.compensate(w.finance, w.unit, Decimal("300"), "地下室水浸", w.finance_staff.id)
+    assert w.owed() == []
+    assert w.app.ledger.unit_balance(ADMIN, w.unit) == Decimal("-31.50")
+    assert w.app.ledger.trial_balance(ADMIN, w.estate)["compensation"] == Decimal("300.00")
+
+
+@pytest.mark.parametrize(
+    ("amount", "error"),
+    [
+        (1.5, MoneyTypeError),
+        (Decimal(0), ValidationError),
+        (Decimal(-5), ValidationError),
+        (Decimal("0.001"), ValidationError),
+    ],
+)
+def test_bad_amounts_write_nothing(w: World, amount: Any, error: type[Exception]) -> None:
+    w.bill(w.unit, "property_fee", "2026-10", 100)
+    before = w.state()
+    with pytest.raises(error) as info:
+        w.app.payments.pay_at_counter(w.desk, w.unit, amount, "cash")
+    assert isinstance(info.value, PropcareError)
+    if amount == 1.5:
+        assert isinstance(info.value, TypeError)
+    with pytest.raises(ValidationError):
+        w.app.payments.pay_at_counter(w.desk, w.unit, Decimal(1), "cheque")  # type: ignore[arg-type]
+    assert w.state() == before
+
+
+def test_another_estates_unit_is_not_found(w: World) -> None:
+    before = w.state()
+    with pytest.raises(NotFound):
+        w.app.payments.pay_at_counter(w.desk, w.other_unit, Decimal(1), "cash")
+    with pytest.raises(NotFound):
+        w.app.payments.pay_at_counter(w.outsider, w.unit, Decimal(1), "cash")
+    assert w.state() == before
+
+
+def test_receipts_stay_gapless_across_payments_and_failures(w: World) -> None:
+    w.bill(w.unit, "property_fee", "2026-10", 100000)
+    for i in range(5):
+        w.app.payments.pay_at_counter(w.desk, w.unit, Decimal("10"), "cash", at=T0 + timedelta(i))
+        with pytest.raises(ValidationError):
+            w.app.payments.pay_at_counter(w.desk, w.unit, Decimal("-1"), "cash")
+    assert [r.number for r in w.app.ledger.receipts(ADMIN, w.estate, 2026)] == [1, 2, 3, 4, 5]
+
+
+def test_the_counter_client_implements_the_gateway_interface() -> None:
+    client = CounterClient({})
+    assert isinstance(client, GatewayClient)
+
+
+def test_an_unconfigured_gateway_is_a_config_error() -> None:
+    app = Propcare.open("sqlite://:memory:", load_entrypoints=False, config={"gateways": {}})
+    with app, pytest.raises(PropcareError, match="not configured"):
+        app.payments.pay_at_counter(ADMIN, 1, Decimal(1), "cash")
