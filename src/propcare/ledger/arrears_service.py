@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -57,38 +58,31 @@ class ArrearsService(Service):
                 self._authorize(actor, "owner.reveal_contact", Resource("owner", estate.id))
             zone = self._app.zone(estate.timezone)
             day = when.astimezone(zone).date()
-            lines = uow.arrears.outstanding(estate.id, when)
-            units = {u.id: u for u in uow.units.in_estate(estate.id)}
-            buildings = {b.id: b.name for b in uow.buildings.in_estate(estate.id)}
-            owners = {o.id: o for o in uow.owners.in_estate(estate.id)}
-            holders = uow.ownerships.held_on(estate.id, day)
+            rows = uow.arrears.roster_rows(estate.id, when, day)
             assignments = uow.collection.assignments(estate.id)
             last = uow.collection.last_attempts(estate.id)
         grouped: dict[tuple[int, str], list[tuple[str, int]]] = defaultdict(list)
-        for unit_id, item, period, fen in lines:
+        about: dict[int, tuple[int, str, str, str, str]] = {}
+        for unit_id, b_id, b_name, number, owner, phones, item, period, fen in rows:
             grouped[(unit_id, item)].append((period, fen))
+            about[unit_id] = (b_id, b_name, number, owner, phones)
         out: list[ArrearsLine] = []
         for (unit_id, item), owed in grouped.items():
-            unit = units[UnitId(unit_id)]
-            if building_id is not None and unit.building_id != building_id:
+            b_id, b_name, number, owner, phones = about[unit_id]
+            if building_id is not None and b_id != building_id:
                 continue
-            collector = collector_on(assignments, unit.id, unit.building_id, day)
+            collector = collector_on(assignments, unit_id, b_id, day)
             if collector_staff_id is not None and collector != collector_staff_id:
                 continue
-            held = holders.get(unit.id)
-            owner = owners.get(held.owner_id) if held else None
-            phone = owner.primary_phone if owner else None
-            attempt = last.get(unit.id)
+            attempt = last.get(unit_id)
             periods = tuple(sorted(p for p, _ in owed))
             out.append(
                 ArrearsLine(
-                    unit_id=unit.id,
-                    building=buildings.get(unit.building_id, ""),
-                    unit=unit.number,
-                    owner=owner.name if owner else "",
-                    phone=""
-                    if phone is None
-                    else (phone.reveal() if show_phones else phone.masked),
+                    unit_id=unit_id,
+                    building=b_name,
+                    unit=number,
+                    owner=owner,
+                    phone=_shown(phones, show_phones),
                     fee_item=item,
                     periods=periods,
                     years=tuple(sorted({int(p[:4]) for p in periods})),
@@ -209,7 +203,10 @@ class ArrearsService(Service):
         return self._app.clock.now() if at is None else require_aware("as_of", at)
 
 
-def _shown(phone: Phone | None, full: bool) -> str:
-    if phone is None:
+def _shown(phones_json: str, full: bool) -> str:
+    """The owner's first phone as the roster shows it: masked unless ``full``."""
+    phones = json.loads(phones_json)
+    if not phones:
         return ""
+    phone = Phone(phones[0])
     return phone.reveal() if full else phone.masked

@@ -40,7 +40,13 @@ from propcare.tickets.record import IntakeRefs, Ticket
 
 if TYPE_CHECKING:
     # Only for the annotation: tickets.stats imports the service base, which imports this.
-    from propcare.ledger.billing import BillLine, FeeAssignment, FeeItem, UnitFacts
+    from propcare.ledger.billing import (
+        BillLine,
+        FeeAssignment,
+        FeeItem,
+        LateFeeTerms,
+        UnitFacts,
+    )
     from propcare.tickets.stats import TicketMetrics
 
 __all__ = [
@@ -420,6 +426,8 @@ class PaymentsRepository(Protocol):
 
     def in_status(self, estate_id: int, status: str) -> list[PaymentRow]: ...
 
+    def receipt(self, estate_id: int, year: int, number: int) -> Receipt | None: ...
+
 
 class BillingRepository(Protocol):
     """Fee items, their assignments to units, bills, and the bulk writes of a bill run."""
@@ -464,6 +472,22 @@ class BillingRepository(Protocol):
 
     def bills_of(self, unit_id: int) -> list[BillLine]: ...
 
+    def set_terms(self, estate_id: int, terms: LateFeeTerms) -> None: ...
+
+    def terms(self, estate_id: int) -> LateFeeTerms | None: ...
+
+    def overdue(
+        self, estate_id: int, as_of: date
+    ) -> list[tuple[int, str, str, date, int, int, int]]:
+        """(unit, item, period, due date, billed, owed, late fees assessed) of bills due
+        before ``as_of`` still owed, amounts in fen."""
+
+    def assessed(self, estate_id: int, month: str) -> set[tuple[int, str, str]]: ...
+
+    def add_late_fees(
+        self, estate_id: int, month: str, rows: Sequence[tuple[int, str, str, int, int]]
+    ) -> None: ...
+
 
 class CollectionRepository(Protocol):
     def add_assignment(self, a: CollectorAssignment) -> CollectorAssignment: ...
@@ -485,6 +509,11 @@ class CollectionRepository(Protocol):
 class ArrearsRepository(Protocol):
     def outstanding(self, estate_id: int, as_of: datetime) -> list[tuple[int, str, str, int]]:
         """(unit, fee item, period, fen owed) for every line still owed at ``as_of``."""
+
+    def roster_rows(
+        self, estate_id: int, as_of: datetime, day: date
+    ) -> list[tuple[int, int, str, str, str, str, str, str, int]]:
+        """Owed (unit, item, period) lines with unit, building and owner beside them."""
 
     def billed_and_collected(
         self, estate_id: int, first_period: str, last_period: str, as_of: datetime
