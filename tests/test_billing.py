@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from propcare import Actor, Propcare, UnitSpec
-from propcare.errors import PermissionDenied, ValidationError
+from propcare.errors import InvalidTransition, PermissionDenied, ValidationError
 from propcare.ledger import billing_service
 from propcare.ledger.billing import (
     FeeItem,
@@ -26,7 +25,6 @@ from propcare.ledger.billing import (
 from propcare.registry.model import UnitUse
 from propcare.storage.sqlite_billing import BillingRepo
 
-SH = ZoneInfo("Asia/Shanghai")
 ADMIN = Actor.system()
 
 
@@ -168,7 +166,7 @@ def test_a_bill_run_twice_bills_once(app: Propcare, estate: dict[str, Any]) -> N
     e = estate["estate"]
     one = app.billing.run(ADMIN, e.id, "2026-11")
     two = app.billing.run(ADMIN, e.id, "2026-11")
-    assert (two.billed_now, two.already_billed, two.total_now) == (0, one.billed_now, 0)
+    assert (two.billed_now, two.already_billed, two.total_now) == (0, one.billed_now, Decimal(0))
     assert _receivable_fen(app, e.id) == 22393 + 81600 + 16667
 
 
@@ -328,9 +326,107 @@ def test_proration_parts_always_sum_to_the_whole(
         assert all(f > 0 for _, f in line.shares)
 
 
-def test_bill_run_report_is_computed_per_chunk(app: Propcare) -> None:
-    # A period whose run finds no units is an empty report, not an error.
+def test_an_estate_without_units_bills_nothing(app: Propcare) -> None:
     e = app.estates.create(ADMIN, "空苑")
     report = app.billing.run(ADMIN, e.id, "2026-11")
-    assert (report.billed_now, report.already_billed, report.total_now) == (0, 0, 0)
-    assert isinstance(datetime.now(SH), datetime)
+    assert (report.billed_now, report.already_billed, report.total_now) == (0, 0, Decimal(0))
+
+
+def test_late_fees_are_off_until_a_contract_sets_them(
+    app: Propcare, estate: dict[str, Any]
+) -> None:
+    e, u = estate["estate"], estate["units"]
+    app.billing.run(ADMIN, e.id, "2026-11")  # due 2026-11-16
+    assert app.billing.assess_late_fees(ADMIN, e.id, date(2026, 12, 21)).posted == 0
+    app.billing.set_late_fees(ADMIN, e.id, Decimal("0.0003"), grace_days=5, cap=Decimal("0.1"))
+    # 35 days after the due date, 30 after the grace: 223.93 x 0.0003 x 30 = 2.01537 -> 2.02;
+    # 816.00 -> 7.344 -> 7.34; 166.67 -> 1.50003 -> 1.50.
+    report = app.billing.assess_late_fees(ADMIN, e.id, date(2026, 12, 21))
+    assert (report.posted, report.total_now) == (3, Decimal("10.86"))
+    assert app.billing.assess_late_fees(ADMIN, e.id, date(2026, 12, 28)).posted == 0  # same month
+    # Much later the cap (10% of 223.93 = 22.39) holds: only the rest of it is posted.
+    app.billing.assess_late_fees(ADMIN, e.id, date(2028, 1, 31))
+    fees = _rows(
+        app,
+        "SELECT SUM(amount_fen) FROM late_fees WHERE unit_id = ? AND fee_item = 'property_fee'",
+        (u["101"].id,),
+    )
+    assert fees == [(2239,)]
+    assert _rows(app, "SELECT COUNT(*) FROM late_fees")[0][0] == 6
+
+
+def test_a_late_fee_is_waived_by_a_permitted_role_with_a_reason(
+    app: Propcare, estate: dict[str, Any]
+) -> None:
+    e, unit = estate["estate"], estate["units"]["101"]
+    app.billing.run(ADMIN, e.id, "2026-11")
+    app.billing.set_late_fees(ADMIN, e.id, "0.0003")
+    app.billing.assess_late_fees(ADMIN, e.id, date(2026, 12, 16))
+    (entry_id,) = _rows(app, "SELECT entry_id FROM late_fees WHERE unit_id = ?", (unit.id,))[0]
+    before = app.ledger.unit_balance(ADMIN, unit.id)
+    clerk = Actor("前台", {"front_desk"}, {e.id})
+    with pytest.raises(PermissionDenied):
+        app.billing.waive_late_fee(clerk, entry_id, "业主困难")
+    manager = Actor("经理", {"manager"}, {e.id})
+    with pytest.raises(ValidationError, match="reason"):
+        app.billing.waive_late_fee(manager, entry_id, " ")
+    app.billing.waive_late_fee(manager, entry_id, "业主困难，经理批准减免")
+    assert app.ledger.unit_balance(ADMIN, unit.id) == before - Decimal("2.02")  # 30 days x 0.03%
+    with pytest.raises(InvalidTransition):
+        app.billing.waive_late_fee(manager, entry_id, "再次")
+    bill_entry = _rows(app, "SELECT entry_id FROM bills WHERE unit_id = ?", (unit.id,))[0][0]
+    with pytest.raises(ValidationError, match="not a late fee"):
+        app.billing.waive_late_fee(manager, bill_entry, "不是滞纳金")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"daily_rate": Decimal("-0.0003")}, "daily_rate"),
+        ({"daily_rate": Decimal("0")}, "daily_rate"),
+        ({"daily_rate": Decimal("0.05")}, "daily_rate"),
+        ({"daily_rate": "0.0003", "cap": Decimal("2")}, "cap"),
+        ({"daily_rate": "0.0003", "grace_days": -1}, "grace_days"),
+    ],
+)
+def test_bad_late_fee_terms_name_the_field(
+    app: Propcare, estate: dict[str, Any], kwargs: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        app.billing.set_late_fees(ADMIN, estate["estate"].id, **kwargs)
+    assert info.value.field == field
+    with pytest.raises(TypeError):
+        app.billing.set_late_fees(ADMIN, estate["estate"].id, 0.0003)  # type: ignore[arg-type]
+
+
+def test_each_bill_is_one_balanced_entry_under_its_key(
+    app: Propcare, estate: dict[str, Any]
+) -> None:
+    e, unit = estate["estate"], estate["units"]["101"]
+    app.billing.add_fee_item(ADMIN, e.id, "parking", "车位费", "fixed", amount="300")
+    # A space given up on the 16th of November is billed for 15 of 30 days.
+    app.billing.assign(ADMIN, unit.id, "parking", date(2026, 1, 1), date(2026, 11, 16))
+    app.billing.run(ADMIN, e.id, "2026-11")
+    rows = _rows(
+        app,
+        "SELECT j.idem_key, b.amount_fen, SUM(p.amount_fen), COUNT(p.id) FROM bills b "
+        "JOIN journal_entries j ON j.id = b.entry_id JOIN postings p ON p.entry_id = j.id "
+        "WHERE b.unit_id = ? GROUP BY b.id ORDER BY b.fee_item",
+        (unit.id,),
+    )
+    assert rows == [
+        (f"bill:{unit.id}:parking:2026-11", 15000, 0, 2),
+        (f"bill:{unit.id}:property_fee:2026-11", 22393, 0, 2),
+    ]
+    assert _rows(app, "SELECT SUM(amount_fen) FROM postings WHERE estate_id = ?", (e.id,)) == [(0,)]
+
+
+def test_a_prepayment_settles_the_new_bill_in_the_run(
+    app: Propcare, estate: dict[str, Any]
+) -> None:
+    e, unit = estate["estate"], estate["units"]["101"]
+    paid = app.payments.pay_at_counter(ADMIN, unit.id, Decimal("300"), "cash")
+    assert paid.credit == Decimal("300.00")  # nothing billed yet: all of it is credit
+    app.billing.run(ADMIN, e.id, "2026-11")
+    assert app.ledger.open_receivables(ADMIN, unit.id) == []
+    assert app.ledger.unit_balance(ADMIN, unit.id) == Decimal("-76.07")  # 300 - 223.93

@@ -160,6 +160,11 @@ CALLS: dict[str, Call] = {
     "billing.charge": lambda a, x, r: a.billing.charge(x, r["unit"], "iso", Decimal(20)),
     "billing.bills": lambda a, x, r: a.billing.bills(x, r["unit"]),
     "billing.run": lambda a, x, r: a.billing.run(x, r["estate"], "2026-11"),
+    "billing.set_late_fees": lambda a, x, r: a.billing.set_late_fees(x, r["estate"], "0.0003"),
+    "billing.assess_late_fees": lambda a, x, r: a.billing.assess_late_fees(
+        x, r["estate"], date(2026, 12, 31)
+    ),
+    "billing.waive_late_fee": lambda a, x, r: a.billing.waive_late_fee(x, r["entry"], "越权"),
     "deposits.collect": lambda a, x, r: a.deposits.collect(x, r["unit"], Decimal("100")),
     "deposits.inspect": lambda a, x, r: a.deposits.inspect(x, r["deposit"], passed=True),
     "deposits.refund": lambda a, x, r: a.deposits.refund(x, r["deposit"]),

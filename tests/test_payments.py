@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from propcare import Actor, Propcare
@@ -24,9 +24,21 @@ from propcare.errors import (
     PropcareError,
     ValidationError,
 )
+from propcare.ledger.accounts import Account
 from propcare.ledger.allocation import Allocation, AsSpecified, ByPriority, allocate
-from propcare.ledger.gateways import CounterClient, GatewayClient, PaymentNotice
+from propcare.ledger.gateways import (
+    CounterClient,
+    GatewayClient,
+    PaymentIntent,
+    PaymentNotice,
+    PaymentRequest,
+    RefundRequest,
+    RefundResult,
+)
 from propcare.ledger.journal import JournalEntry, Posting
+from propcare.plugins.hookspecs import hookimpl
+from propcare.plugins.records import PaymentGateway
+from propcare.registry.model import UnitId
 
 SH = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=SH)
@@ -139,7 +151,7 @@ class World:
             )
             uow.commit()
 
-    def owed(self, unit: int | None = None) -> list[tuple[str, str, Decimal]]:
+    def owed(self, unit: UnitId | None = None) -> list[tuple[str, str, Decimal]]:
         return self.app.ledger.open_receivables(ADMIN, unit or self.unit)
 
     def rows(self, table: str) -> int:
@@ -247,6 +259,9 @@ def test_same_txn_with_another_amount_is_refused_and_flagged(w: World) -> None:
     assert w.state() == before
     [(provider, txn, kind, _detail)] = w.app.payments.anomalies(w.finance, w.estate)
     assert (provider, txn, kind) == ("counter", "SLIP-9", "amount_mismatch")
+    with pytest.raises(Conflict):  # the same slip for another unit is no replay either
+        w.app.payments.pay_at_counter(w.desk, w.unit2, Decimal("100"), "cash", txn_id="SLIP-9")
+    assert w.state() == before and len(w.app.payments.anomalies(w.finance, w.estate)) == 2
 
 
 def test_unknown_order_goes_to_suspense_and_a_person_resolves_it(w: World) -> None:
@@ -385,4 +400,96 @@ def test_the_counter_client_implements_the_gateway_interface() -> None:
 def test_an_unconfigured_gateway_is_a_config_error() -> None:
     app = Propcare.open("sqlite://:memory:", load_entrypoints=False, config={"gateways": {}})
     with app, pytest.raises(PropcareError, match="not configured"):
-        app.payments.pay_at_counter(ADMIN, 1, Decimal(1), "cash")
+        app.payments.pay_at_counter(ADMIN, UnitId(1), Decimal(1), "cash")
+
+
+class FakeWeChat:
+    """A stand-in WeChat Pay adapter: checks a shared secret, records refund requests."""
+
+    def __init__(self, settings: Any) -> None:
+        self.secret = settings["secret"]
+        self.refunds: list[RefundRequest] = []
+
+    def create_payment_request(self, request: PaymentRequest) -> PaymentIntent:
+        return PaymentIntent("wechatpay", f"wx-{request.order_id}", request.order_id, "weixin://x")
+
+    def parse_notification(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice:
+        if headers.get("X-Sign") != self.secret:
+            raise ValidationError("X-Sign", headers.get("X-Sign"), "signature does not verify")
+        data = json.loads(body)
+        return PaymentNotice(
+            data["estate_id"],
+            "wechatpay",
+            data["txn"],
+            Decimal(data["amount"]),
+            T0,
+            order_id=data["order"],
+        )
+
+    def request_refund(self, request: RefundRequest) -> RefundResult:
+        self.refunds.append(request)
+        return RefundResult(f"wxr-{request.refund_id}", "done")
+
+
+class WeChatPlugin:
+    @hookimpl
+    def propcare_payment_gateways(self) -> list[PaymentGateway]:
+        return [PaymentGateway("wechatpay", FakeWeChat)]
+
+
+def test_a_gateway_plugs_in_without_ledger_changes(clock: Any) -> None:
+    config = {"gateways": {"counter": {}, "wechatpay": {"secret": "s3"}}}
+    with Propcare.open(
+        "sqlite://:memory:", load_entrypoints=False, plugins=[WeChatPlugin()], clock=clock,
+        config=config,
+    ) as app:  # fmt: skip
+        w = World(app)
+        w.bill(w.unit, "property_fee", "2026-10", 10000)
+        intent = app.payments.request_payment(w.desk, w.unit, Decimal("100"), "wechatpay")
+        assert intent.pay_url == "weixin://x"
+        body = json.dumps(
+            {"estate_id": w.estate, "txn": "4200001", "amount": "100", "order": intent.order_id}
+        ).encode()
+        with pytest.raises(ValidationError, match="signature"):
+            app.payments.handle_notification(ADMIN, "wechatpay", {"X-Sign": "bad"}, body)
+        for _ in range(3):
+            paid = app.payments.handle_notification(ADMIN, "wechatpay", {"X-Sign": "s3"}, body)
+        assert paid.unit_id == w.unit and paid.receipt is not None
+        assert app.ledger.trial_balance(ADMIN, w.estate)["gateway:wechatpay"] == Decimal("100.00")
+        for _ in range(2):  # a retried refund with the same id refunds once
+            app.payments.refund(w.finance, paid.payment_id, Decimal("40"), "退款", refund_id="r1")
+        client = app.gateways["wechatpay"]
+        assert isinstance(client, FakeWeChat) and len(client.refunds) == 1
+        assert app.ledger.trial_balance(ADMIN, w.estate)["gateway:wechatpay"] == Decimal("60.00")
+        assert w.owed() == [("property_fee", "2026-10", Decimal("40.00"))]
+        with app.unit_of_work(readonly=True) as uow:
+            assert sum(uow.ledger.trial_balance(w.estate).values()) == 0
+
+
+def test_a_notice_for_another_estates_unit_goes_to_suspense(w: World) -> None:
+    parked = w.app.payments.record(ADMIN, _notice(w, "X-9", "5", unit_id=w.other_unit))
+    assert parked.status == "suspense" and parked.unit_id is None
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    bills=st.lists(st.integers(1, 50000), min_size=1, max_size=4),
+    payments=st.lists(st.integers(1, 60000), min_size=1, max_size=4),
+)
+def test_random_payments_keep_the_books_right(bills: list[int], payments: list[int]) -> None:
+    with Propcare.open("sqlite://:memory:", load_entrypoints=False) as app:
+        w = World(app)
+        for n, fen in enumerate(bills):
+            w.bill(w.unit, "property_fee", f"2026-{n + 1:02d}", fen)
+        for fen in payments:
+            r = app.payments.pay_at_counter(ADMIN, w.unit, Decimal(fen) / 100, "cash", at=T0)
+            assert sum(a.fen for a in r.allocations) + int(r.credit * 100) == fen
+            assert all(owed > 0 for _, _, owed in w.owed())
+        app.payments.apply_credit(ADMIN, w.unit)
+        expected = Decimal(sum(bills) - sum(payments)) / 100
+        assert app.ledger.unit_balance(ADMIN, w.unit) == expected
+        with app.unit_of_work(readonly=True) as uow:
+            assert sum(uow.ledger.trial_balance(w.estate).values()) == 0
+            assert uow.ledger.account_balance(w.estate, Account.OWNER_CREDIT, w.unit) <= 0
+            if expected > 0:  # credit was applied: none left while something is owed
+                assert uow.ledger.account_balance(w.estate, Account.OWNER_CREDIT, w.unit) == 0

@@ -104,6 +104,7 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "sla.*",
             "ledger.read",
             "ledger.reverse",
+            "ledger.waive",  # late fees: waivable by a permitted role, with a reason
             "ledger.assign",
             "ledger.dun",
             "ledger.refund",  # refunds, payment reversals, suspense, compensation

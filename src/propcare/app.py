@@ -160,7 +160,8 @@ class Propcare:
 
         ``plugins`` are registered after the built-ins and entry points, so they
         are asked first by ``propcare_authorize``. ``config`` may set
-        ``channels`` (name -> settings; default ``{"log": {}}``) and
+        ``channels`` (name -> settings; default ``{"log": {}}``), ``gateways``
+        (payment gateway name -> settings; default ``{"counter": {}}``) and
         ``dispatch`` (``auto``, ``base_seconds``, ``cap_seconds``, ``max_attempts``).
         """
         if clock is not None and not isinstance(clock, Clock):

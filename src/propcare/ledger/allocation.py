@@ -9,7 +9,7 @@ exceeds what its receivable still owes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -39,18 +39,26 @@ class AllocationPlan:
         return sum(a.fen for a in self.lines) + self.credit_fen
 
 
+def _items(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _spec(value: Iterable[tuple[str, str, int]]) -> tuple[tuple[str, str, int], ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class ByPriority:
     """Fee items in the order they are paid; items not named follow, oldest first."""
 
-    fee_items: tuple[str, ...] = attrs.field(converter=tuple)
+    fee_items: tuple[str, ...] = attrs.field(converter=_items)
 
 
 @attrs.frozen
 class AsSpecified:
     """The payer's own split: (fee item, period, fen) lines; the rest becomes credit."""
 
-    lines: tuple[tuple[str, str, int], ...] = attrs.field(converter=tuple)
+    lines: tuple[tuple[str, str, int], ...] = attrs.field(converter=_spec)
 
 
 Rule = ByPriority | AsSpecified | None

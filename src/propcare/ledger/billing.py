@@ -37,11 +37,13 @@ __all__ = [
     "FeeAssignment",
     "FeeItem",
     "FeeKind",
+    "LateFeeTerms",
     "OwnerSpan",
     "Schedule",
     "UnitFacts",
     "bill_lines",
     "due_date",
+    "late_fee_now",
     "parse_period",
     "period_bounds",
     "prorate",
@@ -351,14 +353,66 @@ def bill_lines(items: Iterable[FeeItem], units: Iterable[UnitFacts], period: str
             if amount <= 0:
                 continue
             fen = int(amount.scaleb(2))  # money() made it whole fen
-            out.append(
-                BillLine(
-                    unit_id=unit.unit_id,
-                    fee_item=item.code,
-                    period=period,
-                    amount_fen=fen,
-                    due_date=due,
-                    shares=_shares(amount, fen, unit.owners, a, b, handover, vacancy),
-                )
-            )
+            owners = unit.owners
+            # Nearly every unit has one owner all period or none: no split to compute.
+            if not owners:
+                shares: tuple[tuple[int | None, int], ...] = ((None, fen),)
+            elif len(owners) == 1 and owners[0].start <= a and (owners[0].end or b) >= b:
+                shares = ((owners[0].owner_id, fen),)
+            else:
+                shares = _shares(amount, fen, owners, a, b, handover, vacancy)
+            out.append(BillLine(unit.unit_id, item.code, period, fen, due, shares))
     return out
+
+
+# --- late fees: off unless a contract sets them ------------------------------------------
+
+
+def _rate(value: Any) -> Decimal:
+    d = _positive("daily_rate", value)
+    if d > Decimal("0.01"):
+        # Courts cut excessive late fees; 1% a day is already far beyond any contract upheld.
+        raise ValidationError("daily_rate", value, "is a daily fraction, at most 0.01")
+    return d
+
+
+def _grace(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 366:
+        raise ValidationError("grace_days", value, "must be whole days from 0 to 366")
+    return value
+
+
+def _cap(value: Any) -> Decimal:
+    d = _positive("cap", value)
+    if d > 1:
+        raise ValidationError("cap", value, "is a fraction of the principal, at most 1")
+    return d
+
+
+@attrs.frozen
+class LateFeeTerms:
+    """A contract's late-fee clause: ``daily_rate`` of the overdue amount per day after
+    ``grace_days`` past the due date, in total at most ``cap`` x the bill's amount."""
+
+    daily_rate: Decimal = attrs.field(converter=_rate)
+    grace_days: int = attrs.field(default=0, converter=_grace)
+    cap: Decimal = attrs.field(default=Decimal("0.3"), converter=_cap)
+
+
+def late_fee_now(
+    terms: LateFeeTerms,
+    outstanding_fen: int,
+    principal_fen: int,
+    due: date,
+    as_of: date,
+    assessed_fen: int,
+) -> int:
+    """Fen of late fee to post now: what has accrued on the amount still overdue, capped,
+    less what was assessed before (waived fees count too: a waiver forgives, it does not
+    reopen). Zero when nothing is owed or the grace days have not passed."""
+    days = (as_of - due).days - terms.grace_days
+    if days <= 0 or outstanding_fen <= 0:
+        return 0
+    accrued = money(Decimal(outstanding_fen) / 100 * terms.daily_rate * days)
+    capped = min(accrued, money(Decimal(principal_fen) / 100 * terms.cap))
+    return max(0, to_fen(capped) - assessed_fen)

@@ -18,22 +18,25 @@ from typing import Any
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from propcare.access import Actor
-from propcare.errors import Conflict, ValidationError
+from propcare.access import Actor, Resource
+from propcare.errors import Conflict, InvalidTransition, NotFound, ValidationError
+from propcare.ledger.accounts import EntryKind
 from propcare.ledger.billing import (
     BillLine,
     FeeAssignment,
     FeeItem,
     FeeKind,
+    LateFeeTerms,
     Schedule,
     bill_lines,
+    late_fee_now,
     parse_period,
 )
 from propcare.money import exact, from_fen, to_fen
 from propcare.registry.model import EstateId, Unit, UnitId
 from propcare.service import Service, new_key
 
-__all__ = ["CHUNK", "BillRunReport", "BillingService"]
+__all__ = ["CHUNK", "BillRunReport", "BillingService", "LateFeeReport"]
 
 CHUNK = 2000  # units per transaction: small enough to stream, large enough for executemany
 PAID_SERVICE = "paid_service"  # fee item of ticket charges in receivables
@@ -46,6 +49,14 @@ class BillRunReport:
     billed_now: int  # lines written by this run
     already_billed: int  # lines an earlier run (or a crashed one) wrote
     total_now: Decimal  # yuan billed by this run
+
+
+@attrs.frozen
+class LateFeeReport:
+    estate_id: int
+    as_of: date
+    posted: int  # late-fee entries posted by this call
+    total_now: Decimal
 
 
 def _day(field: str, value: Any) -> date:
@@ -205,6 +216,13 @@ class BillingService(Service):
                     ],
                 )
                 uow.billing.add_bills(estate.id, new, ids)
+                # Prepayments and overpayments settle the new bills at once, in the same
+                # transaction (a crash leaves neither); one query finds the few units with any.
+                if new:
+                    for unit_id in uow.billing.units_with_credit(
+                        estate.id, units[0].unit_id, after
+                    ):
+                        self._app.payments.apply_credit_in(uow, estate.id, unit_id, now, actor.name)
                 uow.commit()
             billed_now += len(new)
             total_fen += sum(ln.amount_fen for ln in new)
@@ -230,3 +248,93 @@ class BillingService(Service):
         billed_now += len(charges)
         total_fen += sum(c[2] for c in charges)
         return BillRunReport(estate.id, period, billed_now, already, from_fen(total_fen))
+
+    # --- late fees: off by default ---------------------------------------------------
+
+    def set_late_fees(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        daily_rate: Decimal | str,
+        grace_days: int = 0,
+        cap: Decimal | str = Decimal("0.3"),
+    ) -> LateFeeTerms:
+        """Record the contract's late-fee clause for the estate (there is none by default)."""
+        actor = self._actor(actor)
+        terms = LateFeeTerms(daily_rate, grace_days, cap)
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "ledger.configure")
+            uow.billing.set_terms(estate.id, terms)
+            uow.commit()
+        return terms
+
+    def assess_late_fees(self, actor: Actor, estate_id: EstateId, as_of: date) -> LateFeeReport:
+        """Post the late fees accrued by ``as_of`` on overdue bills, if the contract sets
+        any; once per bill and month of ``as_of`` (a rerun in the month posts nothing)."""
+        actor = self._actor(actor)
+        as_of = _day("as_of", as_of)
+        now = self._app.clock.now()
+        month = f"{as_of:%Y-%m}"
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "ledger.bill")
+            terms = uow.billing.terms(estate.id)
+            if terms is None:
+                return LateFeeReport(estate.id, as_of, 0, from_fen(0))
+            done = uow.billing.assessed(estate.id, month)
+            rows: list[tuple[str, int, int, str, str, str]] = []
+            fees: list[tuple[int, str, str, int]] = []
+            for unit, item, period, due, billed, owed, assessed in uow.billing.overdue(
+                estate.id, as_of
+            ):
+                if (unit, item, period) in done:
+                    continue
+                fen = late_fee_now(terms, owed, billed, due, as_of, assessed)
+                if fen > 0:
+                    key = f"late_fee:{unit}:{item}:{period}:{month}"
+                    rows.append((key, unit, fen, "late_fee", period, "late_fee_revenue"))
+                    fees.append((unit, item, period, fen))
+            ids = uow.billing.write_entries(estate.id, "late_fee", now, actor.name, rows)
+            uow.billing.add_late_fees(
+                estate.id, month, [(*f, e) for f, e in zip(fees, ids, strict=True)]
+            )
+            uow.commit()
+        return LateFeeReport(estate.id, as_of, len(ids), from_fen(sum(f[3] for f in fees)))
+
+    def waive_late_fee(self, actor: Actor, entry_id: int, reason: str) -> int:
+        """Waive a late fee (a WAIVER entry reversing it, dated now); returns its id.
+        Only roles allowed ``ledger.waive``, always with a reason."""
+        from propcare.ledger.journal import JournalEntry
+
+        actor = self._actor(actor)
+        if isinstance(entry_id, bool) or not isinstance(entry_id, int):
+            raise ValidationError("entry_id", entry_id, "must be an integer id")
+        with self._app.unit_of_work() as uow:
+            entry = uow.ledger.get(entry_id)
+            if entry is None or not actor.sees(EstateId(entry.estate_id)):
+                raise NotFound(
+                    "entry_id",
+                    entry_id,
+                    f"no entry with this id in the estates {actor.name} may see",
+                )
+            self._authorize(
+                actor, "ledger.waive", Resource("entry", EstateId(entry.estate_id), entry_id)
+            )
+            if entry.kind is not EntryKind.LATE_FEE:
+                raise ValidationError("entry_id", entry_id, "is not a late fee")
+            if not isinstance(reason, str) or not reason.strip():
+                raise ValidationError("reason", reason, "waiving a late fee needs a reason")
+            if uow.ledger.reversed_by(entry_id) is not None:
+                raise InvalidTransition("entry_id", entry_id, "has been waived already")
+            waiver = JournalEntry(
+                estate_id=entry.estate_id,
+                kind=EntryKind.WAIVER,
+                at=self._app.clock.now(),
+                key=f"waiver:{entry_id}",
+                actor=actor.name,
+                postings=tuple(attrs.evolve(p, amount_fen=-p.amount_fen) for p in entry.postings),
+                memo=reason.strip(),
+                reverses=entry_id,
+            )
+            new_id, _ = self._app.ledger.post_in(uow, waiver)
+            uow.commit()
+        return new_id

@@ -65,8 +65,9 @@ class PaymentResult:
 class _Mismatch(Exception):
     """A replayed transaction id with other details; flagged after the rollback."""
 
-    def __init__(self, row: PaymentRow, detail: str) -> None:
+    def __init__(self, row: PaymentRow, kind: str, detail: str) -> None:
         self.row = row
+        self.kind = kind
         self.detail = detail
 
 
@@ -503,11 +504,15 @@ class PaymentService(Service):
     ) -> PaymentResult:
         existing = uow.payments.by_txn(notice.provider, notice.provider_txn_id)
         if existing is not None:
-            if existing.amount_fen != fen or existing.estate_id != notice.estate_id:
+            # A resolved suspense payment has a unit its replays do not name: not a mismatch.
+            other_unit = existing.status == "posted" and existing.unit_id != unit_id
+            if existing.amount_fen != fen or existing.estate_id != notice.estate_id or other_unit:
                 raise _Mismatch(
                     existing,
-                    f"replayed with amount {from_fen(fen)} in estate {notice.estate_id}; first "
-                    f"{from_fen(existing.amount_fen)} in estate {existing.estate_id}",
+                    "amount_mismatch" if existing.amount_fen != fen else "details_mismatch",
+                    f"replayed with amount {from_fen(fen)} for unit {unit_id} in estate "
+                    f"{notice.estate_id}; first {from_fen(existing.amount_fen)} for unit "
+                    f"{existing.unit_id} in estate {existing.estate_id}",
                 )
             return self._result(uow, existing, new=False)
         key = f"payment:{notice.provider}:{notice.provider_txn_id}"
@@ -564,14 +569,7 @@ class PaymentService(Service):
         net = uow.payments.allocations(row.id)
         receipt = None
         if row.receipt_year is not None and row.receipt_number is not None:
-            receipt = next(
-                (
-                    r
-                    for r in uow.ledger.receipts(row.estate_id, row.receipt_year)
-                    if r.number == row.receipt_number
-                ),
-                None,
-            )
+            receipt = uow.payments.receipt(row.estate_id, row.receipt_year, row.receipt_number)
         return PaymentResult(
             payment_id=row.id,
             entry_id=row.entry_id,
@@ -605,7 +603,7 @@ class PaymentService(Service):
                 row.estate_id,
                 row.provider,
                 row.provider_txn_id,
-                "amount_mismatch",
+                exc.kind,
                 exc.detail,
                 self._app.clock.now(),
             )

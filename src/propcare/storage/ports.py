@@ -472,6 +472,9 @@ class BillingRepository(Protocol):
 
     def bills_of(self, unit_id: int) -> list[BillLine]: ...
 
+    def units_with_credit(self, estate_id: int, lo_id: int, hi_id: int) -> list[int]:
+        """Units lo_id..hi_id holding owner credit to apply to new bills."""
+
     def set_terms(self, estate_id: int, terms: LateFeeTerms) -> None: ...
 
     def terms(self, estate_id: int) -> LateFeeTerms | None: ...

@@ -19,6 +19,7 @@ from propcare.ledger.billing import (
     BillLine,
     FeeAssignment,
     FeeItem,
+    LateFeeTerms,
     OwnerSpan,
     UnitFacts,
 )
@@ -189,6 +190,15 @@ class BillingRepo:
         )
         return {(int(r[0]), str(r[1])) for r in rows}
 
+    def units_with_credit(self, estate_id: int, lo_id: int, hi_id: int) -> list[int]:
+        """Units lo_id..hi_id holding owner credit (prepayments) to apply to new bills."""
+        rows = self._uow.execute(
+            "SELECT unit_id FROM postings WHERE estate_id = ? AND account = 'owner_credit' "
+            "AND unit_id BETWEEN ? AND ? GROUP BY unit_id HAVING SUM(amount_fen) < 0",
+            (estate_id, lo_id, hi_id),
+        )
+        return [int(r[0]) for r in rows]
+
     def unbilled_ticket_charges(
         self, estate_id: int, start: datetime, end: datetime
     ) -> list[TicketCharge]:
@@ -282,3 +292,70 @@ class BillingRepo:
             )
             for r in rows
         ]
+
+    # --- late fees -------------------------------------------------------------------
+
+    def set_terms(self, estate_id: int, terms: LateFeeTerms) -> None:
+        self._uow.execute(
+            "INSERT INTO late_fee_terms (estate_id, daily_rate, grace_days, cap) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (estate_id) DO UPDATE SET "
+            "daily_rate = excluded.daily_rate, grace_days = excluded.grace_days, "
+            "cap = excluded.cap",
+            (estate_id, str(terms.daily_rate), terms.grace_days, str(terms.cap)),
+        )
+
+    def terms(self, estate_id: int) -> LateFeeTerms | None:
+        row = self._uow.execute(
+            "SELECT daily_rate, grace_days, cap FROM late_fee_terms WHERE estate_id = ?",
+            (estate_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return LateFeeTerms(Decimal(row[0]), int(row[1]), Decimal(row[2]))
+
+    def overdue(
+        self, estate_id: int, as_of: date
+    ) -> list[tuple[int, str, str, date, int, int, int]]:
+        """(unit, item, period, due date, billed fen, still owed fen, late fees assessed fen)
+        of the estate's bills due before ``as_of`` that are still owed."""
+        rows = self._uow.execute(
+            "SELECT b.unit_id, b.fee_item, b.period, b.due_date, b.amount_fen, "
+            "(SELECT COALESCE(SUM(p.amount_fen), 0) FROM postings p WHERE p.estate_id = ? "
+            " AND p.account = 'receivable' AND p.unit_id = b.unit_id "
+            " AND p.fee_item = b.fee_item AND p.period = b.period) AS owed, "
+            "(SELECT COALESCE(SUM(l.amount_fen), 0) FROM late_fees l "
+            " WHERE l.unit_id = b.unit_id AND l.fee_item = b.fee_item AND l.period = b.period) "
+            "FROM bills b WHERE b.estate_id = ? AND b.due_date < ? ORDER BY b.id",
+            (estate_id, estate_id, as_of.isoformat()),
+        )
+        return [
+            (
+                int(r[0]),
+                str(r[1]),
+                str(r[2]),
+                date.fromisoformat(r[3]),
+                int(r[4]),
+                int(r[5]),
+                int(r[6]),
+            )
+            for r in rows
+            if int(r[5]) > 0
+        ]
+
+    def assessed(self, estate_id: int, month: str) -> set[tuple[int, str, str]]:
+        rows = self._uow.execute(
+            "SELECT unit_id, fee_item, period FROM late_fees WHERE estate_id = ? "
+            "AND as_of_month = ?",
+            (estate_id, month),
+        )
+        return {(int(r[0]), str(r[1]), str(r[2])) for r in rows}
+
+    def add_late_fees(
+        self, estate_id: int, month: str, rows: Sequence[tuple[int, str, str, int, int]]
+    ) -> None:
+        """(unit, item, period, fen, entry id) assessed in ``month``."""
+        self._uow.executemany(
+            "INSERT INTO late_fees (estate_id, unit_id, fee_item, period, as_of_month, "
+            "amount_fen, entry_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(estate_id, u, i, p, month, f, e) for u, i, p, f, e in rows],
+        )

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from propcare.ledger.journal import Receipt
 from propcare.storage.ports import PaymentRow
 
 if TYPE_CHECKING:
@@ -197,3 +198,14 @@ class PaymentsRepo:
             (estate_id, status),
         )
         return [self._row(r) for r in rows]
+
+    def receipt(self, estate_id: int, year: int, number: int) -> Receipt | None:
+        r = self._uow.execute(
+            "SELECT entry_id, issued_at, voided_at, void_reason FROM receipts "
+            "WHERE estate_id = ? AND year = ? AND number = ?",
+            (estate_id, year, number),
+        ).fetchone()
+        if r is None:
+            return None
+        voided = None if r[2] is None else datetime.fromisoformat(r[2])
+        return Receipt(estate_id, year, number, r[0], datetime.fromisoformat(r[1]), voided, r[3])

@@ -47,3 +47,25 @@ CREATE TABLE billed_ticket_charges (
     charge_id INTEGER PRIMARY KEY REFERENCES ticket_charges(id),
     entry_id INTEGER NOT NULL REFERENCES journal_entries(id)
 );
+
+-- A contract's late-fee clause (none by default: Chinese law sets no late fee for property
+-- fees). Decimal text.
+CREATE TABLE late_fee_terms (
+    estate_id INTEGER PRIMARY KEY REFERENCES estates(id),
+    daily_rate TEXT NOT NULL,
+    grace_days INTEGER NOT NULL,
+    cap TEXT NOT NULL
+);
+
+-- Late fees assessed, once per bill and month of assessment; waivers reverse the entry.
+CREATE TABLE late_fees (
+    id INTEGER PRIMARY KEY,
+    estate_id INTEGER NOT NULL REFERENCES estates(id),
+    unit_id INTEGER NOT NULL REFERENCES units(id),
+    fee_item TEXT NOT NULL,
+    period TEXT NOT NULL,
+    as_of_month TEXT NOT NULL,
+    amount_fen INTEGER NOT NULL,
+    entry_id INTEGER NOT NULL REFERENCES journal_entries(id),
+    UNIQUE (unit_id, fee_item, period, as_of_month)
+);

@@ -65,3 +65,8 @@ CREATE TABLE payment_orders (
     amount_fen INTEGER NOT NULL,
     created_at TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- Each payment reads its unit's open receivables; postings_receivable leads with estate_id,
+-- which that query does not have, so without this it scans every posting.
+CREATE INDEX postings_by_unit ON postings (unit_id, account, fee_item, period)
+    WHERE unit_id IS NOT NULL;
