@@ -20,7 +20,7 @@ from dateutil.relativedelta import relativedelta
 
 from propcare.access import Actor, Resource
 from propcare.errors import Conflict, InvalidTransition, NotFound, ValidationError
-from propcare.ledger.accounts import EntryKind
+from propcare.ledger.accounts import Account, EntryKind
 from propcare.ledger.billing import (
     BillLine,
     FeeAssignment,
@@ -303,7 +303,7 @@ class BillingService(Service):
     def waive_late_fee(self, actor: Actor, entry_id: int, reason: str) -> int:
         """Waive a late fee (a WAIVER entry reversing it, dated now); returns its id.
         Only roles allowed ``ledger.waive``, always with a reason."""
-        from propcare.ledger.journal import JournalEntry
+        from propcare.ledger.journal import JournalEntry, Posting
 
         actor = self._actor(actor)
         if isinstance(entry_id, bool) or not isinstance(entry_id, int):
@@ -325,13 +325,32 @@ class BillingService(Service):
                 raise ValidationError("reason", reason, "waiving a late fee needs a reason")
             if uow.ledger.reversed_by(entry_id) is not None:
                 raise InvalidTransition("entry_id", entry_id, "has been waived already")
+            postings: list[Posting] = []
+            for p in entry.postings:
+                if p.account is not Account.RECEIVABLE or p.unit_id is None:
+                    postings.append(attrs.evolve(p, amount_fen=-p.amount_fen))
+                    continue
+                # Whatever of the fee was already paid goes back to the owner as credit: a
+                # receivable must never go below zero.
+                owed = sum(
+                    fen
+                    for item, period, fen in uow.ledger.open_receivables(p.unit_id)
+                    if (item, period) == (p.fee_item, p.period)
+                )
+                cleared = min(p.amount_fen, max(owed, 0))
+                if cleared:
+                    postings.append(attrs.evolve(p, amount_fen=-cleared))
+                if p.amount_fen - cleared:
+                    postings.append(
+                        Posting(Account.OWNER_CREDIT, -(p.amount_fen - cleared), unit_id=p.unit_id)
+                    )
             waiver = JournalEntry(
                 estate_id=entry.estate_id,
                 kind=EntryKind.WAIVER,
                 at=self._app.clock.now(),
                 key=f"waiver:{entry_id}",
                 actor=actor.name,
-                postings=tuple(attrs.evolve(p, amount_fen=-p.amount_fen) for p in entry.postings),
+                postings=tuple(postings),
                 memo=reason.strip(),
                 reverses=entry_id,
             )

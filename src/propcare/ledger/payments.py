@@ -345,12 +345,55 @@ class PaymentService(Service):
                 memo=why,
             )
             entry_id, _ = self._app.ledger.post_in(uow, entry)
+            self._reopen_spent_credit(uow, row.estate_id, row.unit_id, when, actor.name, entry.key)
             uow.payments.add_allocations(
                 row.id, entry_id, row.unit_id, [(f, p, -t) for f, p, t in back]
             )
             uow.payments.add_refund(row.id, entry_id, fen, why, actor.name, when, provider_ref)
             uow.commit()
         return entry_id
+
+    def _reopen_spent_credit(
+        self,
+        uow: UnitOfWork,
+        estate_id: int,
+        unit_id: int | None,
+        at: datetime,
+        actor: str,
+        key: str,
+    ) -> None:
+        """Taking back a payment's overpaid part after its credit settled later bills leaves
+        owner credit in debit; reopen those bills (newest first) so the debt shows in the
+        receivables, the arrears roster and aging, not hidden in the credit account."""
+        if unit_id is None:
+            return
+        owing = uow.ledger.account_balance(estate_id, Account.OWNER_CREDIT, unit_id)
+        if owing <= 0:
+            return
+        postings: list[Posting] = []
+        left = owing
+        for fee_item, period, applied in uow.ledger.credit_applied_lines(unit_id):
+            take = min(applied, left)
+            postings.append(Posting(Account.RECEIVABLE, take, unit_id, fee_item, period))
+            left -= take
+            if not left:
+                break
+        reopened = owing - left
+        if not reopened:
+            return
+        postings.append(Posting(Account.OWNER_CREDIT, -reopened, unit_id))
+        self._app.ledger.post_in(
+            uow,
+            JournalEntry(
+                estate_id=estate_id,
+                kind=EntryKind.CREDIT_APPLIED,
+                at=at,
+                key=f"{key}:reopen",
+                actor=actor,
+                postings=tuple(postings),
+                memo="credit taken back after it settled these bills",
+            ),
+        )
 
     def reverse(
         self, actor: Actor, payment_id: int, reason: str, *, at: datetime | None = None
@@ -372,6 +415,10 @@ class PaymentService(Service):
             assert original is not None  # the notice row references it
             undo = reversal(original, row.entry_id, at=when, actor=actor.name, reason=why)
             entry_id, _ = self._app.ledger.post_in(uow, undo)
+            if row.unit_id is not None:
+                self._reopen_spent_credit(
+                    uow, row.estate_id, row.unit_id, when, actor.name, undo.key
+                )
             if row.unit_id is not None and row.status == "posted":
                 net = uow.payments.allocations(row.id)
                 uow.payments.add_allocations(

@@ -309,6 +309,9 @@ class LedgerRepository(Protocol):
     def open_receivables(self, unit_id: int) -> list[tuple[str, str, int]]:
         """(fee item, period, fen still owed) of a unit, oldest period first."""
 
+    def credit_applied_lines(self, unit_id: int) -> list[tuple[str, str, int]]:
+        """(fee item, period, fen) still settled by owner credit, most recent first."""
+
     def issue_receipt(self, estate_id: int, entry_id: int, at: datetime) -> Receipt:
         """The next gapless number of the estate's year, in this transaction."""
 

@@ -142,6 +142,18 @@ class LedgerRepo:
         )
         return [(r[0], r[1], int(r[2])) for r in rows]
 
+    def credit_applied_lines(self, unit_id: int) -> list[tuple[str, str, int]]:
+        """(fee item, period, fen) of the unit's receivables still settled by owner credit,
+        most recently settled first."""
+        rows = self._uow.execute(
+            "SELECT p.fee_item, p.period, -SUM(p.amount_fen) AS applied FROM postings p "
+            "JOIN journal_entries e ON e.id = p.entry_id WHERE e.kind = 'credit_applied' "
+            "AND p.account = 'receivable' AND p.unit_id = ? GROUP BY p.fee_item, p.period "
+            "HAVING applied > 0 ORDER BY MAX(p.entry_id) DESC",
+            (unit_id,),
+        )
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
     def issue_receipt(self, estate_id: int, entry_id: int, at: datetime) -> Receipt:
         """The next number of the estate's year, in this transaction: gapless because the
         counter and the receipt commit or roll back together."""
