@@ -617,3 +617,151 @@ def test_a_year_without_holiday_data_is_reported_once_not_warned_per_ticket(
     # The filter is gone after the demo: the service warns as before.
     logging.getLogger("propcare.tickets.service").warning("ticket deadline left open: %s", "x")
     assert [r for r in caplog.records if "left open" in r.getMessage()]
+
+
+# --- fees, payments and collection ------------------------------------------------------
+
+MASKED = re.compile(r"1[3-9]\d\*{4}\d{4}")
+
+
+def _ledger_rows(path: Path) -> list[tuple[object, ...]]:
+    """Every posting but its time (a bill run is dated when it ran, by the clock)."""
+    with (
+        Propcare.open(sqlite_url(path), load_entrypoints=False) as app,
+        app.unit_of_work(readonly=True) as uow,
+    ):
+        conn = uow.connection  # type: ignore[attr-defined]
+        rows = conn.execute(
+            "SELECT e.kind, p.account, p.sub, p.unit_id, p.fee_item, p.period, p.amount_fen, "
+            "CASE WHEN e.kind = 'bill' THEN '' ELSE p.at END "
+            "FROM postings p JOIN journal_entries e ON e.id = p.entry_id ORDER BY p.id"
+        )
+        return [tuple(r) for r in rows]
+
+
+def _lines(result: DemoResult) -> dict[str, str]:
+    return {line.label: line.value for line in result.summary}
+
+
+def test_bills_every_month_of_the_period_and_the_two_years_before(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    opts, result, estate = built
+    first = f"{opts.period_start.year - 2}-{opts.period_start.month:02d}"
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        items = {i.code: i for i in app.billing.fee_items(ADMIN, result.estate_id)}
+        assert items["property"].rates["residential"] == Decimal("2.50")
+        assert items["property"].rates["shop"] == Decimal("6.80")
+        periods = {
+            b.period
+            for u in estate.units
+            if u.handover_date
+            for b in app.billing.bills(ADMIN, u.id)
+        }
+    assert min(periods) == first
+    assert max(periods) == f"{opts.today:%Y-%m}"
+    assert f"monthly runs {first} – {opts.today:%Y-%m}" in _lines(result)["Bills 账单"]
+
+
+def test_the_collection_rate_printed_is_the_services_and_realistic(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    opts, result, _ = built
+    period = f"{opts.today.replace(day=1) - timedelta(days=1):%Y-%m}"
+    lines = _lines(result)
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        (whole,) = app.arrears.collection_rate(ADMIN, result.estate_id, period)
+        by_building = app.arrears.collection_rate(
+            ADMIN, result.estate_id, period, group_by="building"
+        )
+    assert whole.rate is not None
+    assert Decimal("0.65") <= whole.rate <= Decimal("0.95")
+    printed = lines[f"Collection rate 收缴率 {period}"]
+    assert printed == (f"{whole.rate * 100:.1f}% ({whole.collected:,.2f}/{whole.billed:,.2f} 元)")
+    for rate in by_building:
+        assert rate.rate is not None
+        assert f"{rate.group} {rate.rate * 100:.1f}%" in lines["  by building 分楼栋"]
+
+
+def test_some_owners_are_years_in_arrears_and_old_arrears_are_recovered(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    opts, result, _ = built
+    tz = ZoneInfo("Asia/Shanghai")
+    start = datetime(opts.period_start.year, opts.period_start.month, opts.period_start.day,
+                     tzinfo=tz)  # fmt: skip
+    end = datetime(opts.today.year, opts.today.month, opts.today.day, tzinfo=tz)
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        roster = app.arrears.roster(ADMIN, result.estate_id)
+        recovered = app.arrears.recovery(ADMIN, result.estate_id, start, end)
+        aging = app.arrears.aging(ADMIN, result.estate_id)
+    assert any(len(line.years) >= 3 for line in roster)  # billed two years back, never paid
+    amount = sum((fen for _, fen in recovered), Decimal(0))
+    assert amount > 0
+    assert _lines(result)["Arrears recovered 历史欠费清缴"].startswith(f"{amount:,.2f} 元")
+    assert sum(v for _, v in aging) == sum(line.amount for line in roster)
+
+
+def test_the_roster_head_shows_masked_phones_only(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    _, result, estate = built
+    lines = _lines(result)
+    head = [lines[f"  {i}."] for i in range(1, 6)]
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        roster = app.arrears.roster(ADMIN, result.estate_id)[:5]
+    every_phone = [p.reveal() for o in estate.owners for p in o.phones]
+    for printed, line in zip(head, roster, strict=True):
+        assert MASKED.search(printed)
+        assert printed.startswith(f"{line.building} {line.unit} {line.owner} {line.phone} ")
+        assert printed.split()[3] == line.phone
+        assert f"{line.amount:,.2f} 元" in printed
+        assert f"{len(line.periods)} months" in printed
+        assert not [p for p in every_phone if p in printed]
+    assert any("last 催缴 20" in printed for printed in head)
+
+
+def test_dunning_and_deposits_go_through_the_services(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    _, result, _ = built
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        roster = app.arrears.roster(ADMIN, result.estate_id)
+        held = app.deposits.held(ADMIN, result.estate_id)
+    dunned = [line for line in roster if line.last_attempt]
+    assert dunned
+    assert all(line.collector_staff_id is not None for line in roster)
+    assert len(held) == 1
+    assert "refunded (450.00 元 kept" in _lines(result)["Deposits 装修押金"]
+    assert re.search(r"\d+ visits and calls, [1-9]\d* SMS", _lines(result)["Dunning 催缴"])
+
+
+def test_the_books_balance(built: tuple[DemoOptions, DemoResult, Snapshot]) -> None:
+    from propcare.ledger.accounts import DEBIT_NORMAL, Account
+
+    _, result, _ = built
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        balances = app.ledger.trial_balance(ADMIN, result.estate_id)
+    assert balances
+    net = sum(
+        (
+            v if Account(name.split(":", 1)[0]) in DEBIT_NORMAL else -v
+            for name, v in balances.items()
+        ),
+        Decimal(0),
+    )
+    assert net == 0
+
+
+def test_the_same_seed_bills_and_collects_the_same(
+    tmp_path: Path, built: tuple[DemoOptions, DemoResult, Snapshot]
+) -> None:
+    opts, result, _ = built
+    again = run_demo(attrs.evolve(opts, db=tmp_path / "again.db"))
+    assert _ledger_rows(tmp_path / "again.db") == _ledger_rows(opts.db)
+    labels = [label for label in _lines(result) if "收缴率" in label or "欠费" in label]
+    assert labels
+    for label in labels:
+        assert _lines(again)[label] == _lines(result)[label]
+    run_demo(attrs.evolve(opts, db=tmp_path / "other.db", seed=opts.seed + 1))
+    assert _ledger_rows(tmp_path / "other.db") != _ledger_rows(opts.db)

@@ -36,7 +36,12 @@ from propcare.access import Actor
 from propcare.app import Propcare
 from propcare.clock import DEFAULT_TZ, Clock, SystemClock, zone
 from propcare.errors import CalendarDataMissing, Conflict, ValidationError
-from propcare.money import money
+from propcare.ledger.arrears import CollectionRate
+from propcare.ledger.billing import BillLine
+from propcare.ledger.billing_service import PAID_SERVICE
+from propcare.ledger.collection import Method, Outcome
+from propcare.ledger.deposits import Deduction
+from propcare.money import from_fen, money, to_fen
 from propcare.registry.model import (
     Building,
     Estate,
@@ -47,6 +52,7 @@ from propcare.registry.model import (
     Team,
     TeamKind,
     Unit,
+    UnitId,
     UnitUse,
     Vendor,
 )
@@ -78,6 +84,7 @@ __all__ = [
     "DemoOptions",
     "DemoResult",
     "DemoStep",
+    "FeePlan",
     "Progress",
     "SummaryLine",
     "TeamPlan",
@@ -208,6 +215,18 @@ class TicketPlan:
 
 
 @attrs.define
+class FeePlan:
+    """What the fee steps share: periods billed, each unit's bills, collectors, payers."""
+
+    periods: list[str] = attrs.Factory(list)  # every period billed, oldest first
+    bills: dict[int, list[BillLine]] = attrs.Factory(dict)  # unit id -> its bills
+    collectors: dict[int, int] = attrs.Factory(dict)  # building id -> collector staff id
+    payers: dict[int, str] = attrs.Factory(dict)  # unit id -> regular, late or never
+    payments: int = 0
+    campaign_id: int | None = None
+
+
+@attrs.define
 class DemoContext:
     """What the steps share: the app, the randomness, and what earlier steps built."""
 
@@ -227,6 +246,7 @@ class DemoContext:
     # Phones handed out so far: every person in the demo gets a different number.
     phones_used: set[str] = attrs.Factory(set)
     tickets: TicketPlan = attrs.Factory(TicketPlan)
+    fees: FeePlan = attrs.Factory(lambda: FeePlan())
     _estate: Estate | None = attrs.field(default=None, init=False)
 
     @property
@@ -1290,6 +1310,365 @@ def report_ticket_statistics(ctx: DemoContext) -> None:
     )
 
 
+# --- fees, payments and collection (物业费与收缴) ----------------------------------------
+
+# Property fee per m² per month by unit use, and the monthly rent of a parking space.
+FEE_RATES = {UnitUse.RESIDENTIAL: Decimal("2.50"), UnitUse.SHOP: Decimal("6.80")}
+PARKING_FEE = Decimal("300.00")
+PARKING_SHARE = 0.3  # homes that rent a parking space
+ARREARS_YEARS = 2  # the demo bills the two years before its period as well
+# How owners pay: most every period, a minority late in lumps, a few never (years in arrears).
+PAYER_SHARES = (("regular", 0.79), ("late", 0.14), ("never", 0.07))
+COUNTER_METHODS = (("cash", 0.25), ("pos", 0.35), ("transfer", 0.40))
+PREPAY_SHARE = 0.6  # of regular owners: pay the demo period in one sum at its start
+DEPOSIT = Decimal("3000.00")
+
+
+def _periods(first: date, last: date) -> list[str]:
+    out, month = [], first.replace(day=1)
+    while month <= last:
+        out.append(f"{month:%Y-%m}")
+        month += relativedelta(months=1)
+    return out
+
+
+def _period_of(day: date | datetime) -> str:
+    return f"{day:%Y-%m}"
+
+
+def _at(ctx: DemoContext, day: date, rng: random.Random) -> datetime:
+    """A moment of office hours (08:30–17:30) on ``day`` in the estate's zone."""
+    minutes = rng.randint(8 * 60 + 30, 17 * 60 + 30)
+    return datetime(day.year, day.month, day.day, minutes // 60, minutes % 60,
+                    tzinfo=zone(ctx.estate.timezone))  # fmt: skip
+
+
+def _last_whole_period(ctx: DemoContext) -> str:
+    """The last whole month before ``today`` (the current month is still being paid)."""
+    last = ctx.today.replace(day=1) - relativedelta(months=1)
+    return _period_of(max(last, ctx.options.period_start.replace(day=1)))
+
+
+def set_up_fees(ctx: DemoContext) -> None:
+    """Fee items: the property fee per m² by use, and parking spaces for some homes."""
+    app, estate_id = ctx.app, ctx.estate.id
+    app.billing.add_fee_item(
+        ctx.actor, estate_id, "property", "物业费", "area",
+        rates={use.value: rate for use, rate in FEE_RATES.items()},
+    )  # fmt: skip
+    app.billing.add_fee_item(
+        ctx.actor, estate_id, "parking", "车位管理费", "fixed", amount=PARKING_FEE
+    )
+    spaces = 0
+    for unit in ctx.units:
+        if (
+            unit.use == UnitUse.RESIDENTIAL
+            and unit.handover_date is not None
+            and ctx.rng.random() < PARKING_SHARE
+        ):
+            app.billing.assign(ctx.actor, unit.id, "parking", unit.handover_date)
+            spaces += 1
+    ctx.report(
+        "Fees 收费标准",
+        " · ".join(f"{use.value} {rate} 元/㎡/月" for use, rate in FEE_RATES.items())
+        + f" · parking 车位 {PARKING_FEE} 元/月 × {_count(spaces)}",
+    )
+
+
+def assign_collectors(ctx: DemoContext) -> None:
+    """The collection team's collectors answer for the buildings, round robin."""
+    collectors = [s for s in ctx.staff if "collector" in s.roles]
+    if not collectors:
+        raise RuntimeError("no collectors: the 'staff' demo step must run first")
+    start = (ctx.options.period_start - relativedelta(years=ARREARS_YEARS)).replace(day=1)
+    for i, building in enumerate(ctx.buildings):
+        staff = collectors[i % len(collectors)]
+        ctx.app.collection.assign_collector(
+            ctx.actor, ctx.estate.id, staff.id, start=start, building_id=building.id
+        )
+        ctx.fees.collectors[building.id] = staff.id
+    ctx.report(
+        "Collectors 收费员",
+        f"{len(set(ctx.fees.collectors.values()))} for {len(ctx.buildings)} buildings",
+    )
+
+
+def run_bills(ctx: DemoContext) -> None:
+    """A bill run (app.billing.run) for every month of the demo period and the two years
+    before it, so owners who never pay are years in arrears."""
+    first = (ctx.options.period_start - relativedelta(years=ARREARS_YEARS)).replace(day=1)
+    # A month the clock has not reached cannot be billed (a demo dated in the future).
+    opened = ctx.app.clock.now().astimezone(zone(ctx.estate.timezone)).date()
+    periods = _periods(first, min(ctx.today, opened))
+    started = time.perf_counter()
+    lines = total = 0
+    total_yuan = Decimal(0)
+    for period in periods:
+        report = ctx.app.billing.run(ctx.actor, ctx.estate.id, period)
+        lines += report.billed_now
+        total_yuan += report.total_now
+        total += 1
+    seconds = time.perf_counter() - started
+    ctx.fees.periods = periods
+    for unit in ctx.units:
+        ctx.fees.bills[unit.id] = ctx.app.billing.bills(ctx.actor, unit.id)
+    ctx.report(
+        "Bills 账单",
+        f"{_count(lines)} lines, {total_yuan:,.2f} 元, {total} monthly runs "
+        f"{periods[0]} – {periods[-1]} in {seconds:.1f} s"
+        if periods
+        else "none",
+    )
+
+
+def _pay(ctx: DemoContext, unit_id: int, fen: int, day: date, txn: str) -> None:
+    rng = ctx.rng
+    method = rng.choices([m for m, _ in COUNTER_METHODS], [w for _, w in COUNTER_METHODS])[0]
+    ctx.app.payments.pay_at_counter(
+        ctx.actor, UnitId(unit_id), from_fen(fen), method,  # type: ignore[arg-type]
+        at=_at(ctx, day, rng), txn_id=f"demo-{txn}",
+    )  # fmt: skip
+    ctx.fees.payments += 1
+
+
+def _regular(
+    ctx: DemoContext,
+    unit_id: int,
+    by_period: Mapping[str, int],
+    old: Sequence[str],
+    demo_periods: Sequence[str],
+    extra: int,
+    due: list[tuple[date, int, int, str]],
+) -> None:
+    """The payments of an owner who pays on time; ``extra`` (paid services) with the last."""
+    rng = ctx.rng
+    start, end = ctx.options.period_start, ctx.today
+    mine: list[tuple[date, int, int, str]] = []
+    # Earlier bills settled by the demo period: one sum before it starts.
+    if old:
+        last = old[-1]
+        day = date(int(last[:4]), int(last[5:]), rng.randint(1, 28))
+        fen = sum(by_period[p] for p in old)
+        mine.append((min(day, start - timedelta(days=1)), unit_id, fen, f"{unit_id}-old"))
+    current = [p for p in demo_periods if p in by_period]
+    if current and rng.random() < PREPAY_SHARE:
+        # Paid the whole demo period in advance (预交), early in its first weeks.
+        day = start + timedelta(days=rng.randrange(max(1, min(14, (end - start).days))))
+        fen = sum(by_period[p] for p in current)
+        mine.append((day, unit_id, fen, f"{unit_id}-ahead"))
+    else:
+        for period in current:
+            day = max(date(int(period[:4]), int(period[5:]), rng.randint(1, 28)), start)
+            if day < end:
+                mine.append((day, unit_id, by_period[period], f"{unit_id}-{period}"))
+    if extra and mine:
+        day, _, fen, txn = mine[-1]
+        mine[-1] = (day, unit_id, fen + extra, txn)
+    due.extend(mine)
+
+
+def take_payments(ctx: DemoContext) -> None:
+    """Payments at the counter (app.payments.pay_at_counter), oldest bills first.
+
+    Regular owners settled the earlier bills in one sum before the demo period and pay
+    each of its months in that month, or all of it in advance (预交), with the paid
+    services of their tickets; late owners paid part of the old bills and pay a lump in
+    the demo period; a few never pay. Every payment goes through the service, one by one.
+    """
+    rng, plan = ctx.rng, ctx.fees
+    start, end = ctx.options.period_start, ctx.today
+    # A month begun before the demo period counts as earlier: the period's months follow it.
+    first_demo = _period_of(start + relativedelta(day=31) + timedelta(days=1))
+    if start.day == 1:
+        first_demo = _period_of(start)
+    demo_periods = [p for p in plan.periods if p >= first_demo]
+    names = [n for n, _ in PAYER_SHARES]
+    weights = [w for _, w in PAYER_SHARES]
+    # Paid services of tickets (billed by the runs, not among a unit's bills): the
+    # regular owners pay them with their last payment.
+    extra: dict[int, int] = {}
+    for line in ctx.app.arrears.roster(ctx.actor, ctx.estate.id):
+        if line.fee_item == PAID_SERVICE:
+            extra[line.unit_id] = extra.get(line.unit_id, 0) + to_fen(line.amount)
+    # (day, unit, fen, txn): paid in time order, so receipts number as the days go.
+    due: list[tuple[date, int, int, str]] = []
+    for unit_id, bills in plan.bills.items():
+        if not bills:
+            continue
+        kind = rng.choices(names, weights)[0]
+        plan.payers[unit_id] = kind
+        by_period: dict[str, int] = {}
+        for bill in bills:
+            by_period[bill.period] = by_period.get(bill.period, 0) + bill.amount_fen
+        old = sorted(p for p in by_period if p < first_demo)
+        if kind == "never":
+            continue
+        if kind == "regular":
+            _regular(ctx, unit_id, by_period, old, demo_periods, extra.get(unit_id, 0), due)
+            continue
+        # late: paid the first half of the old bills once, then a lump in the demo period
+        half = old[: len(old) // 2]
+        if half:
+            fen = sum(by_period[p] for p in half)
+            first = half[-1]
+            day = date(int(first[:4]), int(first[5:]), rng.randint(1, 28))
+            due.append((day, unit_id, fen, f"{unit_id}-old"))
+        rest = sorted(p for p in by_period if p not in half)
+        months = rng.randint(3, max(3, len(rest)))
+        fen = sum(by_period[p] for p in rest[:months])
+        days = (end - start).days
+        if fen and days > 0:
+            day = start + timedelta(days=rng.randrange(days))
+            due.append((day, unit_id, fen, f"{unit_id}-lump"))
+    due.sort()
+    started = time.perf_counter()
+    for day, unit_id, fen, txn in due:
+        _pay(ctx, unit_id, fen, day, txn)
+    seconds = time.perf_counter() - started
+    counts = {n: sum(1 for k in plan.payers.values() if k == n) for n in names}
+    ctx.report(
+        "Payments 收费",
+        f"{_count(plan.payments)} at the counter in {seconds:.1f} s (owners: "
+        f"{_count(counts['regular'])} pay each period, {_count(counts['late'])} late in "
+        f"lumps, {_count(counts['never'])} never)",
+    )
+
+
+def handle_deposits(ctx: DemoContext) -> None:
+    """Renovation deposits (装修押金): collected, inspected, one refunded with a deduction."""
+    rng, app = ctx.rng, ctx.app
+    owned = [u for u in ctx.units if u.handover_date is not None and u.use == UnitUse.RESIDENTIAL]
+    units = rng.sample(owned, min(3, len(owned)))
+    start, days = ctx.options.period_start, max(1, (ctx.today - ctx.options.period_start).days)
+    refunded = 0
+    kept = Decimal(0)
+    for i, unit in enumerate(units):
+        day = start + timedelta(days=rng.randrange(max(1, days // 3)))
+        deposit = app.deposits.collect(
+            ctx.actor, unit.id, DEPOSIT, method="pos", at=_at(ctx, day, rng)
+        )
+        if i == len(units) - 1 and len(units) > 1:
+            continue  # still renovating: the deposit stays held
+        done = day + timedelta(days=rng.randint(20, max(21, days // 2)))
+        done = min(done, ctx.today - timedelta(days=1))
+        passed = i != 0
+        app.deposits.inspect(
+            ctx.actor, deposit.id, passed=passed,
+            note="" if passed else "楼道墙面划伤", at=_at(ctx, done, rng),
+        )  # fmt: skip
+        deductions = () if passed else (Deduction("修补楼道墙面", Decimal("450.00")),)
+        app.deposits.refund(
+            ctx.actor, deposit.id, deductions=deductions, method="transfer",
+            at=_at(ctx, done, rng),
+        )  # fmt: skip
+        refunded += 1
+        kept += sum(d.amount for d in deductions)
+    held = app.deposits.held(ctx.actor, ctx.estate.id)
+    ctx.report(
+        "Deposits 装修押金",
+        f"{len(units)} collected, {refunded} refunded ({kept:.2f} 元 kept for repairs), "
+        f"{len(held)} held",
+    )
+
+
+def run_dunning(ctx: DemoContext) -> None:
+    """A dunning campaign (催缴) in the last month: visits and calls logged, a few SMS."""
+    rng, app, plan = ctx.rng, ctx.app, ctx.fees
+    month = ctx.today.replace(day=1)
+    first = max(month, ctx.options.period_start)
+    days = max(1, (ctx.today - first).days)
+    plan.campaign_id = app.collection.start_campaign(
+        ctx.actor, ctx.estate.id, f"{month:%Y年%m月}催缴"
+    )
+    lines = app.arrears.roster(ctx.actor, ctx.estate.id)
+    owing: dict[int, Decimal] = {}
+    for line in lines:
+        owing[line.unit_id] = owing.get(line.unit_id, Decimal(0)) + line.amount
+    units = {u.id: u for u in ctx.units}
+    # The biggest debts first, as a collector's list goes.
+    targets = sorted(owing, key=lambda u: (-owing[u], u))[: max(5, len(owing) // 3)]
+    outcomes = (Outcome.PROMISED, Outcome.REFUSED, Outcome.NOBODY_HOME, Outcome.NOBODY_HOME)
+    logged = 0
+    for unit_id in sorted(targets):
+        collector = plan.collectors.get(units[UnitId(unit_id)].building_id)
+        method = Method.VISIT if rng.random() < 0.5 else Method.PHONE
+        outcome = rng.choice(outcomes)
+        day = first + timedelta(days=rng.randrange(days))
+        app.collection.log_attempt(
+            ctx.actor, UnitId(unit_id), method, outcome,
+            collector_staff_id=collector, campaign_id=plan.campaign_id,
+            promised_date=day + timedelta(days=14) if outcome is Outcome.PROMISED else None,
+            at=_at(ctx, day, rng),
+        )  # fmt: skip
+        logged += 1
+    texted = 0
+    for unit_id in rng.sample(sorted(targets), min(5, len(targets))):
+        try:
+            app.collection.send_sms(
+                ctx.actor, UnitId(unit_id), owing[unit_id], campaign_id=plan.campaign_id,
+                collector_staff_id=plan.collectors.get(units[UnitId(unit_id)].building_id),
+            )  # fmt: skip
+        except ValidationError:
+            continue  # the unit changed hands to an owner without a phone
+        texted += 1
+    ctx.report(
+        "Dunning 催缴",
+        f"{_count(logged)} visits and calls, {texted} SMS to the "
+        f"{_count(len(owing))} units in arrears",
+    )
+
+
+def _rate_text(rate: CollectionRate) -> str:
+    value = rate.rate
+    shown = "–" if value is None else f"{value * 100:.1f}%"
+    return f"{shown} ({rate.collected:,.2f}/{rate.billed:,.2f} 元)"
+
+
+def report_collection(ctx: DemoContext) -> None:
+    """收缴率 of the last whole month, 历史欠费清缴, aging and the arrears roster head."""
+    app, estate_id = ctx.app, ctx.estate.id
+    period = _last_whole_period(ctx)
+    (whole,) = app.arrears.collection_rate(ctx.actor, estate_id, period)
+    ctx.report(f"Collection rate 收缴率 {period}", _rate_text(whole))
+    order = {b.name: i for i, b in enumerate(ctx.buildings)}
+    by_building = sorted(
+        app.arrears.collection_rate(ctx.actor, estate_id, period, group_by="building"),
+        key=lambda r: order.get(str(r.group), len(order)),
+    )
+    ctx.report(
+        "  by building 分楼栋",
+        " · ".join(
+            f"{r.group} {'–' if r.rate is None else f'{r.rate * 100:.1f}%'}" for r in by_building
+        ),
+    )
+    recovered = app.arrears.recovery(ctx.actor, estate_id, _period_start(ctx), _demo_end(ctx))
+    amount = sum((fen for _, fen in recovered), Decimal(0))
+    ctx.report(
+        "Arrears recovered 历史欠费清缴",
+        f"{amount:,.2f} 元 of bills before {ctx.options.period_start.year}, "
+        f"paid {ctx.options.period_start} – {ctx.today}",
+    )
+    ctx.report(
+        "Aging 账龄",
+        " · ".join(
+            f"{label} {value:,.2f}" for label, value in app.arrears.aging(ctx.actor, estate_id)
+        ),
+    )
+    lines = app.arrears.roster(ctx.actor, estate_id)
+    owing = {line.unit_id for line in lines}
+    total = sum((line.amount for line in lines), Decimal(0))
+    ctx.report("Arrears roster 欠费清单", f"{_count(len(owing))} units, {total:,.2f} 元")
+    names = {item.code: item.name for item in app.billing.fee_items(ctx.actor, estate_id)}
+    for i, line in enumerate(lines[:5], start=1):
+        years = f"{line.years[0]}–{line.years[-1]}" if len(line.years) > 1 else f"{line.years[0]}"
+        ctx.report(
+            f"  {i}.",
+            f"{line.building} {line.unit} {line.owner} {line.phone} "
+            f"{names.get(line.fee_item, line.fee_item)} {len(line.periods)} months ({years}) "
+            f"{line.amount:,.2f} 元 · last 催缴 {line.last_attempt or 'none'}",
+        )
+
+
 DEMO_STEPS: tuple[DemoStep, ...] = (
     DemoStep("estate", build_estate, "Estate and buildings"),
     DemoStep("units", build_units, "Units"),
@@ -1300,6 +1679,13 @@ DEMO_STEPS: tuple[DemoStep, ...] = (
     DemoStep("ticket history", build_ticket_history, "Ticket history (import)"),
     DemoStep("live tickets", work_live_tickets, "Tickets of the last days (live)"),
     DemoStep("ticket statistics", report_ticket_statistics, "Monthly ticket statistics"),
+    DemoStep("fee items", set_up_fees, "Fee items"),
+    DemoStep("collectors", assign_collectors, "Collectors for the buildings"),
+    DemoStep("bills", run_bills, "Bill runs"),
+    DemoStep("payments", take_payments, "Payments at the counter"),
+    DemoStep("deposits", handle_deposits, "Renovation deposits"),
+    DemoStep("dunning", run_dunning, "Dunning campaign"),
+    DemoStep("collection report", report_collection, "Collection rate and arrears"),
 )
 
 
