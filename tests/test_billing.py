@@ -430,3 +430,29 @@ def test_a_prepayment_settles_the_new_bill_in_the_run(
     app.billing.run(ADMIN, e.id, "2026-11")
     assert app.ledger.open_receivables(ADMIN, unit.id) == []
     assert app.ledger.unit_balance(ADMIN, unit.id) == Decimal("-76.07")  # 300 - 223.93
+
+
+def test_past_months_are_billed_as_of_when_and_each_run_sends_one_event(
+    app: Propcare, estate: dict[str, Any]
+) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    e = estate["estate"]
+    sh = ZoneInfo("Asia/Shanghai")
+    october = datetime(2026, 10, 1, 9, 0, tzinfo=sh)
+    app.billing.run(ADMIN, e.id, "2026-10", at=october)
+    rows = _rows(app, "SELECT DISTINCT at FROM postings WHERE account = 'receivable'")
+    assert [datetime.fromisoformat(r[0]) for r in rows] == [october]
+    # A report as of mid-October sees the October bills.
+    (rate,) = app.arrears.collection_rate(
+        ADMIN, e.id, "2026-10", as_of=october + timedelta(days=14)
+    )
+    assert rate.billed == Decimal("223.93") + Decimal("816.00")
+    with pytest.raises(ValidationError, match="future"):
+        app.billing.run(ADMIN, e.id, "2026-11", at=app.clock.now() + timedelta(days=1))
+    app.billing.run(ADMIN, e.id, "2026-10", at=october)  # nothing new: no second event
+    with app.unit_of_work(readonly=True) as uow:
+        (event,) = uow.outbox.messages("ledger.bill_run")
+    assert (event.payload["period"], event.payload["billed"]) == ("2026-10", 2)
+    assert event.payload["total_fen"] == 22393 + 81600

@@ -19,6 +19,7 @@ import attrs
 from dateutil.relativedelta import relativedelta
 
 from propcare.access import Actor, Resource
+from propcare.clock import require_aware
 from propcare.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from propcare.ledger.accounts import Account, EntryKind
 from propcare.ledger.billing import (
@@ -32,6 +33,7 @@ from propcare.ledger.billing import (
     late_fee_now,
     parse_period,
 )
+from propcare.ledger.events import BillRun
 from propcare.money import exact, from_fen, to_fen
 from propcare.registry.model import EstateId, Unit, UnitId
 from propcare.service import Service, new_key
@@ -176,11 +178,22 @@ class BillingService(Service):
             )
             return uow.billing.bills_of(unit.id)
 
-    def run(self, actor: Actor, estate_id: EstateId, period: str) -> BillRunReport:
-        """Bill ``period`` ('YYYY-MM') for every unit of the estate; safe to rerun."""
+    def run(
+        self, actor: Actor, estate_id: EstateId, period: str, *, at: datetime | None = None
+    ) -> BillRunReport:
+        """Bill ``period`` ('YYYY-MM') for every unit of the estate; safe to rerun.
+
+        ``at`` dates the bills (default now; never in the future): a company bringing its
+        past months into propcare bills each as of when it was billed, so reports as of
+        an earlier day see them.
+        """
         actor = self._actor(actor)
         start = parse_period(period)
         now = self._app.clock.now()
+        if at is not None:
+            if require_aware("at", at) > now:
+                raise ValidationError("at", at, "bills are not dated in the future")
+            now = at
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.bill")
             items = uow.billing.items(estate.id)
@@ -244,9 +257,23 @@ class BillingService(Service):
             uow.billing.mark_ticket_charges(
                 [(c[0], entry) for c, entry in zip(charges, ids, strict=True)]
             )
+            if new_charges := len(charges):
+                billed_now += new_charges
+                total_fen += sum(c[2] for c in charges)
+            if billed_now:
+                self._publish(
+                    uow,
+                    BillRun(
+                        estate_id=estate.id,
+                        at=now,
+                        period=period,
+                        billed=billed_now,
+                        already=already,
+                        total_fen=total_fen,
+                    ),
+                    key=f"billrun:{estate.id}:{period}:{now.isoformat()}",
+                )
             uow.commit()
-        billed_now += len(charges)
-        total_fen += sum(c[2] for c in charges)
         return BillRunReport(estate.id, period, billed_now, already, from_fen(total_fen))
 
     # --- late fees: off by default ---------------------------------------------------

@@ -8,7 +8,7 @@ import attrs
 
 from propcare.notify.outbox import Event
 
-__all__ = ["EntryPosted"]
+__all__ = ["BillRun", "EntryPosted"]
 
 
 @attrs.frozen
@@ -18,3 +18,14 @@ class EntryPosted(Event):
     kind: str
     total_fen: int
     reverses: int | None
+
+
+@attrs.frozen
+class BillRun(Event):
+    """A bill run that billed something (one event per run, not one per bill)."""
+
+    topic: ClassVar[str] = "ledger.bill_run"
+    period: str
+    billed: int
+    already: int
+    total_fen: int
