@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import attrs
 
 from propcare.access import Actor, Resource
+from propcare.clock import require_aware
 from propcare.errors import NotFound, PermissionDenied, ValidationError
 from propcare.notify.outbox import Event, NewMessage
 from propcare.registry.model import Estate, EstateId
@@ -84,6 +86,10 @@ class Service:
             )
         self._authorize(actor, action, Resource("estate", estate.id, estate.id))
         return estate
+
+    def _at(self, at: datetime | None, field: str = "at") -> datetime:
+        """``at`` when the caller gives one (it must be aware), else now by the app's clock."""
+        return self._app.clock.now() if at is None else require_aware(field, at)
 
     def _publish(self, uow: UnitOfWork, event: Event, key: str | None = None) -> int:
         """Write ``event`` to this unit of work's outbox, for each subscriber that wants it."""

@@ -51,7 +51,7 @@ class ArrearsService(Service):
         actor = self._actor(actor)
         if sort_by not in _SORTS:
             raise ValidationError("sort_by", sort_by, f"must be one of: {', '.join(_SORTS)}")
-        when = self._when(as_of)
+        when = self._at(as_of, "as_of")
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.read")
             if show_phones:
@@ -111,7 +111,7 @@ class ArrearsService(Service):
         """Outstanding receivables by age of their period; the buckets sum to the total."""
         check_buckets(buckets)
         actor = self._actor(actor)
-        when = self._when(as_of)
+        when = self._at(as_of, "as_of")
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.read")
             day = when.astimezone(self._app.zone(estate.timezone)).date()
@@ -142,7 +142,7 @@ class ArrearsService(Service):
             except (ValueError, AttributeError):
                 raise ValidationError(field, value, "a period is written YYYY-MM") from None
         actor = self._actor(actor)
-        when = self._when(as_of)
+        when = self._at(as_of, "as_of")
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.read")
             rows = uow.arrears.billed_and_collected(estate.id, first_period, last, when)
@@ -198,9 +198,6 @@ class ArrearsService(Service):
         return lambda unit_id: collector_on(
             assignments, unit_id, units[UnitId(unit_id)].building_id, day
         )
-
-    def _when(self, at: datetime | None) -> datetime:
-        return self._app.clock.now() if at is None else require_aware("as_of", at)
 
 
 def _shown(phones_json: str, full: bool) -> str:

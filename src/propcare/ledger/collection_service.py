@@ -6,7 +6,6 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from propcare.access import Actor
-from propcare.clock import require_aware
 from propcare.errors import ConfigError, ValidationError
 from propcare.ledger.collection import (
     CollectorAssignment,
@@ -108,7 +107,7 @@ class CollectionService(Service):
     ) -> DunningAttempt:
         """Log a posted notice, call or visit and what came of it."""
         actor = self._actor(actor)
-        when = self._app.clock.now() if at is None else require_aware("at", at)
+        when = self._at(at)
         with self._app.unit_of_work() as uow:
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.dun")
             attempt = self._attempt(

@@ -9,7 +9,6 @@ from decimal import Decimal
 import attrs
 
 from propcare.access import Actor, Resource
-from propcare.clock import require_aware
 from propcare.errors import NotFound, ValidationError
 from propcare.ledger.accounts import Account, EntryKind
 from propcare.ledger.deposits import Deduction, Deposit, DepositStatus, Till, require_step
@@ -43,7 +42,7 @@ class DepositService(Service):
         if not isinstance(purpose, str) or not purpose.strip():
             raise ValidationError("purpose", purpose, "say what the deposit is for")
         till = enum_member(Till, "method", method)
-        when = self._when(at)
+        when = self._at(at)
         with self._app.unit_of_work() as uow:
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.deposit")
             next_id = uow.deposits.next_id()
@@ -89,7 +88,7 @@ class DepositService(Service):
         actor = self._actor(actor)
         if not isinstance(passed, bool):
             raise ValidationError("passed", passed, "must be True or False")
-        when = self._when(at)
+        when = self._at(at)
         with self._app.unit_of_work() as uow:
             deposit = self._load(uow, actor, deposit_id, "ledger.deposit")
             require_step(deposit, "inspect")
@@ -118,7 +117,7 @@ class DepositService(Service):
         actor = self._actor(actor)
         items = tuple(deductions)
         till = enum_member(Till, "method", method)
-        when = self._when(at)
+        when = self._at(at)
         with self._app.unit_of_work() as uow:
             deposit = self._load(uow, actor, deposit_id, "ledger.refund")
             require_step(deposit, "refund")
@@ -164,9 +163,6 @@ class DepositService(Service):
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, self._actor(actor), estate_id, "ledger.read")
             return uow.deposits.not_refunded(estate.id)
-
-    def _when(self, at: datetime | None) -> datetime:
-        return self._app.clock.now() if at is None else require_aware("at", at)
 
     def _load(self, uow: UnitOfWork, actor: Actor, deposit_id: object, action: str) -> Deposit:
         if isinstance(deposit_id, bool) or not isinstance(deposit_id, int):

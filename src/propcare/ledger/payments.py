@@ -24,7 +24,6 @@ from typing import Literal, NoReturn
 import attrs
 
 from propcare.access import Actor, Resource
-from propcare.clock import require_aware
 from propcare.errors import ConfigError, Conflict, InvalidTransition, NotFound, ValidationError
 from propcare.ledger.accounts import Account, EntryKind
 from propcare.ledger.allocation import Allocation, AllocationPlan, Rule, allocate
@@ -122,7 +121,7 @@ class PaymentService(Service):
         fen = _positive_fen(amount)
         if method not in COUNTER_METHODS:
             raise ValidationError("method", method, f"one of {', '.join(sorted(COUNTER_METHODS))}")
-        when = self._app.clock.now() if at is None else require_aware("at", at)
+        when = self._at(at)
         self._client("counter")
         try:
             with self._app.unit_of_work() as uow:
@@ -232,7 +231,7 @@ class PaymentService(Service):
     ) -> PaymentResult:
         """Move a suspense payment to ``unit_id``: allocated like a payment, with a receipt."""
         actor = self._actor(actor)
-        when = self._app.clock.now() if at is None else require_aware("at", at)
+        when = self._at(at)
         with self._app.unit_of_work() as uow:
             row = self._load(uow, actor, payment_id, "ledger.refund")
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.refund")
@@ -283,7 +282,7 @@ class PaymentService(Service):
         actor = self._actor(actor)
         fen = _positive_fen(amount)
         why = _reason(reason)
-        when = self._app.clock.now() if at is None else require_aware("at", at)
+        when = self._at(at)
         if refund_id is not None and (not isinstance(refund_id, str) or not refund_id.strip()):
             raise ValidationError("refund_id", refund_id, "must be a non-empty string")
         with self._app.unit_of_work() as uow:
@@ -402,7 +401,7 @@ class PaymentService(Service):
         reversed and its receipt voided; returns the reversal's id."""
         actor = self._actor(actor)
         why = _reason(reason)
-        when = self._app.clock.now() if at is None else require_aware("at", at)
+        when = self._at(at)
         with self._app.unit_of_work() as uow:
             row = self._load(uow, actor, payment_id, "ledger.refund")
             if row.status == "reversed":
@@ -440,7 +439,7 @@ class PaymentService(Service):
         Returns the CREDIT_APPLIED entry's id, or None when there is nothing to apply.
         """
         actor = self._actor(actor)
-        when = self._app.clock.now() if at is None else require_aware("at", at)
+        when = self._at(at)
         with self._app.unit_of_work() as uow:
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.pay")
             entry_id = self.apply_credit_in(uow, unit.estate_id, unit.id, when, actor.name)
@@ -494,7 +493,7 @@ class PaymentService(Service):
         actor = self._actor(actor)
         fen = _positive_fen(amount)
         why = _reason(reason)
-        when = self._app.clock.now() if at is None else require_aware("at", at)
+        when = self._at(at)
         with self._app.unit_of_work() as uow:
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.refund")
             if isinstance(approver_staff_id, bool) or not isinstance(approver_staff_id, int):

@@ -11,7 +11,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from propcare.access import Actor, Resource
-from propcare.clock import require_aware
 from propcare.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from propcare.ledger.accounts import DEBIT_NORMAL, Account, EntryKind
 from propcare.ledger.events import EntryPosted
@@ -70,7 +69,7 @@ class LedgerService(Service):
         an entry is reversed at most once.
         """
         actor = self._actor(actor)
-        when = self._app.clock.now() if at is None else require_aware("at", at)
+        when = self._at(at)
         with self._app.unit_of_work() as uow:
             original = self._load(uow, actor, entry_id, "ledger.reverse")
             if original.kind is EntryKind.REVERSAL:
@@ -127,7 +126,7 @@ class LedgerService(Service):
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError("reason", reason, "voiding a receipt needs a reason")
         actor = self._actor(actor)
-        when = self._app.clock.now() if at is None else require_aware("at", at)
+        when = self._at(at)
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.reverse")
             uow.ledger.void_receipt(estate.id, year, number, when, reason.strip())

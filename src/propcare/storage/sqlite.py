@@ -54,6 +54,7 @@ from propcare.storage.sqlite_payments import PaymentsRepo
 from propcare.storage.sqlite_plans import OutageRepo, PlanRepo
 from propcare.storage.sqlite_ticket_stats import TicketStatsRepo
 from propcare.storage.sqlite_tickets import TicketRepo
+from propcare.storage.sqlite_values import parse_ts, ts
 
 __all__ = ["SqliteStorage", "open_sqlite", "parse_sqlite_url"]
 
@@ -64,15 +65,6 @@ R = TypeVar("R")
 
 
 # --- value encoding -------------------------------------------------------------
-
-
-def ts(value: datetime) -> str:
-    """Aware datetime -> fixed-width UTC text, which sorts in time order."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def parse_ts(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 def _day(value: date | None) -> str | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+from propcare.storage.sqlite_values import ts
+
 if TYPE_CHECKING:
     from propcare.storage.sqlite import SqliteUnitOfWork
 
@@ -20,12 +22,6 @@ _FROM = (
 _COLLECTING = "('payment', 'credit_applied', 'compensation', 'refund')"
 
 
-def _ts(value: datetime) -> str:
-    from propcare.storage.sqlite import ts
-
-    return ts(value)
-
-
 class ArrearsRepo:
     def __init__(self, uow: SqliteUnitOfWork) -> None:
         self._uow = uow
@@ -36,7 +32,7 @@ class ArrearsRepo:
             "SELECT unit_id, fee_item, period, SUM(amount_fen) AS owed FROM postings "
             "WHERE estate_id = ? AND account = 'receivable' AND at <= ? "
             "GROUP BY unit_id, fee_item, period HAVING owed > 0 ORDER BY unit_id, period",
-            (estate_id, _ts(as_of)),
+            (estate_id, ts(as_of)),
         )
         return [(r[0], r[1], r[2], int(r[3])) for r in rows]
 
@@ -56,7 +52,7 @@ class ArrearsRepo:
             "LEFT JOIN ownerships s ON s.unit_id = x.unit_id AND s.start_date <= ? "
             "AND (s.end_date IS NULL OR s.end_date > ?) "
             "LEFT JOIN owners o ON o.id = s.owner_id",
-            (estate_id, _ts(as_of), day.isoformat(), day.isoformat()),
+            (estate_id, ts(as_of), day.isoformat(), day.isoformat()),
         )
         return [tuple(r) for r in rows]
 
@@ -71,7 +67,7 @@ class ArrearsRepo:
             f"{_FROM}WHERE p.estate_id = ? AND p.account = 'receivable' "
             "AND p.fee_item <> 'late_fee' AND p.period >= ? AND p.period <= ? AND p.at <= ? "
             "GROUP BY p.unit_id",
-            (estate_id, first_period, last_period, _ts(as_of)),
+            (estate_id, first_period, last_period, ts(as_of)),
         )
         return [(r[0], int(r[1]), int(r[2])) for r in rows]
 
@@ -86,6 +82,6 @@ class ArrearsRepo:
             f"{_FROM}WHERE p.estate_id = ? AND p.account = 'receivable' "
             "AND p.fee_item <> 'late_fee' AND p.period < ? AND p.at >= ? AND p.at < ? "
             "GROUP BY p.unit_id",
-            (estate_id, before_period, _ts(start), _ts(end)),
+            (estate_id, before_period, ts(start), ts(end)),
         )
         return [(r[0], int(r[1])) for r in rows]

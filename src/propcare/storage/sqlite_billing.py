@@ -24,6 +24,7 @@ from propcare.ledger.billing import (
     UnitFacts,
 )
 from propcare.registry.model import UnitUse
+from propcare.storage.sqlite_values import ts
 
 if TYPE_CHECKING:
     from propcare.storage.sqlite import SqliteUnitOfWork
@@ -31,12 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["BillingRepo", "TicketCharge"]
 
 TicketCharge = tuple[int, int, int, str]  # charge id, unit id, fen, at (UTC text)
-
-
-def _ts(value: datetime) -> str:
-    from propcare.storage.sqlite import ts
-
-    return ts(value)
 
 
 def _marks(n: int) -> str:
@@ -208,7 +203,7 @@ class BillingRepo:
             "LEFT JOIN billed_ticket_charges b ON b.charge_id = c.id "
             "WHERE c.estate_id = ? AND c.at >= ? AND c.at < ? AND c.unit_id IS NOT NULL "
             "AND c.amount_fen > 0 AND b.charge_id IS NULL ORDER BY c.id",
-            (estate_id, _ts(start), _ts(end)),
+            (estate_id, ts(start), ts(end)),
         )
         return [(int(r[0]), int(r[1]), int(r[2]), str(r[3])) for r in rows]
 
@@ -231,7 +226,7 @@ class BillingRepo:
         if not rows:
             return []
         first = self._next_entry_id()
-        when = _ts(at)
+        when = ts(at)
         self._uow.executemany(
             "INSERT INTO journal_entries (id, estate_id, kind, at, idem_key, actor, memo) "
             "VALUES (?, ?, ?, ?, ?, ?, '')",

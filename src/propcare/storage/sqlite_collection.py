@@ -9,17 +9,12 @@ from typing import TYPE_CHECKING
 import attrs
 
 from propcare.ledger.collection import CollectorAssignment, DunningAttempt
+from propcare.storage.sqlite_values import ts
 
 if TYPE_CHECKING:
     from propcare.storage.sqlite import SqliteUnitOfWork
 
 __all__ = ["CollectionRepo"]
-
-
-def _ts(value: datetime) -> str:
-    from propcare.storage.sqlite import ts
-
-    return ts(value)
 
 
 def _day(value: date | None) -> str | None:
@@ -89,7 +84,7 @@ class CollectionRepo:
         cur = self._uow.execute(
             "INSERT INTO dunning_campaigns (estate_id, title, started_at, started_by) "
             "VALUES (?, ?, ?, ?)",
-            (estate_id, title, _ts(at), actor),
+            (estate_id, title, ts(at), actor),
         )
         return int(cur.lastrowid or 0)
 
@@ -111,7 +106,7 @@ class CollectionRepo:
                 a.collector_staff_id,
                 a.method.value,
                 a.outcome.value,
-                _ts(a.at),
+                ts(a.at),
                 _day(a.promised_date),
                 a.note,
                 a.actor,

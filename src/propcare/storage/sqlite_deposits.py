@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from propcare.ledger.deposits import Deduction, Deposit, DepositStatus
 from propcare.money import from_fen, to_fen
+from propcare.storage.sqlite_values import ts
 
 if TYPE_CHECKING:
     from propcare.storage.sqlite import SqliteUnitOfWork
@@ -20,12 +21,6 @@ _SELECT = (
     "SELECT id, estate_id, unit_id, purpose, amount_fen, status, collected_at, inspected_at, "
     "inspection_passed, inspection_note, refunded_at, deductions FROM deposits"
 )
-
-
-def _ts(value: datetime) -> str:
-    from propcare.storage.sqlite import ts
-
-    return ts(value)
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -70,7 +65,7 @@ class DepositRepo:
                 deposit.purpose,
                 to_fen(deposit.amount),
                 deposit.status.value,
-                _ts(deposit.collected_at),
+                ts(deposit.collected_at),
                 entry_id,
             ),
         )
@@ -86,7 +81,7 @@ class DepositRepo:
             "inspection_note = ? WHERE id = ?",
             (
                 deposit.status.value,
-                _ts(deposit.inspected_at),
+                ts(deposit.inspected_at),
                 int(bool(deposit.inspection_passed)),
                 deposit.inspection_note,
                 deposit.id,
@@ -101,7 +96,7 @@ class DepositRepo:
             "WHERE id = ?",
             (
                 deposit.status.value,
-                _ts(deposit.refunded_at),
+                ts(deposit.refunded_at),
                 entry_id,
                 json.dumps(deductions, ensure_ascii=False),
                 deposit.id,

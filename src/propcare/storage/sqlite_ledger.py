@@ -8,17 +8,12 @@ from typing import TYPE_CHECKING
 from propcare.errors import Conflict
 from propcare.ledger.accounts import Account
 from propcare.ledger.journal import JournalEntry, Posting, Receipt
+from propcare.storage.sqlite_values import ts
 
 if TYPE_CHECKING:
     from propcare.storage.sqlite import SqliteUnitOfWork
 
 __all__ = ["LedgerRepo"]
-
-
-def _ts(value: datetime) -> str:
-    from propcare.storage.sqlite import ts
-
-    return ts(value)
 
 
 class LedgerRepo:
@@ -27,7 +22,7 @@ class LedgerRepo:
 
     def append(self, entry: JournalEntry) -> int:
         """Store a balanced entry; Conflict if its key or the entry it reverses is taken."""
-        at = _ts(entry.at)
+        at = ts(entry.at)
         cur = self._uow.execute(
             "INSERT INTO journal_entries (estate_id, kind, at, idem_key, actor, memo, reverses) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -168,7 +163,7 @@ class LedgerRepo:
         self._uow.execute(
             "INSERT INTO receipts (estate_id, year, number, entry_id, issued_at) "
             "VALUES (?, ?, ?, ?, ?)",
-            (estate_id, year, number, entry_id, _ts(at)),
+            (estate_id, year, number, entry_id, ts(at)),
         )
         return Receipt(estate_id, year, number, entry_id, at)
 
@@ -178,7 +173,7 @@ class LedgerRepo:
         cur = self._uow.execute(
             "UPDATE receipts SET voided_at = ?, void_reason = ? "
             "WHERE estate_id = ? AND year = ? AND number = ? AND voided_at IS NULL",
-            (_ts(at), reason, estate_id, year, number),
+            (ts(at), reason, estate_id, year, number),
         )
         if cur.rowcount != 1:
             raise Conflict("receipt", f"{year}-{number:06d}", "no such receipt, or already void")

@@ -8,17 +8,12 @@ from typing import TYPE_CHECKING
 
 from propcare.ledger.journal import Receipt
 from propcare.storage.ports import PaymentRow
+from propcare.storage.sqlite_values import ts
 
 if TYPE_CHECKING:
     from propcare.storage.sqlite import SqliteUnitOfWork
 
 __all__ = ["PaymentsRepo"]
-
-
-def _ts(value: datetime) -> str:
-    from propcare.storage.sqlite import ts
-
-    return ts(value)
 
 
 _COLUMNS = (
@@ -76,7 +71,7 @@ class PaymentsRepo:
                 unit_id,
                 order_id,
                 method,
-                _ts(paid_at),
+                ts(paid_at),
                 entry_id,
                 status,
             ),
@@ -142,7 +137,7 @@ class PaymentsRepo:
         cur = self._uow.execute(
             "INSERT INTO payment_refunds (payment_id, entry_id, amount_fen, reason, actor, at, "
             "provider_refund_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (payment_id, entry_id, amount_fen, reason, actor, _ts(at), provider_refund_id),
+            (payment_id, entry_id, amount_fen, reason, actor, ts(at), provider_refund_id),
         )
         return int(cur.lastrowid or 0)
 
@@ -158,7 +153,7 @@ class PaymentsRepo:
         self._uow.execute(
             "INSERT INTO payment_anomalies (estate_id, provider, provider_txn_id, kind, detail, "
             "at) VALUES (?, ?, ?, ?, ?, ?)",
-            (estate_id, provider, provider_txn_id, kind, detail, _ts(at)),
+            (estate_id, provider, provider_txn_id, kind, detail, ts(at)),
         )
 
     def anomalies(self, estate_id: int) -> list[tuple[str, str, str, str]]:
@@ -181,7 +176,7 @@ class PaymentsRepo:
         self._uow.execute(
             "INSERT INTO payment_orders (order_id, estate_id, unit_id, provider, amount_fen, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (order_id, estate_id, unit_id, provider, amount_fen, _ts(at)),
+            (order_id, estate_id, unit_id, provider, amount_fen, ts(at)),
         )
 
     def order_unit(self, estate_id: int, order_id: str) -> int | None:

@@ -11,19 +11,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from propcare.registry.model import EstateId
+from propcare.storage.sqlite_values import ts
 from propcare.tickets.planned import Outage, Plan
 
 if TYPE_CHECKING:
     from propcare.storage.sqlite import SqliteUnitOfWork, Table, TableRepository
 
 __all__ = ["OutageRepo", "PlanRepo"]
-
-
-def _ts(value: datetime) -> str:
-    # propcare.storage.sqlite imports this module: reach back into it at call time.
-    from propcare.storage.sqlite import ts
-
-    return ts(value)
 
 
 # --- maintenance plans --------------------------------------------------------------
@@ -149,9 +143,9 @@ class OutageRepo:
                 record.estate_id,
                 record.kind.value,
                 record.title,
-                _ts(record.starts_at),
-                _ts(record.ends_at),
-                _ts(record.announced_at),
+                ts(record.starts_at),
+                ts(record.ends_at),
+                ts(record.announced_at),
                 int(record.lead.total_seconds()),
                 int(record.late),
                 json.dumps(list(record.building_ids)),
@@ -171,7 +165,7 @@ class OutageRepo:
         rows = self._uow.execute(
             f"{_OUTAGE_SELECT} WHERE o.estate_id = ? AND o.starts_at >= ? AND o.starts_at < ? "
             "ORDER BY o.starts_at, o.id",
-            (estate_id, _ts(start), _ts(end)),
+            (estate_id, ts(start), ts(end)),
         )
         return [_outage(r) for r in rows]
 
@@ -179,6 +173,6 @@ class OutageRepo:
         row = self._uow.execute(
             "SELECT COUNT(*) FROM outages WHERE estate_id = ? AND starts_at >= ? "
             "AND starts_at < ? AND late = 1",
-            (estate_id, _ts(start), _ts(end)),
+            (estate_id, ts(start), ts(end)),
         ).fetchone()
         return int(row[0])

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from propcare.errors import ValidationError
+from propcare.storage.sqlite_values import ts
 from propcare.tickets.stats import (
     CATEGORIES,
     CHANNELS,
@@ -191,7 +192,6 @@ class TicketStatsRepo:
         as_of: datetime,
         group_by: str | None,
     ) -> list[TicketMetrics]:
-        from propcare.storage.sqlite import ts
 
         if group_by not in _SQL:
             raise ValidationError(

@@ -6,7 +6,7 @@ import enum
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from json.encoder import encode_basestring as _escape
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from propcare.errors import Conflict
 from propcare.money import to_fen
 from propcare.sla.engine import Deadlines
 from propcare.storage.codec import converter
+from propcare.storage.sqlite_values import ts
 from propcare.tickets.model import (
     Action,
     CallbackPolicy,
@@ -40,9 +41,7 @@ __all__ = ["TicketRepo", "state_from_dict", "state_json"]
 
 
 def _ts(value: datetime | None) -> str | None:
-    # The text of propcare.storage.sqlite.ts (fixed-width UTC, sorts in time order),
-    # written out: importing it here would be circular, and this runs ~12 times a write.
-    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+    return None if value is None else ts(value)
 
 
 # --- the state as JSON ------------------------------------------------------------------

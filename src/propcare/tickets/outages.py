@@ -125,7 +125,7 @@ class OutageService(Service):
         ``channel``, by default the app's ticket notification channel, else ``log``.
         """
         actor = self._actor(actor)
-        announced_at = self._app.clock.now() if at is None else require_aware("at", at)
+        announced_at = self._at(at)
         require_aware("starts_at", starts_at)
         require_aware("ends_at", ends_at)
         buildings = id_list(building_ids, "building_ids")

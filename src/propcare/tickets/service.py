@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 
 from propcare.access import Actor, Resource
-from propcare.clock import require_aware
 from propcare.errors import CalendarDataMissing, NotFound, PropcareError, ValidationError
 from propcare.money import exact, money
 from propcare.notify.outbox import Notification, Recipient
@@ -98,7 +97,7 @@ class TicketService(Service):
             category, channel, summary, priority, unit_id, location, reporter_owner_id,
             reporter_name, callback_policy,
         )  # fmt: skip
-        when = self._when(at)
+        when = self._at(at)
         with self._app.unit_of_work() as uow:
             ticket = self._open(uow, actor, estate_id, data, when, first_contact_staff_id, None)
             uow.commit()
@@ -524,7 +523,7 @@ class TicketService(Service):
     ) -> builtins.list[SlaAlerted]:
         """Send every warning and escalation now due, each once; returns those sent now."""
         actor = self._actor(actor)
-        when = self._when(now)
+        when = self._at(now)
         rules = self._app.sla_alert_rules
         sent: list[SlaAlerted] = []
         with self._app.unit_of_work() as uow:
@@ -551,9 +550,6 @@ class TicketService(Service):
         return sent
 
     # --- internals --------------------------------------------------------------------
-
-    def _when(self, at: datetime | None) -> datetime:
-        return self._app.clock.now() if at is None else require_aware("at", at)
 
     def _staff(self, uow: UnitOfWork, estate_id: int, staff_id: Any, field: str) -> Staff:
         staff: Staff | None = uow.staff.get(staff_id) if isinstance(staff_id, int) else None
@@ -589,7 +585,7 @@ class TicketService(Service):
         at: datetime | None,
     ) -> Ticket:
         actor = self._actor(actor)
-        when = self._when(at)
+        when = self._at(at)
         with self._app.unit_of_work() as uow:
             ticket = self._load(uow, actor, ticket_id, _NEEDS[action])
             if action is Action.ASSIGN:
