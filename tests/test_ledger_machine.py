@@ -127,6 +127,9 @@ class Model:
         self.held: dict[int, int] = dict.fromkeys(units, 0)
         # payment id -> unit, amount, refunded, reversed, net allocations (credit as CREDIT)
         self.payments: dict[int, dict[str, Any]] = {}
+        # unit -> line -> [fen still settled by owner credit, step of the last change]
+        self.applied: dict[int, dict[tuple[str, str], list[int]]] = {u: {} for u in units}
+        self.step = 0
 
     def allocate(self, unit: int, fen: int) -> tuple[list[tuple[tuple[str, str], int]], int]:
         """Oldest period first, then by fee item; the rest is credit."""
@@ -151,8 +154,43 @@ class Model:
         if self.credit[unit] <= 0:
             return
         lines, rest = self.allocate(unit, self.credit[unit])
+        if not lines:
+            return
         self.settle(unit, lines)
         self.credit[unit] = rest
+        self.step += 1
+        for line, fen in lines:
+            slot = self.applied[unit].setdefault(line, [0, 0])
+            slot[0] += fen
+            slot[1] = self.step
+
+    def reopen_spent_credit(self, unit: int) -> None:
+        """Credit taken back after it settled bills reopens them, most recently settled
+        first (within one application the latest period first)."""
+        left = -self.credit[unit]
+        if left <= 0:
+            return
+        self.step += 1
+        for line, slot in sorted(
+            self.applied[unit].items(), key=lambda kv: (kv[1][1], kv[0][1], kv[0][0]), reverse=True
+        ):
+            take = min(slot[0], left)
+            if take <= 0:
+                continue
+            slot[0] -= take
+            slot[1] = self.step
+            self.owed[unit][line] = self.owed[unit].get(line, 0) + take
+            self.credit[unit] += take
+            left -= take
+            if not left:
+                break
+        assert left == 0, "credit was spent on nothing"
+
+    def waive(self, unit: int, line: tuple[str, str], fen: int) -> None:
+        """Whatever of a waived late fee is still owed is cleared; the paid rest is credit."""
+        cleared = min(fen, max(self.owed[unit].get(line, 0), 0))
+        self.owed[unit][line] = self.owed[unit].get(line, 0) - cleared
+        self.credit[unit] += fen - cleared
 
     def balance(self, unit: int) -> int:
         return sum(self.owed[unit].values()) - self.credit[unit]
@@ -209,15 +247,6 @@ class LedgerMachine(RuleBasedStateMachine):
             "net": net,
         }
         self.notices[result.payment_id] = notice
-
-    def _credit_unspent(self, p: dict[str, Any]) -> bool:
-        """Whether the overpaid part of payment ``p`` is still on the owner's credit.
-
-        Refunding or reversing a payment whose credit was since applied to a bill reopens
-        the bills that credit settled; the model does not mimic that rule yet, so the
-        machine leaves that path to the dedicated tests below.
-        """
-        return self.model.credit[p["unit"]] >= p["net"].get(CREDIT, 0)
 
     def _owed(self, unit: int) -> int:
         return max(0, sum(self.model.owed[unit].values()))
@@ -279,7 +308,7 @@ class LedgerMachine(RuleBasedStateMachine):
         p = self.model.payments[payment_id]
         left = p["amount"] - p["refunded"]
         fen = left * share // 100
-        if p["reversed"] or fen <= 0 or not self._credit_unspent(p):
+        if p["reversed"] or fen <= 0:
             return
         self.app.payments.refund(ADMIN, payment_id, from_fen(fen), "业主申请退款")
         # Newest allocation first: the credit part, then the lines in reverse order.
@@ -299,13 +328,14 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.model.owed[unit][line] += take
         assert rest == 0
         p["refunded"] += fen
+        self.model.reopen_spent_credit(unit)
 
     @precondition(lambda self: self.model.payments)
     @rule(data=st.data())
     def reverse_a_payment(self, data: st.DataObject) -> None:
         payment_id = data.draw(st.sampled_from(sorted(self.model.payments)))
         p = self.model.payments[payment_id]
-        if p["reversed"] or p["refunded"] or not self._credit_unspent(p):
+        if p["reversed"] or p["refunded"]:
             return
         self.app.payments.reverse(ADMIN, payment_id, "录错了")
         unit = p["unit"]
@@ -316,6 +346,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.model.owed[unit][line] += fen
             p["net"][line] = 0
         p["reversed"] = True
+        self.model.reopen_spent_credit(unit)
 
     @rule(unit=st.integers(0, 2))
     def apply_credit(self, unit: int) -> None:
@@ -371,19 +402,12 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.late_fees) > len(self.waived))
     @rule(data=st.data())
     def waive_a_late_fee(self, data: st.DataObject) -> None:
-        # Only a late fee still wholly owed: waiving a paid one (credit to the owner) is
-        # checked by its own test below.
-        open_fees = [
-            e
-            for e, (unit, period, fen) in sorted(self.late_fees.items())
-            if e not in self.waived and self.model.owed[unit].get(("late_fee", period), 0) >= fen
-        ]
-        if not open_fees:
-            return
+        # Paid, part paid or owed: the paid part of a waived fee goes back as credit.
+        open_fees = [e for e in sorted(self.late_fees) if e not in self.waived]
         entry_id = data.draw(st.sampled_from(open_fees))
         unit, period, fen = self.late_fees[entry_id]
         self.app.billing.waive_late_fee(ADMIN, entry_id, "经理批准减免")
-        self.model.owed[unit][("late_fee", period)] -= fen
+        self.model.waive(unit, ("late_fee", period), fen)
         self.waived.add(entry_id)
 
     # --- invariants --------------------------------------------------------------------

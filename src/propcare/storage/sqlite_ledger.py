@@ -139,12 +139,13 @@ class LedgerRepo:
 
     def credit_applied_lines(self, unit_id: int) -> list[tuple[str, str, int]]:
         """(fee item, period, fen) of the unit's receivables still settled by owner credit,
-        most recently settled first."""
+        most recently settled first; within one entry the latest period first, so that
+        reopening is deterministic."""
         rows = self._uow.execute(
             "SELECT p.fee_item, p.period, -SUM(p.amount_fen) AS applied FROM postings p "
             "JOIN journal_entries e ON e.id = p.entry_id WHERE e.kind = 'credit_applied' "
             "AND p.account = 'receivable' AND p.unit_id = ? GROUP BY p.fee_item, p.period "
-            "HAVING applied > 0 ORDER BY MAX(p.entry_id) DESC",
+            "HAVING applied > 0 ORDER BY MAX(p.entry_id) DESC, p.period DESC, p.fee_item DESC",
             (unit_id,),
         )
         return [(r[0], r[1], int(r[2])) for r in rows]
