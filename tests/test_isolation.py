@@ -194,6 +194,9 @@ CALLS: dict[str, Call] = {
     ),
     "payments.refund": lambda a, x, r: a.payments.refund(x, r["payment"], Decimal(1), "越权"),
     "payments.reverse": lambda a, x, r: a.payments.reverse(x, r["payment"], "越权"),
+    "payments.refunds": lambda a, x, r: a.payments.refunds(x, r["estate"]),
+    "payments.retry_refunds": lambda a, x, r: a.payments.retry_refunds(x, r["estate"]),
+    "payments.confirm_refund": lambda a, x, r: a.payments.confirm_refund(x, r["refund"]),
     "payments.apply_credit": lambda a, x, r: a.payments.apply_credit(x, r["unit"]),
     "payments.apply_credit_in": None,  # takes a unit of work (billing calls it after a run)
     "payments.compensate": lambda a, x, r: a.payments.compensate(
@@ -285,6 +288,7 @@ def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
         uow.commit()
     deposit = app.deposits.collect(admin, unit.id, Decimal("3000"), at=T0)
     payment = app.payments.pay_at_counter(admin, unit.id, Decimal("50"), "cash", at=T0)
+    refund = app.payments.refund(admin, payment.payment_id, Decimal("1"), "多收", at=T0)
     suspended = app.payments.record(
         admin,
         PaymentNotice(a.id, "counter", "isolation-suspense", Decimal("5"), T0, method="cash"),
@@ -303,6 +307,7 @@ def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
         "deposit": deposit.id,
         "payment": payment.payment_id,
         "suspended": suspended.payment_id,
+        "refund": refund.id,
         "plan": plan.id,
         "b": b.id,
     }

@@ -36,6 +36,7 @@ class EntryKind(enum.StrEnum):
     PAYMENT = "payment"
     CREDIT_APPLIED = "credit_applied"  # owner credit applied to new bills
     REFUND = "refund"
+    REFUND_PAID = "refund_paid"  # a provider paid out a refund recorded as payable
     REVERSAL = "reversal"
     COMPENSATION = "compensation"
     DEPOSIT = "deposit"

@@ -9,7 +9,12 @@ transaction, so receipts stay gapless.
 
 Refunds take money back from the payment's newest allocation first: the owner-credit
 part, then the most recently settled receivable (the arrears a payment cleared first
-stay cleared longest). Refunds, reversals, suspense resolution and compensation need
+stay cleared longest). A counter refund is paid on the spot. A refund through a
+provider is first recorded as payable (``refunds_payable``) and committed; only then is
+the provider asked, outside any transaction, so no database lock is held over a network
+call and no money leaves without a record. The provider's answer moves it to paid
+(clearing debited) or leaves it ``requested`` with the error, for
+:meth:`PaymentService.retry_refunds`. Refunds, reversals, suspense resolution and compensation need
 ``ledger.refund`` (finance, manager).
 """
 
@@ -39,9 +44,9 @@ from propcare.ledger.journal import JournalEntry, Posting, Receipt, reversal
 from propcare.money import from_fen, to_fen
 from propcare.registry.model import EstateId, Unit, UnitId
 from propcare.service import Service, new_key
-from propcare.storage.ports import PaymentRow, UnitOfWork
+from propcare.storage.ports import PaymentRow, RefundRow, UnitOfWork
 
-__all__ = ["APPROVER_ROLES", "PaymentResult", "PaymentService"]
+__all__ = ["APPROVER_ROLES", "PaymentResult", "PaymentService", "Refund"]
 
 # Who may approve a compensation credit (折抵补偿金).
 APPROVER_ROLES = frozenset({"manager", "finance"})
@@ -59,6 +64,39 @@ class PaymentResult:
     allocations: tuple[Allocation, ...]
     credit: Decimal  # what became owner credit
     new: bool  # False when the notice had been processed before
+
+
+@attrs.frozen
+class Refund:
+    """A refund of a payment: ``paid`` (money handed back), ``pending`` (the provider
+    accepted it and confirms later) or ``requested`` (recorded as payable; the provider
+    has not accepted it yet, ``error`` says why)."""
+
+    id: int
+    payment_id: int
+    entry_id: int
+    amount: Decimal
+    status: str
+    provider: str
+    refund_no: str
+    provider_refund_id: str
+    attempts: int
+    error: str
+
+    @classmethod
+    def of(cls, row: RefundRow) -> Refund:
+        return cls(
+            row.id,
+            row.payment_id,
+            row.entry_id,
+            from_fen(row.amount_fen),
+            row.status,
+            row.provider,
+            row.refund_no,
+            row.provider_refund_id,
+            row.attempts,
+            row.error,
+        )
 
 
 class _Mismatch(Exception):
@@ -271,13 +309,14 @@ class PaymentService(Service):
         *,
         at: datetime | None = None,
         refund_id: str | None = None,
-    ) -> int:
-        """Pay back part or all of a payment; returns the refund entry's id.
+    ) -> Refund:
+        """Pay back part or all of a payment.
 
-        Never more than was paid net of earlier refunds (ValidationError). Non-counter
-        providers are asked through their client's ``request_refund`` first, inside the
-        transaction: if that raises, nothing is posted. ``refund_id`` makes a retried
-        call refund once (it is also the id the provider sees).
+        Never more than was paid net of earlier refunds (ValidationError). The refund
+        entry is committed first; a provider other than the counter is asked after
+        the commit (see the module notes), and the returned :class:`Refund` says
+        whether it was paid. ``refund_id`` makes a retried call refund once (it is
+        also the id the provider sees, so the provider pays once too).
         """
         actor = self._actor(actor)
         fen = _positive_fen(amount)
@@ -290,7 +329,10 @@ class PaymentService(Service):
             if refund_id is not None:
                 done = uow.ledger.by_key(f"refund:{row.id}:{refund_id}")
                 if done is not None:
-                    return done  # a retried refund: paid back once
+                    earlier = uow.payments.refund_by_entry(done)
+                    assert earlier is not None  # written with its entry
+                    uow.commit()
+                    return self._send_refund(earlier, why)  # a retry: asked again if unpaid
             if row.status not in ("posted", "resolved") or row.unit_id is None:
                 raise InvalidTransition(
                     "payment_id", payment_id, f"is {row.status}; only allocated payments refund"
@@ -302,6 +344,9 @@ class PaymentService(Service):
                     amount,
                     f"exceeds what is left to refund ({from_fen(row.amount_fen - refunded)})",
                 )
+            remote = row.provider != "counter"
+            if remote:
+                self._client(row.provider)  # not configured: ConfigError, nothing written
             # Newest allocation first: the credit part, then lines in reverse order.
             net = uow.payments.allocations(row.id)
             order = [n for n in net if n[:2] == CREDIT] + [
@@ -315,18 +360,11 @@ class PaymentService(Service):
                     back.append((fee_item, period, take))
                     left -= take
             refund_no = refund_id or uuid.uuid4().hex
-            provider_ref = refund_no
-            if row.provider != "counter":
-                provider_ref = (
-                    self._client(row.provider)
-                    .request_refund(
-                        RefundRequest(
-                            row.provider, row.provider_txn_id, refund_no, from_fen(fen), why
-                        )
-                    )
-                    .provider_refund_id
-                )
-            postings = [self._clearing(row.provider, row.method, -fen)]
+            postings = [
+                Posting(Account.REFUNDS_PAYABLE, -fen)
+                if remote
+                else self._clearing(row.provider, row.method, -fen)
+            ]
             for fee_item, period, take in back:
                 if (fee_item, period) == CREDIT:
                     postings.append(Posting(Account.OWNER_CREDIT, take, row.unit_id))
@@ -348,9 +386,131 @@ class PaymentService(Service):
             uow.payments.add_allocations(
                 row.id, entry_id, row.unit_id, [(f, p, -t) for f, p, t in back]
             )
-            uow.payments.add_refund(row.id, entry_id, fen, why, actor.name, when, provider_ref)
+            new_id = uow.payments.add_refund(
+                row.id,
+                entry_id,
+                fen,
+                why,
+                actor.name,
+                when,
+                "" if remote else refund_no,
+                refund_no=refund_no,
+                status="requested" if remote else "paid",
+            )
+            stored = uow.payments.refund_row(new_id)
+            assert stored is not None
             uow.commit()
-        return entry_id
+        return self._send_refund(stored, why)
+
+    def refunds(
+        self, actor: Actor, estate_id: EstateId, *, status: str | None = None
+    ) -> list[Refund]:
+        """The estate's refunds, oldest first; ``status`` filters (requested, pending, paid)."""
+        actor = self._actor(actor)
+        statuses = ("requested", "pending", "paid")
+        if status is not None and status not in statuses:
+            raise ValidationError("status", status, f"must be one of {', '.join(statuses)}")
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, actor, estate_id, "ledger.read")
+            rows = uow.payments.refunds(estate.id, (status,) if status else statuses)
+        return [Refund.of(r) for r in rows]
+
+    def retry_refunds(self, actor: Actor, estate_id: EstateId) -> list[Refund]:
+        """Ask the providers again for every refund of the estate still ``requested``
+        (after a provider error or a crash before it was asked); returns them as they
+        stand afterwards. Safe to run on a schedule: providers dedupe by refund number."""
+        actor = self._actor(actor)
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, actor, estate_id, "ledger.refund")
+            rows = uow.payments.refunds(estate.id, ("requested",))
+        return [self._send_refund(r, r.reason) for r in rows]
+
+    def confirm_refund(self, actor: Actor, refund_id: int, *, at: datetime | None = None) -> Refund:
+        """Record that the provider paid out a ``pending`` refund (its refund notice or
+        a query said so): refunds payable are debited and the clearing credited, once."""
+        actor = self._actor(actor)
+        when = self._at(at)
+        if isinstance(refund_id, bool) or not isinstance(refund_id, int):
+            raise ValidationError("refund_id", refund_id, "must be an integer id")
+        with self._app.unit_of_work() as uow:
+            row = uow.payments.refund_row(refund_id)
+            if row is None or not actor.sees(EstateId(row.estate_id)):
+                raise NotFound(
+                    "refund_id",
+                    refund_id,
+                    f"no refund with this id in the estates {actor.name} may see",
+                )
+            self._authorize(
+                actor, "ledger.refund", Resource("refund", EstateId(row.estate_id), refund_id)
+            )
+            if row.status == "paid":
+                return Refund.of(row)
+            self._pay_out(uow, row, row.provider_refund_id, when, actor.name)
+            done = uow.payments.refund_row(refund_id)
+            assert done is not None
+            uow.commit()
+        return Refund.of(done)
+
+    def _send_refund(self, row: RefundRow, reason: str) -> Refund:
+        """Ask the provider for a refund the ledger holds as payable, after its commit."""
+        if row.status != "requested":
+            return Refund.of(row)
+        request = RefundRequest(
+            row.provider, row.provider_txn_id, row.refund_no, from_fen(row.amount_fen), reason
+        )
+        try:
+            answer = self._client(row.provider).request_refund(request)
+        except Exception as exc:  # any provider failure leaves it requested
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            with self._app.unit_of_work() as uow:
+                uow.payments.update_refund(row.id, status="requested", error=error, attempted=True)
+                uow.commit()
+            return attrs.evolve(Refund.of(row), attempts=row.attempts + 1, error=error)
+        with self._app.unit_of_work() as uow:
+            current = uow.payments.refund_row(row.id)
+            assert current is not None
+            if current.status == "requested":  # another process may have finished it
+                if answer.status == "done":
+                    self._pay_out(
+                        uow, current, answer.provider_refund_id, self._app.clock.now(), "system"
+                    )
+                else:
+                    uow.payments.update_refund(
+                        row.id,
+                        status="pending",
+                        provider_refund_id=answer.provider_refund_id,
+                        attempted=True,
+                    )
+            done = uow.payments.refund_row(row.id)
+            assert done is not None
+            uow.commit()
+        return Refund.of(done)
+
+    def _pay_out(
+        self, uow: UnitOfWork, row: RefundRow, provider_ref: str, at: datetime, actor: str
+    ) -> None:
+        entry_id, _ = self._app.ledger.post_in(
+            uow,
+            JournalEntry(
+                estate_id=row.estate_id,
+                kind=EntryKind.REFUND_PAID,
+                at=at,
+                key=f"refund_paid:{row.id}",
+                actor=actor,
+                postings=(
+                    Posting(Account.REFUNDS_PAYABLE, row.amount_fen),
+                    Posting(Account.GATEWAY, -row.amount_fen, sub=row.provider),
+                ),
+                memo=f"refund {row.refund_no} paid by {row.provider}",
+            ),
+        )
+        uow.payments.update_refund(
+            row.id,
+            status="paid",
+            provider_refund_id=provider_ref,
+            paid_entry_id=entry_id,
+            attempted=row.status == "requested",
+        )
 
     def _reopen_spent_credit(
         self,

@@ -62,6 +62,7 @@ __all__ = [
     "PaymentRow",
     "PaymentsRepository",
     "PlanRepository",
+    "RefundRow",
     "StaffRepository",
     "Storage",
     "TeamRepository",
@@ -355,6 +356,26 @@ class PaymentRow:
     receipt_number: int | None
 
 
+@attrs.frozen
+class RefundRow:
+    """A refund of a payment as stored (``status``: requested, pending, paid)."""
+
+    id: int
+    payment_id: int
+    estate_id: int
+    provider: str
+    provider_txn_id: str
+    entry_id: int
+    amount_fen: int
+    reason: str
+    refund_no: str
+    status: str
+    provider_refund_id: str
+    paid_entry_id: int | None
+    attempts: int
+    error: str
+
+
 class PaymentsRepository(Protocol):
     def by_txn(self, provider: str, provider_txn_id: str) -> PaymentRow | None: ...
 
@@ -401,7 +422,27 @@ class PaymentsRepository(Protocol):
         actor: str,
         at: datetime,
         provider_refund_id: str,
+        *,
+        refund_no: str = "",
+        status: str = "paid",
     ) -> int: ...
+
+    def refund_row(self, refund_id: int) -> RefundRow | None: ...
+
+    def refund_by_entry(self, entry_id: int) -> RefundRow | None: ...
+
+    def refunds(self, estate_id: int, statuses: Sequence[str]) -> list[RefundRow]: ...
+
+    def update_refund(
+        self,
+        refund_id: int,
+        *,
+        status: str,
+        provider_refund_id: str | None = None,
+        paid_entry_id: int | None = None,
+        error: str = "",
+        attempted: bool = False,
+    ) -> None: ...
 
     def add_anomaly(
         self,

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from propcare.ledger.journal import Receipt
-from propcare.storage.ports import PaymentRow
+from propcare.storage.ports import PaymentRow, RefundRow
 from propcare.storage.sqlite_values import ts
 
 if TYPE_CHECKING:
@@ -133,13 +133,66 @@ class PaymentsRepo:
         actor: str,
         at: datetime,
         provider_refund_id: str,
+        *,
+        refund_no: str = "",
+        status: str = "paid",
     ) -> int:
         cur = self._uow.execute(
             "INSERT INTO payment_refunds (payment_id, entry_id, amount_fen, reason, actor, at, "
-            "provider_refund_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (payment_id, entry_id, amount_fen, reason, actor, ts(at), provider_refund_id),
+            "provider_refund_id, refund_no, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                payment_id,
+                entry_id,
+                amount_fen,
+                reason,
+                actor,
+                ts(at),
+                provider_refund_id,
+                refund_no,
+                status,
+            ),
         )
         return int(cur.lastrowid or 0)
+
+    _REFUND = (
+        "SELECT r.id, r.payment_id, n.estate_id, n.provider, n.provider_txn_id, r.entry_id, "
+        "r.amount_fen, r.reason, r.refund_no, r.status, r.provider_refund_id, r.paid_entry_id, "
+        "r.attempts, r.error FROM payment_refunds r JOIN payment_notices n ON n.id = r.payment_id "
+    )
+
+    def refund_row(self, refund_id: int) -> RefundRow | None:
+        row = self._uow.execute(self._REFUND + "WHERE r.id = ?", (refund_id,)).fetchone()
+        return RefundRow(*row) if row else None
+
+    def refund_by_entry(self, entry_id: int) -> RefundRow | None:
+        row = self._uow.execute(self._REFUND + "WHERE r.entry_id = ?", (entry_id,)).fetchone()
+        return RefundRow(*row) if row else None
+
+    def refunds(self, estate_id: int, statuses: Sequence[str]) -> list[RefundRow]:
+        marks = ", ".join("?" for _ in statuses)
+        rows = self._uow.execute(
+            self._REFUND + f"WHERE n.estate_id = ? AND r.status IN ({marks}) ORDER BY r.id",
+            (estate_id, *statuses),
+        )
+        return [RefundRow(*r) for r in rows]
+
+    def update_refund(
+        self,
+        refund_id: int,
+        *,
+        status: str,
+        provider_refund_id: str | None = None,
+        paid_entry_id: int | None = None,
+        error: str = "",
+        attempted: bool = False,
+    ) -> None:
+        self._uow.execute(
+            "UPDATE payment_refunds SET status = ?, "
+            "provider_refund_id = COALESCE(?, provider_refund_id), "
+            "paid_entry_id = COALESCE(?, paid_entry_id), error = ?, attempts = attempts + ? "
+            "WHERE id = ?",
+            (status, provider_refund_id, paid_entry_id, error, int(attempted), refund_id),
+        )
 
     def add_anomaly(
         self,
