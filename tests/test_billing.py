@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from propcare import Actor, Propcare, UnitSpec
-from propcare.errors import InvalidTransition, PermissionDenied, ValidationError
+from propcare.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationError
 from propcare.ledger import billing_service
 from propcare.ledger.billing import (
     FeeItem,
@@ -456,3 +456,50 @@ def test_past_months_are_billed_as_of_when_and_each_run_sends_one_event(
         (event,) = uow.outbox.messages("ledger.bill_run")
     assert (event.payload["period"], event.payload["billed"]) == ("2026-10", 2)
     assert event.payload["total_fen"] == 22393 + 81600
+
+
+def test_a_new_price_applies_to_runs_from_now_on(app: Propcare, estate: dict[str, Any]) -> None:
+    e, u = estate["estate"], estate["units"]
+    app.billing.run(ADMIN, e.id, "2026-10")
+    item = app.billing.update_fee_item(
+        ADMIN, e.id, "property_fee", rates={"residential": "2.80", "shop": "6.80"}
+    )
+    assert item.rates[UnitUse.RESIDENTIAL] == Decimal("2.80")
+    app.billing.run(ADMIN, e.id, "2026-11")
+    owed = {(b.fee_item, b.period): b.amount_fen for b in app.billing.bills(ADMIN, u["101"].id)}
+    # 89.57 m2 x 2.50 = 223.925 -> 223.93 before; x 2.80 = 250.796 -> 250.80 after.
+    assert owed == {("property_fee", "2026-10"): 22393, ("property_fee", "2026-11"): 25080}
+    assert [i.rates for i in app.billing.fee_items(ADMIN, e.id)] == [item.rates]
+    with pytest.raises(ValidationError, match="not a fixed monthly fee"):
+        app.billing.update_fee_item(ADMIN, e.id, "property_fee", amount="300")
+    with pytest.raises(ValidationError, match="rate"):
+        app.billing.update_fee_item(ADMIN, e.id, "property_fee", rates={"residential": "-1"})
+    with pytest.raises(NotFound):
+        app.billing.update_fee_item(ADMIN, e.id, "water", name="水费")
+    with pytest.raises(ValidationError, match="at least one"):
+        app.billing.update_fee_item(ADMIN, e.id, "property_fee")
+    assert app.billing.fee_items(ADMIN, e.id) == [item]  # refused changes wrote nothing
+
+
+def test_a_parking_space_is_listed_ended_and_billed_to_its_end(
+    app: Propcare, estate: dict[str, Any]
+) -> None:
+    e, u = estate["estate"], estate["units"]
+    unit = u["101"].id
+    app.billing.add_fee_item(ADMIN, e.id, "parking", "车位费", "fixed", amount=Decimal("300"))
+    app.billing.assign(ADMIN, unit, "parking", date(2026, 1, 1))
+    with pytest.raises(Conflict, match="overlaps"):
+        app.billing.assign(ADMIN, unit, "parking", date(2026, 6, 1))
+    app.billing.end_assignment(ADMIN, unit, "parking", date(2026, 11, 16))
+    with pytest.raises(NotFound):
+        app.billing.end_assignment(ADMIN, unit, "parking", date(2026, 12, 1))
+    (space,) = app.billing.assignments(ADMIN, unit)
+    assert (space.start, space.end) == (date(2026, 1, 1), date(2026, 11, 16))
+    app.billing.assign(ADMIN, unit, "parking", date(2027, 1, 1))  # rented again later
+    assert [a.start for a in app.billing.assignments(ADMIN, unit)] == [
+        date(2026, 1, 1),
+        date(2027, 1, 1),
+    ]
+    app.billing.run(ADMIN, e.id, "2026-11")
+    parking = [b for b in app.billing.bills(ADMIN, unit) if b.fee_item == "parking"]
+    assert [b.amount_fen for b in parking] == [15000]  # 15 of 30 days of 300.00

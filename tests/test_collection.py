@@ -16,6 +16,7 @@ from propcare import Actor, FixedClock, NotFound, Propcare
 from propcare.errors import ValidationError
 from propcare.ledger.collection import QuietHours
 from propcare.testing import RecordingChannel
+from propcare.testing.fakes import FlakyChannel
 
 SH = ZoneInfo("Asia/Shanghai")
 ADMIN = Actor.system()
@@ -109,6 +110,33 @@ def test_an_sms_at_night_waits_for_the_morning(w: Any) -> None:
         w.app.collection.send_sms(ADMIN, w.u2.id, Decimal("10"))
     with pytest.raises(TypeError):
         w.app.collection.send_sms(ADMIN, w.u1.id, 10.5)  # type: ignore[arg-type]
+
+
+def test_an_sms_is_never_sent_in_quiet_hours_even_by_a_late_retry() -> None:
+    clock = FixedClock(datetime(2026, 11, 3, 20, 58, tzinfo=SH))  # 2 minutes before quiet
+    sms = FlakyChannel(1, "sms")  # the SMS gateway is down for the first try
+    with Propcare.open(
+        "sqlite://:memory:", plugins=[sms], load_entrypoints=False, clock=clock,
+        config={"channels": {"sms": {}}},
+    ) as app:  # fmt: skip
+        estate = app.estates.create(ADMIN, "翠苑")
+        building = app.estates.add_building(ADMIN, estate.id, "1栋")
+        unit = app.estates.add_unit(ADMIN, building.id, "101", Decimal("90"))
+        owner = app.owners.create(ADMIN, estate.id, "张三", ["13812345678"])
+        app.owners.assign(ADMIN, unit.id, owner.id, date(2020, 1, 1))
+        sent_at = datetime(2026, 11, 3, 20, 50, tzinfo=SH)  # when the collector sent it
+        attempt = app.collection.send_sms(ADMIN, unit.id, Decimal("88"), channel="sms", at=sent_at)
+        assert attempt.at == sent_at
+        assert sms.attempts == 1 and sms.sent == []  # sent after commit: the gateway was down
+        clock.set(datetime(2026, 11, 3, 21, 30, tzinfo=SH))  # the retry falls due at night
+        assert app.dispatch().held == 1 and sms.sent == []
+        clock.set(datetime(2026, 11, 4, 7, 59, tzinfo=SH))
+        assert app.dispatch().delivered == 0
+        clock.set(datetime(2026, 11, 4, 8, 0, tzinfo=SH))
+        assert app.dispatch().delivered == 1 and len(sms.sent) == 1
+        with app.unit_of_work(readonly=True) as uow:
+            (delivery,) = uow.outbox.deliveries()
+        assert (delivery.status, delivery.attempts) == ("delivered", 2)  # the hold was none
 
 
 @given(st.integers(0, 24 * 60 - 1))

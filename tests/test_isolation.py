@@ -156,6 +156,13 @@ CALLS: dict[str, Call] = {
         x, r["estate"], "iso", "越权", "fixed", amount=Decimal(1)
     ),
     "billing.fee_items": lambda a, x, r: a.billing.fee_items(x, r["estate"]),
+    "billing.update_fee_item": lambda a, x, r: a.billing.update_fee_item(
+        x, r["estate"], "iso", name="越权"
+    ),
+    "billing.assignments": lambda a, x, r: a.billing.assignments(x, r["unit"]),
+    "billing.end_assignment": lambda a, x, r: a.billing.end_assignment(
+        x, r["unit"], "iso", date(2026, 6, 1)
+    ),
     "billing.assign": lambda a, x, r: a.billing.assign(x, r["unit"], "iso", date(2026, 1, 1)),
     "billing.charge": lambda a, x, r: a.billing.charge(x, r["unit"], "iso", Decimal(20)),
     "billing.bills": lambda a, x, r: a.billing.bills(x, r["unit"]),
@@ -195,6 +202,7 @@ CALLS: dict[str, Call] = {
     "payments.refund": lambda a, x, r: a.payments.refund(x, r["payment"], Decimal(1), "越权"),
     "payments.reverse": lambda a, x, r: a.payments.reverse(x, r["payment"], "越权"),
     "payments.refunds": lambda a, x, r: a.payments.refunds(x, r["estate"]),
+    "payments.compensations": lambda a, x, r: a.payments.compensations(x, r["estate"]),
     "payments.retry_refunds": lambda a, x, r: a.payments.retry_refunds(x, r["estate"]),
     "payments.confirm_refund": lambda a, x, r: a.payments.confirm_refund(x, r["refund"]),
     "payments.apply_credit": lambda a, x, r: a.payments.apply_credit(x, r["unit"]),

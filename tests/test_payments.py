@@ -350,6 +350,9 @@ def test_compensation_credits_fees_with_an_approver(w: World) -> None:
     assert w.owed() == []
     assert w.app.ledger.unit_balance(ADMIN, w.unit) == Decimal("-31.50")
     assert w.app.ledger.trial_balance(ADMIN, w.estate)["compensation"] == Decimal("300.00")
+    (granted,) = w.app.payments.compensations(w.finance, w.estate)
+    assert granted.approver_staff_id == w.finance_staff.id and granted.reason == "地下室水浸"
+    assert granted.amount == Decimal("300.00") and granted.unit_id == w.unit
 
 
 @pytest.mark.parametrize(

@@ -110,10 +110,58 @@ class BillingService(Service):
             estate = self._estate(uow, self._actor(actor), estate_id, "ledger.read")
             return uow.billing.items(estate.id)
 
+    def update_fee_item(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        code: str,
+        *,
+        name: str | None = None,
+        rates: Mapping[str, Decimal | str] | None = None,
+        amount: Decimal | str | None = None,
+        due: int | str | None = None,
+        vacancy_rate: Decimal | str | None = None,
+    ) -> FeeItem:
+        """Change a fee item (a new price after the owners' assembly approved it, 调价).
+
+        Bills already run keep their amounts; runs from now on, including a period not
+        yet billed, use the new terms. The code, kind and schedule stay: a different
+        kind of fee is a new item. Arguments left None keep their value.
+        """
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "ledger.configure")
+            item = uow.billing.item(estate.id, code)
+            if item is None:
+                raise NotFound("code", code, f"no fee item of this code in {estate.name}")
+            changes: dict[str, Any] = {
+                k: v
+                for k, v in {
+                    "name": name,
+                    "rates": rates,
+                    "amount": amount,
+                    "due": due,
+                    "vacancy_rate": vacancy_rate,
+                }.items()
+                if v is not None
+            }
+            if not changes:
+                raise ValidationError("changes", {}, "name at least one term to change")
+            if "rates" in changes and item.kind is not FeeKind.AREA:
+                raise ValidationError("rates", rates, f"{code} is not a per-m2 fee")
+            if "amount" in changes and item.kind is not FeeKind.FIXED:
+                raise ValidationError("amount", amount, f"{code} is not a fixed monthly fee")
+            updated = attrs.evolve(item, **changes)  # the validators run again
+            uow.billing.update_item(updated)
+            uow.commit()
+        return updated
+
     def assign(
         self, actor: Actor, unit_id: UnitId, code: str, start: date, end: date | None = None
     ) -> None:
-        """Charge a fixed item (a parking space) to a unit from ``start`` to ``end``."""
+        """Charge a fixed item (a parking space) to a unit from ``start`` to ``end``
+        (exclusive). One assignment per unit and item at a time (Conflict otherwise);
+        a second space is a second item."""
         actor = self._actor(actor)
         start = _day("start", start)
         if end is not None and _day("end", end) <= start:
@@ -123,7 +171,44 @@ class BillingService(Service):
             item = uow.billing.item(unit.estate_id, code)
             if item is None or item.kind is not FeeKind.FIXED:
                 raise ValidationError("code", code, "names no fixed fee item of this estate")
+            for held in uow.billing.assignments(unit.id):
+                if (
+                    held.fee_item == code
+                    and (end is None or held.start < end)
+                    and (held.end is None or held.end > start)
+                ):
+                    raise Conflict(
+                        "start",
+                        start,
+                        f"overlaps the unit's {code} from {held.start} to {held.end or 'open'}",
+                    )
             uow.billing.assign(unit.estate_id, FeeAssignment(unit.id, code, start, end))
+            uow.commit()
+
+    def assignments(self, actor: Actor, unit_id: UnitId) -> builtins.list[FeeAssignment]:
+        """The unit's fixed items (parking spaces), earliest first, ended ones included."""
+        with self._app.unit_of_work(readonly=True) as uow:
+            unit: Unit = self._get(
+                uow, self._actor(actor), uow.units, "unit", unit_id, "ledger.read"
+            )
+            return uow.billing.assignments(unit.id)
+
+    def end_assignment(self, actor: Actor, unit_id: UnitId, code: str, end: date) -> None:
+        """Stop charging the unit's current ``code`` from ``end`` (exclusive; a space given
+        up on the 20th is billed to the 19th). A period already billed past ``end`` is not
+        rebilled: credit the owner with a compensation if the space was returned early."""
+        actor = self._actor(actor)
+        end = _day("end", end)
+        with self._app.unit_of_work() as uow:
+            unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.configure")
+            current = [
+                a
+                for a in uow.billing.assignments(unit.id)
+                if a.fee_item == code and a.start < end and (a.end is None or a.end > end)
+            ]
+            if not current:
+                raise NotFound("code", code, f"the unit has no {code} running on {end}")
+            uow.billing.end_assignment(unit.id, code, current[0].start, end)
             uow.commit()
 
     def charge(

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import attrs
 
 from propcare.errors import ValidationError
+from propcare.notify.quiet import QuietHours
 from propcare.validators import enum_member, valid_date
 
 __all__ = [
@@ -108,33 +108,3 @@ class DunningAttempt:
     def __attrs_post_init__(self) -> None:
         if self.outcome is Outcome.PROMISED and self.promised_date is None:
             raise ValidationError("promised_date", None, "a promise to pay names its date")
-
-
-def _clock(value: Any) -> time:
-    if isinstance(value, time):
-        return value
-    try:
-        return time.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationError("quiet_hours", value, "write times as HH:MM") from None
-
-
-@attrs.frozen
-class QuietHours:
-    """No reminders from ``start`` to ``end`` local time (default 21:00 to 08:00)."""
-
-    start: time = attrs.field(default=time(21, 0), converter=_clock)
-    end: time = attrs.field(default=time(8, 0), converter=_clock)
-
-    def quiet(self, local: time) -> bool:
-        if self.start <= self.end:
-            return self.start <= local < self.end
-        return local >= self.start or local < self.end
-
-    def next_allowed(self, when: datetime, zone: ZoneInfo) -> datetime:
-        """``when`` if it is not quiet there, else the end of the quiet hours."""
-        local = when.astimezone(zone)
-        if not self.quiet(local.time().replace(tzinfo=None)):
-            return when
-        day = local.date() if local.time() < self.end else local.date() + timedelta(days=1)
-        return datetime.combine(day, self.end, tzinfo=zone)

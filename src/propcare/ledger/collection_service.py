@@ -126,14 +126,15 @@ class CollectionService(Service):
         channel: str | None = None,
         campaign_id: int | None = None,
         collector_staff_id: int | None = None,
+        at: datetime | None = None,
     ) -> DunningAttempt:
         """A reminder SMS to the unit's current owner, through the outbox, never in quiet
-        hours (it waits until they end), logged as an attempt."""
+        hours (it waits until they end), logged as an attempt at ``at`` (default now)."""
         actor = self._actor(actor)
         owed = exact(amount, "amount")
         if owed <= 0:
             raise ValidationError("amount", amount, "a reminder is for an amount owed")
-        now = self._app.clock.now()
+        now = self._at(at)
         name = channel or self._app.ticket_channel or "log"
         with self._app.unit_of_work() as uow:
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.dun")
@@ -164,7 +165,8 @@ class CollectionService(Service):
                     },
                     key=f"dunning:{attempt.id}",
                 ),
-                not_before=self.quiet_hours().next_allowed(now, zone),
+                not_before=now,
+                quiet=(self.quiet_hours(), estate.timezone),
             )
             uow.commit()
         return attempt

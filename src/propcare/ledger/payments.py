@@ -46,7 +46,7 @@ from propcare.registry.model import EstateId, Unit, UnitId
 from propcare.service import Service, new_key
 from propcare.storage.ports import PaymentRow, RefundRow, UnitOfWork
 
-__all__ = ["APPROVER_ROLES", "PaymentResult", "PaymentService", "Refund"]
+__all__ = ["APPROVER_ROLES", "Compensation", "PaymentResult", "PaymentService", "Refund"]
 
 # Who may approve a compensation credit (折抵补偿金).
 APPROVER_ROLES = frozenset({"manager", "finance"})
@@ -64,6 +64,20 @@ class PaymentResult:
     allocations: tuple[Allocation, ...]
     credit: Decimal  # what became owner credit
     new: bool  # False when the notice had been processed before
+
+
+@attrs.frozen
+class Compensation:
+    """A compensation credit (折抵补偿金) as granted: who approved it and why."""
+
+    id: int
+    unit_id: int
+    entry_id: int
+    amount: Decimal
+    reason: str
+    approver_staff_id: int
+    actor: str
+    at: datetime
 
 
 @attrs.frozen
@@ -678,8 +692,22 @@ class PaymentService(Service):
                 memo=f"{why} (approved by staff {approver_staff_id})",
             )
             entry_id, _ = self._app.ledger.post_in(uow, entry)
+            uow.payments.add_compensation(
+                unit.estate_id, unit.id, entry_id, fen, why, approver.id, actor.name, when
+            )
             uow.commit()
         return entry_id
+
+    def compensations(self, actor: Actor, estate_id: EstateId) -> list[Compensation]:
+        """The estate's compensation credits with their approvers, oldest first."""
+        actor = self._actor(actor)
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, actor, estate_id, "ledger.read")
+            rows = uow.payments.compensations(estate.id)
+        return [
+            Compensation(i, u, e, from_fen(fen), why, who, by, at)
+            for i, u, e, fen, why, who, by, at in rows
+        ]
 
     # --- internals -------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ processes) never send the same delivery at the same time; a process that dies
 mid-send leaves a lease that expires, and the delivery is tried again. Each
 target is called in its own try/except, so one failing subscriber or channel
 never stops the others. Each attempt carries the delivery's idempotency key.
+A notification queued with quiet hours is held back, not sent, while it is quiet
+where its recipient lives; holding back does not count as an attempt.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 
@@ -24,6 +27,7 @@ from propcare.notify.outbox import (
     Recipient,
     StoredMessage,
 )
+from propcare.notify.quiet import QuietHours
 from propcare.notify.templates import Templates
 from propcare.plugins.records import Channel, DeliveryFailed, EventSubscriber
 from propcare.storage.ports import ClaimedDelivery, Storage
@@ -46,13 +50,23 @@ class DispatchReport:
     delivered: int = 0
     retried: int = 0
     failed: int = 0
+    held: int = 0  # held back by quiet hours, sent when they end
 
     def __add__(self, other: DispatchReport) -> DispatchReport:
         return DispatchReport(
             self.delivered + other.delivered,
             self.retried + other.retried,
             self.failed + other.failed,
+            self.held + other.held,
         )
+
+
+class _Quiet(Exception):
+    """Not now: the recipient's quiet hours last until ``until``."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"quiet hours until {until.isoformat()}")
+        self.until = until
 
 
 class Dispatcher:
@@ -134,6 +148,13 @@ class Dispatcher:
         channel = self._channels.get(name)
         if channel is None:
             raise DeliveryFailed(delivery.target, "no channel of that name is configured now")
+        quiet = delivery.message.payload.get("quiet")
+        if quiet:
+            now = self._clock.now()
+            hours = QuietHours(quiet["start"], quiet["end"])
+            until = hours.next_allowed(now, ZoneInfo(quiet["zone"]))
+            if until > now:
+                raise _Quiet(until)
         channel.send(self.render(delivery.message, self._key(delivery)))
 
     def render(self, message: StoredMessage, key: str) -> OutboundMessage:
@@ -152,13 +173,17 @@ class Dispatcher:
         )
 
     def _record(self, outcomes: list[tuple[ClaimedDelivery, Exception | None]]) -> DispatchReport:
-        delivered = retried = failed = 0
+        delivered = retried = failed = held = 0
         now: datetime = self._clock.now()
         with self._storage.unit_of_work() as uow:
             for delivery, error in outcomes:
                 if error is None:
                     uow.outbox.mark_delivered(delivery.delivery_id, now)
                     delivered += 1
+                    continue
+                if isinstance(error, _Quiet):
+                    uow.outbox.hold(delivery.delivery_id, error.until)
+                    held += 1
                     continue
                 reason = f"{type(error).__name__}: {error}"
                 permanent = isinstance(error, DeliveryFailed) and error.permanent
@@ -178,4 +203,4 @@ class Dispatcher:
                         reason,
                     )
             uow.commit()
-        return DispatchReport(delivered, retried, failed)
+        return DispatchReport(delivered, retried, failed, held)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from propcare.access import Actor
 from propcare.clock import require_aware
 from propcare.errors import ConfigError
 from propcare.notify.outbox import NewMessage, Notification, Recipient
+from propcare.notify.quiet import QuietHours
 from propcare.registry.model import EstateId
 from propcare.service import Service, new_key
 from propcare.storage.ports import UnitOfWork
@@ -60,11 +62,14 @@ class NotifyService(Service):
         notification: Notification,
         *,
         not_before: datetime | None = None,
+        quiet: tuple[QuietHours, str] | None = None,
     ) -> int:
         """Write a notification into ``uow``'s outbox; for services that notify as they change.
 
         The template is rendered here once so a missing parameter fails now, while
-        the change can still roll back, not after commit.
+        the change can still roll back, not after commit. ``quiet`` (hours, time zone
+        name) holds delivery back while it is quiet there: checked now and again by the
+        dispatcher at the moment it sends, so a retry never goes out at night.
         """
         if notification.channel not in self._app.channels:
             raise ConfigError(
@@ -83,6 +88,16 @@ class NotifyService(Service):
             "locale": notification.locale,
             "params": dict(notification.params),
         }
+        not_after_quiet = not_before
+        if quiet is not None:
+            hours, zone = quiet
+            payload["quiet"] = {
+                "start": hours.start.isoformat("minutes"),
+                "end": hours.end.isoformat("minutes"),
+                "zone": zone,
+            }
+            earliest = max(self._app.clock.now(), not_before or self._app.clock.now())
+            not_after_quiet = hours.next_allowed(earliest, ZoneInfo(zone))
         message = NewMessage(
             estate_id=notification.estate_id,
             kind="notification",
@@ -96,8 +111,8 @@ class NotifyService(Service):
                 else new_key("notify")
             ),
             # Delivery waits until then: dunning SMS never go out in quiet hours.
-            created_at=max(self._app.clock.now(), require_aware("not_before", not_before))
-            if not_before is not None
+            created_at=max(self._app.clock.now(), require_aware("not_before", not_after_quiet))
+            if not_after_quiet is not None
             else self._app.clock.now(),
         )
         return self._app.enqueue(uow, message, [f"channel:{notification.channel}"])

@@ -187,6 +187,9 @@ class OutboxRepository(Protocol):
 
     def mark_retry(self, delivery_id: int, next_attempt_at: datetime, error: str) -> None: ...
 
+    def hold(self, delivery_id: int, until: datetime) -> None:
+        """Put a claimed delivery back until ``until`` without counting the attempt."""
+
     def mark_failed(self, delivery_id: int, at: datetime, error: str) -> None: ...
 
     def deliveries(self, message_id: int | None = None) -> list[Delivery]: ...
@@ -427,6 +430,23 @@ class PaymentsRepository(Protocol):
         status: str = "paid",
     ) -> int: ...
 
+    def add_compensation(
+        self,
+        estate_id: int,
+        unit_id: int,
+        entry_id: int,
+        amount_fen: int,
+        reason: str,
+        approver_staff_id: int,
+        actor: str,
+        at: datetime,
+    ) -> None: ...
+
+    def compensations(
+        self, estate_id: int
+    ) -> list[tuple[int, int, int, int, str, int, str, datetime]]:
+        """(id, unit, entry, fen, reason, approver, actor, at) of the estate, oldest first."""
+
     def refund_row(self, refund_id: int) -> RefundRow | None: ...
 
     def refund_by_entry(self, entry_id: int) -> RefundRow | None: ...
@@ -482,7 +502,16 @@ class BillingRepository(Protocol):
 
     def item(self, estate_id: int, code: str) -> FeeItem | None: ...
 
+    def update_item(self, item: FeeItem) -> None:
+        """Store ``item``'s name, rates, amount, due rule and vacancy rate (by id)."""
+
     def assign(self, estate_id: int, a: FeeAssignment) -> None: ...
+
+    def assignments(self, unit_id: int) -> list[FeeAssignment]:
+        """The unit's assignments, earliest start first."""
+
+    def end_assignment(self, unit_id: int, code: str, start: date, end: date) -> None:
+        """Set the end of the unit's assignment of ``code`` that starts on ``start``."""
 
     def unit_chunk(
         self, estate_id: int, after_id: int, limit: int, start: date, end: date

@@ -441,6 +441,13 @@ class OutboxRepo:
             (ts(next_attempt_at), error, delivery_id),
         )
 
+    def hold(self, delivery_id: int, until: datetime) -> None:
+        self._uow.execute(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, lease_until = NULL, "
+            "attempts = attempts - 1 WHERE id = ?",
+            (ts(until), delivery_id),
+        )
+
     def mark_failed(self, delivery_id: int, at: datetime, error: str) -> None:
         self._uow.execute(
             "UPDATE deliveries SET status = 'failed', last_error = ?, lease_until = NULL, "

@@ -101,6 +101,43 @@ class BillingRepo:
         found = [i for i in self.items(estate_id) if i.code == code]
         return found[0] if found else None
 
+    def update_item(self, item: FeeItem) -> None:
+        self._uow.execute(
+            "UPDATE fee_items SET name = ?, rates = ?, amount = ?, due = ?, vacancy_rate = ? "
+            "WHERE id = ?",
+            (
+                item.name,
+                json.dumps({u.value: str(r) for u, r in item.rates.items()}),
+                None if item.amount is None else str(item.amount),
+                str(item.due),
+                None if item.vacancy_rate is None else str(item.vacancy_rate),
+                item.id,
+            ),
+        )
+
+    def assignments(self, unit_id: int) -> list[FeeAssignment]:
+        rows = self._uow.execute(
+            "SELECT unit_id, fee_item, start_date, end_date FROM fee_assignments "
+            "WHERE unit_id = ? ORDER BY start_date, id",
+            (unit_id,),
+        )
+        return [
+            FeeAssignment(
+                int(r[0]),
+                r[1],
+                date.fromisoformat(r[2]),
+                None if r[3] is None else date.fromisoformat(r[3]),
+            )
+            for r in rows
+        ]
+
+    def end_assignment(self, unit_id: int, code: str, start: date, end: date) -> None:
+        self._uow.execute(
+            "UPDATE fee_assignments SET end_date = ? "
+            "WHERE unit_id = ? AND fee_item = ? AND start_date = ?",
+            (end.isoformat(), unit_id, code, start.isoformat()),
+        )
+
     def assign(self, estate_id: int, a: FeeAssignment) -> None:
         self._uow.execute(
             "INSERT INTO fee_assignments (estate_id, unit_id, fee_item, start_date, end_date) "

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from propcare.ledger.journal import Receipt
 from propcare.storage.ports import PaymentRow, RefundRow
-from propcare.storage.sqlite_values import ts
+from propcare.storage.sqlite_values import parse_ts, ts
 
 if TYPE_CHECKING:
     from propcare.storage.sqlite import SqliteUnitOfWork
@@ -153,6 +153,36 @@ class PaymentsRepo:
             ),
         )
         return int(cur.lastrowid or 0)
+
+    def add_compensation(
+        self,
+        estate_id: int,
+        unit_id: int,
+        entry_id: int,
+        amount_fen: int,
+        reason: str,
+        approver_staff_id: int,
+        actor: str,
+        at: datetime,
+    ) -> None:
+        self._uow.execute(
+            "INSERT INTO compensations (estate_id, unit_id, entry_id, amount_fen, reason, "
+            "approver_staff_id, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (estate_id, unit_id, entry_id, amount_fen, reason, approver_staff_id, actor, ts(at)),
+        )
+
+    def compensations(
+        self, estate_id: int
+    ) -> list[tuple[int, int, int, int, str, int, str, datetime]]:
+        rows = self._uow.execute(
+            "SELECT id, unit_id, entry_id, amount_fen, reason, approver_staff_id, actor, at "
+            "FROM compensations WHERE estate_id = ? ORDER BY at, id",
+            (estate_id,),
+        )
+        return [
+            (int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4], int(r[5]), r[6], parse_ts(r[7]))
+            for r in rows
+        ]
 
     _REFUND = (
         "SELECT r.id, r.payment_id, n.estate_id, n.provider, n.provider_txn_id, r.entry_id, "

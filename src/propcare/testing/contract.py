@@ -285,6 +285,24 @@ class StorageContract:
             status = {d.target: (d.status, d.attempts) for d in uow.outbox.deliveries(mid)}
         assert status == {"a": ("delivered", 1), "b": ("failed", 2)}
 
+    def test_a_held_delivery_waits_and_keeps_its_attempts(self, app: Propcare) -> None:
+        estate = self._estate(app)
+        lease, until = timedelta(minutes=5), START + timedelta(hours=9)
+        with app.unit_of_work() as uow:
+            mid = uow.outbox.add(self._message(estate.id, "k-hold", START), ["a"])
+            uow.commit()
+        with app.unit_of_work() as uow:
+            (claimed,) = uow.outbox.claim_due(START, START + lease, 10)
+            uow.outbox.hold(claimed.delivery_id, until)
+            uow.commit()
+        with app.unit_of_work() as uow:
+            assert uow.outbox.claim_due(until - timedelta(seconds=1), until + lease, 10) == []
+            (again,) = uow.outbox.claim_due(until, until + lease, 10)
+            uow.commit()
+        assert again.attempts == 1  # holding back was not an attempt
+        with app.unit_of_work(readonly=True) as uow:
+            assert [d.status for d in uow.outbox.deliveries(mid)] == ["sending"]
+
     def test_an_expired_lease_is_claimed_again(self, app: Propcare) -> None:
         estate = self._estate(app)
         with app.unit_of_work() as uow:
