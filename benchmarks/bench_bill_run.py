@@ -7,12 +7,15 @@
   line, amounts precomputed) into the same tables of another fresh file, a transaction
   per 2,000 units like the run.
 
-Prints both rates, the ratio (goal: at least 0.5) and the process's peak memory
-(ru_maxrss, which includes set-up; goal under 300 MB).
+Prints both rates, the ratio (goal: at least 0.5) and the process's peak resident memory
+during the run alone (goal under 300 MB): on Linux the high-water mark is reset after
+set-up (``/proc/self/clear_refs``) and read back after the run (``VmHWM``); elsewhere the
+whole process's ``ru_maxrss`` is printed and labelled so.
 """
 
 from __future__ import annotations
 
+import gc
 import resource
 import sys
 import tempfile
@@ -33,12 +36,26 @@ PERIOD = "2026-11"
 CLOCK = FixedClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
 
 
-def _peak_mb() -> float:
+def _reset_peak() -> bool:
+    """Start the resident high-water mark afresh (Linux); False where that is impossible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_mb(since_reset: bool) -> tuple[float, str]:
+    if since_reset:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024, "peak resident memory during the run"
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    mb = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    return mb, "peak memory of the process, set-up included"
 
 
-def _propcare(path: Path) -> tuple[float, int]:
+def _propcare(path: Path) -> tuple[float, int, float, str]:
     admin = Actor.system()
     app = Propcare.open(f"sqlite:///{path}", load_entrypoints=False, clock=CLOCK)
     estate = app.estates.create(admin, "基准小区")
@@ -51,11 +68,14 @@ def _propcare(path: Path) -> tuple[float, int]:
         )
     for code, rate in ITEMS:
         app.billing.add_fee_item(admin, estate.id, code, code, "area", rates={"residential": rate})
+    gc.collect()
+    reset = _reset_peak()
     start = time.perf_counter()
     report = app.billing.run(admin, estate.id, PERIOD)
     elapsed = time.perf_counter() - start
+    peak, label = _peak_mb(reset)
     app.close()
-    return elapsed, report.billed_now
+    return elapsed, report.billed_now, peak, label
 
 
 def _raw(path: Path) -> tuple[float, int]:
@@ -110,14 +130,13 @@ def _raw(path: Path) -> tuple[float, int]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        ours, lines = _propcare(Path(tmp) / "propcare.db")
-        peak = _peak_mb()
+        ours, lines, peak, label = _propcare(Path(tmp) / "propcare.db")
         base, raw_lines = _raw(Path(tmp) / "raw.db")
     assert lines == raw_lines == UNITS * len(ITEMS), (lines, raw_lines)
     print(f"bill run   propcare {lines / ours:10,.0f} lines/s ({ours:.2f} s)")
     print(f"           raw      {raw_lines / base:10,.0f} lines/s ({base:.2f} s)")
     print(f"           ratio {base / ours:.2f} (goal >= 0.50)")
-    print(f"           peak memory after the propcare run {peak:.0f} MB (goal < 300 MB)")
+    print(f"           {label} {peak:.0f} MB (goal < 300 MB)")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import re
 import sqlite3
 import subprocess
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -661,6 +661,13 @@ def test_bills_every_month_of_the_period_and_the_two_years_before(
     assert min(periods) == first
     assert max(periods) == f"{opts.today:%Y-%m}"
     assert f"monthly runs {first} – {opts.today:%Y-%m}" in _lines(result)["Bills 账单"]
+    # Each month is billed on its first morning (09:00), so a report as of a past day sees
+    # the bills that stood then: nothing before the first run, its bills just after.
+    opening = datetime.combine(date.fromisoformat(f"{first}-01"), time(9), tzinfo=SH)
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        before = app.arrears.aging(ADMIN, result.estate_id, as_of=opening - timedelta(hours=1))
+        after = app.arrears.aging(ADMIN, result.estate_id, as_of=opening + timedelta(hours=1))
+    assert sum(a for _b, a in before) == 0 < sum(a for _b, a in after)
 
 
 def test_the_collection_rate_printed_is_the_services_and_realistic(

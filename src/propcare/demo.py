@@ -25,6 +25,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from datetime import time as day_time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -1403,8 +1404,13 @@ def run_bills(ctx: DemoContext) -> None:
     started = time.perf_counter()
     lines = total = 0
     total_yuan = Decimal(0)
+    tz = zone(ctx.estate.timezone)
+    now = ctx.app.clock.now()
     for period in periods:
-        report = ctx.app.billing.run(ctx.actor, ctx.estate.id, period)
+        # Each month billed on its first morning, as the estate did then: reports as of
+        # an earlier day (aging, the roster) see the bills that stood on that day.
+        billed_on = datetime.combine(date.fromisoformat(f"{period}-01"), day_time(9), tzinfo=tz)
+        report = ctx.app.billing.run(ctx.actor, ctx.estate.id, period, at=min(billed_on, now))
         lines += report.billed_now
         total_yuan += report.total_now
         total += 1
