@@ -225,6 +225,31 @@ CALLS: dict[str, Call] = {
     ),
     "collection.send_sms": lambda a, x, r: a.collection.send_sms(x, r["unit"], Decimal("1")),
     "collection.attempts": lambda a, x, r: a.collection.attempts(x, r["unit"]),
+    "commission.plan_types": None,  # the plugins' plan types, no estate data
+    "commission.add_plan": lambda a, x, r: a.commission.add_plan(
+        x,
+        r["estate"],
+        "越权",
+        effective_from=date(2027, 1, 1),
+        role="collector",
+        params={"rates": {"current": "1"}},
+    ),
+    "commission.correct_plan": lambda a, x, r: a.commission.correct_plan(
+        x, r["commission_plan"], reason="越权", params={"rates": {"current": "9"}}
+    ),
+    "commission.plans": lambda a, x, r: a.commission.plans(x, r["estate"]),
+    "commission.set_target": lambda a, x, r: a.commission.set_target(
+        x, r["staff"], "2026-12", amount=Decimal(1)
+    ),
+    "commission.targets": lambda a, x, r: a.commission.targets(x, r["estate"], "2026-10"),
+    "commission.split": lambda a, x, r: a.commission.split(
+        x, r["estate"], {r["staff"]: Decimal(100)}, date(2027, 1, 1), unit_id=r["unit"]
+    ),
+    "commission.splits": lambda a, x, r: a.commission.splits(x, r["estate"]),
+    "commission.settle": lambda a, x, r: a.commission.settle(x, r["estate"], "2026-10"),
+    "commission.statements": lambda a, x, r: a.commission.statements(x, r["estate"]),
+    "commission.statement": lambda a, x, r: a.commission.statement(x, r["statement"]),
+    "commission.statement_csv": lambda a, x, r: a.commission.statement_csv(x, r["statement"]),
     "arrears.roster": lambda a, x, r: a.arrears.roster(x, r["estate"]),
     "arrears.aging": lambda a, x, r: a.arrears.aging(x, r["estate"]),
     "arrears.collection_rate": lambda a, x, r: a.arrears.collection_rate(x, r["estate"], "2026-11"),
@@ -301,6 +326,12 @@ def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
         admin,
         PaymentNotice(a.id, "counter", "isolation-suspense", Decimal("5"), T0, method="cash"),
     )
+    commission_plan = app.commission.add_plan(
+        admin, a.id, "提成", effective_from=date(2026, 10, 1), staff_id=staff.id,
+        params={"rates": {"current": "1"}},
+    )  # fmt: skip
+    app.commission.set_target(admin, staff.id, "2026-10", amount=Decimal(1000))
+    (statement,) = app.commission.settle(admin, a.id, "2026-10").statements
     b_manager = Actor("B经理", {"manager", "admin"}, {b.id})
     records = {
         "estate": a.id,
@@ -316,6 +347,8 @@ def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
         "payment": payment.payment_id,
         "suspended": suspended.payment_id,
         "refund": refund.id,
+        "commission_plan": commission_plan.id,
+        "statement": statement.id,
         "plan": plan.id,
         "b": b.id,
     }

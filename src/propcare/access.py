@@ -88,6 +88,7 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "vendor.read",
             "ticket.read",
             "ledger.*",
+            "commission.*",  # plans, targets, settling the collectors' commission
         }
     ),
     "manager": frozenset(
@@ -108,6 +109,7 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "ledger.assign",
             "ledger.dun",
             "ledger.refund",  # refunds, payment reversals, suspense, compensation
+            "commission.*",
         }
     ),
     "admin": frozenset({"*"}),

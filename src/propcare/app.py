@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from propcare.calendar import DEFAULT_CALENDARS, build_calendars
 from propcare.clock import Clock, SystemClock, zone
+from propcare.commission.service import CommissionService
 from propcare.errors import ConfigError, ValidationError
 from propcare.ledger.arrears_service import ArrearsService
 from propcare.ledger.billing_service import BillingService
@@ -142,6 +143,7 @@ class Propcare:
         self.deposits = DepositService(self)
         self.collection = CollectionService(self)
         self.arrears = ArrearsService(self)
+        self.commission = CommissionService(self)
         self.outages = OutageService(self)
         self.maintenance = MaintenancePlanService(self)
         self.ticket_stats = TicketStatsService(self)

@@ -16,6 +16,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from propcare.access import Actor, Resource
+    from propcare.commission.plans import CommissionPlanType
     from propcare.plugins.records import (
         CalendarSource,
         EventSubscriber,
@@ -83,6 +84,16 @@ def propcare_sla_policies() -> Iterable[SlaPolicy]:
     A plugin's policy replaces the built-in one with the same category and
     priority (None in either means any); two plugins giving the same key raise
     ConfigError. Return nothing (or ``None``) to add none.
+    """
+
+
+@hookspec
+def propcare_commission_plans() -> Iterable[CommissionPlanType]:
+    """Kinds of commission plan this plugin provides (the built-in one is ``tiered``).
+
+    A plan names its kind; the app picks the record by that name and raises
+    ConfigError on an unknown or duplicate name. Return nothing (or ``None``) to
+    provide none.
     """
 
 

@@ -13,7 +13,7 @@ import logging
 import types
 from collections.abc import Iterable, Sequence
 from importlib.metadata import entry_points
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 import pluggy
@@ -30,6 +30,9 @@ from propcare.plugins.records import (
 )
 from propcare.sla.policy import SlaPolicy
 
+if TYPE_CHECKING:
+    from propcare.commission.plans import CommissionPlanType
+
 __all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "HOOK_METHODS", "PluginHost", "Provided"]
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "propcare.access:BuiltinRoleMap",
     "propcare.calendar_sources",
     "propcare.ledger.gateways",
+    "propcare.commission.plans",
 )
 
 # Each hook and the typed method that calls it; a test keeps this, the hookspecs
@@ -54,6 +58,7 @@ HOOK_METHODS: dict[str, str] = {
     "propcare_calendars": "calendars",
     "propcare_event_subscribers": "event_subscribers",
     "propcare_sla_policies": "sla_policies",
+    "propcare_commission_plans": "commission_plans",
     "propcare_authorize": "authorize",
 }
 
@@ -209,6 +214,10 @@ class PluginHost:
     def sla_policies(self) -> list[Provided[SlaPolicy]]:
         """Policies from ``propcare_sla_policies``, with the plugin that gave each."""
         return self._provided("propcare_sla_policies")
+
+    def commission_plans(self) -> list[Provided[CommissionPlanType]]:
+        """Plan types from ``propcare_commission_plans``, with the plugin that gave each."""
+        return self._provided("propcare_commission_plans")
 
     def authorize(self, actor: Actor, action: str, resource: Resource) -> bool:
         """The first non-None answer of ``propcare_authorize``; no answer denies."""

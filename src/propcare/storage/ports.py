@@ -39,6 +39,12 @@ from propcare.tickets.planned import Outage, Plan
 from propcare.tickets.record import IntakeRefs, Ticket
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from propcare.commission.basis import BasisRow, Split
+    from propcare.commission.plans import Plan as CommissionPlan
+    from propcare.commission.settle import Statement
+
     # Only for the annotation: tickets.stats imports the service base, which imports this.
     from propcare.ledger.billing import (
         BillLine,
@@ -52,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BuildingRepository",
     "ClaimedDelivery",
+    "CommissionRepository",
     "Delivery",
     "EstateRepository",
     "LedgerRepository",
@@ -602,6 +609,65 @@ class ArrearsRepository(Protocol):
         """(unit, fen) collected in [start, end) for periods before ``before_period``."""
 
 
+class CommissionRepository(Protocol):
+    """Commission plans (versioned), targets, splits, settlements and statements."""
+
+    def add_plan(self, plan: CommissionPlan, at: datetime, actor: str) -> CommissionPlan:
+        """Store ``plan`` as the next version of its name; returns it with id and version."""
+
+    def plan(self, plan_id: int) -> CommissionPlan | None: ...
+
+    def plans(self, estate_id: int) -> list[CommissionPlan]: ...
+
+    def set_target(
+        self,
+        estate_id: int,
+        staff_id: int,
+        period: str,
+        amount_fen: int | None,
+        households: int | None,
+    ) -> None: ...
+
+    def targets(self, estate_id: int, period: str) -> dict[int, tuple[int | None, int | None]]:
+        """Staff id -> (amount target in fen, households target) for ``period``."""
+
+    def add_split(self, split: Split) -> Split: ...
+
+    def splits(self, estate_id: int) -> list[Split]: ...
+
+    def settled_periods(self, estate_id: int) -> list[str]: ...
+
+    def add_settlement(
+        self, estate_id: int, period: str, at: datetime, actor: str, uncommissioned: dict[str, int]
+    ) -> None: ...
+
+    def uncommissioned(self, estate_id: int, period: str) -> dict[str, int] | None:
+        """Fen of a settled month that earned no commission, by reason; None: not settled."""
+
+    def add_statement(self, s: Statement) -> Statement: ...
+
+    def statement(self, statement_id: int) -> Statement | None: ...
+
+    def statements(
+        self, estate_id: int, periods: Iterable[str] | None = None, staff_id: int | None = None
+    ) -> list[Statement]: ...
+
+    def statements_naming(self, payment_ids: Iterable[int]) -> list[Statement]:
+        """Statements holding clawback or adjustment lines of these payments."""
+
+    def basis(
+        self, estate_id: int, start: datetime, end: datetime, zone: ZoneInfo
+    ) -> tuple[list[BasisRow], list[BasisRow]]:
+        """One pass over the allocations of [start, end): (collected, paid back)."""
+
+    def first_allocated(self, payment_ids: Sequence[int]) -> dict[int, datetime]: ...
+
+    def attempts(
+        self, estate_id: int, start: datetime, end: datetime, *, visits_only: bool = False
+    ) -> list[tuple[int, datetime, int]]:
+        """(unit, at, collector) of dunning attempts in [start, end) naming a collector."""
+
+
 class UnitOfWork(Protocol):
     """One transaction. ``commit()`` makes it durable; anything else rolls back."""
 
@@ -652,6 +718,9 @@ class UnitOfWork(Protocol):
 
     @property
     def arrears(self) -> ArrearsRepository: ...
+
+    @property
+    def commission(self) -> CommissionRepository: ...
 
     @property
     def maintenance_plans(self) -> PlanRepository: ...

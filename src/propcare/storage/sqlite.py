@@ -48,6 +48,7 @@ from propcare.storage.ports import ClaimedDelivery, Delivery
 from propcare.storage.sqlite_arrears import ArrearsRepo
 from propcare.storage.sqlite_billing import BillingRepo
 from propcare.storage.sqlite_collection import CollectionRepo
+from propcare.storage.sqlite_commission import CommissionRepo
 from propcare.storage.sqlite_deposits import DepositRepo
 from propcare.storage.sqlite_ledger import LedgerRepo
 from propcare.storage.sqlite_payments import PaymentsRepo
@@ -674,6 +675,10 @@ class SqliteUnitOfWork:
     @functools.cached_property
     def collection(self) -> CollectionRepo:
         return CollectionRepo(self)
+
+    @functools.cached_property
+    def commission(self) -> CommissionRepo:
+        return CommissionRepo(self)
 
     @functools.cached_property
     def arrears(self) -> ArrearsRepo:

@@ -1,0 +1,625 @@
+"""Commission (``app.commission``): plans, targets, splits, and settling closed months.
+
+Settling reads the month's allocations in one pass, attributes each line to its
+collectors, and has each collector's plan type compute the lines; the settlement adds
+floors and caps, clawbacks of money paid back, and keeps each statement as written.
+Months of an estate are settled in order, and only once they are over. The estate's
+attribution rule is configuration::
+
+    Propcare.open(url, config={"commission": {"attribution": "dunning",
+                                               "dunning_window_days": 30}})
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from propcare.access import Actor, Resource
+from propcare.commission.basis import (
+    Attribution,
+    Attributor,
+    BasisRow,
+    CreditedLine,
+    Split,
+    attribute,
+)
+from propcare.commission.plans import CollectorMonth, CommissionPlanType, Line, Plan
+from propcare.commission.settle import (
+    SourceTotals,
+    Statement,
+    add_settled,
+    adjustment_lines,
+    attainment_of,
+    clawback_lines,
+    days_of,
+    earn,
+    month_bounds,
+    month_from_inputs,
+    month_inputs,
+    ordered,
+    statement_csv,
+)
+from propcare.errors import ConfigError, Conflict, NotFound, ValidationError
+from propcare.ledger.billing import parse_period
+from propcare.money import exact, from_fen, to_fen
+from propcare.registry.model import EstateId, Staff, StaffId
+from propcare.service import Service
+from propcare.storage.ports import UnitOfWork
+from propcare.validators import enum_member
+
+__all__ = ["CommissionService", "Settlement"]
+
+
+@attrs.frozen
+class Settlement:
+    """A settled month: its statements (and adjustment statements), and the money that
+    earned no commission, by why (``no_collector``, ``no_plan``, ``not_settled``: paid back
+    from a month before commission was settled)."""
+
+    estate_id: int
+    period: str
+    statements: tuple[Statement, ...]
+    uncommissioned: Mapping[str, int]
+    new: bool  # False: settled before, and nothing changed since
+
+    @property
+    def total(self) -> Decimal:
+        return from_fen(sum(s.total_fen for s in self.statements))
+
+
+def _next(period: str) -> str:
+    year, month = int(period[:4]), int(period[5:7])
+    return f"{year + month // 12}-{month % 12 + 1:02d}"
+
+
+def _money_fen(value: object, field: str) -> int | None:
+    if value is None:
+        return None
+    amount = exact(value, field)  # type: ignore[arg-type]
+    if amount < 0:
+        raise ValidationError(field, value, "must not be negative")
+    return to_fen(amount, field)
+
+
+class CommissionService(Service):
+    # --- configuration ------------------------------------------------------------
+
+    def _rule(self) -> tuple[Attribution, timedelta]:
+        settings = dict(self._app.config.get("commission") or {})
+        rule = enum_member(
+            Attribution, "commission.attribution", settings.get("attribution", "assignment")
+        )
+        days = settings.get("dunning_window_days", 30)
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
+            raise ConfigError("commission.dunning_window_days", days, "must be 1 to 366 days")
+        return rule, timedelta(days=days)
+
+    def plan_types(self) -> dict[str, CommissionPlanType]:
+        """The plan types the plugins provide, by name."""
+        provided = self._app.host.commission_plans()
+        names = self._app.host.names(provided)
+        return {n: self._app.host.choose("commission plan type", n, provided) for n in names}
+
+    def _type(self, kind: str) -> CommissionPlanType:
+        return self._app.host.choose(
+            "commission plan type", kind, self._app.host.commission_plans()
+        )
+
+    # --- plans --------------------------------------------------------------------
+
+    def add_plan(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        name: str,
+        *,
+        effective_from: date,
+        params: Mapping[str, Any],
+        staff_id: int | None = None,
+        role: str | None = None,
+        kind: str = "tiered",
+        floor: Decimal | None = None,
+        cap: Decimal | None = None,
+    ) -> Plan:
+        """A plan, or the next version of the plan called ``name``, for one collector
+        (``staff_id``) or a role, from the first day of a month that is not settled yet.
+        To change a settled month's pay, correct its plan (:meth:`correct_plan`)."""
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "commission.configure")
+            plan = Plan(
+                estate_id=estate.id,
+                name=name,
+                effective_from=effective_from,
+                kind=kind,
+                params=dict(params),
+                staff_id=staff_id,
+                role=role,
+                floor_fen=_money_fen(floor, "floor"),
+                cap_fen=_money_fen(cap, "cap"),
+            )
+            self._check_plan(uow, plan)
+            settled = uow.commission.settled_periods(estate.id)
+            month = f"{plan.effective_from:%Y-%m}"
+            if settled and settled[-1] >= month:
+                raise Conflict(
+                    "effective_from",
+                    plan.effective_from,
+                    f"{settled[-1]} is settled already; a new plan starts after it (correct "
+                    "the plan in force to change a settled month)",
+                )
+            stored = uow.commission.add_plan(plan, self._app.clock.now(), actor.name)
+            uow.commit()
+        return stored
+
+    def correct_plan(
+        self,
+        actor: Actor,
+        plan_id: int,
+        *,
+        reason: str,
+        params: Mapping[str, Any] | None = None,
+        floor: Decimal | None = None,
+        cap: Decimal | None = None,
+    ) -> Plan:
+        """Correct a plan version for every month it covered, settled ones included:
+        re-settling those months (:meth:`settle`) pays the difference as adjustments."""
+        actor = self._actor(actor)
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("reason", reason, "a correction needs a reason")
+        if isinstance(plan_id, bool) or not isinstance(plan_id, int):
+            raise ValidationError("plan_id", plan_id, "must be an integer id")
+        with self._app.unit_of_work() as uow:
+            old = uow.commission.plan(plan_id)
+            if old is None or not actor.sees(EstateId(old.estate_id)):
+                raise NotFound(
+                    "plan_id", plan_id, f"no plan with this id in the estates {actor.name} may see"
+                )
+            self._authorize(
+                actor,
+                "commission.configure",
+                Resource("commission_plan", EstateId(old.estate_id), plan_id),
+            )
+            plan = attrs.evolve(
+                old,
+                params=dict(params) if params is not None else old.params,
+                floor_fen=_money_fen(floor, "floor") if floor is not None else old.floor_fen,
+                cap_fen=_money_fen(cap, "cap") if cap is not None else old.cap_fen,
+                corrects=old.id,
+                reason=reason.strip(),
+                id=0,
+            )
+            self._check_plan(uow, plan)
+            stored = uow.commission.add_plan(plan, self._app.clock.now(), actor.name)
+            uow.commit()
+        return stored
+
+    def _check_plan(self, uow: UnitOfWork, plan: Plan) -> None:
+        self._type(plan.kind).parse(plan.params)
+        if plan.staff_id is not None:
+            staff = uow.staff.get(plan.staff_id)
+            if staff is None or staff.estate_id != plan.estate_id:
+                raise ValidationError("staff_id", plan.staff_id, "not a staff member of the estate")
+
+    def plans(self, actor: Actor, estate_id: EstateId) -> builtins.list[Plan]:
+        """Every version of every plan of the estate, by name and version."""
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, self._actor(actor), estate_id, "commission.read")
+            return uow.commission.plans(estate.id)
+
+    # --- targets and splits ---------------------------------------------------------------
+
+    def set_target(
+        self,
+        actor: Actor,
+        staff_id: StaffId,
+        period: str,
+        *,
+        amount: Decimal | None = None,
+        households: int | None = None,
+    ) -> None:
+        """A collector's target for a month not settled yet: an amount, a number of
+        households, or both."""
+        actor = self._actor(actor)
+        parse_period(period)
+        fen = _money_fen(amount, "amount")
+        if households is not None and (
+            isinstance(households, bool) or not isinstance(households, int) or households < 1
+        ):
+            raise ValidationError("households", households, "must be a whole number above 0")
+        if fen is None and households is None:
+            raise ValidationError("target", None, "give an amount, households, or both")
+        if fen == 0:
+            raise ValidationError("amount", amount, "a target is above 0")
+        with self._app.unit_of_work() as uow:
+            staff: Staff = self._get(
+                uow, actor, uow.staff, "staff", staff_id, "commission.configure"
+            )
+            if period in uow.commission.settled_periods(staff.estate_id):
+                raise Conflict("period", period, "is settled; its targets are final")
+            uow.commission.set_target(staff.estate_id, staff.id, period, fen, households)
+            uow.commit()
+
+    def targets(
+        self, actor: Actor, estate_id: EstateId, period: str
+    ) -> dict[int, tuple[Decimal | None, int | None]]:
+        """Staff id -> (amount, households) targets of ``period``."""
+        parse_period(period)
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, self._actor(actor), estate_id, "commission.read")
+            raw = uow.commission.targets(estate.id, period)
+        return {
+            s: (None if fen is None else Decimal(fen) / 100, hh) for s, (fen, hh) in raw.items()
+        }
+
+    def split(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        shares: Mapping[int, Decimal | str | int],
+        start: date,
+        *,
+        building_id: int | None = None,
+        unit_id: int | None = None,
+        end: date | None = None,
+    ) -> Split:
+        """Several collectors share a building's or a unit's collections, by percent shares
+        that sum to exactly 100, from ``start`` (after the last settled month)."""
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "commission.configure")
+            split = Split(
+                estate_id=estate.id,
+                shares=shares,
+                start=start,
+                building_id=building_id,
+                unit_id=unit_id,
+                end=end,
+            )
+            for staff_id in split.shares:
+                staff = uow.staff.get(staff_id)
+                if staff is None or staff.estate_id != estate.id:
+                    raise ValidationError("shares", staff_id, "not a staff member of the estate")
+            place = uow.units.get(unit_id) if unit_id is not None else None
+            if unit_id is not None and (place is None or place.estate_id != estate.id):
+                raise ValidationError("unit_id", unit_id, "not a unit of the estate")
+            if building_id is not None:
+                building = uow.buildings.get(building_id)
+                if building is None or building.estate_id != estate.id:
+                    raise ValidationError(
+                        "building_id", building_id, "not a building of the estate"
+                    )
+            settled = uow.commission.settled_periods(estate.id)
+            if settled and f"{split.start:%Y-%m}" <= settled[-1]:
+                raise Conflict("start", start, f"falls in {settled[-1]} or before, settled already")
+            stored = uow.commission.add_split(split)
+            uow.commit()
+        return stored
+
+    def splits(self, actor: Actor, estate_id: EstateId) -> builtins.list[Split]:
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, self._actor(actor), estate_id, "commission.read")
+            return uow.commission.splits(estate.id)
+
+    # --- statements ---------------------------------------------------------------------
+
+    def statements(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        *,
+        period: str | None = None,
+        staff_id: int | None = None,
+    ) -> builtins.list[Statement]:
+        """Settled statements, by period, collector and sequence."""
+        if period is not None:
+            parse_period(period)
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, self._actor(actor), estate_id, "commission.read")
+            return uow.commission.statements(
+                estate.id, None if period is None else [period], staff_id
+            )
+
+    def statement(self, actor: Actor, statement_id: int) -> Statement:
+        actor = self._actor(actor)
+        if isinstance(statement_id, bool) or not isinstance(statement_id, int):
+            raise ValidationError("statement_id", statement_id, "must be an integer id")
+        with self._app.unit_of_work(readonly=True) as uow:
+            found = uow.commission.statement(statement_id)
+            if found is None or not actor.sees(EstateId(found.estate_id)):
+                raise NotFound(
+                    "statement_id",
+                    statement_id,
+                    f"no statement with this id in the estates {actor.name} may see",
+                )
+            self._authorize(
+                actor,
+                "commission.read",
+                Resource("commission_statement", EstateId(found.estate_id), statement_id),
+            )
+            return found
+
+    def statement_csv(self, actor: Actor, statement_id: int, *, lang: str = "zh-CN") -> str:
+        """A statement as CSV (zh-CN headers by default, ``lang="en"`` for English)."""
+        return statement_csv(self.statement(actor, statement_id), lang)
+
+    # --- settling -----------------------------------------------------------------------
+
+    def settle(self, actor: Actor, estate_id: EstateId, period: str) -> Settlement:
+        """Settle a closed month for every collector of the estate (see the module notes).
+
+        Settling a month again returns its statements; after a plan correction it adds
+        an adjustment statement per collector whose pay changed."""
+        actor = self._actor(actor)
+        parse_period(period)
+        now = self._app.clock.now()
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "commission.settle")
+            zone = self._app.zone(estate.timezone)
+            current = f"{now.astimezone(zone):%Y-%m}"
+            if period >= current:
+                raise ValidationError(
+                    "period", period, f"is not over yet (it is {current}); settle closed months"
+                )
+            settled = uow.commission.settled_periods(estate.id)
+            if period in settled:
+                result = self._resettle(uow, actor, estate.id, period, now)
+            else:
+                if settled and period != _next(settled[-1]):
+                    raise ValidationError(
+                        "period",
+                        period,
+                        f"months are settled in order: settle {_next(settled[-1])} first"
+                        if period > settled[-1]
+                        else f"comes before {settled[0]}, where settling began",
+                    )
+                result = self._settle_new(uow, actor, estate.id, zone, period, set(settled), now)
+            uow.commit()
+        return result
+
+    def _plan_for(self, plans: builtins.list[Plan], staff: Staff, first: date) -> Plan | None:
+        latest: dict[str, Plan] = {}
+        for plan in plans:
+            if plan.effective_from > first:
+                continue
+            best = latest.get(plan.name)
+            if best is None or (plan.effective_from, plan.version) > (
+                best.effective_from,
+                best.version,
+            ):
+                latest[plan.name] = plan
+        live = [p for p in latest.values() if p.applies_to(staff.id, staff.roles)]
+        own = [p for p in live if p.staff_id is not None]
+        chosen = own or live
+        if len(chosen) > 1:
+            raise Conflict(
+                "plan",
+                ", ".join(sorted(p.name for p in chosen)),
+                f"more than one plan applies to staff {staff.id} ({staff.name}) in {first:%Y-%m}",
+            )
+        return chosen[0] if chosen else None
+
+    def _settle_new(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        estate_id: int,
+        zone: Any,
+        period: str,
+        settled: set[str],
+        now: datetime,
+    ) -> Settlement:
+        repo = uow.commission
+        start, end = month_bounds(period, zone)
+        first, days = start.date(), days_of(period)
+        rule, window = self._rule()
+        collected, paid_back = repo.basis(estate_id, start, end, zone)
+        attempts: dict[int, builtins.list[tuple[datetime, int]]] = {}
+        if rule is Attribution.DUNNING:
+            for unit, at, staff in repo.attempts(estate_id, start - window, end):
+                attempts.setdefault(unit, []).append((at, staff))
+        attributor = Attributor(
+            uow.collection.assignments(estate_id),
+            repo.splits(estate_id),
+            rule=rule,
+            attempts=attempts,
+            window=window,
+        )
+        credited, nobody = attribute(collected, attributor)
+        by_staff: dict[int, builtins.list[CreditedLine]] = {}
+        for line in credited:
+            by_staff.setdefault(line.staff_id, []).append(line)
+        # Weeks that end (on Sunday) in this month, with their households per collector.
+        sundays = [d for d in days if d.weekday() == 6]
+        households: dict[tuple[int, date], set[int]] = {}
+        if sundays:
+            week_start = datetime.combine(sundays[0] - timedelta(days=6), datetime.min.time(), zone)
+            before, _ = (
+                repo.basis(estate_id, week_start, start, zone) if week_start < start else ([], [])
+            )
+            early, _ = attribute(before, attributor)
+            for line in (*early, *credited):
+                if line.amount_fen > 0:
+                    sunday = line.row.paid_on + timedelta(days=6 - line.row.paid_on.weekday())
+                    households.setdefault((line.staff_id, sunday), set()).add(line.row.unit_id)
+        visits: dict[int, dict[date, set[int]]] = {}
+        for unit, at, staff in repo.attempts(estate_id, start, end, visits_only=True):
+            visits.setdefault(staff, {}).setdefault(at.astimezone(zone).date(), set()).add(unit)
+        claws, not_settled = self._clawbacks(uow, estate_id, paid_back, settled, zone)
+        plans = repo.plans(estate_id)
+        targets = repo.targets(estate_id, period)
+        staff_of: dict[int, Staff] = {s.id: s for s in uow.staff.in_estate(EstateId(estate_id))}
+        last = days[-1]
+        paid: dict[int, Plan] = {}
+        for s in staff_of.values():
+            if s.active_from <= last and (s.active_to is None or s.active_to >= first):
+                plan = self._plan_for(plans, s, first)
+                if plan is not None:
+                    paid[s.id] = plan
+        for staff_id in (*by_staff, *claws):
+            if staff_id not in paid and staff_id in staff_of:
+                plan = self._plan_for(plans, staff_of[staff_id], first)
+                if plan is not None:
+                    paid[staff_id] = plan
+        unplanned = sum(
+            line.amount_fen for sid, ls in by_staff.items() if sid not in paid for line in ls
+        )
+        calendars: dict[str, frozenset[date]] = {}
+        statements: builtins.list[Statement] = []
+        for staff_id in sorted(set(paid) | set(claws)):
+            plan = paid.get(staff_id)
+            lines: builtins.list[Line] = []
+            inputs: dict[str, Any] = {"attribution": rule.value}
+            if plan is not None:
+                kind = self._type(plan.kind)
+                terms = kind.parse(plan.params)
+                wanted = getattr(terms, "visit_calendar", None)
+                if wanted and getattr(terms, "visits_per_day", 0) and wanted not in calendars:
+                    calendars[wanted] = self._working_days(wanted, days)
+                target = targets.get(staff_id, (None, None))
+                month = CollectorMonth(
+                    staff_id=staff_id,
+                    period=period,
+                    lines=ordered(by_staff.get(staff_id, ())),
+                    target_fen=target[0],
+                    target_households=target[1],
+                    visits={d: len(u) for d, u in visits.get(staff_id, {}).items()},
+                    working_days=dict(calendars),
+                    weeks=[
+                        (s - timedelta(days=6), s, len(households.get((staff_id, s), ())))
+                        for s in sundays
+                    ],
+                )
+                lines = earn(plan, kind, terms, month)
+                inputs.update(month_inputs(month, attainment_of(month)))
+            lines.extend(claws.get(staff_id, ()))
+            statements.append(
+                repo.add_statement(
+                    Statement(
+                        estate_id=estate_id,
+                        staff_id=staff_id,
+                        period=period,
+                        sequence=0,
+                        plan_id=None if plan is None else plan.id,
+                        plan_name="" if plan is None else plan.name,
+                        plan_version=0 if plan is None else plan.version,
+                        lines=tuple(lines),
+                        inputs=inputs,
+                        settled_at=now,
+                        actor=actor.name,
+                    )
+                )
+            )
+        uncommissioned = {"no_collector": nobody, "no_plan": unplanned, "not_settled": not_settled}
+        repo.add_settlement(estate_id, period, now, actor.name, uncommissioned)
+        return Settlement(estate_id, period, tuple(statements), uncommissioned, True)
+
+    def _working_days(self, name: str, days: builtins.list[date]) -> frozenset[date]:
+        calendar = self._app.calendars.get(name)
+        if calendar is None:
+            raise ConfigError(
+                "visit_calendar",
+                name,
+                f"is not configured; configured: {sorted(self._app.calendars)}",
+            )
+        return frozenset(d for d in days if calendar.windows_on(d))
+
+    def _clawbacks(
+        self,
+        uow: UnitOfWork,
+        estate_id: int,
+        paid_back: builtins.list[BasisRow],
+        settled: set[str],
+        zone: Any,
+    ) -> tuple[dict[int, builtins.list[Line]], int]:
+        if not paid_back:
+            return {}, 0
+        repo = uow.commission
+        ids = sorted({r.payment_id for r in paid_back})
+        origin = {p: f"{at.astimezone(zone):%Y-%m}" for p, at in repo.first_allocated(ids).items()}
+        months = {m for m in origin.values() if m in settled}
+        wanted = set(ids)
+        totals: dict[tuple[int, str, str], dict[int, SourceTotals]] = {}
+        seen: set[int] = set()
+        for statement in (
+            *[s for s in repo.statements(estate_id, months) if s.sequence == 0],
+            *repo.statements_naming(ids),
+        ):
+            if statement.id in seen:
+                continue
+            seen.add(statement.id)
+            add_settled(totals, statement.staff_id, statement.lines, wanted)
+        rows = [r for r in paid_back if origin.get(r.payment_id) in settled]
+        not_settled = -sum(
+            r.amount_fen for r in paid_back if origin.get(r.payment_id) not in settled
+        )
+        claws, none = clawback_lines(
+            sorted(rows, key=lambda r: (r.at, r.txn, r.period, r.fee_item)), totals
+        )
+        return claws, not_settled + none
+
+    def _resettle(
+        self, uow: UnitOfWork, actor: Actor, estate_id: int, period: str, now: datetime
+    ) -> Settlement:
+        repo = uow.commission
+        existing = repo.statements(estate_id, [period])
+        plans = {p.id: p for p in repo.plans(estate_id)}
+        staff_of: dict[int, Staff] = {s.id: s for s in uow.staff.in_estate(EstateId(estate_id))}
+        first = parse_period(period)
+        added: builtins.list[Statement] = []
+        by_staff: dict[int, builtins.list[Statement]] = {}
+        for s in existing:
+            by_staff.setdefault(s.staff_id, []).append(s)
+        for staff_id, own in sorted(by_staff.items()):
+            base = next((s for s in own if s.sequence == 0), None)
+            if base is None or base.plan_id is None or staff_id not in staff_of:
+                continue
+            used = plans[max(own, key=lambda s: s.sequence).plan_id or base.plan_id]
+            now_plan = self._plan_for(list(plans.values()), staff_of[staff_id], first)
+            if (
+                now_plan is None
+                or now_plan.id == used.id
+                or not self._corrects(plans, now_plan, used)
+            ):
+                continue
+            kind = self._type(now_plan.kind)
+            month = month_from_inputs(staff_id, period, base.inputs)
+            recomputed = earn(now_plan, kind, kind.parse(now_plan.params), month)
+            settled_lines = [line for s in own for line in s.lines if line.kind != "clawback"]
+            why = f"{now_plan.name} v{used.version}->v{now_plan.version} ({now_plan.reason})"
+            lines = adjustment_lines(settled_lines, recomputed, why)
+            added.append(
+                repo.add_statement(
+                    Statement(
+                        estate_id=estate_id,
+                        staff_id=staff_id,
+                        period=period,
+                        sequence=max(s.sequence for s in own) + 1,
+                        plan_id=now_plan.id,
+                        plan_name=now_plan.name,
+                        plan_version=now_plan.version,
+                        lines=tuple(lines),
+                        inputs={"corrects": used.id, "reason": now_plan.reason},
+                        settled_at=now,
+                        actor=actor.name,
+                    )
+                )
+            )
+        uncommissioned = repo.uncommissioned(estate_id, period) or {}
+        return Settlement(estate_id, period, tuple(existing + added), uncommissioned, bool(added))
+
+    @staticmethod
+    def _corrects(plans: Mapping[int, Plan], newer: Plan, older: Plan) -> bool:
+        """Whether ``newer`` corrects ``older``, directly or through other corrections."""
+        step: Plan | None = newer
+        while step is not None and step.corrects is not None:
+            if step.corrects == older.id:
+                return True
+            step = plans.get(step.corrects)
+        return False

@@ -1,0 +1,404 @@
+"""Settling a month: statements, floors and caps, clawbacks and adjustments. Pure.
+
+A statement pays one collector for one closed month. Its lines are each rounded to
+the fen and the statement's total is their sum, checked when it is built. Settled
+statements are never changed:
+
+- money of an earlier month paid back (a refund or reversal) claws back, in the month
+  it was paid back, exactly the commission that money earned: cumulative rounding, so
+  refunding a payment in parts claws back to the fen what the whole earned;
+- a plan correction is paid by re-settling: the month is recomputed from the inputs
+  kept on its statements under the corrected plan, and the difference per source is
+  an adjustment statement for that month.
+
+Lines are computed in a fixed order that does not depend on the order payments were
+recorded in: by the time the money came in, then the provider's transaction id.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from propcare.commission.basis import BasisRow, CreditedLine
+from propcare.commission.plans import CollectorMonth, CommissionPlanType, Line, Plan
+from propcare.errors import ValidationError
+from propcare.money import from_fen, split_by_weights, to_fen
+
+__all__ = [
+    "SourceTotals",
+    "Statement",
+    "adjustment_lines",
+    "bounded",
+    "clawback_lines",
+    "days_of",
+    "line_from_json",
+    "line_to_json",
+    "month_bounds",
+    "month_from_inputs",
+    "month_inputs",
+    "ordered",
+    "statement_csv",
+]
+
+ONE = Decimal(1)
+
+
+@attrs.frozen
+class Statement:
+    """What one collector is paid for one month (``sequence`` 0), or what a plan
+    correction changed of it (``sequence`` 1, 2, ...)."""
+
+    estate_id: int
+    staff_id: int
+    period: str
+    sequence: int
+    plan_id: int | None
+    plan_name: str
+    plan_version: int
+    lines: tuple[Line, ...]
+    inputs: Mapping[str, Any]
+    settled_at: datetime
+    actor: str
+    total_fen: int = attrs.field()
+    id: int = 0
+
+    @total_fen.default
+    def _sum(self) -> int:
+        return sum(line.commission_fen for line in self.lines)
+
+    def __attrs_post_init__(self) -> None:
+        if self.total_fen != sum(line.commission_fen for line in self.lines):
+            raise ValidationError(
+                "total", self.total_fen / 100, "does not equal the sum of the statement's lines"
+            )
+
+    @property
+    def total(self) -> Decimal:
+        return from_fen(self.total_fen)
+
+    def by_kind(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for line in self.lines:
+            out[line.kind] = out.get(line.kind, 0) + line.commission_fen
+        return out
+
+
+def ordered(lines: Iterable[CreditedLine]) -> list[CreditedLine]:
+    """The fixed order of a month's lines: when the money came in, then the provider's
+    transaction id, then the bill line."""
+    return sorted(lines, key=lambda c: (c.row.at, c.row.txn, c.row.period, c.row.fee_item))
+
+
+def bounded(plan: Plan, earned: Sequence[Line]) -> list[Line]:
+    """The plan's floor and cap on the month's earnings, as lines."""
+    total = sum(line.commission_fen for line in earned)
+    if plan.floor_fen is not None and total < plan.floor_fen:
+        return [
+            Line(
+                "floor",
+                plan.floor_fen - total,
+                note=f"floor {Decimal(plan.floor_fen) / 100:,.2f} - earned "
+                f"{Decimal(total) / 100:,.2f}",
+            )
+        ]
+    if plan.cap_fen is not None and total > plan.cap_fen:
+        return [
+            Line(
+                "cap",
+                plan.cap_fen - total,
+                note=f"cap {Decimal(plan.cap_fen) / 100:,.2f} - earned {Decimal(total) / 100:,.2f}",
+            )
+        ]
+    return []
+
+
+def earn(plan: Plan, kind: CommissionPlanType, terms: Any, month: CollectorMonth) -> list[Line]:
+    """A month's earned lines under ``plan``, its floor or cap applied."""
+    earned = list(kind.compute(terms, month))
+    for line in earned:
+        if line.kind in ("clawback", "adjustment", "floor", "cap"):
+            raise ValidationError(
+                "plan type", kind.name, f"returned a {line.kind} line; those are the settlement's"
+            )
+    return earned + bounded(plan, earned)
+
+
+def month_bounds(period: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """[first instant, first instant of the next month) of 'YYYY-MM' in ``zone``."""
+    year, month = int(period[:4]), int(period[5:7])
+    start = datetime(year, month, 1, tzinfo=zone)
+    return start, datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
+
+
+def days_of(period: str) -> list[date]:
+    """Every day of the month 'YYYY-MM'."""
+    year, month = int(period[:4]), int(period[5:7])
+    first = date(year, month, 1)
+    return [
+        first + timedelta(days=i) for i in range(31) if (first + timedelta(days=i)).month == month
+    ]
+
+
+# --- clawbacks -------------------------------------------------------------------------
+
+
+@attrs.define
+class SourceTotals:
+    """One collector's commission on one source (payment, fee item, period) so far."""
+
+    amount_fen: int = 0  # credited when collected
+    commission_fen: int = 0  # earned on it, adjustments included
+    clawed_amount_fen: int = 0  # paid back since (positive)
+    clawed_fen: int = 0  # commission clawed back since (positive when it was positive)
+    basis: str = ""
+    rate: Decimal = Decimal(0)
+    unit_id: int | None = None
+    txn: str = ""
+
+
+def clawback_lines(
+    rows: Iterable[BasisRow],
+    settled: Mapping[tuple[int, str, str], Mapping[int, SourceTotals]],
+) -> tuple[dict[int, list[Line]], int]:
+    """Lines clawing back commission on money paid back this month whose collection was
+    settled in an earlier month; returns lines per collector and the fen paid back for
+    which no commission was settled (nothing to claw back).
+
+    ``settled`` maps each source to its collectors' totals and is updated in place, so
+    that several refunds of one payment claw back exactly what the whole earned.
+    """
+    out: dict[int, list[Line]] = {}
+    none = 0
+    for row in rows:
+        if row.amount_fen >= 0:
+            continue
+        by_staff = settled.get((row.payment_id, row.fee_item, row.period))
+        live = {s: t for s, t in (by_staff or {}).items() if t.amount_fen > t.clawed_amount_fen}
+        if not live:
+            none -= row.amount_fen
+            continue
+        staff_ids = sorted(live)
+        refunded = -row.amount_fen
+        weights = [live[s].amount_fen - live[s].clawed_amount_fen for s in staff_ids]
+        refunded = min(refunded, sum(weights))
+        none += -row.amount_fen - refunded
+        parts = split_by_weights(Decimal(refunded) / 100, weights, "refund")
+        for staff, part in zip(staff_ids, parts, strict=True):
+            fen = to_fen(part)
+            if not fen:
+                continue
+            t = live[staff]
+            cumulative = t.clawed_amount_fen + fen
+            target = int(
+                (Decimal(t.commission_fen) * cumulative / t.amount_fen).quantize(
+                    ONE, rounding=ROUND_HALF_UP
+                )
+            )
+            line_fen = -(target - t.clawed_fen)
+            t.clawed_amount_fen, t.clawed_fen = cumulative, target
+            out.setdefault(staff, []).append(
+                Line(
+                    "clawback", line_fen, -fen, row.payment_id, row.txn, row.unit_id,
+                    row.fee_item, row.period, row.paid_on, t.basis, t.rate,
+                    note=f"{Decimal(fen) / 100:,.2f} of {Decimal(t.amount_fen) / 100:,.2f} "
+                    f"paid back; it earned {Decimal(t.commission_fen) / 100:,.2f}",
+                )
+            )  # fmt: skip
+    return out, none
+
+
+def add_settled(
+    totals: dict[tuple[int, str, str], dict[int, SourceTotals]],
+    staff_id: int,
+    lines: Iterable[Line],
+    wanted: set[int] | None = None,
+) -> None:
+    """Fold a settled statement's lines into per-source totals (for clawbacks)."""
+    for line in lines:
+        if line.payment_id is None or (wanted is not None and line.payment_id not in wanted):
+            continue
+        key = (line.payment_id, line.fee_item, line.period)
+        t = totals.setdefault(key, {}).setdefault(staff_id, SourceTotals())
+        if line.kind == "collection":
+            t.amount_fen += line.amount_fen
+            t.commission_fen += line.commission_fen
+            t.basis, t.rate, t.unit_id, t.txn = line.basis, line.rate, line.unit_id, line.txn
+        elif line.kind == "adjustment":
+            t.commission_fen += line.commission_fen
+        elif line.kind == "clawback":
+            t.clawed_amount_fen -= line.amount_fen
+            t.clawed_fen -= line.commission_fen
+
+
+# --- adjustments after a plan correction ---------------------------------------------------
+
+
+def _by_source(lines: Iterable[Line]) -> dict[tuple[Any, ...], tuple[int, Line]]:
+    out: dict[tuple[Any, ...], tuple[int, Line]] = {}
+    for line in lines:
+        if line.kind in ("clawback",):
+            continue
+        if line.kind in ("collection", "adjustment") and line.payment_id is not None:
+            key: tuple[Any, ...] = ("source", *line.source)
+        else:  # a quota line; an adjustment of one names its kind in ``basis``
+            key = (line.basis if line.kind == "adjustment" else line.kind,)
+        fen, first = out.get(key, (0, line))
+        out[key] = (fen + line.commission_fen, first)
+    return out
+
+
+def adjustment_lines(settled: Iterable[Line], recomputed: Iterable[Line], why: str) -> list[Line]:
+    """What to pay (or take) so that the settled lines add up to the recomputed ones, per
+    source and per kind of quota line."""
+    before = _by_source(settled)
+    after = _by_source(recomputed)
+    out: list[Line] = []
+    for key in list(after) + [k for k in before if k not in after]:
+        old = before.get(key, (0, None))[0]
+        new, line = after.get(key, (0, None))
+        if line is None:
+            line = before[key][1]
+        if new == old:
+            continue
+        if key[0] == "source":
+            out.append(
+                Line(
+                    "adjustment", new - old, 0, line.payment_id, line.txn, line.unit_id,
+                    line.fee_item, line.period, line.paid_on, line.basis, line.rate,
+                    note=f"{why}: {Decimal(old) / 100:,.2f} -> {Decimal(new) / 100:,.2f}",
+                )
+            )  # fmt: skip
+        else:
+            out.append(
+                Line(
+                    "adjustment",
+                    new - old,
+                    basis=key[0],
+                    note=f"{key[0]} {why}: {Decimal(old) / 100:,.2f} -> {Decimal(new) / 100:,.2f}",
+                )
+            )
+    return out
+
+
+# --- keeping statements: lines and inputs as JSON-able values ------------------------------
+
+
+def line_to_json(line: Line) -> list[Any]:
+    return [
+        line.kind, line.commission_fen, line.amount_fen, line.payment_id, line.txn,
+        line.unit_id, line.fee_item, line.period,
+        line.paid_on.isoformat() if line.paid_on else None, line.basis, str(line.rate),
+        line.tier, str(line.factor), str(line.visit_factor), str(line.share), line.note,
+    ]  # fmt: skip
+
+
+def line_from_json(v: Sequence[Any]) -> Line:
+    return Line(
+        v[0], int(v[1]), int(v[2]), v[3], v[4], v[5], v[6], v[7],
+        date.fromisoformat(v[8]) if v[8] else None, v[9], Decimal(v[10]), v[11],
+        Decimal(v[12]), Decimal(v[13]), Decimal(v[14]), v[15],
+    )  # fmt: skip
+
+
+def month_inputs(month: CollectorMonth, attainment: Decimal | None = None) -> dict[str, Any]:
+    """What a statement keeps of its inputs, to explain it and to recompute it."""
+    return {
+        "target": None if month.target_fen is None else month.target_fen,
+        "target_households": month.target_households,
+        "collected": month.collected_fen,
+        "households": month.households,
+        "attainment": None if attainment is None else str(attainment),
+        "visits": {d.isoformat(): n for d, n in sorted(month.visits.items())},
+        "working_days": {
+            k: sorted(d.isoformat() for d in v) for k, v in month.working_days.items()
+        },
+        "weeks": [[m.isoformat(), s.isoformat(), n] for m, s, n in month.weeks],
+        "basis": [
+            [c.row.payment_id, c.row.txn, c.row.unit_id, c.row.building_id, c.row.fee_item,
+             c.row.period, c.row.amount_fen, c.row.at.isoformat(), c.row.paid_on.isoformat(),
+             c.amount_fen, str(c.share), c.via]
+            for c in month.lines
+        ],
+    }  # fmt: skip
+
+
+def month_from_inputs(staff_id: int, period: str, inputs: Mapping[str, Any]) -> CollectorMonth:
+    """The month a statement was computed from, rebuilt from its kept inputs."""
+    lines = [
+        CreditedLine(
+            BasisRow(
+                int(b[0]), b[1], int(b[2]), int(b[3]), b[4], b[5], int(b[6]),
+                datetime.fromisoformat(b[7]), date.fromisoformat(b[8]),
+            ),
+            staff_id, int(b[9]), Decimal(b[10]), b[11],
+        )
+        for b in inputs.get("basis", ())
+    ]  # fmt: skip
+    return CollectorMonth(
+        staff_id=staff_id,
+        period=period,
+        lines=lines,
+        target_fen=inputs.get("target"),
+        target_households=inputs.get("target_households"),
+        visits={date.fromisoformat(d): int(n) for d, n in inputs.get("visits", {}).items()},
+        working_days={
+            k: frozenset(date.fromisoformat(d) for d in v)
+            for k, v in inputs.get("working_days", {}).items()
+        },
+        weeks=[
+            (date.fromisoformat(m), date.fromisoformat(s), int(n))
+            for m, s, n in inputs.get("weeks", ())
+        ],
+    )
+
+
+def attainment_of(month: CollectorMonth) -> Decimal | None:
+    if not month.target_fen:
+        return None
+    return (Decimal(month.collected_fen) / month.target_fen).quantize(Decimal("0.0001"))
+
+
+# --- export ------------------------------------------------------------------------------
+
+CSV_HEADERS = {
+    "zh-CN": (
+        "类型", "付款", "交易号", "房屋", "收费项目", "账期", "收款日", "基数类别", "金额",
+        "比例%", "档位", "系数", "走访系数", "分成%", "提成", "算式",
+    ),
+    "en": (
+        "kind", "payment", "transaction", "unit", "fee item", "period", "paid on", "basis",
+        "amount", "rate %", "tier", "factor", "visit factor", "share %", "commission",
+        "arithmetic",
+    ),
+}  # fmt: skip
+
+
+def statement_csv(statement: Statement, lang: str = "zh-CN") -> str:
+    """The statement as CSV: one row per line and a total row, amounts with two places."""
+    if lang not in CSV_HEADERS:
+        raise ValidationError("lang", lang, f"must be one of {', '.join(CSV_HEADERS)}")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_HEADERS[lang])
+    for line in statement.lines:
+        w.writerow(
+            [
+                line.kind, line.payment_id or "", line.txn, line.unit_id or "", line.fee_item,
+                line.period, line.paid_on.isoformat() if line.paid_on else "", line.basis,
+                f"{Decimal(line.amount_fen) / 100:.2f}", f"{line.rate.normalize():f}",
+                line.tier, f"{line.factor.normalize():f}", f"{line.visit_factor.normalize():f}",
+                f"{line.share.normalize():f}", f"{Decimal(line.commission_fen) / 100:.2f}",
+                line.arithmetic,
+            ]
+        )  # fmt: skip
+    total = "合计" if lang == "zh-CN" else "total"
+    w.writerow([total] + [""] * 13 + [f"{statement.total:.2f}", ""])
+    return buf.getvalue()
