@@ -45,6 +45,7 @@ __all__ = [
 HUNDRED = Decimal(100)
 ONE = Decimal(1)
 FACTOR = Decimal("0.0001")  # visit completion ratios are kept to four places
+FEN = Decimal("0.01")
 
 
 def _decimal(field: str, value: Any, *, minimum: Decimal | None = Decimal(0)) -> Decimal:
@@ -172,8 +173,14 @@ class Line:
         return (self.payment_id, self.fee_item, self.period)
 
     @property
+    def exact(self) -> Decimal:
+        """A collection line's product before rounding, in yuan."""
+        return Decimal(self.amount_fen) * self.rate * self.factor * self.visit_factor / 10_000
+
+    @property
     def arithmetic(self) -> str:
-        """The line's sum as a person checks it: ``1,200.00 × 2% × 1.5 × 0.95 = 34.20``."""
+        """The line's sum as a person checks it: ``1,200.00 × 2% × 1.5 = 36.00``; when the
+        product is not a whole fen, its rounding: ``49.99 × 1% × 0.5 = 0.24995 → 0.25``."""
         result = f"{Decimal(self.commission_fen) / 100:,.2f}"
         if self.kind == "collection":
             parts = [f"{Decimal(self.amount_fen) / 100:,.2f}", f"{self.rate.normalize():f}%"]
@@ -181,7 +188,9 @@ class Line:
                 parts.append(f"{self.factor.normalize():f}")
             if self.visit_factor != ONE:
                 parts.append(f"{self.visit_factor.normalize():f}")
-            return " × ".join(parts) + f" = {result}"
+            exact = self.exact.normalize()
+            shown = f"{exact:,.2f}" if exact == exact.quantize(FEN) else f"{exact:,f}"
+            return " × ".join(parts) + f" = {shown}" + ("" if shown == result else f" → {result}")
         return f"{self.note} = {result}" if self.note else result
 
 
@@ -424,8 +433,8 @@ def _visit_factor(terms: TieredTerms, month: CollectorMonth) -> tuple[Decimal, i
     return ratio, len(days), missed
 
 
-def _commission(fen: int, multiplier: Decimal) -> int:
-    return int((fen * multiplier).quantize(ONE, rounding=ROUND_HALF_UP))
+def _commission(exact_fen: Decimal) -> int:
+    return int(exact_fen.quantize(ONE, rounding=ROUND_HALF_UP))
 
 
 def compute_tiered(terms: TieredTerms, month: CollectorMonth) -> list[Line]:
@@ -471,8 +480,13 @@ def compute_tiered(terms: TieredTerms, month: CollectorMonth) -> list[Line]:
                 left -= take
             if line.amount_fen < 0:  # cannot happen for earned lines; kept exact anyway
                 pieces.append((line, line.amount_fen, terms.tier_at(Decimal(0))))
+    # Rounded cumulatively in the month's order: each line is the rounded running total
+    # less the rounded total before it, so every line is within a fen of its product and
+    # the lines add up to the exact total rounded once. Collecting more never pays less.
     out: list[Line] = []
     multipliers: dict[tuple[str, Tier | None], tuple[Decimal, Decimal]] = {}
+    running = Decimal(0)
+    paid = 0
     for line, fen, tier in pieces:
         row = line.row
         cls = basis_class(row.period, month.period).value
@@ -482,15 +496,18 @@ def compute_tiered(terms: TieredTerms, month: CollectorMonth) -> list[Line]:
             rate = terms.rates[BasisClass(cls)]
             multipliers[key] = (factor, rate / HUNDRED * factor * visit_factor)
         factor, multiplier = multipliers[key]
+        running += fen * multiplier
+        total = _commission(running)
         out.append(
             Line(
-                "collection", _commission(fen, multiplier), fen, row.payment_id, row.txn,
+                "collection", total - paid, fen, row.payment_id, row.txn,
                 row.unit_id, row.fee_item, row.period, row.paid_on, cls,
                 terms.rates[BasisClass(cls)],
                 "below threshold" if below else (tier.label if tier is not None else ""),
                 factor, visit_factor, line.share,
             )
         )  # fmt: skip
+        paid = total
     for line in excluded:
         row = line.row
         out.append(

@@ -594,6 +594,8 @@ class CommissionService(Service):
             settled_lines = [line for s in own for line in s.lines if line.kind != "clawback"]
             why = f"{now_plan.name} v{used.version}->v{now_plan.version} ({now_plan.reason})"
             lines = adjustment_lines(settled_lines, recomputed, why)
+            if not lines:
+                continue  # the correction does not change this collector's month
             added.append(
                 repo.add_statement(
                     Statement(
