@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -629,10 +630,42 @@ def test_no_line_depends_on_the_order_payments_were_recorded_in() -> None:
     assert len({t for t, *_ in forward}) == 5
 
 
-def test_statement_totals_are_checked_against_their_lines() -> None:
-    month = _month([25_000, 12_345], 100_000)
-    lines = compute_tiered(parse_tiered({"rates": {"current": "1.5"}}), month)
-    good = Statement(1, 7, "2026-10", 0, 1, "p", 1, tuple(lines), {}, NOV, "t")
-    assert good.total_fen == 375 + 185
+@settings(max_examples=200, deadline=None)
+@given(
+    fens=st.lists(st.integers(1, 3_000_000), min_size=0, max_size=20),
+    rate=st.decimals("0", "10", places=3),
+    weekly=st.integers(0, 3),
+)
+def test_the_lines_of_a_statement_add_up_to_its_total(
+    fens: list[int], rate: Decimal, weekly: int
+) -> None:
+    month = attrs.evolve(
+        _month(fens, 1_000_000), weeks=[(date(2026, 10, 5), date(2026, 10, 11), weekly)]
+    )
+    terms = parse_tiered(
+        {"rates": {"current": str(rate)}, "weekly_households": 2, "weekly_reward": "30",
+         "weekly_penalty": "10.55"}
+    )  # fmt: skip
+    lines = compute_tiered(terms, month)
+    statement = Statement(1, 7, "2026-10", 0, 1, "p", 1, tuple(lines), {}, NOV, "t")
+    assert statement.total_fen == sum(x.commission_fen for x in lines)
+    exact = sum((Decimal(f) * rate / 100 for f in fens), Decimal(0))
+    quota = 3000 if weekly >= 2 else -1055
+    assert statement.total_fen - quota == int(exact.quantize(Decimal(1), rounding="ROUND_HALF_UP"))
     with pytest.raises(ValidationError, match="sum of the statement's lines"):
-        Statement(1, 7, "2026-10", 0, 1, "p", 1, tuple(lines), {}, NOV, "t", total_fen=1)
+        Statement(1, 7, "2026-10", 0, 1, "p", 1, tuple(lines), {}, NOV, "t",
+                  total_fen=statement.total_fen + 1)  # fmt: skip
+
+
+def test_old_statements_keep_the_plan_version_they_used(w: World) -> None:
+    w.plan()
+    w.pay(0, "250")
+    oct_li = w.settle()[w.li]
+    newer = w.plan({"rates": {"old_arrears": "5"}}, effective_from=date(2026, 11, 1))
+    assert newer.version == 2
+    w.pay(1, "250", datetime(2026, 11, 10, tzinfo=SH))
+    nov_li = w.settle("2026-11", datetime(2026, 12, 1, 9, tzinfo=SH))[w.li]
+    assert (oct_li.plan_version, nov_li.plan_version) == (1, 2)
+    assert nov_li.total == Decimal("12.50")  # 250.00 x 5%
+    assert w.app.commission.statement(ADMIN, oct_li.id).total == Decimal("7.50")
+    assert not w.app.commission.settle(ADMIN, w.estate, "2026-10").new  # no adjustment

@@ -23,6 +23,7 @@ RUNNABLE = [
     "docs/how-to/write-a-plugin.md",
     "docs/reference/hooks.md",
     "docs/guides/ledger.md",
+    "docs/guides/commission.md",
 ]
 DOCS = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*.md"))]
 

@@ -350,3 +350,43 @@ class StorageContract:
             assert uow.units.count(estate.id) == 500
             assert uow.units.find(building.id, "9-0499") == stored[-1]
             assert uow.units.get(UnitId(stored[0].id)) == stored[0]
+
+    def test_commission_statements_are_kept_exactly_and_never_changed(
+        self, app: Propcare, clock: FixedClock
+    ) -> None:
+        estate = self._estate(app)
+        building = app.estates.add_building(ADMIN, estate.id, "1栋")
+        (unit,) = app.estates.add_units(
+            ADMIN, building.id, [UnitSpec("101", Decimal("100"), "residential", date(2020, 1, 1))]
+        )
+        li = app.staff.create(ADMIN, estate.id, "李收费", ["collector"], date(2020, 1, 1))
+        app.collection.assign_collector(
+            ADMIN, estate.id, li.id, start=date(2020, 1, 1), building_id=building.id
+        )
+        app.billing.add_fee_item(
+            ADMIN, estate.id, "property_fee", "物业费", "area", rates={"residential": "2.50"}
+        )
+        app.billing.run(ADMIN, estate.id, "2026-10", at=datetime(2026, 10, 1, 9, tzinfo=SHANGHAI))
+        paid_at = datetime(2026, 10, 20, 10, tzinfo=SHANGHAI)
+        app.payments.pay_at_counter(ADMIN, unit.id, Decimal("260"), "cash", at=paid_at)
+        plan = app.commission.add_plan(
+            ADMIN, estate.id, "提成", effective_from=date(2026, 10, 1), role="collector",
+            params={"rates": {"current": "1.5"}, "tiers": [{"from": "0", "to": None,
+                                                            "factor": "1"}]},
+        )  # fmt: skip
+        app.commission.set_target(ADMIN, li.id, "2026-10", amount=Decimal("300"))
+        assert app.commission.plans(ADMIN, estate.id) == [plan]
+        clock.set(START)  # November: October is over
+        (statement,) = app.commission.settle(ADMIN, estate.id, "2026-10").statements
+        assert [(x.basis, x.amount_fen, x.commission_fen) for x in statement.lines] == [
+            ("prepayment", 1000, 15),
+            ("current", 25000, 375),
+        ]
+        assert statement.inputs["target"] == 30000 and statement.inputs["collected"] == 26000
+        (again,) = app.commission.statements(ADMIN, estate.id, period="2026-10")
+        assert again == statement  # lines, inputs and timestamps round trip exactly
+        with pytest.raises(Exception), app.unit_of_work() as uow:  # noqa: B017 - any refusal
+            conn = uow.connection  # type: ignore[attr-defined]
+            conn.execute("DELETE FROM commission_statements")
+            uow.commit()
+        assert app.commission.statement(ADMIN, statement.id) == statement
