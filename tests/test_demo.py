@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import math
@@ -21,6 +23,8 @@ import pytest
 
 from propcare import Actor, Conflict, Ownership, Propcare, ValidationError
 from propcare.access import ROLES
+from propcare.clock import FixedClock
+from propcare.commission.settle import Statement
 from propcare.demo import (
     BUILDINGS,
     CATEGORY_SHARES,
@@ -36,6 +40,7 @@ from propcare.demo import (
     is_propcare_database,
     prepare_database,
     run_demo,
+    settle_periods,
     sqlite_url,
     team_size,
 )
@@ -770,5 +775,192 @@ def test_the_same_seed_bills_and_collects_the_same(
     assert labels
     for label in labels:
         assert _lines(again)[label] == _lines(result)[label]
+    settled = [(s.staff_id, s.period, s.lines, s.inputs) for s in _statements(result)]
+    assert [(s.staff_id, s.period, s.lines, s.inputs) for s in _statements(again)] == settled
     run_demo(attrs.evolve(opts, db=tmp_path / "other.db", seed=opts.seed + 1))
     assert _ledger_rows(tmp_path / "other.db") != _ledger_rows(opts.db)
+
+
+# --- commission (提成) ----------------------------------------------------------------------
+
+SETTLED = "2026-10"  # TODAY 2026-11-02 and 2 months: the period's one whole month before today
+
+
+def _collectors(estate: Snapshot) -> list[Staff]:
+    return [s for s in estate.staff if "collector" in s.roles]
+
+
+def _statements(result: DemoResult) -> list[Statement]:
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        return app.commission.statements(ADMIN, result.estate_id)
+
+
+@pytest.mark.parametrize(
+    ("start", "today", "open_month", "expected"),
+    [
+        (date(2026, 9, 2), date(2026, 11, 2), "2026-11", ["2026-10"]),  # Sep begun before
+        (date(2026, 9, 1), date(2026, 11, 1), "2026-11", ["2026-09", "2026-10"]),
+        (date(2026, 8, 28), date(2026, 11, 28), "2026-12", ["2026-09", "2026-10"]),
+        (date(2026, 10, 2), date(2026, 11, 2), "2026-11", ["2026-10"]),  # the month before
+        (date(2025, 12, 15), date(2026, 3, 15), "2026-02", ["2026-01"]),  # the clock's month
+        (date(2026, 12, 1), date(2027, 2, 1), "2026-11", []),  # the clock is behind today
+    ],
+)
+def test_commission_settles_the_whole_months_the_clock_has_closed(
+    start: date, today: date, open_month: str, expected: list[str]
+) -> None:
+    assert settle_periods(start, today, open_month) == expected
+
+
+def test_commission_plan_and_targets_are_set_for_the_collectors(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    opts, result, estate = built
+    assert settle_periods(opts.period_start, opts.today, f"{datetime.now(SH):%Y-%m}") == [SETTLED]
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        (plan,) = app.commission.plans(ADMIN, result.estate_id)
+        targets = app.commission.targets(ADMIN, result.estate_id, SETTLED)
+        assignments = app.collection.collector_of
+        billed: dict[int, Decimal] = {}
+        for unit in estate.units:
+            staff_id = assignments(ADMIN, unit.id, date(2026, 10, 1))
+            assert staff_id is not None
+            for bill in app.billing.bills(ADMIN, unit.id):
+                if bill.period == SETTLED:
+                    billed[staff_id] = (
+                        billed.get(staff_id, Decimal(0)) + Decimal(bill.amount_fen) / 100
+                    )
+    assert plan.role == "collector" and plan.kind == "tiered"
+    assert plan.effective_from == date(2026, 10, 1)
+    assert (plan.floor_fen, plan.cap_fen) == (30_000, 300_000)
+    assert plan.params["visit_rule"] == "multiplier" and plan.params["mode"] == "marginal"
+    assert plan.params["tiers"][-1]["to"] is None
+    assert Decimal(plan.params["tiers"][-1]["factor"]) > 1  # the accelerator above 100%
+    collectors = _collectors(estate)
+    assert set(targets) == {s.id for s in collectors}
+    for staff in collectors:
+        amount, households = targets[staff.id]
+        assert households is None and amount is not None
+        assert abs(amount - billed[staff.id] * Decimal("0.8")) <= 50  # in hundreds of yuan
+
+
+def test_commission_is_settled_for_every_collector_and_adds_up(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    _, result, estate = built
+    statements = _statements(result)
+    assert sorted((s.staff_id, s.period, s.sequence) for s in statements) == sorted(
+        (s.id, SETTLED, 0) for s in _collectors(estate)
+    )
+    for statement in statements:
+        assert statement.lines
+        assert statement.total_fen == sum(line.commission_fen for line in statement.lines)
+        assert statement.total == Decimal(statement.total_fen) / 100
+        assert statement.inputs["visits"], "the collectors visited door to door in the month"
+        kinds = {line.kind for line in statement.lines}
+        assert kinds <= {"collection", "weekly", "floor", "cap"}
+        assert "weekly" in kinds  # the household quota: a reward or a penalty every week
+    attainments = {Decimal(s.inputs["attainment"]) for s in statements}
+    assert len(attainments) == len(statements)  # each collector's own month
+    assert min(attainments) < 1 < max(attainments)  # around the target
+
+
+def test_old_arrears_pay_the_highest_rate(built: tuple[DemoOptions, DemoResult, Snapshot]) -> None:
+    _, result, _ = built
+    rates: dict[str, set[Decimal]] = {}
+    for statement in _statements(result):
+        for line in statement.lines:
+            if line.kind != "collection":
+                continue
+            rates.setdefault(line.basis, set()).add(line.rate)
+            if line.basis == "old_arrears":
+                assert line.period[:4] < SETTLED[:4]  # a bill of an earlier year (历史欠费)
+    assert rates["old_arrears"] == {Decimal("3.0")}
+    assert rates["current"] == {Decimal("1.0")}
+    assert rates.get("arrears", {Decimal("1.5")}) == {Decimal("1.5")}
+    assert max(rates["current"] | rates.get("arrears", set())) < min(rates["old_arrears"])
+
+
+def test_the_commission_printed_is_the_services(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    _, result, estate = built
+    lines = _lines(result)
+    statements = _statements(result)
+    names = {s.id: s.name for s in estate.staff}
+    assert lines["Commission 提成"].startswith("收费员提成: ")
+    assert lines["  settled 已结算"].startswith(f"{SETTLED} – {SETTLED} (1 month, in order): ")
+    assert re.fullmatch(
+        r"× visit completion \(2 visits 上门 a working day; \d+ logged\) · \d+ households? a week "
+        r"\+50/−30 元 · floor 300, cap 3,000 元",
+        lines["  quotas 考核"],
+    )
+    total = sum((s.total for s in statements), Decimal(0))
+    assert f"{len(statements)} statements, {total:,.2f} 元" in lines["  settled 已结算"]
+    assert lines[f"Commission {SETTLED} 提成"] == (
+        f"{total:,.2f} 元 for {len(statements)} collectors"
+    )
+    for statement in statements:
+        attainment = Decimal(statement.inputs["attainment"]) * 100
+        assert lines[f"  {names[statement.staff_id]}"] == (
+            f"attainment 达成率 {attainment:.1f}% · {statement.total:,.2f} 元 · "
+            f"{len(statement.lines)} lines"
+        )
+    labels = list(lines)
+    at = labels.index(f"Commission {SETTLED} 提成")
+    assert labels[at + 1 : at + 1 + len(statements)] == [
+        f"  {names[s.staff_id]}" for s in _collector_order(estate, statements)
+    ]
+    # The example: the first old-arrears line of the collectors in that order.
+    first = next(
+        (s, line)
+        for s in _collector_order(estate, statements)
+        for line in s.lines
+        if line.kind == "collection" and line.basis == "old_arrears"
+    )
+    example = lines["  example 算式"]
+    assert example.startswith(f"{names[first[0].staff_id]} · ")
+    assert f" {first[1].period} 历史欠费, paid {first[1].paid_on}: " in example
+    assert example.endswith(f": {first[1].arithmetic}")
+    assert re.search(r" × 3% × [0-9.]+( × [0-9.]+)? = [0-9.,]+( → [0-9.,]+)?$", example)
+
+
+def _collector_order(estate: Snapshot, statements: list[Statement]) -> list[Statement]:
+    order = {s.id: i for i, s in enumerate(estate.staff)}
+    return sorted(statements, key=lambda s: order[s.staff_id])
+
+
+def test_one_statement_is_written_as_csv_next_to_the_database(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    opts, result, estate = built
+    path = Path(_lines(result)["  statement CSV 对账单"])
+    assert path.parent == opts.db.parent and path.exists()
+    match = re.fullmatch(rf"commission-{SETTLED}-(\d+)\.csv", path.name)
+    assert match
+    (statement,) = [s for s in _statements(result) if s.staff_id == int(match[1])]
+    names = {s.id: s.name for s in estate.staff}
+    assert _lines(result)["  example 算式"].startswith(f"{names[statement.staff_id]} · ")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # a BOM: spreadsheets read it as UTF-8
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert rows[0][:3] == ["类型", "付款", "交易号"] and rows[0][-2:] == ["提成", "算式"]
+    assert len(rows) == len(statement.lines) + 2
+    assert rows[-1][0] == "合计" and rows[-1][-2] == f"{statement.total:.2f}"
+    assert [Decimal(r[-2]) for r in rows[1:-1]] == [
+        Decimal(line.commission_fen) / 100 for line in statement.lines
+    ]
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        assert path.read_text(encoding="utf-8-sig") == app.commission.statement_csv(
+            ADMIN, statement.id
+        )
+
+
+def test_commission_waits_for_holiday_data_of_the_months_to_settle(tmp_path: Path) -> None:
+    # The clock is years ahead: 2027-01 is over, but no holiday data covers 2027 yet.
+    later = FixedClock(datetime(2030, 6, 1, tzinfo=SH))
+    result = run_demo(options(tmp_path / "d.db", units=20, months=1, today=date(2027, 2, 1),
+                              clock=later))  # fmt: skip
+    line = _lines(result)["Commission 提成"]
+    assert line.startswith("none settled: the calendar has no holidays for 2027")
+    assert not _statements(result)
+    assert not list(tmp_path.glob("commission-*.csv"))

@@ -36,6 +36,7 @@ from dateutil.relativedelta import relativedelta
 from propcare.access import Actor
 from propcare.app import Propcare
 from propcare.clock import DEFAULT_TZ, Clock, SystemClock, zone
+from propcare.commission.settle import days_of
 from propcare.errors import CalendarDataMissing, Conflict, ValidationError
 from propcare.ledger.arrears import CollectionRate
 from propcare.ledger.billing import BillLine
@@ -50,6 +51,7 @@ from propcare.registry.model import (
     Owner,
     Ownership,
     Staff,
+    StaffId,
     Team,
     TeamKind,
     Unit,
@@ -96,6 +98,8 @@ __all__ = [
     "is_propcare_database",
     "prepare_database",
     "run_demo",
+    "settle_commission",
+    "settle_periods",
     "sqlite_url",
     "team_size",
 ]
@@ -1344,6 +1348,14 @@ def _at(ctx: DemoContext, day: date, rng: random.Random) -> datetime:
                     tzinfo=zone(ctx.estate.timezone))  # fmt: skip
 
 
+def _first_whole_period(start: date) -> str:
+    """The first month of a demo period starting on ``start``: a month begun before the
+    period counts as earlier, so the period's months follow it."""
+    if start.day == 1:
+        return _period_of(start)
+    return _period_of(start + relativedelta(day=31) + timedelta(days=1))
+
+
 def _last_whole_period(ctx: DemoContext) -> str:
     """The last whole month before ``today`` (the current month is still being paid)."""
     last = ctx.today.replace(day=1) - relativedelta(months=1)
@@ -1483,10 +1495,7 @@ def take_payments(ctx: DemoContext) -> None:
     """
     rng, plan = ctx.rng, ctx.fees
     start, end = ctx.options.period_start, ctx.today
-    # A month begun before the demo period counts as earlier: the period's months follow it.
-    first_demo = _period_of(start + relativedelta(day=31) + timedelta(days=1))
-    if start.day == 1:
-        first_demo = _period_of(start)
+    first_demo = _first_whole_period(start)
     demo_periods = [p for p in plan.periods if p >= first_demo]
     names = [n for n, _ in PAYER_SHARES]
     weights = [w for _, w in PAYER_SHARES]
@@ -1675,6 +1684,232 @@ def report_collection(ctx: DemoContext) -> None:
         )
 
 
+# --- commission (提成) ---------------------------------------------------------------------
+
+# The collectors' plan: older debts pay more, being harder to collect; a slice of the
+# month's collection pays by the attainment it falls in (marginal tiers), more above the
+# target; door-to-door visits scale the pay, a weekly quota of households pays or costs.
+COMMISSION_PLAN = "收费员提成"
+COMMISSION_RATES = {"current": "1.0", "arrears": "1.5", "old_arrears": "3.0"}  # 预交 as current
+COMMISSION_TIERS: tuple[dict[str, str | None], ...] = (
+    {"from": "0", "to": "0.8", "factor": "0.8"},
+    {"from": "0.8", "to": "1", "factor": "1"},
+    {"from": "1", "to": None, "factor": "1.3"},  # the accelerator above the target
+)
+COMMISSION_THRESHOLD = "0.5"  # below half the target nothing is earned
+TARGET_SHARE = Decimal("0.8")  # a month's target: 80% of what the collector's buildings billed
+VISITS_PER_DAY = 2  # door-to-door visits (上门) due on each working day
+WEEKLY_SHARE = 0.06  # households to collect from each week, per household a collector serves
+WEEKLY_REWARD = Decimal("50.00")
+WEEKLY_PENALTY = Decimal("30.00")
+COMMISSION_FLOOR = Decimal("300.00")
+COMMISSION_CAP = Decimal("3000.00")
+BASIS_LABELS = {
+    "current": "当期", "arrears": "往月欠费", "old_arrears": "历史欠费", "prepayment": "预交",
+}  # fmt: skip
+
+
+def settle_periods(start: date, today: date, open_month: str) -> list[str]:
+    """The months the demo settles commission for, oldest first.
+
+    The whole months of a demo period from ``start`` to ``today`` before ``today``'s
+    month (the current month is not over), or the month before when the period has no
+    such month; of those, the ones the clock has closed (before ``open_month``).
+    """
+    current = today.replace(day=1)
+    first = date.fromisoformat(f"{_first_whole_period(start)}-01")
+    last = current - timedelta(days=1)
+    periods = _periods(first, last) or [_period_of(last)]
+    return [p for p in periods if p < open_month]
+
+
+def _pct(value: Decimal | str | None) -> str:
+    return "–" if value is None else f"{Decimal(value) * 100:.1f}%"
+
+
+def _share(value: object) -> str:
+    return f"{(Decimal(str(value)) * 100).normalize():f}%"
+
+
+def _plan_text() -> str:
+    """The plan's rates and tiers in a line: ``当期 1% · ...; ×0.8 below 80% of target, ...``."""
+    rates = " · ".join(
+        f"{BASIS_LABELS[c]} {Decimal(r).normalize():f}%" for c, r in COMMISSION_RATES.items()
+    )
+    low, *rest = COMMISSION_TIERS
+    tiers = [f"×{low['factor']} below {_share(low['to'])} of target"] + [
+        f"×{t['factor']} to {_share(t['to'])}" if t["to"] is not None else f"×{t['factor']} above"
+        for t in rest
+    ]
+    return (
+        f"{COMMISSION_PLAN}: {rates}; {', '.join(tiers)} (marginal); "
+        f"nothing below {_share(COMMISSION_THRESHOLD)}"
+    )
+
+
+def _door_visits(ctx: DemoContext, periods: Sequence[str], working: set[date]) -> int:
+    """Collectors' door-to-door visits (上门催缴) to owners in arrears in their buildings on
+    the working days of the months to settle: the quota most days, fewer on some."""
+    rng, app = ctx.rng, ctx.app
+    owing: dict[int, list[int]] = {}
+    for unit in ctx.units:
+        staff_id = ctx.fees.collectors.get(unit.building_id)
+        if staff_id is not None and ctx.fees.payers.get(unit.id) in ("late", "never"):
+            owing.setdefault(staff_id, []).append(unit.id)
+    outcomes = (Outcome.PROMISED, Outcome.REFUSED, Outcome.NOBODY_HOME, Outcome.NOBODY_HOME)
+    logged = 0
+    for staff_id, units in sorted(owing.items()):
+        diligence = rng.uniform(0.6, 1.0)  # the share of days this collector makes the quota
+        for day in sorted(working):
+            n = VISITS_PER_DAY if rng.random() < diligence else rng.randrange(VISITS_PER_DAY)
+            for unit_id in rng.sample(units, min(n, len(units))):
+                outcome = rng.choice(outcomes)
+                app.collection.log_attempt(
+                    ctx.actor, UnitId(unit_id), Method.VISIT, outcome,
+                    collector_staff_id=staff_id, note="上门催缴",
+                    promised_date=day + timedelta(days=14) if outcome is Outcome.PROMISED else None,
+                    at=_at(ctx, day, rng),
+                )  # fmt: skip
+                logged += 1
+    return logged
+
+
+def _targets(
+    ctx: DemoContext, collectors: Sequence[Staff], periods: Sequence[str]
+) -> dict[tuple[int, str], Decimal]:
+    """(staff id, period) -> amount target: a share of what the collector's buildings were
+    billed that month, in hundreds of yuan; a collector without a building of their own (a
+    large estate has more collectors than buildings) gets the average."""
+    building_of = {u.id: u.building_id for u in ctx.units}
+    billed: dict[tuple[int, str], int] = {}
+    for unit_id, bills in ctx.fees.bills.items():
+        staff_id = ctx.fees.collectors.get(building_of[UnitId(unit_id)])
+        for bill in bills:
+            if staff_id is not None and bill.period in periods:
+                key = (staff_id, bill.period)
+                billed[key] = billed.get(key, 0) + bill.amount_fen
+    out: dict[tuple[int, str], Decimal] = {}
+    hundred = Decimal(100)
+    for period in periods:
+        own = {
+            s.id: max(hundred, (from_fen(fen) * TARGET_SHARE / hundred).quantize(Decimal(1)) * 100)
+            for s in collectors
+            if (fen := billed.get((s.id, period), 0)) > 0
+        }
+        average = sum(own.values(), Decimal(0)) / len(own) if own else hundred
+        for s in collectors:
+            out[(s.id, period)] = own.get(s.id, (average / hundred).quantize(Decimal(1)) * 100)
+    return out
+
+
+def settle_commission(ctx: DemoContext) -> None:
+    """Commission (提成) of the collectors: a tiered plan for the role, monthly targets from
+    what their buildings were billed, door-to-door visits, and every closed month of the
+    demo period settled in order (app.commission.settle); the last month reported, with
+    one statement written as CSV next to the database."""
+    app, estate_id = ctx.app, ctx.estate.id
+    tz = zone(ctx.estate.timezone)
+    open_month = _period_of(app.clock.now().astimezone(tz))
+    periods = settle_periods(ctx.options.period_start, ctx.today, open_month)
+    office = app.calendars["office"]
+    working: set[date] = set()
+    held: list[str] = []  # months the visit quota cannot be settled for (no holiday data)
+    why = ""
+    for i, period in enumerate(periods):
+        try:
+            days = [d for d in days_of(period) if office.windows_on(d)]
+        except CalendarDataMissing as missing:
+            held, periods = periods[i:], periods[:i]
+            why = (
+                f"the calendar has no holidays for {missing.value}, so the visit quota has no "
+                "working days; add them (docs/reference/calendar-files.md), then settle"
+            )
+            break
+        working.update(days)
+    if not periods:
+        reason = why or f"no month of the demo period is over by the clock ({open_month})"
+        ctx.report("Commission 提成", f"none settled: {reason}")
+        return
+    collectors = [s for s in ctx.staff if "collector" in s.roles]
+    served: dict[int, int] = {}
+    for unit in ctx.units:
+        staff_id = ctx.fees.collectors.get(unit.building_id)
+        if staff_id is not None and unit.handover_date is not None:
+            served[staff_id] = served.get(staff_id, 0) + 1
+    weekly = max(1, round(WEEKLY_SHARE * sum(served.values()) / max(1, len(served))))
+    app.commission.add_plan(
+        ctx.actor, estate_id, COMMISSION_PLAN,
+        effective_from=date.fromisoformat(f"{periods[0]}-01"), role="collector",
+        params={
+            "rates": COMMISSION_RATES, "tiers": list(COMMISSION_TIERS), "mode": "marginal",
+            "threshold": COMMISSION_THRESHOLD, "visits_per_day": VISITS_PER_DAY,
+            "visit_rule": "multiplier", "weekly_households": weekly,
+            "weekly_reward": str(WEEKLY_REWARD), "weekly_penalty": str(WEEKLY_PENALTY),
+        },
+        floor=COMMISSION_FLOOR, cap=COMMISSION_CAP,
+    )  # fmt: skip
+    for (staff_id, period), amount in _targets(ctx, collectors, periods).items():
+        app.commission.set_target(ctx.actor, StaffId(staff_id), period, amount=amount)
+    visits = _door_visits(ctx, periods, working)
+    started = time.perf_counter()
+    settled = [app.commission.settle(ctx.actor, estate_id, period) for period in periods]
+    seconds = time.perf_counter() - started
+    last = settled[-1]
+    ctx.report("Commission 提成", _plan_text())
+    ctx.report(
+        "  quotas 考核",
+        f"× visit completion ({VISITS_PER_DAY} visits 上门 a working day; {_count(visits)} logged) "
+        f"· {weekly} household{'s' if weekly > 1 else ''} a week +{WEEKLY_REWARD:.0f}/"
+        f"−{WEEKLY_PENALTY:.0f} 元 · floor {COMMISSION_FLOOR:,.0f}, cap {COMMISSION_CAP:,.0f} 元",
+    )
+    months = f"{len(periods)} month{'s' if len(periods) > 1 else ''}"
+    ctx.report(
+        "  settled 已结算",
+        f"{periods[0]} – {periods[-1]} ({months}, in order): "
+        f"{sum(len(s.statements) for s in settled)} statements, "
+        f"{sum((s.total for s in settled), Decimal(0)):,.2f} 元 in {seconds:.1f} s",
+    )
+    if held:
+        ctx.report("  not settled 未结算", f"{', '.join(held)}: {why}")
+    names: dict[int, str] = {s.id: s.name for s in ctx.staff}
+    order: dict[int, int] = {s.id: i for i, s in enumerate(ctx.staff)}
+    statements = sorted(last.statements, key=lambda s: (order.get(s.staff_id, 0), s.sequence))
+    ctx.report(
+        f"Commission {last.period} 提成", f"{last.total:,.2f} 元 for {len(statements)} collectors"
+    )
+    for statement in statements:
+        ctx.report(
+            f"  {names.get(statement.staff_id, statement.staff_id)}",
+            f"attainment 达成率 {_pct(statement.inputs.get('attainment'))} · "
+            f"{statement.total:,.2f} 元 · {_count(len(statement.lines))} lines",
+        )
+    lines = [(s, line) for s in statements for line in s.lines if line.kind == "collection"]
+    # An example to check by hand: the first line of old arrears (历史欠费), which pay most.
+    example = next(((s, li) for s, li in lines if li.basis == "old_arrears"), None)
+    example = example or (lines[0] if lines else None)
+    if example is not None:
+        units = {u.id: u for u in ctx.units}
+        buildings = {b.id: b.name for b in ctx.buildings}
+        owner, line = example
+        unit = units[UnitId(line.unit_id or 0)]
+        items = {item.code: item.name for item in app.billing.fee_items(ctx.actor, estate_id)}
+        ctx.report(
+            "  example 算式",
+            f"{names.get(owner.staff_id)} · {buildings[unit.building_id]} {unit.number} "
+            f"{items.get(line.fee_item, line.fee_item)} {line.period} "
+            f"{BASIS_LABELS.get(line.basis, line.basis)}, paid {line.paid_on}: {line.arithmetic}",
+        )
+    if not statements:
+        return
+    statement = example[0] if example is not None else statements[0]
+    path = ctx.options.db.parent / f"commission-{last.period}-{statement.staff_id}.csv"
+    # With a byte order mark, as spreadsheet programs need to read UTF-8 Chinese right.
+    path.write_text(
+        app.commission.statement_csv(ctx.actor, statement.id), encoding="utf-8-sig", newline=""
+    )
+    ctx.report("  statement CSV 对账单", str(path))
+
+
 DEMO_STEPS: tuple[DemoStep, ...] = (
     DemoStep("estate", build_estate, "Estate and buildings"),
     DemoStep("units", build_units, "Units"),
@@ -1692,6 +1927,7 @@ DEMO_STEPS: tuple[DemoStep, ...] = (
     DemoStep("deposits", handle_deposits, "Renovation deposits"),
     DemoStep("dunning", run_dunning, "Dunning campaign"),
     DemoStep("collection report", report_collection, "Collection rate and arrears"),
+    DemoStep("commission", settle_commission, "Collectors' commission"),
 )
 
 

@@ -23,7 +23,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -70,10 +70,10 @@ def basis_class(bill_period: str, paid_month: str) -> BasisClass:
     return BasisClass.OLD_ARREARS
 
 
-@attrs.frozen
-class BasisRow:
+class BasisRow(NamedTuple):
     """Net cash of one payment allocated to one receivable line (or to owner credit),
-    as read from the allocations: positive when collected, negative when paid back."""
+    as read from the allocations: positive when collected, negative when paid back.
+    (A named tuple: a month has a hundred thousand of them.)"""
 
     payment_id: int
     txn: str  # provider:transaction id, the payment's name independent of its row id
@@ -136,8 +136,7 @@ class Split:
         return self.start <= day and (self.end is None or day <= self.end)
 
 
-@attrs.frozen
-class CreditedLine:
+class CreditedLine(NamedTuple):
     """A collector's share of a basis row."""
 
     row: BasisRow
@@ -200,6 +199,7 @@ class Attributor:
                 )
             )  # fmt: skip
         self._cache: dict[tuple[int, int, date], _Arrangement | None] = {}
+        self._by_building_day: dict[tuple[int, date], _Arrangement | None] = {}
 
     def _add(self, a: _Arrangement) -> None:
         if a.unit_id is not None:
@@ -208,6 +208,21 @@ class Attributor:
             self.by_building.setdefault(a.building_id, []).append(a)
 
     def _arranged(self, unit_id: int, building_id: int, day: date) -> _Arrangement | None:
+        if unit_id not in self.by_unit:  # nearly every unit: its building decides
+            bkey = (building_id, day)
+            try:
+                return self._by_building_day[bkey]
+            except KeyError:
+                live = [
+                    a
+                    for a in self.by_building.get(building_id, ())
+                    if a.start <= day and (a.end is None or day <= a.end)
+                ]
+                found = (
+                    max(live, key=lambda a: (a.start, a.via == "split", a.tie)) if live else None
+                )
+                self._by_building_day[bkey] = found
+                return found
         key = (unit_id, building_id, day)
         if key in self._cache:
             return self._cache[key]
@@ -252,13 +267,34 @@ class Attributor:
 def attribute(rows: Iterable[BasisRow], attributor: Attributor) -> tuple[list[CreditedLine], int]:
     """Credit every row; returns the credited lines and the fen nobody is attributed for."""
     lines: list[CreditedLine] = []
+    append, new = lines.append, tuple.__new__
     nobody = 0
+    by_unit = attributor.by_unit
+    simple = attributor.rule is Attribution.ASSIGNMENT
+    # (building, day) -> (collector, via) when one collector answers for the building
+    single: dict[tuple[int, date], tuple[int, str] | None] = {}
     for row in rows:
+        if simple and row.unit_id not in by_unit:
+            # Nearly every row: the building's one collector, no dunning rule to ask.
+            key = (row.building_id, row.paid_on)
+            try:
+                who = single[key]
+            except KeyError:
+                found = attributor._arranged(row.unit_id, row.building_id, row.paid_on)
+                who = single[key] = (
+                    (found.shares[0][0], found.via)
+                    if found is not None and len(found.shares) == 1
+                    else None
+                )
+            if who is not None:
+                if row.amount_fen:
+                    append(new(CreditedLine, (row, who[0], row.amount_fen, HUNDRED, who[1])))
+                continue
         credited = attributor.credit(row)
         if not credited:
             nobody += row.amount_fen
             continue
         for staff, fen, share, via in credited:
             if fen:
-                lines.append(CreditedLine(row, staff, fen, share, via))
+                append(new(CreditedLine, (row, staff, fen, share, via)))
     return lines, nobody

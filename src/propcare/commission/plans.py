@@ -16,10 +16,12 @@ estate's rule, not a plan's: see :mod:`propcare.commission.basis`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
-from typing import Any
+from itertools import repeat
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -141,9 +143,9 @@ class CollectorMonth:
         return len({line.row.unit_id for line in self.lines if line.amount_fen > 0})
 
 
-@attrs.frozen(slots=True)
-class Line:
-    """One line of a statement and the arithmetic behind it.
+class Line(NamedTuple):
+    """One line of a statement and the arithmetic behind it (a named tuple: statements
+    have thousands of lines).
 
     ``kind``: ``collection`` (amount x rate x tier factor x visit factor), ``visits``
     (a deduction for missed visit days), ``weekly`` (a quota's reward or penalty),
@@ -200,7 +202,8 @@ class CommissionPlanType:
 
     ``parse(params)`` checks a plan's parameters and returns its terms (ValidationError
     naming the parameter otherwise); ``compute(terms, month)`` returns the month's
-    earned lines for one collector (collection lines and quota lines). Floors, caps,
+    earned lines for one collector (collection lines and quota lines); ``explain(terms,
+    month)``, if given, what the statement keeps of how (attainment, ...). Floors, caps,
     clawbacks and adjustments are the settlement's, the same for every type.
     """
 
@@ -208,6 +211,9 @@ class CommissionPlanType:
     parse: Callable[[Mapping[str, Any]], Any]
     compute: Callable[[Any, CollectorMonth], Sequence[Line]]
     description: str = ""
+    # What the statement should show of how it was computed (attainment, ...), as
+    # JSON-able values; optional.
+    explain: Callable[[Any, CollectorMonth], Mapping[str, Any]] | None = None
 
 
 # --- the built-in "tiered" type --------------------------------------------------------------
@@ -433,10 +439,6 @@ def _visit_factor(terms: TieredTerms, month: CollectorMonth) -> tuple[Decimal, i
     return ratio, len(days), missed
 
 
-def _commission(exact_fen: Decimal) -> int:
-    return int(exact_fen.quantize(ONE, rounding=ROUND_HALF_UP))
-
-
 def compute_tiered(terms: TieredTerms, month: CollectorMonth) -> list[Line]:
     """The month's earned lines of one collector under a tiered plan."""
     items = terms.fee_items
@@ -458,11 +460,12 @@ def compute_tiered(terms: TieredTerms, month: CollectorMonth) -> list[Line]:
         )
     below = attainment is not None and attainment < terms.threshold
     # pieces: (credited line, fen, tier) in the month's fixed order
-    pieces: list[tuple[CreditedLine, int, Tier | None]] = []
+    pieces: Iterable[tuple[CreditedLine, int, Tier | None]]
     if below or not terms.tiers or terms.mode is TierMode.WHOLE:
         tier = None if below or attainment is None else terms.tier_at(attainment)
-        pieces = [(line, line.amount_fen, tier) for line in earning]
+        pieces = zip(earning, map(attrgetter("amount_fen"), earning), repeat(tier))
     else:
+        pieces = []
         assert month.target_fen  # marginal needs an amount target (checked above)
         bounds = [
             int((t.start * month.target_fen).to_integral_value(rounding=ROUND_CEILING))
@@ -480,32 +483,44 @@ def compute_tiered(terms: TieredTerms, month: CollectorMonth) -> list[Line]:
                 left -= take
             if line.amount_fen < 0:  # cannot happen for earned lines; kept exact anyway
                 pieces.append((line, line.amount_fen, terms.tier_at(Decimal(0))))
-    # Rounded cumulatively in the month's order: each line is the rounded running total
-    # less the rounded total before it, so every line is within a fen of its product and
-    # the lines add up to the exact total rounded once. Collecting more never pays less.
+    # Each credited line is rounded to the fen on its own, half up. A line that straddles a
+    # marginal tier boundary is cut into pieces rounded cumulatively, so its pieces add up
+    # to the line's product rounded once. Collecting more therefore never pays less: a
+    # later line can only move to a higher tier, and rounding never reverses an increase.
     out: list[Line] = []
-    multipliers: dict[tuple[str, Tier | None], tuple[Decimal, Decimal]] = {}
-    running = Decimal(0)
-    paid = 0
+    append = out.append
+    new = tuple.__new__  # a Line without its Python-level constructor: 10^5 lines a month
+    # Keyed by (bill period, tier position): hashing a Tier per line would cost more.
+    cache: dict[tuple[str, int], tuple[str, Decimal, Decimal, str, int, int]] = {}
+    running = line_den = paid = 0
+    current: CreditedLine | None = None
     for line, fen, tier in pieces:
         row = line.row
-        cls = basis_class(row.period, month.period).value
-        key = (cls, tier)
-        if key not in multipliers:
+        found = cache.get((row.period, id(tier)))
+        if found is None:
+            cls = basis_class(row.period, month.period)
             factor = Decimal(0) if below else (tier.factor if tier is not None else ONE)
-            rate = terms.rates[BasisClass(cls)]
-            multipliers[key] = (factor, rate / HUNDRED * factor * visit_factor)
-        factor, multiplier = multipliers[key]
-        running += fen * multiplier
-        total = _commission(running)
-        out.append(
-            Line(
-                "collection", total - paid, fen, row.payment_id, row.txn,
-                row.unit_id, row.fee_item, row.period, row.paid_on, cls,
-                terms.rates[BasisClass(cls)],
-                "below threshold" if below else (tier.label if tier is not None else ""),
-                factor, visit_factor, line.share,
-            )
+            rate = terms.rates[cls]
+            label = "below threshold" if below else (tier.label if tier is not None else "")
+            num, den = (rate / HUNDRED * factor * visit_factor).as_integer_ratio()
+            found = cache[(row.period, id(tier))] = (cls.value, factor, rate, label, num, den)
+        cls_name, factor, rate, label, num, den = found
+        if line is not current:
+            current, running, paid, line_den = line, 0, 0, den
+        elif den != line_den:  # a piece at another tier: bring the sums to one base
+            running, line_den, num = running * den, line_den * den, num * line_den
+        running += fen * num
+        # half up (away from zero), in integers
+        q, r = divmod(abs(running), line_den)
+        total = q + (2 * r >= line_den)
+        if running < 0:
+            total = -total
+        append(
+            new(Line, (
+                "collection", total - paid, fen, row.payment_id, row.txn, row.unit_id,
+                row.fee_item, row.period, row.paid_on, cls_name, rate, label, factor,
+                visit_factor, line.share, "",
+            ))
         )  # fmt: skip
         paid = total
     for line in excluded:
@@ -543,12 +558,31 @@ def compute_tiered(terms: TieredTerms, month: CollectorMonth) -> list[Line]:
     return out
 
 
+def explain_tiered(terms: TieredTerms, month: CollectorMonth) -> dict[str, Any]:
+    """The attainment the tiers were read at, and the visit quota's completion."""
+    items = terms.fee_items
+    earning = [
+        x for x in month.lines if items is None or not x.row.fee_item or x.row.fee_item in items
+    ]
+    attainment = _attainment(terms, month, earning)
+    ratio, due, missed = _visit_factor(terms, month)
+    return {
+        "attainment": None if attainment is None else str(attainment.quantize(FACTOR)),
+        "attainment_by": terms.attainment,
+        "threshold_met": attainment is None or attainment >= terms.threshold,
+        "visit_ratio": str(ratio),
+        "visit_days_due": due,
+        "visit_days_missed": missed,
+    }
+
+
 TIERED = CommissionPlanType(
     "tiered",
     parse_tiered,
     compute_tiered,
     "rates per basis class, tiers by attainment (whole or marginal), threshold, "
     "visit and weekly household quotas",
+    explain_tiered,
 )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,8 +39,8 @@ __all__ = [
     "bounded",
     "clawback_lines",
     "days_of",
-    "line_from_json",
-    "line_to_json",
+    "lines_from_json",
+    "lines_to_json",
     "month_bounds",
     "month_from_inputs",
     "month_inputs",
@@ -291,61 +291,114 @@ def adjustment_lines(settled: Iterable[Line], recomputed: Iterable[Line], why: s
 # --- keeping statements: lines and inputs as JSON-able values ------------------------------
 
 
-def line_to_json(line: Line) -> list[Any]:
-    return [
-        line.kind, line.commission_fen, line.amount_fen, line.payment_id, line.txn,
-        line.unit_id, line.fee_item, line.period,
-        line.paid_on.isoformat() if line.paid_on else None, line.basis, str(line.rate),
-        line.tier, str(line.factor), str(line.visit_factor), str(line.share), line.note,
-    ]  # fmt: skip
-
-
-def line_from_json(v: Sequence[Any]) -> Line:
-    return Line(
-        v[0], int(v[1]), int(v[2]), v[3], v[4], v[5], v[6], v[7],
-        date.fromisoformat(v[8]) if v[8] else None, v[9], Decimal(v[10]), v[11],
-        Decimal(v[12]), Decimal(v[13]), Decimal(v[14]), v[15],
-    )  # fmt: skip
-
-
-def month_inputs(month: CollectorMonth, attainment: Decimal | None = None) -> dict[str, Any]:
-    """What a statement keeps of its inputs, to explain it and to recompute it."""
+def lines_to_json(lines: Iterable[Line]) -> dict[str, Any]:
+    """Lines as JSON-able values: per line its commission, amount, payment, unit, fee item,
+    period, day and the index of its *shape* (kind, basis, rate, tier, factor, visit factor,
+    share, note), the few distinct shapes listed once. The transaction id is the payment's,
+    so it is not repeated: see :func:`lines_from_json`."""
+    shapes: dict[tuple[Any, ...], int] = {}
+    days: dict[date, str] = {}
+    out: list[list[Any]] = []
+    append = out.append
+    for x in lines:
+        shape = x[:1] + x[9:]
+        i = shapes.get(shape)
+        if i is None:
+            i = shapes[shape] = len(shapes)
+        d = x.paid_on
+        if d is None:
+            day = None
+        else:
+            day = days.get(d)
+            if day is None:
+                day = days[d] = d.isoformat()
+        append([x.commission_fen, x.amount_fen, x.payment_id, x.unit_id, x.fee_item, x.period,
+                day, i])  # fmt: skip
     return {
-        "target": None if month.target_fen is None else month.target_fen,
+        "shapes": [
+            [k, b, str(r), t, str(f), str(v), str(sh), n] for k, b, r, t, f, v, sh, n in shapes
+        ],
+        "lines": out,
+    }
+
+
+def lines_from_json(value: Mapping[str, Any], txns: Mapping[int, str]) -> tuple[Line, ...]:
+    """The lines :func:`lines_to_json` kept; ``txns`` names each payment's transaction."""
+    shapes = [
+        (k, b, Decimal(r), t, Decimal(f), Decimal(v), Decimal(sh), n)
+        for k, b, r, t, f, v, sh, n in value["shapes"]
+    ]
+    days: dict[str, date] = {}
+    out: list[Line] = []
+    new = tuple.__new__
+    for c, a, p, u, item, period, day, i in value["lines"]:
+        paid_on = None
+        if day is not None:
+            paid_on = days.get(day)
+            if paid_on is None:
+                paid_on = days[day] = date.fromisoformat(day)
+        k, b, r, t, f, vf, sh, n = shapes[i]
+        txn = "" if p is None else txns.get(p, "")
+        out.append(new(Line, (k, c, a, p, txn, u, item, period, paid_on, b, r, t, f, vf, sh, n)))
+    return tuple(out)
+
+
+def payments_named(statement_lines: Mapping[str, Any]) -> set[int]:
+    """The payment ids a kept statement's lines name (to look their transactions up)."""
+    return {v[2] for v in statement_lines["lines"] if v[2] is not None}
+
+
+def month_inputs(month: CollectorMonth) -> dict[str, Any]:
+    """What a statement keeps of its inputs besides its lines, to explain and recompute
+    it (the credited basis is in its collection lines)."""
+    return {
+        "target": month.target_fen,
         "target_households": month.target_households,
         "collected": month.collected_fen,
         "households": month.households,
-        "attainment": None if attainment is None else str(attainment),
         "visits": {d.isoformat(): n for d, n in sorted(month.visits.items())},
         "working_days": {
             k: sorted(d.isoformat() for d in v) for k, v in month.working_days.items()
         },
         "weeks": [[m.isoformat(), s.isoformat(), n] for m, s, n in month.weeks],
-        "basis": [
-            [c.row.payment_id, c.row.txn, c.row.unit_id, c.row.building_id, c.row.fee_item,
-             c.row.period, c.row.amount_fen, c.row.at.isoformat(), c.row.paid_on.isoformat(),
-             c.amount_fen, str(c.share), c.via]
-            for c in month.lines
-        ],
-    }  # fmt: skip
+    }
 
 
-def month_from_inputs(staff_id: int, period: str, inputs: Mapping[str, Any]) -> CollectorMonth:
-    """The month a statement was computed from, rebuilt from its kept inputs."""
-    lines = [
-        CreditedLine(
-            BasisRow(
-                int(b[0]), b[1], int(b[2]), int(b[3]), b[4], b[5], int(b[6]),
-                datetime.fromisoformat(b[7]), date.fromisoformat(b[8]),
-            ),
-            staff_id, int(b[9]), Decimal(b[10]), b[11],
+def month_from_inputs(
+    staff_id: int, period: str, inputs: Mapping[str, Any], lines: Iterable[Line]
+) -> CollectorMonth:
+    """The month a statement was computed from, rebuilt from its inputs and its collection
+    lines (the pieces of a line cut at a tier boundary are joined again)."""
+    credited: list[CreditedLine] = []
+    for x in lines:
+        if x.kind != "collection" or x.payment_id is None or x.paid_on is None:
+            continue
+        last = credited[-1] if credited else None
+        if last is not None and (last.row.payment_id, last.row.fee_item, last.row.period) == (
+            x.payment_id,
+            x.fee_item,
+            x.period,
+        ):
+            row = last.row._replace(amount_fen=last.row.amount_fen + x.amount_fen)
+            credited[-1] = last._replace(row=row, amount_fen=last.amount_fen + x.amount_fen)
+            continue
+        at = datetime.combine(x.paid_on, datetime.min.time(), UTC)
+        row = BasisRow(
+            x.payment_id,
+            x.txn,
+            x.unit_id or 0,
+            0,
+            x.fee_item,
+            x.period,
+            x.amount_fen,
+            at,
+            x.paid_on,
         )
-        for b in inputs.get("basis", ())
-    ]  # fmt: skip
+        credited.append(CreditedLine(row, staff_id, x.amount_fen, x.share, ""))
     return CollectorMonth(
         staff_id=staff_id,
         period=period,
-        lines=lines,
+        lines=credited,
         target_fen=inputs.get("target"),
         target_households=inputs.get("target_households"),
         visits={date.fromisoformat(d): int(n) for d, n in inputs.get("visits", {}).items()},
@@ -358,12 +411,6 @@ def month_from_inputs(staff_id: int, period: str, inputs: Mapping[str, Any]) -> 
             for m, s, n in inputs.get("weeks", ())
         ],
     )
-
-
-def attainment_of(month: CollectorMonth) -> Decimal | None:
-    if not month.target_fen:
-        return None
-    return (Decimal(month.collected_fen) / month.target_fen).quantize(Decimal("0.0001"))
 
 
 # --- export ------------------------------------------------------------------------------
@@ -381,6 +428,18 @@ CSV_HEADERS = {
 }  # fmt: skip
 
 
+KIND_ZH = {
+    "collection": "收款提成", "visits": "走访扣减", "weekly": "周户数考核", "floor": "保底",
+    "cap": "封顶", "clawback": "退款追回", "adjustment": "方案更正调整",
+}  # fmt: skip
+BASIS_ZH = {
+    "current": "当期",
+    "arrears": "往月欠费",
+    "old_arrears": "历史欠费",
+    "prepayment": "预交",
+}
+
+
 def statement_csv(statement: Statement, lang: str = "zh-CN") -> str:
     """The statement as CSV: one row per line and a total row, amounts with two places."""
     if lang not in CSV_HEADERS:
@@ -388,11 +447,14 @@ def statement_csv(statement: Statement, lang: str = "zh-CN") -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_HEADERS[lang])
+    zh = lang == "zh-CN"
     for line in statement.lines:
         w.writerow(
             [
-                line.kind, line.payment_id or "", line.txn, line.unit_id or "", line.fee_item,
-                line.period, line.paid_on.isoformat() if line.paid_on else "", line.basis,
+                KIND_ZH.get(line.kind, line.kind) if zh else line.kind, line.payment_id or "",
+                line.txn, line.unit_id or "", line.fee_item, line.period,
+                line.paid_on.isoformat() if line.paid_on else "",
+                BASIS_ZH.get(line.basis, line.basis) if zh else line.basis,
                 f"{Decimal(line.amount_fen) / 100:.2f}", f"{line.rate.normalize():f}",
                 line.tier, f"{line.factor.normalize():f}", f"{line.visit_factor.normalize():f}",
                 f"{line.share.normalize():f}", f"{Decimal(line.commission_fen) / 100:.2f}",

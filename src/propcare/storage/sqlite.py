@@ -748,6 +748,17 @@ class SqliteUnitOfWork:
         except sqlite3.Error as exc:
             raise StorageError("database", self._storage.url, str(exc)) from exc
 
+    def tuples(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows as plain tuples: for bulk reads, where a ``sqlite3.Row`` per row
+        costs more than the query."""
+        self._require_active()
+        cursor = self._storage.conn.cursor()
+        cursor.row_factory = None
+        try:
+            return cursor.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError("database", self._storage.url, str(exc)) from exc
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
         self._require_active()
         try:

@@ -11,7 +11,12 @@ from zoneinfo import ZoneInfo
 
 from propcare.commission.basis import BasisRow, Split
 from propcare.commission.plans import Plan
-from propcare.commission.settle import Statement, line_from_json, line_to_json
+from propcare.commission.settle import (
+    Statement,
+    lines_from_json,
+    lines_to_json,
+    payments_named,
+)
 from propcare.storage.sqlite_values import parse_ts, ts
 
 if TYPE_CHECKING:
@@ -44,24 +49,6 @@ def _plan(r: Sequence[Any]) -> Plan:
         cap_fen=r[10],
         corrects=r[11],
         reason=r[12],
-        id=r[0],
-    )
-
-
-def _statement(r: Sequence[Any]) -> Statement:
-    return Statement(
-        estate_id=r[1],
-        staff_id=r[2],
-        period=r[3],
-        sequence=r[4],
-        plan_id=r[5],
-        plan_name=r[6],
-        plan_version=r[7],
-        total_fen=r[8],
-        lines=tuple(line_from_json(v) for v in json.loads(r[9])),
-        inputs=json.loads(r[10]),
-        settled_at=parse_ts(r[11]),
-        actor=r[12],
         id=r[0],
     )
 
@@ -193,7 +180,7 @@ class CommissionRepo:
             (
                 s.estate_id, s.staff_id, s.period, s.sequence, s.plan_id, s.plan_name,
                 s.plan_version, s.total_fen,
-                json.dumps([line_to_json(x) for x in s.lines], ensure_ascii=False),
+                json.dumps(lines_to_json(s.lines), ensure_ascii=False),
                 json.dumps(s.inputs, ensure_ascii=False), ts(s.settled_at), s.actor,
             ),
         )  # fmt: skip
@@ -212,9 +199,41 @@ class CommissionRepo:
 
         return evolve(s, id=statement_id)
 
+    def _statements(self, rows: Sequence[Sequence[Any]]) -> list[Statement]:
+        kept = [json.loads(r[9]) for r in rows]
+        ids = sorted(set().union(*(payments_named(k) for k in kept))) if kept else []
+        txns: dict[int, str] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            txns.update(
+                self._uow.tuples(
+                    "SELECT id, provider || ':' || provider_txn_id FROM payment_notices "
+                    f"WHERE id IN ({', '.join('?' for _ in chunk)})",
+                    chunk,
+                )
+            )
+        return [
+            Statement(
+                estate_id=r[1],
+                staff_id=r[2],
+                period=r[3],
+                sequence=r[4],
+                plan_id=r[5],
+                plan_name=r[6],
+                plan_version=r[7],
+                total_fen=r[8],
+                lines=lines_from_json(k, txns),
+                inputs=json.loads(r[10]),
+                settled_at=parse_ts(r[11]),
+                actor=r[12],
+                id=r[0],
+            )
+            for r, k in zip(rows, kept, strict=True)
+        ]
+
     def statement(self, statement_id: int) -> Statement | None:
-        row = self._uow.execute(_STATEMENT + "WHERE id = ?", (statement_id,)).fetchone()
-        return _statement(row) if row else None
+        rows = self._uow.tuples(_STATEMENT + "WHERE id = ?", (statement_id,))
+        return self._statements(rows)[0] if rows else None
 
     def statements(
         self, estate_id: int, periods: Iterable[str] | None = None, staff_id: int | None = None
@@ -230,59 +249,94 @@ class CommissionRepo:
         if staff_id is not None:
             sql += " AND staff_id = ?"
             params.append(staff_id)
-        rows = self._uow.execute(sql + " ORDER BY period, staff_id, sequence", params)
-        return [_statement(r) for r in rows]
+        return self._statements(
+            self._uow.tuples(sql + " ORDER BY period, staff_id, sequence", params)
+        )
 
     def statements_naming(self, payment_ids: Iterable[int]) -> list[Statement]:
         """Statements with clawback or adjustment lines of these payments."""
         ids = sorted(set(payment_ids))
         if not ids:
             return []
-        rows = self._uow.execute(
+        rows = self._uow.tuples(
             _STATEMENT + "WHERE id IN (SELECT statement_id FROM commission_line_index "
             f"WHERE payment_id IN ({', '.join('?' for _ in ids)})) ORDER BY id",
             ids,
         )
-        return [_statement(r) for r in rows]
+        return self._statements(rows)
 
     # --- what settlement reads ------------------------------------------------------------
 
     def basis(
         self, estate_id: int, start: datetime, end: datetime, zone: ZoneInfo
     ) -> tuple[list[BasisRow], list[BasisRow]]:
-        """The allocations of [start, end), in one pass, as (collected, paid back).
+        """The allocations of [start, end), in one pass, as (collected, paid back), each in
+        the fixed order of commission lines: time, provider transaction, period, fee item.
 
         Collected: net per (payment, fee item, period) of payments first allocated in the
         window (a refund in the same window nets). Paid back: refunds and reversals in the
-        window of payments allocated before it.
+        window of payments allocated before it, per (payment, fee item, period).
         """
-        rows = self._uow.execute(
+        # The index on (estate, at) returns the rows in time order without a sort; ties
+        # (one payment's lines, or two payments at one instant) are ordered below.
+        rows = self._uow.tuples(
             "SELECT a.payment_id, n.provider || ':' || n.provider_txn_id, a.unit_id, "
-            "u.building_id, a.fee_item, a.period, SUM(a.amount_fen), "
-            "MIN(CASE WHEN a.amount_fen > 0 THEN e.at END), MIN(e.at) "
+            "a.fee_item, a.period, a.amount_fen, e.at "
             "FROM journal_entries e JOIN payment_allocations a ON a.entry_id = e.id "
-            "JOIN payment_notices n ON n.id = a.payment_id JOIN units u ON u.id = a.unit_id "
-            "WHERE e.estate_id = ? AND e.at >= ? AND e.at < ? "
-            "GROUP BY a.payment_id, a.fee_item, a.period",
+            "JOIN payment_notices n ON n.id = a.payment_id "
+            "WHERE e.estate_id = ? AND e.at >= ? AND e.at < ? ORDER BY e.at",
             (estate_id, ts(start), ts(end)),
-        ).fetchall()
-        first_in = self._first_allocated([r[0] for r in rows if r[7] is None])
+        )
+        building = dict(
+            self._uow.tuples("SELECT id, building_id FROM units WHERE estate_id = ?", (estate_id,))
+        )
+        returned = {r[0] for r in rows if r[5] < 0}  # payments with money paid back: rare
+        earlier = {p for p, at in self._first_allocated(sorted(returned)).items() if at < ts(start)}
         collected: list[BasisRow] = []
-        paid_back: list[BasisRow] = []
-        days: dict[str, tuple[datetime, date]] = {}
-        for pid, txn, unit, building, item, period, fen, paid, first in rows:
-            if not fen:
+        back: dict[tuple[int, str, str], BasisRow] = {}
+        netted: dict[tuple[int, str, str], int] = {}
+        days: dict[str, date] = {}  # stamps are UTC text: one local day per minute
+        last_stamp, when = "", start
+        last_key: tuple[str, str, str] = ("", "", "")
+        ties = False  # rows at one instant out of (transaction, period, fee item) order
+        append, new = collected.append, tuple.__new__
+        for pid, txn, unit, item, period, fen, stamp in rows:
+            if stamp != last_stamp:  # a payment's lines are together: parse it once
+                last_stamp, when = stamp, parse_ts(stamp)
+                last_key = (txn, period, item)
+            elif not ties:
+                key = (txn, period, item)
+                ties = key < last_key
+                last_key = key
+            minute = stamp[:16]
+            day = days.get(minute)
+            if day is None:
+                day = days[minute] = when.astimezone(zone).date()
+            if fen < 0:
+                key = (pid, item, period)
+                if pid in earlier:
+                    had = back.get(key)
+                    back[key] = (
+                        BasisRow(pid, txn, unit, building[unit], item, period, fen, when, day)
+                        if had is None
+                        else had._replace(amount_fen=had.amount_fen + fen)
+                    )
+                else:
+                    netted[key] = netted.get(key, 0) + fen
                 continue
-            stamp = paid if paid is not None else first
-            known = days.get(stamp)
-            if known is None:
-                when = parse_ts(stamp)
-                known = days[stamp] = (when, when.astimezone(zone).date())
-            row = BasisRow(pid, txn, unit, building, item, period, fen, known[0], known[1])
-            if paid is not None:
-                collected.append(row)
-            elif pid in first_in and first_in[pid] < ts(start):
-                paid_back.append(row)
+            append(new(BasisRow, (pid, txn, unit, building[unit], item, period, fen, when, day)))
+        if netted:
+            out = []
+            for row in collected:
+                less = netted.get((row.payment_id, row.fee_item, row.period), 0)
+                if less:
+                    row = row._replace(amount_fen=row.amount_fen + less)
+                if row.amount_fen:
+                    out.append(row)
+            collected = out
+        if ties:
+            collected = _order_ties(collected)
+        paid_back = sorted(back.values(), key=lambda r: (r.at, r.txn, r.period, r.fee_item))
         return collected, paid_back
 
     def _first_allocated(self, payment_ids: Sequence[int]) -> dict[int, str]:
@@ -315,3 +369,20 @@ class CommissionRepo:
             (estate_id, ts(start), ts(end)),
         )
         return [(int(r[0]), parse_ts(r[1]), int(r[2])) for r in rows]
+
+
+def _order_ties(rows: list[BasisRow]) -> list[BasisRow]:
+    """Rows in time order, with equal times put in (transaction, period, fee item) order."""
+    out: list[BasisRow] = []
+    i, n = 0, len(rows)
+    while i < n:
+        j = i + 1
+        at = rows[i].at
+        while j < n and rows[j].at == at:
+            j += 1
+        if j - i == 1:
+            out.append(rows[i])
+        else:
+            out.extend(sorted(rows[i:j], key=lambda r: (r.txn, r.period, r.fee_item)))
+        i = j
+    return out
