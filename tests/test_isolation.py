@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from propcare import Actor, NotFound, Propcare, Recipient, UnitSpec
+from propcare.appraisal.kpi import Band, Kpi
 from propcare.ledger.gateways import PaymentNotice
 from propcare.service import Service
 from propcare.tickets.model import Action, TicketEvent
@@ -22,6 +23,9 @@ PERIOD = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2031, 1, 1, tzinfo=UTC))
 
 # Every public method of every service, called by B's manager on A's records.
 Call = Callable[[Propcare, Actor, dict[str, Any]], object]
+CARD_KPIS = [Kpi("training_score", Decimal(100), {"kind": "threshold", "target": "60"})]
+CARD_BANDS = [Band("B", Decimal(0), Decimal(60)), Band("A", Decimal(60), Decimal(100))]
+
 CALLS: dict[str, Call] = {
     "estates.create": lambda a, x, r: a.estates.create(x, "越权小区"),
     "estates.get": lambda a, x, r: a.estates.get(x, r["estate"]),
@@ -250,6 +254,39 @@ CALLS: dict[str, Call] = {
     "commission.statements": lambda a, x, r: a.commission.statements(x, r["estate"]),
     "commission.statement": lambda a, x, r: a.commission.statement(x, r["statement"]),
     "commission.statement_csv": lambda a, x, r: a.commission.statement_csv(x, r["statement"]),
+    "appraisal.metric_names": None,  # built-in and plugin metric names, no estate data
+    "appraisal.add_scorecard": lambda a, x, r: a.appraisal.add_scorecard(
+        x,
+        r["estate"],
+        "front_desk",
+        effective_from=date(2027, 1, 1),
+        kpis=CARD_KPIS,
+        bands=CARD_BANDS,
+    ),
+    "appraisal.scorecards": lambda a, x, r: a.appraisal.scorecards(x, r["estate"]),
+    "appraisal.record_inspection": lambda a, x, r: a.appraisal.record_inspection(
+        x, "2026-11", "supervisor", staff_id=r["staff"]
+    ),
+    "appraisal.record_training": lambda a, x, r: a.appraisal.record_training(
+        x, r["staff"], "2026-11", Decimal(90)
+    ),
+    "appraisal.record_discipline": lambda a, x, r: a.appraisal.record_discipline(
+        x, r["staff"], "2026-11", Decimal(1), "越权"
+    ),
+    "appraisal.record_commendation": lambda a, x, r: a.appraisal.record_commendation(
+        x, r["staff"], "2026-11", Decimal(1), "越权"
+    ),
+    "appraisal.record_adjustment": lambda a, x, r: a.appraisal.record_adjustment(
+        x, r["staff"], "2026-11", Decimal(1), "越权", corrects_period="2026-10"
+    ),
+    "appraisal.inputs": lambda a, x, r: a.appraisal.inputs(x, r["estate"], "2026-11"),
+    "appraisal.appraise": lambda a, x, r: a.appraisal.appraise(x, r["estate"], "2026-10"),
+    "appraisal.close": lambda a, x, r: a.appraisal.close(x, r["estate"], "2026-10"),
+    "appraisal.results": lambda a, x, r: a.appraisal.results(x, r["estate"], "2026-10"),
+    "appraisal.vendor_deductions": lambda a, x, r: a.appraisal.vendor_deductions(
+        x, r["estate"], "2026-10"
+    ),
+    "appraisal.aggregate": lambda a, x, r: a.appraisal.aggregate(x, r["estate"], "2026-Q4"),
     "arrears.roster": lambda a, x, r: a.arrears.roster(x, r["estate"]),
     "arrears.aging": lambda a, x, r: a.arrears.aging(x, r["estate"]),
     "arrears.collection_rate": lambda a, x, r: a.arrears.collection_rate(x, r["estate"], "2026-11"),
@@ -332,6 +369,15 @@ def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
     )  # fmt: skip
     app.commission.set_target(admin, staff.id, "2026-10", amount=Decimal(1000))
     (statement,) = app.commission.settle(admin, a.id, "2026-10").statements
+    app.appraisal.add_scorecard(
+        admin,
+        a.id,
+        "front_desk",
+        effective_from=date(2026, 10, 1),
+        kpis=CARD_KPIS,
+        bands=CARD_BANDS,
+    )
+    app.appraisal.close(admin, a.id, "2026-10")
     b_manager = Actor("B经理", {"manager", "admin"}, {b.id})
     records = {
         "estate": a.id,

@@ -77,6 +77,8 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "ticket.*",
             "outage.*",
             "maintenance.*",
+            "appraisal.read",
+            "appraisal.input",  # supervisors inspect and enter scores
         }
     ),
     "finance": frozenset(
@@ -89,6 +91,7 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "ticket.read",
             "ledger.*",
             "commission.*",  # plans, targets, settling the collectors' commission
+            "appraisal.read",  # results and vendor deductions
         }
     ),
     "manager": frozenset(
@@ -110,6 +113,7 @@ ROLE_GRANTS: Mapping[str, frozenset[str]] = {
             "ledger.dun",
             "ledger.refund",  # refunds, payment reversals, suspense, compensation
             "commission.*",
+            "appraisal.*",
         }
     ),
     "admin": frozenset({"*"}),

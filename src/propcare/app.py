@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
+from propcare.appraisal.service import AppraisalService
 from propcare.calendar import DEFAULT_CALENDARS, build_calendars
 from propcare.clock import Clock, SystemClock, zone
 from propcare.commission.service import CommissionService
@@ -144,6 +145,7 @@ class Propcare:
         self.collection = CollectionService(self)
         self.arrears = ArrearsService(self)
         self.commission = CommissionService(self)
+        self.appraisal = AppraisalService(self)
         self.outages = OutageService(self)
         self.maintenance = MaintenancePlanService(self)
         self.ticket_stats = TicketStatsService(self)

@@ -16,6 +16,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from propcare.access import Actor, Resource
+    from propcare.appraisal.metrics import KpiMetric
     from propcare.commission.plans import CommissionPlanType
     from propcare.plugins.records import (
         CalendarSource,
@@ -94,6 +95,16 @@ def propcare_commission_plans() -> Iterable[CommissionPlanType]:
     A plan names its kind; the app picks the record by that name and raises
     ConfigError on an unknown or duplicate name. Return nothing (or ``None``) to
     provide none.
+    """
+
+
+@hookspec
+def propcare_kpi_metrics() -> Iterable[KpiMetric]:
+    """Appraisal metrics this plugin adds, by name, beside the built-in ones.
+
+    A scorecard's KPIs name metrics; a name given by two plugins, or the same as a
+    built-in metric, raises ConfigError when it is used. Return nothing (or ``None``)
+    to add none.
     """
 
 

@@ -31,6 +31,7 @@ from propcare.plugins.records import (
 from propcare.sla.policy import SlaPolicy
 
 if TYPE_CHECKING:
+    from propcare.appraisal.metrics import KpiMetric
     from propcare.commission.plans import CommissionPlanType
 
 __all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "HOOK_METHODS", "PluginHost", "Provided"]
@@ -59,6 +60,7 @@ HOOK_METHODS: dict[str, str] = {
     "propcare_event_subscribers": "event_subscribers",
     "propcare_sla_policies": "sla_policies",
     "propcare_commission_plans": "commission_plans",
+    "propcare_kpi_metrics": "kpi_metrics",
     "propcare_authorize": "authorize",
 }
 
@@ -218,6 +220,10 @@ class PluginHost:
     def commission_plans(self) -> list[Provided[CommissionPlanType]]:
         """Plan types from ``propcare_commission_plans``, with the plugin that gave each."""
         return self._provided("propcare_commission_plans")
+
+    def kpi_metrics(self) -> list[Provided[KpiMetric]]:
+        """Metrics from ``propcare_kpi_metrics``, with the plugin that gave each."""
+        return self._provided("propcare_kpi_metrics")
 
     def authorize(self, actor: Actor, action: str, resource: Resource) -> bool:
         """The first non-None answer of ``propcare_authorize``; no answer denies."""

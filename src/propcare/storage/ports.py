@@ -8,10 +8,11 @@ checks that a backend keeps these promises.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 import attrs
 
@@ -41,6 +42,7 @@ from propcare.tickets.record import IntakeRefs, Ticket
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
+    from propcare.appraisal.kpi import Scorecard
     from propcare.commission.basis import BasisRow, Split
     from propcare.commission.plans import Plan as CommissionPlan
     from propcare.commission.settle import Statement
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     from propcare.tickets.stats import TicketMetrics
 
 __all__ = [
+    "AppraisalRepository",
     "BuildingRepository",
     "ClaimedDelivery",
     "CommissionRepository",
@@ -668,6 +671,71 @@ class CommissionRepository(Protocol):
         """(unit, at, collector) of dunning attempts in [start, end) naming a collector."""
 
 
+class AppraisalRepository(Protocol):
+    """Scorecard versions, appraisal inputs, closed cycles, results, vendor deductions."""
+
+    def add_scorecard(self, card: Scorecard, at: datetime, actor: str) -> Scorecard: ...
+
+    def scorecards(self, estate_id: int) -> list[Scorecard]: ...
+
+    def add_input(
+        self,
+        estate_id: int,
+        period: str,
+        subject: tuple[str, int],
+        kind: str,
+        value: Decimal,
+        *,
+        level: str | None = None,
+        deductions: Sequence[tuple[str, Decimal]] = (),
+        reason: str = "",
+        corrects_period: str | None = None,
+        entered_by: str,
+        entered_at: datetime,
+    ) -> int: ...
+
+    def inputs(self, estate_id: int, period: str) -> list[dict[str, Any]]: ...
+
+    def closed_periods(self, estate_id: int) -> list[str]: ...
+
+    def close(
+        self,
+        estate_id: int,
+        period: str,
+        at: datetime,
+        actor: str,
+        calibration: Mapping[str, str],
+        results: Sequence[tuple[tuple[str, int], Mapping[str, Any]]],
+    ) -> None: ...
+
+    def results(
+        self, estate_id: int, periods: Sequence[str]
+    ) -> list[tuple[str, dict[str, Any]]]: ...
+
+    def add_vendor_deduction(
+        self,
+        estate_id: int,
+        vendor_id: int,
+        period: str,
+        score: Decimal,
+        rate: Decimal,
+        reason: str,
+        at: datetime,
+    ) -> None: ...
+
+    def vendor_deductions(
+        self, estate_id: int, period: str
+    ) -> list[tuple[int, Decimal, Decimal, str]]: ...
+
+    def visit_days(
+        self, estate_id: int, start: datetime, end: datetime, offset_minutes: int
+    ) -> dict[int, int]:
+        """Collector -> distinct (unit, local day) door visits in [start, end)."""
+
+    def late_notices(self, estate_id: int, start: datetime, end: datetime) -> dict[int, int]:
+        """Staff -> outage notices they announced late, for cuts starting in [start, end)."""
+
+
 class UnitOfWork(Protocol):
     """One transaction. ``commit()`` makes it durable; anything else rolls back."""
 
@@ -721,6 +789,9 @@ class UnitOfWork(Protocol):
 
     @property
     def commission(self) -> CommissionRepository: ...
+
+    @property
+    def appraisal(self) -> AppraisalRepository: ...
 
     @property
     def maintenance_plans(self) -> PlanRepository: ...

@@ -45,6 +45,7 @@ from propcare.registry.model import (
 )
 from propcare.storage.migrate import Migration, migrations, split_statements
 from propcare.storage.ports import ClaimedDelivery, Delivery
+from propcare.storage.sqlite_appraisal import AppraisalRepo
 from propcare.storage.sqlite_arrears import ArrearsRepo
 from propcare.storage.sqlite_billing import BillingRepo
 from propcare.storage.sqlite_collection import CollectionRepo
@@ -675,6 +676,10 @@ class SqliteUnitOfWork:
     @functools.cached_property
     def collection(self) -> CollectionRepo:
         return CollectionRepo(self)
+
+    @functools.cached_property
+    def appraisal(self) -> AppraisalRepo:
+        return AppraisalRepo(self)
 
     @functools.cached_property
     def commission(self) -> CommissionRepo:
