@@ -510,7 +510,12 @@ class AppraisalService(Service):
 
     def _stored(self, uow: UnitOfWork, estate_id: int, period: str) -> Appraisal:
         rows = uow.appraisal.results(estate_id, [period])
-        return Appraisal(estate_id, period, tuple(_result_from(b) for _p, b in rows), True)
+        calibration = {
+            g: Decimal(v) for g, v in uow.appraisal.calibration(estate_id, period).items()
+        }
+        return Appraisal(
+            estate_id, period, tuple(_result_from(b) for _p, b in rows), True, calibration
+        )
 
     def _cards_for(self, actor: Actor, estate: Estate, period: str) -> builtins.list[Scorecard]:
         first = parse_period(period)

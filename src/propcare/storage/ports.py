@@ -698,6 +698,9 @@ class AppraisalRepository(Protocol):
 
     def closed_periods(self, estate_id: int) -> list[str]: ...
 
+    def calibration(self, estate_id: int, period: str) -> dict[str, str]:
+        """The forced distribution a closed month was calibrated with ({} for none)."""
+
     def close(
         self,
         estate_id: int,

@@ -105,6 +105,13 @@ class AppraisalRepo:
         )
         return [r[0] for r in rows]
 
+    def calibration(self, estate_id: int, period: str) -> dict[str, str]:
+        rows = self._uow.tuples(
+            "SELECT calibration FROM appraisal_cycles WHERE estate_id = ? AND period = ?",
+            (estate_id, period),
+        )
+        return dict(json.loads(rows[0][0])) if rows else {}
+
     def close(
         self,
         estate_id: int,
