@@ -24,6 +24,7 @@ RUNNABLE = [
     "docs/reference/hooks.md",
     "docs/guides/ledger.md",
     "docs/guides/commission.md",
+    "docs/guides/appraisal.md",
 ]
 DOCS = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*.md"))]
 
