@@ -451,3 +451,26 @@ def test_bad_inputs_are_refused_and_write_nothing(w: World) -> None:
         a.record_training(desk, w.zhang, "2026-10", D(90))
     assert a.inputs(ADMIN, w.estate, "2026-10") == []
     assert [c.role for c in a.scorecards(ADMIN, w.estate)] == ["front_desk"]
+
+
+def test_cleaning_teams_are_appraised_from_their_inspections(w: World) -> None:
+    cleaners = w.app.staff.create_team(ADMIN, w.estate, "保洁一组", "cleaning").id
+    w.app.appraisal.add_scorecard(
+        ADMIN, w.estate, "team:cleaning", effective_from=date(2026, 10, 1),
+        kpis=[Kpi("inspection", D(100), {"kind": "stepped",
+                                          "steps": [["0", "0"], ["80", "70"], ["90", "100"]]})],
+        bands=BANDS,
+    )  # fmt: skip
+    a = w.app.appraisal
+    a.record_inspection(ADMIN, "2026-10", "team_leader", team_id=cleaners,
+                        deductions=[("垃圾未清", D(5))])  # fmt: skip
+    a.record_inspection(ADMIN, "2026-10", "area_steward", team_id=cleaners,
+                        deductions=[("绿化带有杂物", D(10)), ("楼道积尘", D(8))])  # fmt: skip
+    team = a.appraise(ADMIN, w.estate, "2026-10").of("team", cleaners)
+    # (95 x 30 + 82 x 40) / 70 = 87.57: the 80 step, 70 points.
+    assert team.score.lines[0].value is not None
+    assert team.score.lines[0].value.quantize(D("0.01")) == D("87.57")
+    assert (team.total, team.grade, team.rank) == (D(70), "C", 1)
+    inputs = a.inputs(ADMIN, w.estate, "2026-10")
+    assert [i["deductions"] for i in inputs][1] == [("绿化带有杂物", D(10)), ("楼道积尘", D(8))]
+    assert {i["entered_by"] for i in inputs} == {"system"}
