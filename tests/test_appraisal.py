@@ -474,3 +474,19 @@ def test_cleaning_teams_are_appraised_from_their_inspections(w: World) -> None:
     inputs = a.inputs(ADMIN, w.estate, "2026-10")
     assert [i["deductions"] for i in inputs][1] == [("绿化带有杂物", D(10)), ("楼道积尘", D(8))]
     assert {i["entered_by"] for i in inputs} == {"system"}
+
+
+def test_bonuses_round_half_up_and_a_zero_weight_level_is_no_data(w: World) -> None:
+    w.app.appraisal.add_scorecard(
+        ADMIN, w.estate, "front_desk", effective_from=date(2026, 10, 1),
+        kpis=[Kpi("inspection", D(100), {"kind": "linear", "floor": "0", "target": "100"})],
+        bands=BANDS, multipliers=PAY, base_bonus=D("1000.03"),
+        inspection_weights={"team_leader": D(0), "supervisor": D(50), "area_steward": D(50)},
+    )  # fmt: skip
+    a = w.app.appraisal
+    a.record_inspection(ADMIN, "2026-10", "supervisor", staff_id=w.zhang)
+    a.record_inspection(ADMIN, "2026-10", "team_leader", staff_id=w.wang)  # weighs nothing
+    got = a.appraise(ADMIN, w.estate, "2026-10")
+    zhang = got.of("staff", w.zhang)
+    assert zhang.bonus == zhang.score.bonus == D("1500.05")  # 1,500.045, half up
+    assert got.of("staff", w.wang).total is None

@@ -23,6 +23,10 @@ import pytest
 
 from propcare import Actor, Conflict, Ownership, Propcare, ValidationError
 from propcare.access import ROLES
+from propcare.appraisal.kpi import Scorecard, grade_of
+from propcare.appraisal.metrics import BUILTIN
+from propcare.appraisal.service import Appraisal
+from propcare.appraisal.service import Result as AppraisalResult
 from propcare.clock import FixedClock
 from propcare.commission.settle import Statement
 from propcare.demo import (
@@ -962,5 +966,292 @@ def test_commission_waits_for_holiday_data_of_the_months_to_settle(tmp_path: Pat
                               clock=later))  # fmt: skip
     line = _lines(result)["Commission 提成"]
     assert line.startswith("none settled: the calendar has no holidays for 2027")
+    assert _lines(result)["Appraisal 绩效考核"].startswith(
+        "none closed: the calendar has no holidays for 2027"
+    )
     assert not _statements(result)
     assert not list(tmp_path.glob("commission-*.csv"))
+
+
+# --- appraisal (绩效考核) -------------------------------------------------------------------
+
+APPRAISED = SETTLED  # the month the commission settles: closed, and calibrated
+ROLES_APPRAISED = ("front_desk", "technician", "collector")
+CENT = Decimal("0.01")
+
+
+def _appraisal(result: DemoResult, period: str = APPRAISED) -> Appraisal:
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        return app.appraisal.results(ADMIN, result.estate_id, period)
+
+
+def _cards(result: DemoResult) -> dict[str, Scorecard]:
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        return {c.role: c for c in app.appraisal.scorecards(ADMIN, result.estate_id)}
+
+
+def _grade_counts(grades: list[str | None]) -> str:
+    return " · ".join(f"{g} {grades.count(g)}" for g in "ABCD")
+
+
+def _graded(r: AppraisalResult) -> str:
+    moved = f" (was {r.grade_before})" if r.grade_before != r.grade else ""
+    return f"{r.total} {r.grade}{moved}"
+
+
+def test_scorecards_cover_the_roles_with_metrics_that_have_data(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    _, result, _ = built
+    cards = _cards(result)
+    assert set(cards) == {*ROLES_APPRAISED, "team:cleaning", "vendor"}
+    results = _appraisal(result).results
+    for role, card in cards.items():
+        assert card.effective_from == date(2026, 10, 1)
+        assert sum(k.weight for k in card.kpis) == 100
+        assert [b.grade for b in card.bands] == ["D", "C", "B", "A"]
+        metrics = {k.metric for k in card.kpis}
+        assert metrics <= set(BUILTIN) and "inspection" in metrics
+        assert ("training_score" in metrics) == (role in ROLES_APPRAISED)
+        # Every KPI is measured for someone in the month: no metric the demo leaves empty.
+        mine = [r for r in results if r.role == role]
+        for kpi in card.kpis:
+            assert any(
+                line.points is not None for r in mine for line in r.score.lines
+                if line.metric == kpi.metric
+            ), f"{role}: {kpi.metric} has no data"  # fmt: skip
+        lines = _lines(result)
+        label = {"front_desk": "front desk 前台", "technician": "technician 工程/秩序",
+                 "collector": "collector 收费员", "team:cleaning": "cleaning team 保洁",
+                 "vendor": "vendor 外包"}[role]  # fmt: skip
+        assert lines[f"  {label} 指标"].startswith(
+            " · ".join(f"{k.label} {k.weight}" for k in card.kpis) + "; "
+        )
+    assert (cards["vendor"].vendor_threshold, cards["vendor"].base_bonus) == (80, 0)
+    assert {r.role for r in results if r.subject_kind == "team"} == {"team:cleaning"}
+    assert lines["Appraisal 绩效考核"].startswith(f"5 scorecards from {APPRAISED}: ")
+
+
+def test_the_months_inputs_are_three_level_inspections_training_and_more(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    _, result, estate = built
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        inputs = app.appraisal.inputs(ADMIN, result.estate_id, APPRAISED)
+    appraised = {s.id for s in estate.staff if set(ROLES_APPRAISED) & s.roles}
+    inspections = [i for i in inputs if i["kind"] == "inspection"]
+    levels: dict[tuple[str, int], list[str]] = {}
+    for i in inspections:
+        levels.setdefault(i["subject"], []).append(i["level"])
+        assert i["value"] == 100 - sum(points for _item, points in i["deductions"])
+    cleaning = {t.id for t in estate.teams if t.kind is TeamKind.CLEANING}
+    vendors = {v.id for v in estate.vendors if v.service == "cleaning"}
+    assert set(levels) == (
+        {("staff", s) for s in appraised}
+        | {("team", t) for t in cleaning}
+        | {("vendor", v) for v in vendors}
+    )
+    assert all(
+        sorted(lv) == ["area_steward", "supervisor", "team_leader"] for lv in levels.values()
+    )
+    items = [item for i in inspections for item, _points in i["deductions"]]
+    assert items and all(re.search(r"[\u4e00-\u9fff]", item) for item in items)
+    trainings = [i for i in inputs if i["kind"] == "training"]
+    assert 0 < len(trainings) <= len(appraised)
+    assert {i["subject"][0] for i in trainings} == {"staff"}
+    line = _lines(result)["  inputs 录入"]
+    assert line.startswith(f"{len(inspections)} inspections (班组长 · 主管 · 区域管家) with ")
+    assert f" {len(items)} itemised deductions (e.g. " in line
+    assert f" {len(trainings)} training scores, " in line
+    kinds = [i["kind"] for i in inputs]
+    assert line.endswith(
+        f"{kinds.count('discipline')} discipline, {kinds.count('commendation')} commendations"
+    )
+
+
+def test_the_appraisal_printed_is_the_services(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    _, result, estate = built
+    lines = _lines(result)
+    month = _appraisal(result)
+    assert month.closed
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        fees = app.appraisal.vendor_deductions(ADMIN, result.estate_id, APPRAISED)
+    assert lines["  closed 已关账"].startswith(f"{APPRAISED} – {APPRAISED} (1 month, in order) in ")
+    assert lines["  closed 已关账"].endswith(
+        f"; {APPRAISED} calibrated: A at most 20% of each scorecard"
+    )
+    staff = [r for r in month.results if r.subject_kind == "staff"]
+    moved = sum(r.grade != r.grade_before for r in staff)
+    bonus = sum((r.bonus for r in staff), Decimal(0))
+    assert lines[f"Appraisal {APPRAISED} 考核"] == (
+        f"{len(staff)} staff scored: {_grade_counts([r.grade for r in staff])}, {moved} moved "
+        f"down by calibration · bonuses {bonus:,.2f} 元"
+    )
+    teams = {t.id: t.name for t in estate.teams}
+    expected = {}
+    for role, label in (("front_desk", "front desk 前台"), ("technician", "technician 工程/秩序"),
+                        ("collector", "collector 收费员")):  # fmt: skip
+        ranked = sorted(
+            (r for r in staff if r.role == role), key=lambda r: (-(r.total or 0), r.subject_id)
+        )
+        assert ranked
+        for i, r in enumerate(ranked[:3], start=1):
+            assert r.team_id is not None and r.rank is not None
+            expected[f"  {label} {i}."] = (
+                f"{r.name} · {_graded(r)} · {teams[r.team_id]} #{r.rank} · {r.bonus:,.2f} 元"
+            )
+    (team,) = [r for r in month.results if r.subject_kind == "team"]
+    expected[f"  cleaning team 保洁 {team.name}"] = f"{_graded(team)} · {team.bonus:,.2f} 元"
+    deducted = {vendor: (rate, why) for vendor, _score, rate, why in fees}
+    for r in month.results:
+        if r.subject_kind != "vendor":
+            continue
+        if r.total is None:
+            value = "not scored: no inspection"
+        elif r.subject_id in deducted:
+            rate, why = deducted[r.subject_id]
+            assert r.total < 80 and rate == Decimal("0.05")
+            value = f"{_graded(r)} · fee deduction 扣款 5% ({why})"
+        else:
+            assert r.total >= 80
+            value = f"{_graded(r)} · no deduction"
+        expected[f"  vendor 外包 {r.name}"] = value
+    labels = list(lines)
+    at = labels.index(f"Appraisal {APPRAISED} 考核")
+    assert labels[at + 1 : at + 1 + len(expected)] == list(expected)
+    assert {label: lines[label] for label in expected} == expected
+    # The lift vendor is not inspected: not scored, never a silent 100.
+    lift = next(v for v in estate.vendors if v.service == "lift maintenance")
+    assert expected[f"  vendor 外包 {lift.name}"] == "not scored: no inspection"
+    assert not [label for label in lines if label.startswith("Quarter ")]  # one month only
+
+
+def test_every_scored_staff_member_has_a_grade_and_the_bonus_of_it(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    _, result, estate = built
+    month = _appraisal(result)
+    cards = _cards(result)
+    staff = [r for r in month.results if r.subject_kind == "staff"]
+    appraised = {s.id for s in estate.staff if set(ROLES_APPRAISED) & s.roles}
+    assert {r.subject_id for r in staff} == appraised
+    for r in staff:
+        card = cards[r.role]
+        assert r.total is not None, f"{r.name} was inspected, so is scored"
+        assert r.grade is not None and r.grade_before == grade_of(card.bands, r.total)
+        assert card.base_bonus > 0
+        assert r.bonus == (card.base_bonus * card.multipliers[r.grade]).quantize(CENT)
+        assert r.rank is not None and r.team_id is not None
+    # Ranks are within each team: everyone's rank counts the better totals in the team.
+    for r in staff:
+        better = [o for o in staff if o.team_id == r.team_id and (o.total or 0) > (r.total or 0)]
+        assert r.rank == 1 + len(better)
+
+
+def test_at_most_a_fifth_of_each_scorecard_is_graded_a_after_calibration(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    _, result, _ = built
+    month = _appraisal(result)
+    assert month.calibration == {"A": Decimal("0.2")}
+    scored = [r for r in month.results if r.total is not None]
+    # Teams and vendors keep their grades: a forced distribution ranks people.
+    assert all(r.grade == r.grade_before for r in scored if r.subject_kind != "staff")
+    for role in {r.role for r in scored if r.subject_kind == "staff"}:
+        mine = [r for r in scored if r.role == role]
+        graded_a = [r for r in mine if r.grade == "A"]
+        assert len(graded_a) <= Decimal("0.2") * len(mine), role
+        for r in mine:
+            # Calibration only moves an A down to B, and keeps the better totals in A.
+            assert r.grade == r.grade_before or (r.grade_before, r.grade) == ("A", "B")
+            if r.grade_before == "A" and r.grade == "B":
+                assert all((a.total or 0) >= (r.total or 0) for a in graded_a)
+    assert any(r.grade != r.grade_before for r in scored), "the 20% cap moved someone"
+
+
+def test_weighted_shares_renormalise_over_the_kpis_with_data(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    _, result, _ = built
+    excluded = 0
+    for r in _appraisal(result).results:
+        if r.total is None:
+            assert all(line.points is None for line in r.score.lines)
+            continue
+        used = sum(line.weight for line in r.score.lines if line.points is not None)
+        assert 0 < used <= 100
+        for line in r.score.lines:
+            if line.points is None:
+                excluded += 1
+                assert line.weighted == 0
+            else:
+                exact = line.weight * line.points / used
+                assert abs(line.weighted - exact) <= Decimal("0.00005")
+        shares = sum((line.weighted for line in r.score.lines), Decimal(0))
+        before = shares + r.score.commendations - r.score.deductions
+        expected = min(Decimal(100), max(Decimal(0), before))
+        # Lines show four places and the total two: within rounding of each other.
+        assert abs(r.total - expected) <= CENT / 2 + Decimal("0.0001") * len(r.score.lines)
+    assert excluded, "some KPI had no data (guards have no repairs to reach): it dropped out"
+
+
+def test_closed_months_refuse_new_inputs(built: tuple[DemoOptions, DemoResult, Snapshot]) -> None:
+    _, result, estate = built
+    (clerk,) = [s for s in estate.staff if s.roles == {"front_desk"}][:1]
+    (vendor,) = [v for v in estate.vendors if v.service == "cleaning"]
+    with Propcare.open(result.url, load_entrypoints=False) as app:
+        a = app.appraisal
+        before = a.inputs(ADMIN, result.estate_id, APPRAISED)
+        attempts = [
+            lambda: a.record_inspection(ADMIN, APPRAISED, "supervisor", staff_id=clerk.id,
+                                        deductions=[("台面不洁", Decimal(2))]),
+            lambda: a.record_inspection(ADMIN, APPRAISED, "area_steward", vendor_id=vendor.id,
+                                        deductions=[("垃圾未清", Decimal(2))]),
+            lambda: a.record_training(ADMIN, clerk.id, APPRAISED, Decimal(90)),
+            lambda: a.record_discipline(ADMIN, clerk.id, APPRAISED, Decimal(2), "迟到"),
+            lambda: a.record_commendation(ADMIN, clerk.id, APPRAISED, Decimal(3), "业主来信表扬"),
+        ]  # fmt: skip
+        for attempt in attempts:
+            with pytest.raises(Conflict, match="is closed"):
+                attempt()
+        card = _cards(result)["front_desk"]
+        with pytest.raises(Conflict, match="closed"):
+            a.add_scorecard(
+                ADMIN, result.estate_id, "front_desk", effective_from=date(2026, 10, 1),
+                kpis=card.kpis, bands=card.bands, multipliers=card.multipliers,
+            )  # fmt: skip
+        assert a.inputs(ADMIN, result.estate_id, APPRAISED) == before
+        # Closing again changes nothing: the stored results come back.
+        assert a.close(ADMIN, result.estate_id, APPRAISED) == _appraisal(result)
+
+
+def test_the_months_close_in_order_and_a_whole_quarter_is_aggregated(tmp_path: Path) -> None:
+    # June to September 2026 are over by the clock: the third quarter is whole.
+    clock = FixedClock(datetime(2026, 10, 15, 9, tzinfo=SH))
+    result = run_demo(options(tmp_path / "q.db", units=20, months=4, today=date(2026, 10, 1),
+                              clock=clock))  # fmt: skip
+    lines = _lines(result)
+    months = ["2026-06", "2026-07", "2026-08", "2026-09"]
+    assert lines["  closed 已关账"].startswith("2026-06 – 2026-09 (4 months, in order) in ")
+    with Propcare.open(result.url, load_entrypoints=False, clock=clock) as app:
+        closed = [app.appraisal.results(ADMIN, result.estate_id, m) for m in months]
+        quarter = app.appraisal.aggregate(ADMIN, result.estate_id, "2026-Q3")
+    assert [m.calibration for m in closed] == [{}, {}, {}, {"A": Decimal("0.2")}]
+    assert all(r.grade == r.grade_before for m in closed[:3] for r in m.results)
+    assert "Quarter 2026-Q2 季度考核" not in lines  # June alone: nothing to aggregate
+    staff = sorted((r for r in quarter if r.subject_kind == "staff"),
+                   key=lambda r: (-r.total, r.subject_id))  # fmt: skip
+    assert staff and all(r.months == ("2026-07", "2026-08", "2026-09") for r in staff)
+    for r in staff:
+        totals = [m.of("staff", r.subject_id).total for m in closed[1:]]
+        assert r.total == (sum(t for t in totals if t is not None) / 3).quantize(CENT)
+    best = ", ".join(f"{r.name} {r.total} {r.grade}" for r in staff[:3])
+    assert lines["Quarter 2026-Q3 季度考核"] == (
+        "2026-07 – 2026-09 (the whole quarter), the mean of the monthly totals: "
+        f"{len(staff)} staff, {_grade_counts([r.grade for r in staff])}; best {best}"
+    )
+    assert list(lines).index("Quarter 2026-Q3 季度考核") > list(lines).index(
+        "Appraisal 2026-09 考核"
+    )

@@ -35,6 +35,8 @@ from dateutil.relativedelta import relativedelta
 
 from propcare.access import Actor
 from propcare.app import Propcare
+from propcare.appraisal.kpi import Band, Kpi, Rule, RuleKind
+from propcare.appraisal.service import Appraisal, Result
 from propcare.clock import DEFAULT_TZ, Clock, SystemClock, zone
 from propcare.commission.settle import days_of
 from propcare.errors import CalendarDataMissing, Conflict, ValidationError
@@ -83,6 +85,7 @@ __all__ = [
     "MAX_MONTHS",
     "SURNAMES",
     "TEAM_PLANS",
+    "ClosedMonths",
     "DemoContext",
     "DemoOptions",
     "DemoResult",
@@ -93,6 +96,9 @@ __all__ = [
     "TeamPlan",
     "TicketPlan",
     "TicketStep",
+    "appraisal_kpis",
+    "appraise_staff",
+    "closed_months",
     "daily_intake",
     "has_url_scheme",
     "is_propcare_database",
@@ -1723,6 +1729,39 @@ def settle_periods(start: date, today: date, open_month: str) -> list[str]:
     return [p for p in periods if p < open_month]
 
 
+@attrs.frozen
+class ClosedMonths:
+    """The months the demo settles and appraises: the whole months of its period that the
+    clock has closed (:func:`settle_periods`), oldest first, with their working days;
+    ``held`` the later ones the office calendar has no holiday data for yet (``missing``:
+    the first such year), which cannot be counted in working days."""
+
+    open_month: str
+    periods: tuple[str, ...]
+    working: frozenset[date]
+    held: tuple[str, ...] = ()
+    missing: object = None
+
+
+def closed_months(ctx: DemoContext) -> ClosedMonths:
+    """The closed months of the demo period, as the commission and appraisal steps use them."""
+    tz = zone(ctx.estate.timezone)
+    open_month = _period_of(ctx.app.clock.now().astimezone(tz))
+    periods = settle_periods(ctx.options.period_start, ctx.today, open_month)
+    office = ctx.app.calendars["office"]
+    working: set[date] = set()
+    for i, period in enumerate(periods):
+        try:
+            days = [d for d in days_of(period) if office.windows_on(d)]
+        except CalendarDataMissing as missing:
+            return ClosedMonths(
+                open_month, tuple(periods[:i]), frozenset(working), tuple(periods[i:]),
+                missing.value,
+            )  # fmt: skip
+        working.update(days)
+    return ClosedMonths(open_month, tuple(periods), frozenset(working))
+
+
 def _pct(value: Decimal | str | None) -> str:
     return "–" if value is None else f"{Decimal(value) * 100:.1f}%"
 
@@ -1747,7 +1786,7 @@ def _plan_text() -> str:
     )
 
 
-def _door_visits(ctx: DemoContext, periods: Sequence[str], working: set[date]) -> int:
+def _door_visits(ctx: DemoContext, periods: Sequence[str], working: frozenset[date]) -> int:
     """Collectors' door-to-door visits (上门催缴) to owners in arrears in their buildings on
     the working days of the months to settle: the quota most days, fewer on some."""
     rng, app = ctx.rng, ctx.app
@@ -1808,26 +1847,17 @@ def settle_commission(ctx: DemoContext) -> None:
     demo period settled in order (app.commission.settle); the last month reported, with
     one statement written as CSV next to the database."""
     app, estate_id = ctx.app, ctx.estate.id
-    tz = zone(ctx.estate.timezone)
-    open_month = _period_of(app.clock.now().astimezone(tz))
-    periods = settle_periods(ctx.options.period_start, ctx.today, open_month)
-    office = app.calendars["office"]
-    working: set[date] = set()
-    held: list[str] = []  # months the visit quota cannot be settled for (no holiday data)
-    why = ""
-    for i, period in enumerate(periods):
-        try:
-            days = [d for d in days_of(period) if office.windows_on(d)]
-        except CalendarDataMissing as missing:
-            held, periods = periods[i:], periods[:i]
-            why = (
-                f"the calendar has no holidays for {missing.value}, so the visit quota has no "
-                "working days; add them (docs/reference/calendar-files.md), then settle"
-            )
-            break
-        working.update(days)
+    closed = closed_months(ctx)
+    periods, working = list(closed.periods), closed.working
+    held = list(closed.held)  # months the visit quota cannot be settled for (no holiday data)
+    why = (
+        f"the calendar has no holidays for {closed.missing}, so the visit quota has no "
+        "working days; add them (docs/reference/calendar-files.md), then settle"
+        if held
+        else ""
+    )
     if not periods:
-        reason = why or f"no month of the demo period is over by the clock ({open_month})"
+        reason = why or f"no month of the demo period is over by the clock ({closed.open_month})"
         ctx.report("Commission 提成", f"none settled: {reason}")
         return
     collectors = [s for s in ctx.staff if "collector" in s.roles]
@@ -1910,6 +1940,370 @@ def settle_commission(ctx: DemoContext) -> None:
     ctx.report("  statement CSV 对账单", str(path))
 
 
+# --- appraisal (绩效考核) -----------------------------------------------------------------
+
+# One set of grade bands for every scorecard; the grade scales the role's base bonus.
+APPRAISAL_BANDS = (
+    Band("D", Decimal(0), Decimal(60)),
+    Band("C", Decimal(60), Decimal(75)),
+    Band("B", Decimal(75), Decimal(90)),
+    Band("A", Decimal(90), Decimal(100)),
+)
+PAY_MULTIPLIERS = {
+    "A": Decimal("1.5"),
+    "B": Decimal("1.2"),
+    "C": Decimal("1.0"),
+    "D": Decimal("0.6"),
+}
+CALIBRATION = {"A": Decimal("0.2")}  # the forced distribution of the last month closed
+VENDOR_THRESHOLD = Decimal(80)  # a vendor scoring below it has a share of its fee deducted
+VENDOR_DEDUCTION = Decimal("0.05")
+ARREARS_PER_UNIT = Decimal(80)  # a month's target of old arrears, per unit a collector serves
+TRAINING_SHARE = 0.9  # staff who sit the month's training test
+INCIDENT_SHARE = 0.05  # staff with a discipline deduction (or a commendation) in a month
+# Appraised roles, in the order they are reported; staff are appraised by their first role
+# (alphabetically) that has a scorecard: leaders by their trade, guards as technicians.
+ROLE_LABELS: dict[str, str] = {
+    "front_desk": "front desk 前台", "technician": "technician 工程/秩序",
+    "collector": "collector 收费员", "team:cleaning": "cleaning team 保洁", "vendor": "vendor 外包",
+}  # fmt: skip
+BASE_BONUS = {
+    "front_desk": Decimal(800), "technician": Decimal(1000), "collector": Decimal(1000),
+    "team:cleaning": Decimal(3000),  # the team's pool
+}  # fmt: skip
+LEVEL_LABELS = {"team_leader": "班组长", "supervisor": "主管", "area_steward": "区域管家"}
+# What the three-level inspections (三级检查) find, with the points each costs.
+INSPECTION_ITEMS: dict[str, tuple[tuple[str, int], ...]] = {
+    "front_desk": (
+        ("台面不洁", 2), ("着装不规范", 2), ("未使用礼貌用语", 3), ("来访登记不全", 3),
+        ("电话三声未接", 2),
+    ),
+    "technician": (
+        ("维修现场未清理", 3), ("工具未归位", 2), ("未穿工装", 2), ("设备巡检记录缺失", 5),
+        ("未佩戴工牌", 2),
+    ),
+    "collector": (
+        ("票据未及时上交", 5), ("收费台账不清", 3), ("着装不规范", 2), ("未佩戴工牌", 2),
+    ),
+    "cleaning": (
+        ("垃圾未清", 2), ("楼道积尘", 2), ("电梯轿厢不洁", 3), ("绿化带有杂物", 2),
+        ("垃圾桶满溢", 3), ("玻璃有污渍", 1), ("地库积水未清", 2),
+    ),
+}  # fmt: skip
+DISCIPLINE = (("迟到", 2), ("上班玩手机", 3), ("脱岗", 5))
+COMMENDATIONS = (("业主来信表扬", 3), ("拾金不昧", 5), ("协助处置突发事件", 3))
+# The cleaning team and vendor: the inspection in steps (below 80 scores 40).
+CLEANING_STEPS = ((0, 40), (80, 70), (90, 85), (95, 100))
+
+
+def _linear(floor: str, target: str) -> Rule:
+    return Rule(RuleKind.LINEAR, target=Decimal(target), floor=Decimal(floor))
+
+
+def _kpi(metric: str, weight: int, rule: Rule, label: str) -> Kpi:
+    return Kpi(metric, Decimal(weight), rule, label=label)
+
+
+def appraisal_kpis(arrears_target: Decimal) -> dict[str, tuple[Kpi, ...]]:
+    """The KPIs of each appraised role (weights sum to 100): the ticket records for the front
+    desk and technicians, collection for collectors, inspections for everyone, training
+    for staff. ``arrears_target``: the old arrears (yuan) a collector recovers for full points."""
+    inspection = _kpi("inspection", 20, _linear("80", "100"), "三级检查")
+    training = _kpi("training_score", 15, _linear("60", "95"), "培训考核")
+    rework = Rule(RuleKind.INVERSE, target=Decimal("0.03"), floor=Decimal("0.15"))
+    cleaning = Rule(
+        RuleKind.STEPPED, steps=tuple((Decimal(v), Decimal(p)) for v, p in CLEANING_STEPS)
+    )
+    return {
+        "front_desk": (
+            _kpi("timely_response", 15, _linear("0.8", "1"), "响应及时率"),
+            _kpi("timely_resolution", 15, _linear("0.5", "0.95"), "处理及时率"),
+            _kpi("callback_rate", 15, _linear("0.7", "0.95"), "回访率"),
+            _kpi("satisfaction_rate", 20, _linear("0.7", "0.95"), "满意率"),
+            inspection,
+            _kpi("training_score", 15, Rule(RuleKind.THRESHOLD, target=Decimal(80)), "培训考核"),
+        ),
+        "technician": (
+            _kpi("timely_arrival", 20, _linear("0.7", "0.95"), "到场及时率"),
+            _kpi("timely_resolution", 15, _linear("0.7", "0.95"), "处理及时率"),
+            _kpi("rework_rate", 15, rework, "返修率"),
+            _kpi("satisfaction_rate", 15, _linear("0.5", "0.9"), "满意率"),
+            inspection,
+            training,
+        ),
+        "collector": (
+            _kpi("collection_rate", 30, _linear("0.6", "0.9"), "收缴率"),
+            _kpi("arrears_recovered", 15, _linear("0", str(arrears_target)), "历史欠费清缴"),
+            _kpi("visit_completion", 20, _linear("1", str(VISITS_PER_DAY)), "上门完成"),
+            inspection,
+            training,
+        ),
+        "team:cleaning": (_kpi("inspection", 100, cleaning, "三级检查"),),
+        "vendor": (_kpi("inspection", 100, cleaning, "三级检查"),),
+    }
+
+
+def _findings(
+    rng: random.Random, items: Sequence[tuple[str, int]], most: int, chance: float
+) -> list[tuple[str, Decimal]]:
+    """A staff inspection's itemised deductions: up to ``most`` items, each found by ``chance``."""
+    k = sum(1 for _ in range(most) if rng.random() < chance)
+    return [(item, Decimal(points)) for item, points in rng.sample(items, min(k, len(items)))]
+
+
+def _rounds(ctx: DemoContext, most: int, chance: float) -> list[tuple[str, Decimal]]:
+    """A cleaning inspection's round of the estate: what was found where (3号楼垃圾未清)."""
+    rng = ctx.rng
+    found: dict[str, Decimal] = {}
+    for _ in range(most):
+        if rng.random() < chance:
+            item, points = rng.choice(INSPECTION_ITEMS["cleaning"])
+            found[f"{rng.choice(ctx.buildings).name}{item}"] = Decimal(points)
+    return list(found.items())
+
+
+@attrs.define
+class _Entered:
+    inspections: int = 0
+    deductions: int = 0
+    example: str = ""
+    trainings: int = 0
+    discipline: int = 0
+    commendations: int = 0
+
+
+def _enter_inputs(
+    ctx: DemoContext,
+    period: str,
+    staff: Sequence[tuple[Staff, str]],
+    care: Mapping[int, float],
+    entered: _Entered,
+) -> None:
+    """A month's inputs: three-level inspections of the appraised staff, the cleaning teams
+    and the cleaning vendors, training scores, a few discipline deductions and commendations.
+    ``care``: how careful each staff member is (0..1), the same every month."""
+    rng, a, actor = ctx.rng, ctx.app.appraisal, ctx.actor
+
+    def inspect(
+        level: str,
+        findings: list[tuple[str, Decimal]],
+        staff_id: int | None = None,
+        team_id: int | None = None,
+        vendor_id: int | None = None,
+    ) -> None:
+        a.record_inspection(
+            actor, period, level, staff_id=staff_id, team_id=team_id, vendor_id=vendor_id,
+            deductions=findings,
+        )  # fmt: skip
+        entered.inspections += 1
+        entered.deductions += len(findings)
+        if findings and not entered.example:
+            entered.example = f"{findings[0][0]} −{findings[0][1]}"
+
+    for level in LEVEL_LABELS:
+        for s, role in staff:
+            inspect(level, _findings(rng, INSPECTION_ITEMS[role], 3, 0.45 * (1 - care[s.id])),
+                    staff_id=s.id)  # fmt: skip
+        for team in ctx.teams:
+            if team.kind is TeamKind.CLEANING:
+                inspect(level, _rounds(ctx, 6, 0.3), team_id=team.id)
+        for vendor in ctx.vendors:
+            if vendor.service == "cleaning":
+                inspect(level, _rounds(ctx, 8, 0.45), vendor_id=vendor.id)
+    for s, _role in staff:
+        if rng.random() < TRAINING_SHARE:
+            mark = min(100, max(40, round(rng.gauss(72 + 22 * care[s.id], 7))))
+            a.record_training(actor, s.id, period, Decimal(mark))
+            entered.trainings += 1
+        if rng.random() < INCIDENT_SHARE * (1.5 - care[s.id]):
+            reason, points = rng.choice(DISCIPLINE)
+            a.record_discipline(actor, s.id, period, Decimal(points), reason)
+            entered.discipline += 1
+        if rng.random() < INCIDENT_SHARE * (0.5 + care[s.id]):
+            reason, points = rng.choice(COMMENDATIONS)
+            a.record_commendation(actor, s.id, period, Decimal(points), reason)
+            entered.commendations += 1
+
+
+def _grades(grades: Iterable[str | None]) -> str:
+    """``A 2 · B 5 · C 3 · D 1``: how many of each grade, the best first."""
+    counts = {band.grade: 0 for band in reversed(APPRAISAL_BANDS)}
+    for grade in grades:
+        if grade is not None:
+            counts[grade] += 1
+    return " · ".join(f"{g} {n}" for g, n in counts.items())
+
+
+def _graded(r: Result) -> str:
+    """``92.35 A``, or ``88.10 B (was A)`` when the calibration moved it."""
+    moved = f" (was {r.grade_before})" if r.grade_before != r.grade else ""
+    return f"{r.total} {r.grade}{moved}"
+
+
+def _quarter(period: str) -> str:
+    return f"{period[:4]}-Q{(int(period[5:]) - 1) // 3 + 1}"
+
+
+def appraise_staff(ctx: DemoContext) -> None:
+    """Appraisal (绩效考核): scorecards for the front desk, technicians, collectors, the
+    cleaning team and the cleaning vendor; each closed month of the demo period (the months
+    the commission step settles) gets its inspections, training scores, discipline and
+    commendations and is closed, in order, the last with a forced distribution. Reported:
+    the last month's grades and ranking, the vendors' scores and fee deductions, and each
+    quarter with more than one closed month."""
+    app, estate_id = ctx.app, ctx.estate.id
+    closed = closed_months(ctx)
+    periods = list(closed.periods)
+    why = (
+        f"the calendar has no holidays for {closed.missing}, so the month's working days are "
+        "unknown; add them (docs/reference/calendar-files.md), then close"
+        if closed.held
+        else ""
+    )
+    if not periods:
+        reason = why or f"no month of the demo period is over by the clock ({closed.open_month})"
+        ctx.report("Appraisal 绩效考核", f"none closed: {reason}")
+        return
+    served: dict[int, int] = {}
+    for unit in ctx.units:
+        staff_id = ctx.fees.collectors.get(unit.building_id)
+        if staff_id is not None and unit.handover_date is not None:
+            served[staff_id] = served.get(staff_id, 0) + 1
+    per_collector = Decimal(sum(served.values())) / max(1, len(served))
+    hundred = Decimal(100)
+    arrears_target = max(hundred, (per_collector * ARREARS_PER_UNIT / hundred).quantize(1) * 100)
+    kpis = appraisal_kpis(arrears_target)
+    first = date.fromisoformat(f"{periods[0]}-01")
+    for role, role_kpis in kpis.items():
+        vendor = role == "vendor"
+        app.appraisal.add_scorecard(
+            ctx.actor, estate_id, role, effective_from=first, kpis=role_kpis,
+            bands=APPRAISAL_BANDS, multipliers=None if vendor else PAY_MULTIPLIERS,
+            base_bonus=BASE_BONUS.get(role, Decimal(0)),
+            vendor_threshold=VENDOR_THRESHOLD if vendor else None,
+            vendor_deduction_rate=VENDOR_DEDUCTION if vendor else None,
+        )  # fmt: skip
+    # Who is appraised as what, by the service's rule: the first role with a scorecard.
+    staff = [
+        (s, card)
+        for s in ctx.staff
+        if (card := next((r for r in sorted(s.roles) if r in kpis), None)) is not None
+    ]
+    care: dict[int, float] = {s.id: ctx.rng.random() for s, _card in staff}
+    entered = _Entered()
+    for period in periods:
+        _enter_inputs(ctx, period, staff, care, entered)
+    started = time.perf_counter()
+    done = [
+        app.appraisal.close(
+            ctx.actor, estate_id, period, calibration=CALIBRATION if period == periods[-1] else None
+        )
+        for period in periods
+    ]
+    seconds = time.perf_counter() - started
+    bands = " · ".join(
+        f"{b.grade} ≥{b.low}" if b.low else b.grade for b in reversed(APPRAISAL_BANDS)
+    )
+    pay = " · ".join(f"{g} ×{m}" for g, m in PAY_MULTIPLIERS.items())
+    ctx.report(
+        "Appraisal 绩效考核",
+        f"{len(kpis)} scorecards from {periods[0]}: grades {bands}; bonus {pay} of the base",
+    )
+    for role, role_kpis in kpis.items():
+        weights = " · ".join(f"{k.label} {k.weight}" for k in role_kpis)
+        pays = (
+            f"below {VENDOR_THRESHOLD} {_share(VENDOR_DEDUCTION)} of the fee deducted"
+            if role == "vendor"
+            else f"base {BASE_BONUS[role]:,} 元"
+        )
+        ctx.report(f"  {ROLE_LABELS[role]} 指标", f"{weights}; {pays}")
+    ctx.report(
+        "  inputs 录入",
+        f"{_count(entered.inspections)} inspections ({' · '.join(LEVEL_LABELS.values())}) "
+        f"with {_count(entered.deductions)} itemised deductions "
+        f"(e.g. {entered.example or 'none'}), {_count(entered.trainings)} training scores, "
+        f"{entered.discipline} discipline, {entered.commendations} commendations",
+    )
+    months = f"{len(periods)} month{'s' if len(periods) > 1 else ''}"
+    ctx.report(
+        "  closed 已关账",
+        f"{periods[0]} – {periods[-1]} ({months}, in order) in {seconds:.1f} s; "
+        f"{periods[-1]} calibrated: A at most {_share(CALIBRATION['A'])} of each scorecard",
+    )
+    if closed.held:
+        ctx.report("  not closed 未关账", f"{', '.join(closed.held)}: {why}")
+    _report_month(ctx, done[-1])
+    _report_quarters(ctx, periods)
+
+
+def _report_month(ctx: DemoContext, month: Appraisal) -> None:
+    """A closed month: the grades, the top three of each role (rank in the team, bonus),
+    the cleaning teams, and the vendors with any fee deduction."""
+    teams: dict[int, str] = {t.id: t.name for t in ctx.teams}
+    people = [r for r in month.results if r.subject_kind == "staff"]
+    scored = [r for r in people if r.total is not None]
+    unscored = len(people) - len(scored)
+    moved = sum(1 for r in scored if r.grade != r.grade_before)
+    bonus = sum((r.bonus for r in scored), Decimal(0))
+    ctx.report(
+        f"Appraisal {month.period} 考核",
+        f"{len(scored)} staff scored{f' ({unscored} without data)' if unscored else ''}: "
+        f"{_grades(r.grade for r in scored)}, {moved} moved down by calibration · "
+        f"bonuses {bonus:,.2f} 元",
+    )
+    for role in ROLE_LABELS:
+        ranked = sorted(
+            (r for r in scored if r.role == role),
+            key=lambda r: (-(r.total or Decimal(0)), r.subject_id),
+        )
+        for i, r in enumerate(ranked[:3], start=1):
+            team = teams.get(r.team_id, "") if r.team_id is not None else ""
+            ctx.report(
+                f"  {ROLE_LABELS[role]} {i}.",
+                f"{r.name} · {_graded(r)} · {team} #{r.rank} · {r.bonus:,.2f} 元",
+            )
+    fees = {
+        vendor_id: (rate, reason)
+        for vendor_id, _score, rate, reason in ctx.app.appraisal.vendor_deductions(
+            ctx.actor, ctx.estate.id, month.period
+        )
+    }
+    for r in month.results:
+        if r.subject_kind == "staff":
+            continue
+        if r.total is None:
+            value = "not scored: no inspection"
+        elif r.subject_kind == "team":
+            value = f"{_graded(r)} · {r.bonus:,.2f} 元"
+        elif r.subject_id in fees:
+            rate, reason = fees[r.subject_id]
+            value = f"{_graded(r)} · fee deduction 扣款 {_share(rate)} ({reason})"
+        else:
+            value = f"{_graded(r)} · no deduction"
+        ctx.report(f"  {ROLE_LABELS.get(r.role, r.role)} {r.name}", value)
+
+
+def _report_quarters(ctx: DemoContext, periods: Sequence[str]) -> None:
+    """Each quarter with more than one closed month: the mean of the monthly totals."""
+    quarters: dict[str, list[str]] = {}
+    for period in periods:
+        quarters.setdefault(_quarter(period), []).append(period)
+    for span, months in quarters.items():
+        if len(months) < 2:
+            continue
+        rows = ctx.app.appraisal.aggregate(ctx.actor, ctx.estate.id, span)
+        staff = sorted(
+            (r for r in rows if r.subject_kind == "staff"), key=lambda r: (-r.total, r.subject_id)
+        )
+        whole = "the whole quarter" if len(months) == 3 else f"{len(months)} of its months"
+        best = ", ".join(f"{r.name} {r.total} {r.grade}" for r in staff[:3])
+        ctx.report(
+            f"Quarter {span} 季度考核",
+            f"{months[0]} – {months[-1]} ({whole}), the mean of the monthly totals: "
+            f"{len(staff)} staff, {_grades(r.grade for r in staff)}; best {best}",
+        )
+
+
 DEMO_STEPS: tuple[DemoStep, ...] = (
     DemoStep("estate", build_estate, "Estate and buildings"),
     DemoStep("units", build_units, "Units"),
@@ -1928,6 +2322,7 @@ DEMO_STEPS: tuple[DemoStep, ...] = (
     DemoStep("dunning", run_dunning, "Dunning campaign"),
     DemoStep("collection report", report_collection, "Collection rate and arrears"),
     DemoStep("commission", settle_commission, "Collectors' commission"),
+    DemoStep("appraisal", appraise_staff, "Appraisal"),
 )
 
 

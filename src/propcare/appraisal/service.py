@@ -596,7 +596,11 @@ class AppraisalService(Service):
         # Calibration within each scorecard's people; rank within each team.
         grades: dict[Subject, str | None] = {s: sc.grade for s, sc in scored.items()}
         if calibration:
+            # A forced distribution ranks people: teams and vendors (one each, usually)
+            # keep their grades.
             for role, card in cards.items():
+                if role == "vendor" or role.startswith("team:"):
+                    continue
                 members = {
                     i: (scored[s].total, scored[s].grade, _heaviest(scored[s]))
                     for i, s in enumerate(sorted(subjects))
@@ -617,7 +621,9 @@ class AppraisalService(Service):
             sc = scored[subject]
             grade = grades[subject]
             bonus = (
-                (card.base_bonus * card.multipliers.get(grade, ZERO)).quantize(CENT)
+                (card.base_bonus * card.multipliers.get(grade, ZERO)).quantize(
+                    CENT, rounding=ROUND_HALF_UP
+                )
                 if grade
                 else ZERO
             )
@@ -637,6 +643,8 @@ def _inspection(card: Scorecard, inputs: Sequence[Mapping[str, Any]]) -> Decimal
     if not by_level:
         return None
     used = sum((card.inspection_weights[lv] for lv in by_level), ZERO)
+    if used == 0:  # only levels the card weighs 0: nothing that counts was inspected
+        return None
     return (
         sum(
             (card.inspection_weights[lv] * sum(s, ZERO) / len(s) for lv, s in by_level.items()),
