@@ -496,3 +496,29 @@ def test_random_payments_keep_the_books_right(bills: list[int], payments: list[i
             assert uow.ledger.account_balance(w.estate, Account.OWNER_CREDIT, w.unit) <= 0
             if expected > 0:  # credit was applied: none left while something is owed
                 assert uow.ledger.account_balance(w.estate, Account.OWNER_CREDIT, w.unit) == 0
+
+
+def test_a_notice_for_an_order_with_another_amount_posts_nothing(clock: Any) -> None:
+    config = {"gateways": {"counter": {}, "wechatpay": {"secret": "s3"}}}
+    with Propcare.open(
+        "sqlite://:memory:", load_entrypoints=False, plugins=[WeChatPlugin()], clock=clock,
+        config=config,
+    ) as app:  # fmt: skip
+        w = World(app)
+        w.bill(w.unit, "property_fee", "2026-10", 10000)
+        intent = app.payments.request_payment(w.desk, w.unit, Decimal("100"), "wechatpay")
+
+        def body(txn: str, amount: str) -> bytes:
+            return json.dumps(
+                {"estate_id": w.estate, "txn": txn, "amount": amount, "order": intent.order_id}
+            ).encode()
+
+        with pytest.raises(Conflict, match="differs from the 100.00 of order"):
+            app.payments.handle_notification(ADMIN, "wechatpay", {"X-Sign": "s3"}, body("9", "90"))
+        assert w.owed() == [("property_fee", "2026-10", Decimal("100.00"))]
+        ((provider, txn, kind, _detail),) = app.payments.anomalies(ADMIN, w.estate)
+        assert (provider, txn, kind) == ("wechatpay", "9", "amount_differs_from_order")
+        paid = app.payments.handle_notification(
+            ADMIN, "wechatpay", {"X-Sign": "s3"}, body("10", "100")
+        )
+        assert paid.new and w.owed() == []

@@ -113,6 +113,13 @@ class Refund:
         )
 
 
+class _OrderMismatch(Exception):
+    """A notice whose amount is not its order's; flagged after the rollback."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+
 class _Mismatch(Exception):
     """A replayed transaction id with other details; flagged after the rollback."""
 
@@ -199,8 +206,9 @@ class PaymentService(Service):
         """Process a verified notice once by (provider, provider_txn_id).
 
         A replay returns the first result; the same id with another amount is a Conflict
-        and is flagged in ``payment_anomalies``. A notice for no known unit or order
-        goes to suspense for :meth:`resolve_suspense`.
+        and is flagged in ``payment_anomalies``, and so is a notice for an order whose
+        amount is not the order's: nothing is posted. A notice for no known unit or
+        order goes to suspense for :meth:`resolve_suspense`.
         """
         actor = self._actor(actor)
         if not isinstance(notice, PaymentNotice):
@@ -215,11 +223,28 @@ class PaymentService(Service):
                     unit = uow.units.get(notice.unit_id)
                     unit_id = unit.id if unit is not None and unit.estate_id == estate.id else None
                 elif notice.order_id is not None:
-                    unit_id = uow.payments.order_unit(estate.id, notice.order_id)
+                    order = uow.payments.order(estate.id, notice.order_id)
+                    if order is not None:
+                        unit_id, ordered = order
+                        seen = uow.payments.by_txn(notice.provider, notice.provider_txn_id)
+                        if seen is None and ordered != fen:
+                            raise _OrderMismatch(
+                                f"{from_fen(fen)} differs from the {from_fen(ordered)} of "
+                                f"order {notice.order_id}"
+                            )
                 result = self._record_in(uow, actor, notice, fen, unit_id, allocation)
                 uow.commit()
         except _Mismatch as exc:
             self._flag(exc)
+        except _OrderMismatch as exc:
+            # Money that is not what was asked for is not posted: a person looks at it.
+            with self._app.unit_of_work() as uow:
+                uow.payments.add_anomaly(
+                    notice.estate_id, notice.provider, notice.provider_txn_id,
+                    "amount_differs_from_order", exc.detail, self._app.clock.now(),
+                )  # fmt: skip
+                uow.commit()
+            raise Conflict("amount", notice.amount, exc.detail) from None
         return result
 
     def handle_notification(

@@ -496,6 +496,9 @@ class PaymentsRepository(Protocol):
         at: datetime,
     ) -> None: ...
 
+    def order(self, estate_id: int, order_id: str) -> tuple[int, int] | None:
+        """(unit, amount in fen) of a payment order, or None."""
+
     def order_unit(self, estate_id: int, order_id: str) -> int | None: ...
 
     def in_status(self, estate_id: int, status: str) -> list[PaymentRow]: ...

@@ -262,6 +262,13 @@ class PaymentsRepo:
             (order_id, estate_id, unit_id, provider, amount_fen, ts(at)),
         )
 
+    def order(self, estate_id: int, order_id: str) -> tuple[int, int] | None:
+        row = self._uow.execute(
+            "SELECT unit_id, amount_fen FROM payment_orders WHERE order_id = ? AND estate_id = ?",
+            (order_id, estate_id),
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
     def order_unit(self, estate_id: int, order_id: str) -> int | None:
         row = self._uow.execute(
             "SELECT unit_id FROM payment_orders WHERE order_id = ? AND estate_id = ?",
