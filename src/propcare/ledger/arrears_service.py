@@ -23,7 +23,7 @@ from propcare.ledger.arrears import (
 from propcare.ledger.collection import collector_on
 from propcare.money import ZERO, from_fen
 from propcare.registry.contact import Phone
-from propcare.registry.model import EstateId, UnitId
+from propcare.registry.model import EstateId
 from propcare.service import Service
 from propcare.storage.ports import UnitOfWork
 
@@ -151,8 +151,9 @@ class ArrearsService(Service):
         billed: dict[str | int | None, int] = defaultdict(int)
         collected: dict[str | int | None, int] = defaultdict(int)
         for unit_id, b, c in rows:
-            billed[key(unit_id)] += b
-            collected[key(unit_id)] += c
+            group = key(unit_id)
+            billed[group] += b
+            collected[group] += c
         groups = sorted(billed, key=lambda g: (g is None, str(g)))
         return [CollectionRate(g, from_fen(billed[g]), from_fen(collected[g])) for g in groups] or [
             CollectionRate(None, ZERO, ZERO)
@@ -187,17 +188,38 @@ class ArrearsService(Service):
     def _grouper(
         self, uow: UnitOfWork, estate_id: int, group_by: str | None, day: date
     ) -> Callable[[int], str | int | None]:
-        """The group of a unit: none, its building's name, or its collector on ``day``."""
+        """The group of a unit: none, its building's name, or its collector on ``day``
+        (a unit's own collector beats its building's; the latest start wins)."""
         if group_by is None:
             return lambda _unit_id: None
-        units = {u.id: u for u in uow.units.in_estate(EstateId(estate_id))}
+        building_of = uow.arrears.unit_buildings(estate_id)
         if group_by == "building":
-            names = {b.id: b.name for b in uow.buildings.in_estate(EstateId(estate_id))}
-            return lambda unit_id: names[units[UnitId(unit_id)].building_id]
-        assignments = uow.collection.assignments(estate_id)
-        return lambda unit_id: collector_on(
-            assignments, unit_id, units[UnitId(unit_id)].building_id, day
-        )
+            names: dict[int, str] = {
+                b.id: b.name for b in uow.buildings.in_estate(EstateId(estate_id))
+            }
+            return lambda unit_id: names[building_of[unit_id]]
+        by_unit: dict[int, tuple[tuple[date, int], int]] = {}
+        by_building: dict[int, tuple[tuple[date, int], int]] = {}
+        for a in uow.collection.assignments(estate_id):
+            if not a.covers(day):
+                continue
+            place, key = (
+                (by_unit, a.unit_id) if a.unit_id is not None else (by_building, a.building_id)
+            )
+            assert key is not None
+            rank = (a.start, a.id)
+            if key not in place or place[key][0] < rank:
+                place[key] = (rank, a.staff_id)
+        unit_collector = {u: s for u, (_r, s) in by_unit.items()}
+        building_collector = {b: s for b, (_r, s) in by_building.items()}
+
+        def collector(unit_id: int) -> int | None:
+            found = unit_collector.get(unit_id)
+            if found is None:
+                found = building_collector.get(building_of[unit_id])
+            return found
+
+        return collector
 
 
 def _shown(phones_json: str, full: bool) -> str:

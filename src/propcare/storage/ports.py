@@ -614,6 +614,9 @@ class ArrearsRepository(Protocol):
     ) -> list[tuple[int, int]]:
         """(unit, fen) collected in [start, end) for periods before ``before_period``."""
 
+    def unit_buildings(self, estate_id: int) -> dict[int, int]:
+        """Unit id -> building id of every unit of the estate."""
+
 
 class CommissionRepository(Protocol):
     """Commission plans (versioned), targets, splits, settlements and statements."""

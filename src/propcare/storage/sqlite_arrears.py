@@ -75,13 +75,22 @@ class ArrearsRepo:
         self, estate_id: int, before_period: str, start: datetime, end: datetime
     ) -> list[tuple[int, int]]:
         """(unit, fen) collected in [start, end) for periods before ``before_period``:
-        the recovery of earlier arrears (历史欠费清缴)."""
+        the recovery of earlier arrears (历史欠费清缴). Read through the window's journal
+        entries (a posting has its entry's time), not by scanning every receivable."""
         rows = self._uow.execute(
             "SELECT p.unit_id, "
             f"-SUM(CASE WHEN {_KIND} IN {_COLLECTING} THEN p.amount_fen ELSE 0 END) "
-            f"{_FROM}WHERE p.estate_id = ? AND p.account = 'receivable' "
-            "AND p.fee_item <> 'late_fee' AND p.period < ? AND p.at >= ? AND p.at < ? "
-            "GROUP BY p.unit_id",
-            (estate_id, before_period, ts(start), ts(end)),
+            "FROM journal_entries e JOIN postings p ON p.entry_id = e.id "
+            "LEFT JOIN journal_entries o ON e.kind = 'reversal' AND o.id = e.reverses "
+            "WHERE e.estate_id = ? AND e.at >= ? AND e.at < ? AND p.account = 'receivable' "
+            "AND p.fee_item <> 'late_fee' AND p.period < ? GROUP BY p.unit_id",
+            (estate_id, ts(start), ts(end), before_period),
         )
         return [(r[0], int(r[1])) for r in rows]
+
+    def unit_buildings(self, estate_id: int) -> dict[int, int]:
+        """Unit id -> building id, for grouping without loading whole units."""
+        rows = self._uow.execute(
+            "SELECT id, building_id FROM units WHERE estate_id = ?", (estate_id,)
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
