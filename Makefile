@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+# Each adapter is its own distribution (adapters/<name>/pyproject.toml), installed
+# editable beside propcare so that its entry point is found and its tests run.
+ADAPTERS := $(patsubst %/pyproject.toml,%,$(wildcard adapters/*/pyproject.toml))
 
 .PHONY: demo test lint typecheck pytest bench clean
 
@@ -15,19 +18,21 @@ $(VENV)/.cli-installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[cli]'
 	@touch $@
 
-$(VENV)/.dev-installed: pyproject.toml examples/plugin_channel/pyproject.toml | $(BIN)/python
-	$(PIP) install -e '.[cli,dev]' -e examples/plugin_channel
+$(VENV)/.dev-installed: pyproject.toml examples/plugin_channel/pyproject.toml \
+		$(addsuffix /pyproject.toml,$(ADAPTERS)) | $(BIN)/python
+	$(PIP) install -e '.[cli,dev]' -e examples/plugin_channel $(addprefix -e ,$(ADAPTERS))
 	@touch $@ $(VENV)/.cli-installed
 
 demo: $(VENV)/.cli-installed
 	$(BIN)/propcare demo
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests examples benchmarks
-	$(BIN)/ruff format --check src tests examples benchmarks
+	$(BIN)/ruff check src tests examples benchmarks adapters
+	$(BIN)/ruff format --check src tests examples benchmarks adapters
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy --strict src
+	$(foreach a,$(ADAPTERS),$(BIN)/mypy --strict $(a)/src &&) true
 
 pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q

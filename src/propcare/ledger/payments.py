@@ -259,16 +259,22 @@ class PaymentService(Service):
     def request_payment(
         self, actor: Actor, unit_id: UnitId, amount: Decimal, provider: str
     ) -> PaymentIntent:
-        """Ask ``provider`` to collect ``amount`` for the unit; its notice finds the unit."""
+        """Ask ``provider`` to collect ``amount`` for the unit; its notice finds the unit.
+
+        The provider is asked outside any transaction (no lock is held over a network
+        call); the order is stored once it has accepted, so a refused request writes
+        nothing. A notice that could beat that commit finds no order and waits in
+        suspense for a person, never lost."""
         actor = self._actor(actor)
         fen = _positive_fen(amount)
         client = self._client(provider)
-        with self._app.unit_of_work() as uow:
+        with self._app.unit_of_work(readonly=True) as uow:
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.pay")
-            order_id = uuid.uuid4().hex
-            intent = client.create_payment_request(
-                PaymentRequest(unit.estate_id, unit.id, order_id, from_fen(fen))
-            )
+        order_id = uuid.uuid4().hex
+        intent = client.create_payment_request(
+            PaymentRequest(unit.estate_id, unit.id, order_id, from_fen(fen))
+        )
+        with self._app.unit_of_work() as uow:
             uow.payments.add_order(
                 order_id, unit.estate_id, unit.id, provider, fen, self._app.clock.now()
             )
