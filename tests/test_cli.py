@@ -1,23 +1,35 @@
-"""The `propcare` command: version, info, demo, help texts and errors."""
+"""The `propcare` command: version, info, demo, arrears, bill-run, calendar, help and errors.
+
+`propcare import units` is tested in test_cli_import.py.
+"""
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
 import sys
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from importlib.metadata import EntryPoint
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
 from click.testing import CliRunner, Result
 
 import propcare
 from propcare import Actor, Propcare
-from propcare.cli import database_url, main
+from propcare.calendar_sources import china_holidays
+from propcare.cli import ROSTER_HEADERS, database_url, main
 from propcare.demo import is_propcare_database, sqlite_url
+from propcare.ledger.journal import JournalEntry, Posting
+from propcare.registry.model import EstateId
 from propcare.storage.migrate import migrations
 
 ADMIN = Actor.system()
@@ -48,7 +60,7 @@ def test_version_prints_the_package_version() -> None:
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ((), ["--version", "info", "demo"]),
+        ((), ["--version", "info", "demo", "arrears", "bill-run", "import", "calendar"]),
         (("info",), ["--db", "sqlite://:memory:", "missing file is not created"]),
         (
             ("demo",),
@@ -63,6 +75,55 @@ def test_version_prints_the_package_version() -> None:
                 "same seed",
                 "--today",
                 "YYYY-MM-DD",
+            ],
+        ),
+        (
+            ("arrears",),
+            [
+                "--db",
+                "PROPCARE_DB",
+                "--estate",
+                "--building",
+                "by id or by name",
+                "--collector",
+                "--sort",
+                "largest debts first",
+                "earliest unpaid period",
+                "--out",
+                "FILE.xlsx|FILE.csv",
+                "money format",
+                "frozen header",
+                "UTF-8 with a BOM",
+                "--table / --no-table",
+                "--show-phones",
+                "owner.reveal_contact",
+                "--role",
+                "front_desk",
+            ],
+        ),
+        (
+            ("bill-run",),
+            [
+                "--db",
+                "--estate",
+                "--period",
+                "YYYY-MM",
+                "must be open",
+                "bills only what is missing",
+            ],
+        ),
+        (("calendar",), ["check"]),
+        (
+            ("calendar", "check"),
+            [
+                "--year",
+                "--calendar",
+                "office",
+                "--holiday-file",
+                "calendar-files.md",
+                "--db",
+                "Exit 0 when the year is covered",
+                "2004-2026",
             ],
         ),
     ],
@@ -258,3 +319,386 @@ def test_installed_console_script_builds_and_leaves_the_demo_database(tmp_path: 
         estates = app.estates.list(ADMIN)
         assert len(estates) == 1
         assert len(app.estates.units(ADMIN, estates[0].id)) == 200
+
+
+# --- a small billed estate, built through the API -----------------------------------------------
+
+HANDED_OVER = date(2025, 6, 1)
+
+
+@dataclass(frozen=True)
+class Estate:
+    db: Path
+    id: EstateId
+    b1: int
+    collector: int
+
+
+def build_estate(path: Path) -> Estate:
+    """翠苑: 1栋 101 (张三, 90 m2) and 102 (no owner, 120 m2), 2栋 201 (李四, 80 m2);
+    物业费 2.50 元/m2/month; 王收费 collects in 1栋."""
+    with Propcare.open(sqlite_url(path), load_entrypoints=False) as app:
+        estate = app.estates.create(ADMIN, "翠苑")
+        b1 = app.estates.add_building(ADMIN, estate.id, "1栋")
+        b2 = app.estates.add_building(ADMIN, estate.id, "2栋")
+        u101 = app.estates.add_unit(ADMIN, b1.id, "101", Decimal(90), handover_date=HANDED_OVER)
+        app.estates.add_unit(ADMIN, b1.id, "102", Decimal(120), handover_date=HANDED_OVER)
+        u201 = app.estates.add_unit(ADMIN, b2.id, "201", Decimal(80), handover_date=HANDED_OVER)
+        zhang = app.owners.create(ADMIN, estate.id, "张三", ["13812345678"])
+        li = app.owners.create(ADMIN, estate.id, "李四", ["13987654321"])
+        app.owners.assign(ADMIN, u101.id, zhang.id, HANDED_OVER)
+        app.owners.assign(ADMIN, u201.id, li.id, HANDED_OVER)
+        wang = app.staff.create(ADMIN, estate.id, "王收费", ["collector"], date(2025, 1, 1))
+        app.collection.assign_collector(
+            ADMIN, estate.id, wang.id, start=date(2025, 1, 1), building_id=b1.id
+        )
+        app.billing.add_fee_item(
+            ADMIN, estate.id, "property_fee", "物业费", "area", rates={"residential": "2.50"}
+        )
+    return Estate(path, estate.id, b1.id, wang.id)
+
+
+@pytest.fixture
+def estate(tmp_path: Path) -> Estate:
+    return build_estate(tmp_path / "cuiyuan.db")
+
+
+@pytest.fixture
+def billed(estate: Estate) -> Estate:
+    """The estate with 2026-01 and 2026-02 billed and nothing paid: 1,450.00 owed."""
+    with Propcare.open(sqlite_url(estate.db), load_entrypoints=False) as app:
+        for period in ("2026-01", "2026-02"):
+            app.billing.run(ADMIN, estate.id, period)
+    return estate
+
+
+def arrears(e: Estate, *args: str) -> Result:
+    return run("arrears", "--db", str(e.db), "--estate", str(e.id), *args)
+
+
+def _one_line_error(result: Result, code: int, start: str) -> None:
+    assert result.exit_code == code, result.output
+    assert result.stderr.startswith(start), result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+# --- bill-run -----------------------------------------------------------------------------------
+
+
+def test_bill_run_bills_a_period_once_and_says_what_it_did(estate: Estate) -> None:
+    first = run(
+        "bill-run", "--db", str(estate.db), "--estate", str(estate.id), "--period", "2026-01"
+    )
+    assert first.exit_code == 0, first.stderr
+    assert re.search(r"Lines billed now 本次出账\s+3\b", first.stdout)
+    assert re.search(r"Lines already billed 已出账\s+0\b", first.stdout)
+    assert re.search(r"Total billed now 本次金额\s+725\.00 元", first.stdout)
+    assert "翠苑" in first.stdout and "2026-01" in first.stdout
+
+    again = run(
+        "bill-run", "--db", str(estate.db), "--estate", str(estate.id), "--period", "2026-01"
+    )
+    assert again.exit_code == 0, again.stderr
+    assert re.search(r"Lines billed now 本次出账\s+0\b", again.stdout)
+    assert re.search(r"Lines already billed 已出账\s+3\b", again.stdout)
+    assert re.search(r"Total billed now 本次金额\s+0\.00 元", again.stdout)
+
+
+@pytest.mark.parametrize(
+    ("period", "message"),
+    [
+        ("2999-01", "error: period='2999-01': is not open yet: the current month is "),
+        ("2026-1", "error: period='2026-1': a billing period is written YYYY-MM"),
+    ],
+)
+def test_bill_run_refuses_a_period_it_cannot_bill_with_exit_1(
+    estate: Estate, period: str, message: str
+) -> None:
+    result = run("bill-run", "--db", str(estate.db), "--estate", str(estate.id), "--period", period)
+    _one_line_error(result, 1, message)
+    with Propcare.open(sqlite_url(estate.db), load_entrypoints=False) as app:
+        assert app.arrears.roster(ADMIN, estate.id) == []
+
+
+def test_bill_run_names_the_estates_there_are_for_an_unknown_estate(estate: Estate) -> None:
+    result = run("bill-run", "--db", str(estate.db), "--estate", "99", "--period", "2026-01")
+    _one_line_error(result, 1, "error: estate=99: no such estate; the estates here: 1 翠苑")
+
+
+def test_bill_run_needs_its_options(estate: Estate) -> None:
+    result = run("bill-run", "--db", str(estate.db), "--estate", str(estate.id))
+    assert result.exit_code == 2
+    assert "Missing option '--period'" in result.stderr
+
+
+# --- arrears ---------------------------------------------------------------------------------
+
+
+def test_arrears_prints_the_roster_with_masked_phones(billed: Estate) -> None:
+    result = arrears(billed)
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    lines = [ln for ln in out.splitlines() if re.match(r"\s+[12]栋\s", ln)]
+    # Largest debt first: 102 (600.00), 101 (450.00), 201 (400.00).
+    assert [re.split(r"\s{2,}", ln.strip())[1] for ln in lines] == ["102", "101", "201"]
+    row = r"1栋\s+101\s+张三\s+138\*\*\*\*5678\s+物业费\s+2026-01, 2026-02\s+2\s+2026\s+450\.00"
+    assert re.search(row + r"\s+王收费", out)
+    assert re.search(r"2栋\s+201\s+李四\s+139\*\*\*\*4321\s+物业费", out)
+    assert "Arrears of 翠苑 (estate 1): 3 lines, 3 units, total 1,450.00 元" in out
+    assert not FULL_MOBILE.search(out + result.stderr)
+
+
+@pytest.mark.parametrize("role", [None, "finance"])
+def test_arrears_shows_phones_to_a_role_allowed_to_reveal_them(
+    billed: Estate, role: str | None
+) -> None:
+    result = arrears(billed, "--show-phones", *(["--role", role] if role else []))
+    assert result.exit_code == 0, result.stderr
+    assert "13812345678" in result.stdout and "13987654321" in result.stdout
+
+
+def test_arrears_refuses_full_phones_to_the_front_desk_with_exit_1(billed: Estate) -> None:
+    masked = arrears(billed, "--role", "front_desk")
+    assert masked.exit_code == 0, masked.stderr
+    assert "138****5678" in masked.stdout
+
+    refused = arrears(billed, "--role", "front_desk", "--show-phones")
+    _one_line_error(refused, 1, "error: action='owner.reveal_contact': ")
+    assert "(roles front_desk) may not do this on owner" in refused.stderr
+    assert refused.stdout == ""
+    assert not FULL_MOBILE.search(refused.stdout + refused.stderr)
+
+
+def test_arrears_refuses_a_role_that_may_not_read_the_ledger(billed: Estate) -> None:
+    result = arrears(billed, "--role", "technician")
+    _one_line_error(result, 1, "error: action='ledger.read': ")
+
+
+def test_arrears_role_is_limited_to_the_estate_given(billed: Estate) -> None:
+    with Propcare.open(sqlite_url(billed.db), load_entrypoints=False) as app:
+        other = app.estates.create(ADMIN, "别的小区")
+    result = run("arrears", "--db", str(billed.db), "--estate", str(other.id), "--role", "finance")
+    assert result.exit_code == 0, result.stderr
+    assert "0 lines" in result.stdout  # its own, empty estate; nothing of 翠苑
+
+
+@pytest.mark.parametrize("building", ["1栋", "BUILDING_ID"])
+def test_arrears_filters_by_building_name_or_id(billed: Estate, building: str) -> None:
+    chosen = str(billed.b1) if building == "BUILDING_ID" else building
+    result = arrears(billed, "--building", chosen, "--sort", "unit")
+    assert result.exit_code == 0, result.stderr
+    assert re.search(r"1栋\s+101\s.*\n.*1栋\s+102\s", result.stdout)
+    assert "2栋" not in result.stdout
+    assert "2 lines, 2 units, total 1,050.00 元" in result.stdout
+
+
+@pytest.mark.parametrize("collector", ["王收费", "COLLECTOR_ID"])
+def test_arrears_filters_by_collector_name_or_id(billed: Estate, collector: str) -> None:
+    chosen = str(billed.collector) if collector == "COLLECTOR_ID" else collector
+    result = arrears(billed, "--collector", chosen)
+    assert result.exit_code == 0, result.stderr
+    assert "2 lines, 2 units, total 1,050.00 元" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--building", "9栋"], "error: building='9栋': no building of 翠苑 has this id or name; "),
+        (["--collector", "nobody"], "error: collector='nobody': no collector of 翠苑 "),
+    ],
+)
+def test_arrears_names_what_exists_for_an_unknown_filter(
+    billed: Estate, args: list[str], message: str
+) -> None:
+    result = arrears(billed, *args)
+    _one_line_error(result, 1, message)
+    if "--building" in args:
+        assert f"there are: {billed.b1} 1栋, " in result.stderr
+
+
+def test_arrears_sorts_by_the_oldest_period(billed: Estate) -> None:
+    with Propcare.open(sqlite_url(billed.db), load_entrypoints=False) as app:
+        u201 = next(u for u in app.estates.units(ADMIN, billed.id) if u.number == "201")
+        bill = JournalEntry(
+            billed.id,
+            "bill",
+            datetime(2025, 12, 1, 10, tzinfo=ZoneInfo("Asia/Shanghai")),
+            "old-bill",
+            "test",
+            (
+                Posting("receivable", 500, u201.id, "property_fee", "2025-12"),
+                Posting("revenue", -500, sub="property_fee"),
+            ),
+        )
+        with app.unit_of_work() as uow:
+            app.ledger.post_in(uow, bill)
+            uow.commit()
+    result = arrears(billed, "--sort", "oldest")
+    assert result.exit_code == 0, result.stderr
+    first = next(ln for ln in result.stdout.splitlines() if re.match(r"\s+[12]栋\s", ln))
+    assert "201" in first and "2025-12 … 2026-02" in first
+
+
+def test_arrears_writes_an_xlsx_file_with_numbers_a_money_format_and_a_frozen_header(
+    billed: Estate, tmp_path: Path
+) -> None:
+    out = tmp_path / "欠费.xlsx"
+    result = arrears(billed, "--out", str(out), "--show-phones")
+    assert result.exit_code == 0, result.stderr
+    assert "Written to" in result.stdout and str(out) in result.stdout
+    assert "1栋  " not in result.stdout, "no table unless asked for with --table"
+    assert "3 lines, 3 units, total 1,450.00 元" in result.stdout
+
+    book = openpyxl.load_workbook(out)
+    sheet = book.worksheets[0]
+    assert sheet.title == "欠费清单"
+    assert sheet.freeze_panes == "A2"
+    assert tuple(c.value for c in sheet[1]) == ROSTER_HEADERS
+    amount = ROSTER_HEADERS.index("欠费金额 Amount (元)")
+    months = ROSTER_HEADERS.index("月数 Months")
+    rows = [[c for c in row] for row in sheet.iter_rows(min_row=2, max_row=4)]
+    assert [r[1].value for r in rows] == ["102", "101", "201"]
+    assert [r[amount].value for r in rows] == [600, 450, 400]
+    assert all(isinstance(r[amount].value, int | float) for r in rows)
+    assert all(r[amount].number_format == "#,##0.00" for r in rows)
+    assert [r[months].value for r in rows] == [2, 2, 2]
+    assert rows[1][3].value == "13812345678"
+    assert rows[1][9].value == "王收费"
+    total = sheet[5]
+    assert total[0].value == "合计 Total"
+    assert total[amount].value == "=SUM(I2:I4)"
+    assert sheet.auto_filter.ref == "A1:K4"
+
+
+def test_arrears_writes_a_csv_file_in_utf8_with_a_bom(billed: Estate, tmp_path: Path) -> None:
+    out = tmp_path / "arrears.csv"
+    result = arrears(billed, "--out", str(out), "--table")
+    assert result.exit_code == 0, result.stderr
+    assert re.search(r"1栋\s+101\s+张三", result.stdout), "--table prints the table too"
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    assert tuple(rows[0]) == ROSTER_HEADERS
+    assert rows[1:] == [
+        ["1栋", "102", "", "", "物业费", "2026-01, 2026-02", "2", "2026", "600.00", "王收费", ""],
+        ["1栋", "101", "张三", "138****5678", "物业费", "2026-01, 2026-02", "2", "2026", "450.00",
+         "王收费", ""],
+        ["2栋", "201", "李四", "139****4321", "物业费", "2026-01, 2026-02", "2", "2026", "400.00",
+         "", ""],
+    ]  # fmt: skip
+
+
+def test_arrears_refuses_an_output_name_it_cannot_write(billed: Estate, tmp_path: Path) -> None:
+    wrong = arrears(billed, "--out", str(tmp_path / "arrears.txt"))
+    assert wrong.exit_code == 2
+    assert "must end in .xlsx or .csv" in wrong.stderr
+
+    nowhere = arrears(billed, "--out", str(tmp_path / "no" / "such" / "dir.xlsx"))
+    _one_line_error(nowhere, 1, "error: out=")
+    assert "cannot be written" in nowhere.stderr
+
+
+def test_arrears_takes_the_database_from_propcare_db(billed: Estate) -> None:
+    result = CliRunner().invoke(
+        main, ["arrears", "--estate", str(billed.id)], env={**ENV, "PROPCARE_DB": str(billed.db)}
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "total 1,450.00 元" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--estate", "1"], 2, "Missing option '--db'"),
+        (["--db", "DB"], 2, "Missing option '--estate'"),
+        (["--db", "DB", "--estate", "one"], 2, "'one' is not a valid integer"),
+        (["--db", "DB", "--estate", "1", "--sort", "name"], 2, "Invalid value for '--sort'"),
+        (["--db", "DB", "--estate", "1", "--role", "boss"], 2, "Invalid value for '--role'"),
+        (["--db", "MISSING", "--estate", "1"], 1, "error: db="),
+    ],
+)
+def test_arrears_usage_errors_exit_2_and_refusals_exit_1(
+    billed: Estate, tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    swap = {"DB": str(billed.db), "MISSING": str(tmp_path / "typo.db")}
+    result = CliRunner().invoke(
+        main, ["arrears", *(swap.get(a, a) for a in args)], env={**ENV, "PROPCARE_DB": None}
+    )
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+    assert not (tmp_path / "typo.db").exists()
+
+
+# --- calendar check -----------------------------------------------------------------------------
+
+CN_YEARS = china_holidays().years
+UNCOVERED = max(CN_YEARS) + 1
+
+
+def test_calendar_check_names_the_source_of_a_covered_year() -> None:
+    year = max(CN_YEARS)
+    result = run("calendar", "check", "--year", str(year))
+    assert result.exit_code == 0, result.stderr
+    assert re.search(
+        rf"cn \(chinesecalendar [\d.]+\)\s+{min(CN_YEARS)}-{year}\s+yes", result.stdout
+    )
+    assert (
+        f"Calendar 'office' has holiday data for {year}, from cn (chinesecalendar" in result.stdout
+    )
+
+
+def test_calendar_check_says_how_to_add_a_missing_year_with_exit_1() -> None:
+    result = run("calendar", "check", "--year", str(UNCOVERED), "--calendar", "office")
+    _one_line_error(result, 1, f"error: year={UNCOVERED}: calendar 'office' has no holiday data")
+    assert "docs/reference/calendar-files.md" in result.stderr
+    assert f"--year {UNCOVERED} --calendar office --holiday-file FILE" in result.stderr
+    assert re.search(r"cn \(chinesecalendar [\d.]+\)\s+\S+\s+no", result.stdout)
+
+
+def test_calendar_check_layers_a_holiday_file_that_adds_the_year(tmp_path: Path) -> None:
+    file = tmp_path / f"china-{UNCOVERED}.toml"
+    file.write_text(
+        f'name = "China {UNCOVERED} (example)"\ncovers = [{UNCOVERED}]\n'
+        f'days_off = ["{UNCOVERED}-01-01"]\ndays_on = []\n',
+        encoding="utf-8",
+    )
+    result = run("calendar", "check", "--year", str(UNCOVERED), "--holiday-file", str(file))
+    assert result.exit_code == 0, result.stderr
+    assert re.search(rf"file China {UNCOVERED} \(example\)\s+{UNCOVERED}\s+yes", result.stdout)
+    assert f"from file China {UNCOVERED} (example)." in result.stdout
+
+
+def test_calendar_check_refuses_a_broken_holiday_file_with_exit_1(tmp_path: Path) -> None:
+    file = tmp_path / "broken.toml"
+    file.write_text('covers = [2027]\ndays_off = ["2027-02-30"]\n', encoding="utf-8")
+    result = run("calendar", "check", "--year", "2027", "--holiday-file", str(file))
+    _one_line_error(result, 1, "error: ")
+    assert "2027-02-30" in result.stderr and "is not a real calendar date" in result.stderr
+
+
+def test_calendar_check_a_24x7_calendar_needs_no_holidays() -> None:
+    result = run("calendar", "check", "--year", str(UNCOVERED), "--calendar", "24x7")
+    assert result.exit_code == 0, result.stderr
+    assert "ignores public holidays" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--year", "2027", "--calendar", "night"], "no calendar 'night'; the calendars: office"),
+        (["--year", "twenty"], "'twenty' is not a valid integer"),
+        (["--year", "1800"], "1800 is not in the range 1900<=x<=9998"),
+        ([], "Missing option '--year'"),
+        (["--year", "2027", "--holiday-file", "nowhere.toml"], "does not exist"),
+    ],
+)
+def test_calendar_check_usage_errors_exit_2(args: list[str], message: str) -> None:
+    result = run("calendar", "check", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+
+
+def test_calendar_check_reads_an_existing_database(estate: Estate) -> None:
+    result = run("calendar", "check", "--year", str(max(CN_YEARS)), "--db", str(estate.db))
+    assert result.exit_code == 0, result.stderr

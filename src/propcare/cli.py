@@ -1,15 +1,31 @@
-"""The ``propcare`` command (extra ``cli``): ``propcare info``, ``propcare demo``.
+"""The ``propcare`` command (extra ``cli``).
 
-A :class:`~propcare.errors.PropcareError` ends the command with one line on
-stderr (``error: units=0: must be a positive integer``) and exit code 2, the
-code click uses for bad usage; a traceback means a bug in propcare.
+Commands: ``info``, ``demo``, ``arrears``, ``bill-run``, ``import units`` and
+``calendar check``; ``propcare COMMAND --help`` explains each option.
+
+Exit codes: 0 done; 1 propcare refused the work of ``arrears``, ``bill-run``,
+``import`` or ``calendar`` (a :class:`~propcare.errors.PropcareError`, shown as
+one line on stderr that names the field, the value and the rule:
+``error: period='2099-01': is not open yet: ...``); 2 bad usage, as click
+reports it (an unknown option, a malformed number). ``info`` and ``demo`` end a
+PropcareError with 2 too: every one they raise is about the options given
+(``error: units=0: must be a positive integer``). A traceback means a bug in
+propcare.
 """
 
 from __future__ import annotations
 
+import csv
+import functools
+import io
 import re
-from collections.abc import Iterable
-from datetime import datetime
+import unicodedata
+import zipfile
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,7 +38,9 @@ from rich.table import Table
 from rich.text import Text
 
 from propcare import __version__
+from propcare.access import ROLES, Actor, Resource
 from propcare.app import Propcare, backend_name
+from propcare.calendar import DEFAULT_CALENDARS, HolidayData
 from propcare.demo import (
     BUILDINGS,
     MAX_MONTHS,
@@ -33,12 +51,36 @@ from propcare.demo import (
     run_demo,
     sqlite_url,
 )
-from propcare.errors import NotFound, PropcareError, ValidationError
+from propcare.errors import (
+    CalendarDataMissing,
+    ConfigError,
+    NotFound,
+    PermissionDenied,
+    PropcareError,
+    ValidationError,
+)
+from propcare.ledger.arrears import ArrearsLine
 from propcare.plugins.host import Provided
+from propcare.registry.contact import IdCardNumber, Phone
+from propcare.registry.events import OwnershipChanged, RecordCreated, UnitsAdded
+from propcare.registry.model import (
+    Building,
+    BuildingId,
+    Estate,
+    EstateId,
+    Owner,
+    OwnerId,
+    Ownership,
+    Staff,
+    Unit,
+    UnitUse,
+)
+from propcare.service import Service
 from propcare.storage.sqlite import parse_sqlite_url
 
-__all__ = ["database_url", "main"]
+__all__ = ["ROSTER_HEADERS", "UNIT_COLUMNS", "database_url", "main"]
 
+REFUSED = 1
 USAGE_ERROR = 2
 
 
@@ -49,6 +91,22 @@ class CommandFailed(click.ClickException):
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.message}", err=True)
+
+
+class Refused(CommandFailed):
+    """The work was refused (a PropcareError, or bad rows in a file): exit code 1."""
+
+    exit_code = REFUSED
+
+
+class WorkCommand(click.Command):
+    """A command that does work on a database: a PropcareError refuses it, exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PropcareError as exc:
+            raise Refused(str(exc)) from exc
 
 
 class PropcareGroup(click.Group):
@@ -217,3 +275,1126 @@ def _print_summary(result: DemoResult) -> None:
     where = result.db_path.resolve()
     console.print(Text(f"Demo database left at {where}"), soft_wrap=True)
     console.print(Text(f"Look inside: propcare info --db {result.db_path}"), soft_wrap=True)
+
+
+# --- what the working commands share ----------------------------------------------------------
+
+
+def _db_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--db",
+        required=True,
+        envvar="PROPCARE_DB",
+        show_envvar=True,
+        metavar="URL|PATH",
+        help="The database: a URL (sqlite:///x.db, postgresql://...) or a path to an existing "
+        "propcare SQLite file. A missing file is not created; another program's file is refused.",
+    )(func)
+
+
+def _estate_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--estate",
+        "estate_id",
+        type=int,
+        required=True,
+        metavar="ID",
+        help=f"The estate {what}, by id (an unknown id is refused with the estates there are).",
+    )
+
+
+@contextmanager
+def _opened(db: str) -> Iterator[Propcare]:
+    url = database_url(db)
+    _require_existing(url)
+    with Propcare.open(url) as app:
+        yield app
+
+
+def _estate(app: Propcare, actor: Actor, estate_id: int) -> Estate:
+    try:
+        return app.estates.get(actor, EstateId(estate_id))
+    except NotFound:
+        known = ", ".join(f"{e.id} {e.name}" for e in app.estates.list(actor)) or "none"
+        raise NotFound("estate", estate_id, f"no such estate; the estates here: {known}") from None
+
+
+def _progress() -> Progress:
+    """A progress bar on stderr, shown only when stderr is a terminal."""
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=True,
+    )
+
+
+def _out() -> Console:
+    return Console(highlight=False)
+
+
+def _yuan(amount: Decimal) -> str:
+    return f"{amount:,.2f}"
+
+
+def _pick(
+    text: str, records: Sequence[Building | Staff], what: str, where: str
+) -> Building | Staff:
+    """A building or staff member named by id or by name; a number tries the id first."""
+    if text.strip().isdigit():
+        by_id = [r for r in records if r.id == int(text)]
+        if by_id:
+            return by_id[0]
+    by_name = [r for r in records if r.name == text.strip()]
+    if len(by_name) == 1:
+        return by_name[0]
+    known = ", ".join(f"{r.id} {r.name}" for r in records) or "none"
+    if by_name:
+        raise ValidationError(what, text, f"{len(by_name)} share this name in {where}; give the id")
+    raise NotFound(what, text, f"no {what} of {where} has this id or name; there are: {known}")
+
+
+# --- propcare arrears -----------------------------------------------------------------------
+
+ROSTER_HEADERS: tuple[str, ...] = (
+    "楼栋 Building",
+    "房号 Unit",
+    "业主 Owner",
+    "电话 Phone",
+    "收费项目 Fee item",
+    "欠费期间 Periods",
+    "月数 Months",
+    "年度 Years",
+    "欠费金额 Amount (元)",
+    "催收员 Collector",
+    "最近催收 Last attempt",
+)
+_MONEY_FORMAT = "#,##0.00"
+
+
+@attrs.frozen
+class _RosterRow:
+    building: str
+    unit: str
+    owner: str
+    phone: str
+    fee_item: str
+    periods: tuple[str, ...]
+    years: tuple[int, ...]
+    amount: Decimal
+    collector: str
+    last_attempt: str
+
+    def cells(self) -> tuple[str | int | Decimal, ...]:
+        """The values of a file row, in ROSTER_HEADERS order: numbers stay numbers."""
+        return (
+            self.building,
+            self.unit,
+            self.owner,
+            self.phone,
+            self.fee_item,
+            ", ".join(self.periods),
+            len(self.periods),
+            ", ".join(str(y) for y in self.years),
+            self.amount,
+            self.collector,
+            self.last_attempt,
+        )
+
+
+def _periods_text(periods: tuple[str, ...]) -> str:
+    if len(periods) <= 2:
+        return ", ".join(periods)
+    return f"{periods[0]} … {periods[-1]}"
+
+
+def _out_path(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and value.suffix.lower() not in (".xlsx", ".csv"):
+        raise click.BadParameter(
+            f"{str(value)!r} must end in .xlsx or .csv (the format follows the name)"
+        )
+    return value
+
+
+def _actor_for(role: str | None, estate_id: int) -> Actor:
+    if role is None:
+        return Actor.system()
+    return Actor("propcare-cli", frozenset({role}), frozenset({EstateId(estate_id)}))
+
+
+@main.command(cls=WorkCommand)
+@_db_option
+@_estate_option("whose arrears to list")
+@click.option(
+    "--building",
+    metavar="ID|NAME",
+    default=None,
+    help="Only this building, by id or by name (1号楼). Default: every building.",
+)
+@click.option(
+    "--collector",
+    metavar="ID|NAME",
+    default=None,
+    help="Only the units this collector (催收员, a staff member) answers for today, by staff id "
+    "or name. Default: every unit.",
+)
+@click.option(
+    "--sort",
+    "sort_by",
+    type=click.Choice(["amount", "unit", "oldest"]),
+    default="amount",
+    show_default=True,
+    help="amount: the largest debts first; unit: by building and unit number; oldest: by the "
+    "earliest unpaid period.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    callback=_out_path,
+    default=None,
+    metavar="FILE.xlsx|FILE.csv",
+    help="Also write the roster to a file; the name's ending picks the format. XLSX: amounts "
+    "and month counts as numbers in a money format, a frozen header row with filters and a "
+    "total row. CSV: UTF-8 with a BOM (Excel opens it as UTF-8), no total row. An existing "
+    "file is replaced.",
+)
+@click.option(
+    "--table/--no-table",
+    "show_table",
+    default=None,
+    help="Print the roster as a table. Default: printed when there is no --out, a summary only "
+    "when there is.",
+)
+@click.option(
+    "--show-phones",
+    is_flag=True,
+    help="Show the owners' phones in full. Needs a role allowed owner.reveal_contact (admin, "
+    "finance); asking without it is refused, exit 1. Default: masked (138****5678).",
+)
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default=None,
+    help="Act as a staff member of this role, limited to --estate, instead of the system "
+    "administrator; its permissions apply (front_desk may read arrears, not reveal phones).",
+)
+def arrears(
+    db: str,
+    estate_id: int,
+    building: str | None,
+    collector: str | None,
+    sort_by: str,
+    out: Path | None,
+    show_table: bool | None,
+    show_phones: bool,
+    role: str | None,
+) -> None:
+    """The arrears roster (欠费清单): every unit's unpaid fee items, as of now.
+
+    One line per unit and fee item: owner, phone, the unpaid periods, the amount, the
+    collector and the last collection attempt.
+    """
+    actor = _actor_for(role, estate_id)
+    with _opened(db) as app:
+        estate = _estate(app, actor, estate_id)
+        building_id = None
+        if building is not None:
+            found = _pick(
+                building, app.estates.buildings(actor, estate.id), "building", estate.name
+            )
+            building_id = found.id
+        try:
+            staff = app.staff.list(actor, estate.id)
+        except PermissionDenied:
+            staff = []  # a plugin may hide staff: collectors are shown by id then
+        collector_id = None
+        if collector is not None:
+            collector_id = _pick(collector, staff, "collector", estate.name).id
+        with _progress() as bar:
+            bar.add_task("Reading the roster", total=None)
+            lines = app.arrears.roster(
+                actor,
+                estate.id,
+                building_id=building_id,
+                collector_staff_id=collector_id,
+                sort_by=sort_by,
+                show_phones=show_phones,
+            )
+        items = {i.code: i.name for i in app.billing.fee_items(actor, estate.id)}
+    names = {int(s.id): s.name for s in staff}
+    rows = [_roster_row(line, items, names) for line in lines]
+    if out is not None:
+        _write_roster(out, rows)
+    if show_table or (show_table is None and out is None):
+        _print_roster(estate, rows)
+    total = sum((r.amount for r in rows), Decimal(0))
+    units = len({line.unit_id for line in lines})
+    summary = f"{len(rows)} lines, {units} units, total {_yuan(total)} 元"
+    _out().print(Text(f"Arrears of {estate.name} (estate {estate.id}): {summary}"), soft_wrap=True)
+    if out is not None:
+        _out().print(Text(f"Written to {out}"), soft_wrap=True)
+
+
+def _roster_row(
+    line: ArrearsLine, items: Mapping[str, str], names: Mapping[int, str]
+) -> _RosterRow:
+    collector = ""
+    if line.collector_staff_id is not None:
+        collector = names.get(line.collector_staff_id, f"#{line.collector_staff_id}")
+    return _RosterRow(
+        building=line.building,
+        unit=line.unit,
+        owner=line.owner,
+        phone=line.phone,
+        fee_item=items.get(line.fee_item, line.fee_item),
+        periods=line.periods,
+        years=line.years,
+        amount=line.amount,
+        collector=collector,
+        last_attempt=line.last_attempt,
+    )
+
+
+def _print_roster(estate: Estate, rows: Sequence[_RosterRow]) -> None:
+    table = Table(title=f"欠费清单 Arrears · {estate.name}", box=box.SIMPLE_HEAD)
+    for header in ROSTER_HEADERS:
+        numeric = header.startswith(("月数", "欠费金额"))
+        table.add_column(header, justify="right" if numeric else "left")
+    for r in rows:
+        table.add_row(
+            Text(r.building),
+            Text(r.unit),
+            Text(r.owner),
+            Text(r.phone),
+            Text(r.fee_item),
+            Text(_periods_text(r.periods)),
+            str(len(r.periods)),
+            Text(", ".join(str(y) for y in r.years)),
+            _yuan(r.amount),
+            Text(r.collector),
+            Text(r.last_attempt),
+        )
+    _out().print(table)
+
+
+def _write_roster(path: Path, rows: Sequence[_RosterRow]) -> None:
+    try:
+        with _progress() as bar:
+            task = bar.add_task(f"Writing {path.name}", total=len(rows))
+            if path.suffix.lower() == ".csv":
+                _write_roster_csv(path, rows, lambda: bar.advance(task))
+            else:
+                _write_roster_xlsx(path, rows, lambda: bar.advance(task))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise Refused(f"out={str(path)!r}: cannot be written: {reason}") from exc
+
+
+def _write_roster_csv(path: Path, rows: Sequence[_RosterRow], step: Callable[[], None]) -> None:
+    # utf-8-sig: the BOM makes Excel read the file as UTF-8 rather than the ANSI code page.
+    with path.open("w", encoding="utf-8-sig", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(ROSTER_HEADERS)
+        for r in rows:
+            writer.writerow([str(c) for c in r.cells()])
+            step()
+
+
+def _write_roster_xlsx(path: Path, rows: Sequence[_RosterRow], step: Callable[[], None]) -> None:
+    import xlsxwriter  # the cli extra brings it; imported when a workbook is asked for
+
+    book = xlsxwriter.Workbook(str(path))
+    try:
+        sheet = book.add_worksheet("欠费清单")
+        head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1})
+        money = book.add_format({"num_format": _MONEY_FORMAT})
+        bold_money = book.add_format({"num_format": _MONEY_FORMAT, "bold": True, "top": 1})
+        bold = book.add_format({"bold": True, "top": 1})
+        sheet.write_row(0, 0, ROSTER_HEADERS, head)
+        amount_col = ROSTER_HEADERS.index("欠费金额 Amount (元)")
+        for i, r in enumerate(rows, start=1):
+            for j, value in enumerate(r.cells()):
+                if isinstance(value, Decimal):
+                    sheet.write_number(i, j, float(value), money)
+                elif isinstance(value, int):
+                    sheet.write_number(i, j, value)
+                else:
+                    sheet.write_string(i, j, value)
+            step()
+        last = len(rows)
+        sheet.write_string(last + 1, 0, "合计 Total", bold)
+        for j in range(1, len(ROSTER_HEADERS)):
+            sheet.write_blank(last + 1, j, None, bold)
+        total = sum((r.amount for r in rows), Decimal(0))
+        column = chr(ord("A") + amount_col)
+        sheet.write_formula(
+            last + 1, amount_col, f"=SUM({column}2:{column}{last + 1})", bold_money, float(total)
+        )
+        sheet.freeze_panes(1, 0)
+        sheet.autofilter(0, 0, max(last, 1), len(ROSTER_HEADERS) - 1)
+        for j, width in enumerate((10, 8, 10, 14, 14, 24, 8, 12, 16, 10, 26)):
+            sheet.set_column(j, j, width)
+    finally:
+        try:
+            book.close()
+        except xlsxwriter.exceptions.FileCreateError as exc:
+            raise OSError(exc.args[0].errno, exc.args[0].strerror) from exc
+
+
+# --- propcare bill-run ------------------------------------------------------------------------
+
+
+@main.command("bill-run", cls=WorkCommand)
+@_db_option
+@_estate_option("to bill")
+@click.option(
+    "--period",
+    required=True,
+    metavar="YYYY-MM",
+    help="The month to bill. It must be open: not after the current month in the estate's "
+    "time zone. Running a period again bills only what is missing.",
+)
+def bill_run(db: str, estate_id: int, period: str) -> None:
+    """Bill a month (账期) for every unit of an estate, as the system administrator.
+
+    Prints the lines billed now, those an earlier run already billed, and the total billed now.
+    """
+    actor = Actor.system()
+    with _opened(db) as app:
+        estate = _estate(app, actor, estate_id)
+        with _progress() as bar:
+            bar.add_task(f"Billing {period}", total=None)
+            report = app.billing.run(actor, estate.id, period)
+    table = Table(
+        title=f"Bill run 账单 · {estate.name} · {period}", box=box.SIMPLE, show_header=False
+    )
+    table.add_column("what", style="bold", no_wrap=True)
+    table.add_column("value", justify="right")
+    table.add_row("Lines billed now 本次出账", f"{report.billed_now:,}")
+    table.add_row("Lines already billed 已出账", f"{report.already_billed:,}")
+    table.add_row("Total billed now 本次金额", f"{_yuan(report.total_now)} 元")
+    _out().print(table)
+
+
+# --- propcare import units ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class Column:
+    """A column of the unit import: its key, its headers in zh-CN and English, what it holds."""
+
+    key: str
+    zh: str
+    en: str
+    required: bool
+    meaning: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.zh} / {self.en}"
+
+
+UNIT_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "building",
+        "楼栋",
+        "Building",
+        True,
+        "building name; a new name adds the building",
+        ("楼号", "楼栋号", "building name"),
+    ),
+    Column(
+        "unit",
+        "房号",
+        "Unit",
+        True,
+        "unit number, once per building",
+        ("房间号", "unit number", "unit no"),
+    ),
+    Column(
+        "floor_area",
+        "建筑面积(㎡)",
+        "Floor area (m2)",
+        True,
+        "square metres, e.g. 89.5 (at most 4 decimals)",
+        ("面积", "area"),
+    ),
+    Column(
+        "use",
+        "用途",
+        "Use",
+        False,
+        "residential 住宅 (empty: residential), shop 商铺, office 办公, storage 储藏室, "
+        "parking 车位, other 其他",
+        ("房屋用途",),
+    ),
+    Column(
+        "handover_date",
+        "交付日期",
+        "Handover date",
+        False,
+        "YYYY-MM-DD; empty: not handed over yet",
+        ("交房日期",),
+    ),
+    Column(
+        "owner",
+        "业主",
+        "Owner",
+        False,
+        "the owner's name; empty: no owner yet",
+        ("业主姓名", "owner name"),
+    ),
+    Column(
+        "phones",
+        "电话",
+        "Phones",
+        False,
+        "one or more phone numbers, separated by / , ; or 、",
+        ("联系电话", "手机", "手机号", "phone"),
+    ),
+    Column(
+        "id_card",
+        "身份证号",
+        "ID card",
+        False,
+        "the owner's resident ID number (optional)",
+        ("身份证", "id card number"),
+    ),
+    Column(
+        "owner_since",
+        "入住日期",
+        "Owner since",
+        False,
+        "YYYY-MM-DD the owner holds the unit from; empty: the handover date",
+        (),
+    ),
+)
+_COLUMN = {c.key: c for c in UNIT_COLUMNS}
+_HEADER_ROWS = 10  # the header row may follow a title row or two
+_USES = {
+    "住宅": UnitUse.RESIDENTIAL,
+    "商铺": UnitUse.SHOP,
+    "商业": UnitUse.SHOP,
+    "底商": UnitUse.SHOP,
+    "办公": UnitUse.OFFICE,
+    "写字楼": UnitUse.OFFICE,
+    "储藏室": UnitUse.STORAGE,
+    "储藏间": UnitUse.STORAGE,
+    "车位": UnitUse.PARKING,
+    "车库": UnitUse.PARKING,
+    "其他": UnitUse.OTHER,
+    "其它": UnitUse.OTHER,
+}
+_PHONE_SPLIT = re.compile(r"[/,;，；、\n]+")
+_DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$")
+
+
+def _header_key(text: Any) -> str:
+    """``建筑面积（㎡）`` and ``Floor area (m2)`` alike: width-folded, lower case, no unit."""
+    folded = unicodedata.normalize("NFKC", str(text)).strip().lower()
+    folded = re.sub(r"\([^)]*\)$", "", folded.strip())
+    return re.sub(r"[\s_\-:*]", "", folded)
+
+
+_HEADER_KEYS: dict[str, str] = {
+    _header_key(name): c.key for c in UNIT_COLUMNS for name in (c.zh, c.en, c.key, *c.aliases)
+}
+
+
+@attrs.frozen
+class Problem:
+    """Why a row is not imported: its row number in the file, the column, the value, the rule."""
+
+    row: int
+    column: str
+    value: str
+    rule: str
+
+
+@attrs.frozen
+class _GoodRow:
+    row: int
+    building: str
+    unit: Unit
+    owner: Owner | None
+    start: date | None
+
+
+@attrs.frozen
+class _Imported:
+    units: int
+    buildings: tuple[str, ...]
+    owners_created: int
+    owners_reused: int
+    committed: bool
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 101 typed into a number cell
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else str(value)
+    return str(value).strip()
+
+
+def _read_rows(path: Path) -> list[tuple[int, list[Any]]]:
+    """(row number, cells) of the file's first sheet; row numbers as a spreadsheet shows them."""
+    if path.suffix.lower() == ".csv":
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            try:
+                text = raw.decode("gb18030")  # Excel on Chinese Windows saves CSV so
+            except UnicodeDecodeError:
+                raise ValidationError(
+                    "file", path.name, "is neither UTF-8 nor GB18030 text: save it as CSV UTF-8"
+                ) from None
+        return list(enumerate((list(r) for r in csv.reader(io.StringIO(text))), start=1))
+    from openpyxl import load_workbook  # the cli extra brings it
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        raise ValidationError(
+            "file", path.name, f"is not a readable .xlsx workbook ({type(exc).__name__})"
+        ) from None
+    try:
+        sheet = book.worksheets[0]
+        return [(i, list(cells)) for i, cells in enumerate(sheet.iter_rows(values_only=True), 1)]
+    finally:
+        book.close()
+
+
+def _columns(path: Path, rows: Sequence[tuple[int, list[Any]]]) -> tuple[int, dict[int, str]]:
+    """The header row's position and its columns (cell index -> column key)."""
+    required = {c.key for c in UNIT_COLUMNS if c.required}
+    first: list[str] = []
+    for position, (_number, cells) in enumerate(rows[:_HEADER_ROWS]):
+        headers = [_text(c) for c in cells]
+        if not first and any(headers):
+            first = headers
+        found: dict[int, str] = {}
+        for index, header in enumerate(headers):
+            key = _HEADER_KEYS.get(_header_key(header)) if header else None
+            if key is None:
+                continue
+            if key in found.values():
+                other = next(headers[i] for i, k in found.items() if k == key)
+                raise ValidationError(
+                    "columns", [other, header], f"both mean {_COLUMN[key].label}: keep one"
+                )
+            found[index] = key
+        if required <= set(found.values()):
+            return position, found
+    missing = ", ".join(c.label for c in UNIT_COLUMNS if c.required)
+    raise ValidationError(
+        "columns",
+        first,
+        f"{path.name} needs a header row (within the first {_HEADER_ROWS} rows) with the columns "
+        f"{missing}; see `propcare import units --help`",
+    )
+
+
+def _area(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValidationError("floor_area", value, "is not a number")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))  # the number as the cell shows it, not its binary value
+    text = unicodedata.normalize("NFKC", str(value)).strip().lower()
+    text = re.sub(r"\s*(m2|平方米|平米)$", "", text).replace(",", "")
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise ValidationError("floor_area", value, "is not a number (square metres)") from None
+
+
+def _day(field: str, value: Any) -> date | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    found = _DATE.match(str(value).strip())
+    if found:
+        try:
+            return date(int(found[1]), int(found[2]), int(found[3]))
+        except ValueError:
+            pass
+    raise ValidationError(field, value, "must be a date written YYYY-MM-DD, e.g. 2019-06-30")
+
+
+def _use(value: Any) -> UnitUse | str:
+    text = _text(value)
+    if not text:
+        return UnitUse.RESIDENTIAL
+    return _USES.get(text, text.lower())
+
+
+def _check_row(
+    estate_id: EstateId, number: int, cells: Mapping[str, Any], headers: Mapping[str, str]
+) -> tuple[_GoodRow | None, list[Problem]]:
+    """A row through the registry's own validators: every problem of it, or the row to import."""
+    problems: list[Problem] = []
+    failed: set[str] = set()
+
+    def bad(key: str, shown: str, rule: str) -> None:
+        failed.add(key)
+        problems.append(Problem(number, headers.get(key, _COLUMN[key].zh), shown, rule))
+
+    def check(key: str, value: Any, make: Callable[[], Any]) -> Any:
+        try:
+            return make()
+        except PropcareError as exc:
+            # An ID number stays masked in the report, as the validator masks it.
+            bad(key, str(exc.value) if key == "id_card" else _text(value), exc.rule)
+            return None
+
+    def probe(**fields: Any) -> Unit:
+        return Unit(**{"estate_id": estate_id, "building_id": BuildingId(0), **fields})
+
+    building = _text(cells.get("building"))
+    check("building", building, lambda: Building(estate_id, building))
+    unit_number = _text(cells.get("unit"))
+    check("unit", unit_number, lambda: probe(number=unit_number, floor_area=Decimal(1)))
+    raw_area = cells.get("floor_area")
+    area: Decimal | None = None
+    if _text(raw_area) == "":
+        bad("floor_area", "", "is required: square metres, e.g. 89.5")
+    else:
+        probed = check(
+            "floor_area", raw_area, lambda: probe(number="x", floor_area=_area(raw_area))
+        )
+        area = None if probed is None else probed.floor_area
+    use = check(
+        "use",
+        cells.get("use"),
+        lambda: probe(number="x", floor_area=Decimal(1), use=_use(cells.get("use"))).use,
+    )
+    handover = check(
+        "handover_date",
+        cells.get("handover_date"),
+        lambda: _day("handover_date", cells.get("handover_date")),
+    )
+    name = _text(cells.get("owner"))
+    phone_texts = [p.strip() for p in _PHONE_SPLIT.split(_text(cells.get("phones"))) if p.strip()]
+    phones = [check("phones", p, functools.partial(Phone, p)) for p in phone_texts]
+    card_text = _text(cells.get("id_card"))
+    card = check("id_card", card_text, lambda: IdCardNumber(card_text)) if card_text else None
+    since = check(
+        "owner_since",
+        cells.get("owner_since"),
+        lambda: _day("owner_since", cells.get("owner_since")),
+    )
+    owner: Owner | None = None
+    if not name and (phone_texts or card_text):
+        bad("owner", "", "is required when phones or an ID number are given")
+    elif name:
+        owner = check("owner", name, lambda: Owner(estate_id, name, [p for p in phones if p], card))
+        start = since or handover
+        if start is None and not failed & {"handover_date", "owner_since"}:
+            bad(
+                "handover_date",
+                "",
+                "is required for a unit with an owner: the ownership starts then "
+                "(or give 入住日期 / Owner since)",
+            )
+    if problems:
+        return None, problems
+    unit = probe(number=unit_number, floor_area=area, use=use, handover_date=handover)
+    return _GoodRow(number, building, unit, owner, since or handover), []
+
+
+class _UnitImport(Service):
+    """Writes checked rows in one transaction, as the registry services would, one by one."""
+
+    def write(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        rows: Sequence[_GoodRow],
+        problems: list[Problem],
+        headers: Mapping[str, str],
+        *,
+        all_or_nothing: bool,
+        step: Callable[[], None],
+    ) -> _Imported:
+        now = self._app.clock.now()
+        with self._app.unit_of_work() as uow:
+            estate = self._estate(uow, actor, estate_id, "estate.write")
+            self._authorize(actor, "owner.write", Resource("owner", estate.id))
+            buildings = {b.name: b for b in uow.buildings.in_estate(estate.id)}
+            groups: dict[str, list[_GoodRow]] = defaultdict(list)
+            for row in rows:
+                groups[row.building].append(row)
+            for name, group in groups.items():
+                if name not in buildings:
+                    continue
+                taken = uow.units.numbers_taken(buildings[name].id, (r.unit.number for r in group))
+                for r in group:
+                    if r.unit.number in taken:
+                        problems.append(
+                            Problem(
+                                r.row,
+                                headers["unit"],
+                                r.unit.number,
+                                f"already used in building {name}",
+                            )
+                        )
+                groups[name] = [r for r in group if r.unit.number not in taken]
+            good = sum(len(g) for g in groups.values())
+            if problems and (all_or_nothing or not good):
+                return _Imported(0, (), 0, 0, committed=False)
+            owners: dict[tuple[str, tuple[str, ...], str | None], Owner] = {}
+            for known in uow.owners.in_estate(estate.id):
+                owners.setdefault(_owner_key(known), known)
+            created: list[str] = []
+            new_owners = reused = 0
+            for name, group in groups.items():
+                if not group:
+                    continue
+                building = buildings.get(name)
+                if building is None:
+                    building = uow.buildings.add(Building(estate.id, name))
+                    self._publish(
+                        uow,
+                        RecordCreated(
+                            estate_id=estate.id, at=now, kind="building", record_id=building.id
+                        ),
+                    )
+                    created.append(name)
+                units = uow.units.add_many(
+                    [
+                        attrs.evolve(r.unit, estate_id=estate.id, building_id=building.id)
+                        for r in group
+                    ]
+                )
+                self._publish(
+                    uow,
+                    UnitsAdded(
+                        estate_id=estate.id,
+                        at=now,
+                        building_id=building.id,
+                        unit_ids=tuple(u.id for u in units),
+                    ),
+                )
+                for row, unit in zip(group, units, strict=True):
+                    if row.owner is not None and row.start is not None:
+                        key = _owner_key(row.owner)
+                        owner = owners.get(key) if key[1] or key[2] else None
+                        if owner is None:
+                            owner = uow.owners.add(row.owner)
+                            self._publish(
+                                uow,
+                                RecordCreated(
+                                    estate_id=estate.id, at=now, kind="owner", record_id=owner.id
+                                ),
+                            )
+                            owners.setdefault(key, owner)
+                            new_owners += 1
+                        else:
+                            reused += 1
+                        uow.ownerships.add(Ownership(estate.id, unit.id, owner.id, row.start))
+                        self._publish(
+                            uow,
+                            OwnershipChanged(
+                                estate_id=estate.id,
+                                at=now,
+                                unit_id=unit.id,
+                                previous_owner_id=None,
+                                owner_id=OwnerId(owner.id),
+                                start=row.start,
+                            ),
+                        )
+                    step()
+            uow.commit()
+        return _Imported(good, tuple(created), new_owners, reused, committed=True)
+
+
+def _owner_key(owner: Owner) -> tuple[str, tuple[str, ...], str | None]:
+    """Rows of one owner (same name, phones and ID number) make one owner; a name alone does not."""
+    card = owner.id_card.reveal() if owner.id_card is not None else None
+    return owner.name.strip(), tuple(p.reveal() for p in owner.phones), card
+
+
+def _columns_help() -> str:
+    lines = ["\b", "Columns (header in zh-CN or English; * required):"]
+    for c in UNIT_COLUMNS:
+        star = "*" if c.required else " "
+        lines.append(f"  {star} {c.label}: {c.meaning}")
+    return "\n".join(lines)
+
+
+@main.group("import")
+def import_group() -> None:
+    """Bring records in from files (CSV or XLSX)."""
+
+
+@import_group.command(
+    "units",
+    cls=WorkCommand,
+    epilog=_columns_help()
+    + "\n\nThe header row is the first of the first 10 rows that names the required columns; "
+    "other columns are ignored. CSV files may be UTF-8 (with or without BOM) or GB18030 (GBK); "
+    "an XLSX file is read from its first sheet. Rows of one owner (same name, phones and ID "
+    "number) make one owner, also with an owner already in the estate; the same name alone "
+    "does not.",
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_db_option
+@_estate_option("to import into")
+@click.option(
+    "--all-or-nothing",
+    is_flag=True,
+    help="Import nothing when any row is bad (exit 1). Default: import the good rows, report "
+    "the bad ones and exit 0 (exit 1 when no row is good).",
+)
+def import_units(db: str, file: Path, estate_id: int, all_or_nothing: bool) -> None:
+    """Import the owner archive (业主档案): buildings, units and their owners, from FILE.
+
+    FILE is a .csv or .xlsx file with one row per unit. Every row is checked by the registry's
+    rules; bad rows are listed with their row number, column, value and rule. The good rows are
+    imported in one transaction: all of them or, on any error while writing, none.
+    """
+    if file.suffix.lower() not in (".csv", ".xlsx", ".xlsm"):
+        raise click.BadParameter(
+            f"{file.name!r} must be a .csv or .xlsx file (save an .xls as .xlsx)", param_hint="FILE"
+        )
+    actor = Actor.system()
+    with _opened(db) as app:
+        estate = _estate(app, actor, estate_id)
+        rows = _read_rows(file)
+        position, columns = _columns(file, rows)
+        header_cells = rows[position][1]
+        headers = {key: _text(header_cells[i]) for i, key in columns.items()}
+        data = [(n, cells) for n, cells in rows[position + 1 :] if any(_text(c) for c in cells)]
+        if not data:
+            raise ValidationError("file", file.name, "has no rows under its header row")
+        ignored = [_text(c) for i, c in enumerate(header_cells) if i not in columns and _text(c)]
+        if ignored:
+            click.echo(f"note: columns ignored: {', '.join(ignored)}", err=True)
+        problems: list[Problem] = []
+        good: list[_GoodRow] = []
+        seen: dict[tuple[str, str], int] = {}
+        with _progress() as bar:
+            task = bar.add_task("Checking rows", total=len(data))
+            for number, cells in data:
+                values = {key: cells[i] if i < len(cells) else None for i, key in columns.items()}
+                row, found = _check_row(estate.id, number, values, headers)
+                if row is not None:
+                    where = (row.building, row.unit.number)
+                    if where in seen:
+                        found = [
+                            Problem(
+                                number,
+                                headers["unit"],
+                                row.unit.number,
+                                f"is also in row {seen[where]} for building {row.building}: "
+                                "a unit is listed once",
+                            )
+                        ]
+                    else:
+                        seen[where] = number
+                        good.append(row)
+                problems.extend(found)
+                bar.advance(task)
+            writing = bar.add_task("Importing rows", total=len(good))
+            result = _UnitImport(app).write(
+                actor,
+                estate.id,
+                good,
+                problems,
+                headers,
+                all_or_nothing=all_or_nothing,
+                step=lambda: bar.advance(writing),
+            )
+    _report(file, len(data), problems, result, all_or_nothing)
+
+
+def _report(
+    file: Path, total: int, problems: list[Problem], result: _Imported, all_or_nothing: bool
+) -> None:
+    out = _out()
+    bad_rows = len({p.row for p in problems})
+    if problems:
+        table = Table(title=f"Rows not imported 未导入的行 · {file.name}", box=box.SIMPLE_HEAD)
+        table.add_column("row 行", justify="right")
+        table.add_column("column 列")
+        table.add_column("value 值")
+        table.add_column("rule 规则")
+        for p in sorted(problems, key=lambda p: p.row):
+            table.add_row(str(p.row), Text(p.column), Text(repr(p.value)), Text(p.rule))
+        out.print(table)
+    if not result.committed:
+        why = "--all-or-nothing" if all_or_nothing else "no row is good"
+        raise Refused(
+            f"file={file.name!r}: {bad_rows} of {total} rows are bad (listed above): "
+            f"nothing imported ({why})"
+        )
+    made = f", new buildings: {', '.join(result.buildings)}" if result.buildings else ""
+    out.print(
+        Text(
+            f"Imported {result.units} of {total} rows from {file.name}: {result.units} units, "
+            f"{result.owners_created} new owners"
+            + (
+                f", {result.owners_reused} units to owners already known (same name and phones)"
+                if result.owners_reused
+                else ""
+            )
+            + made
+        ),
+        soft_wrap=True,
+    )
+    if problems:
+        out.print(Text(f"Skipped {bad_rows} bad rows (listed above)."), soft_wrap=True)
+
+
+# --- propcare calendar check ------------------------------------------------------------------
+
+
+@main.group()
+def calendar() -> None:
+    """Business calendars: public holidays and make-up working days (调休)."""
+
+
+def _source_items(entry: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    items = entry.get("sources") or ()
+    if isinstance(items, str | Mapping):
+        items = [items]
+    out: list[tuple[str, dict[str, Any]]] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append((item, {}))
+        elif isinstance(item, Mapping) and len(item) == 1:
+            ((name, settings),) = item.items()
+            out.append(
+                (str(name), {"path": settings} if isinstance(settings, str) else dict(settings))
+            )
+    return out
+
+
+def _years_text(years: Iterable[int]) -> str:
+    ordered = sorted(years)
+    parts: list[str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ", ".join(parts) or "no years"
+
+
+@calendar.command("check", cls=WorkCommand)
+@click.option(
+    "--year",
+    type=click.IntRange(1900, 9998),
+    required=True,
+    help="The year to check, e.g. 2027.",
+)
+@click.option(
+    "--calendar",
+    "name",
+    default="office",
+    show_default=True,
+    help="The business calendar to check, by name (the built-in ones: office, 24x7).",
+)
+@click.option(
+    "--holiday-file",
+    "files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="A calendar file (.toml or .json, see docs/reference/calendar-files.md) to layer over "
+    "the calendar's sources, as a `file` source would: checks a new file before you list it in "
+    "the configuration. May be given more than once.",
+)
+@click.option(
+    "--db",
+    default="sqlite://:memory:",
+    show_default=True,
+    metavar="URL|PATH",
+    help="The database to open (a URL, or the path of an existing propcare SQLite file). "
+    "Calendars come from the configuration and the installed plugins, not from the data.",
+)
+def calendar_check(year: int, name: str, files: tuple[Path, ...], db: str) -> None:
+    """Say whether a calendar has public-holiday data for a year, and which source gives it.
+
+    Exit 0 when the year is covered (or the calendar ignores holidays), 1 when it is not: then
+    the message says how to add the year. The built-in `cn` source covers the years of the
+    installed chinesecalendar (2004-2026 in version 1.11); a `file` source adds years.
+    """
+    config: dict[str, Any] | None = None
+    if files:
+        spec = {n: dict(entry) for n, entry in DEFAULT_CALENDARS.items()}
+        entry = spec.get(name)
+        if entry is None:
+            raise click.BadParameter(
+                f"no calendar {name!r}; the calendars: {', '.join(spec)}", param_hint="--calendar"
+            )
+        if entry.get("always") or entry.get("ignore_holidays"):
+            raise click.BadParameter(
+                f"calendar {name!r} ignores public holidays: a holiday file changes nothing",
+                param_hint="--holiday-file",
+            )
+        entry["sources"] = [*entry["sources"], *({"file": str(f)} for f in files)]
+        config = {"calendars": spec}
+    url = database_url(db)
+    _require_existing(url)
+    with Propcare.open(url, config=config) as app:
+        configured = app.config.get("calendars") or DEFAULT_CALENDARS
+        business = app.calendars.get(name)
+        if business is None:
+            raise click.BadParameter(
+                f"no calendar {name!r}; the calendars: {', '.join(app.calendars)}",
+                param_hint="--calendar",
+            )
+        if business.holidays is None:
+            _out().print(
+                Text(f"Calendar {name!r} ignores public holidays: every year is covered."),
+                soft_wrap=True,
+            )
+            return
+        sources = {p.record.name: p.record for p in app.host.calendars()}
+        layers: list[HolidayData] = []
+        for source, settings in _source_items(configured[name]):
+            record = sources.get(source)
+            if record is None:
+                raise ConfigError("calendar source", source, "no plugin provides it")
+            layers.append(record.load(settings))
+        table = Table(title=f"Calendar {name} · holiday data", box=box.SIMPLE_HEAD)
+        table.add_column("source 来源")
+        table.add_column("years covered 覆盖年份")
+        table.add_column(str(year), justify="center")
+        for data in layers:
+            table.add_row(
+                Text(data.source),
+                Text(_years_text(data.years)),
+                "yes" if data.covers(year) else "no",
+            )
+        _out().print(table)
+        try:
+            business.windows_on(date(year, 1, 1))
+        except CalendarDataMissing as exc:
+            raise CalendarDataMissing(
+                exc.field,
+                exc.value,
+                f"{exc.rule}. Check a file before listing it: "
+                f"propcare calendar check --year {year} --calendar {name} --holiday-file FILE",
+            ) from None
+    giving = [d.source for d in layers if d.covers(year)]
+    _out().print(
+        Text(f"Calendar {name!r} has holiday data for {year}, from {' + '.join(giving)}."),
+        soft_wrap=True,
+    )
