@@ -10,7 +10,7 @@ allow the action.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
@@ -64,16 +64,32 @@ class Service:
         self, uow: UnitOfWork, actor: Actor, repo: _Getter, kind: str, record_id: Any, action: str
     ) -> Any:
         """Load a record the actor may see, then check the action on it."""
+        return self._find(actor, repo.get, kind, record_id, action)
+
+    def _find(
+        self,
+        actor: Actor,
+        find: Callable[[int], Any],
+        kind: str,
+        record_id: Any,
+        action: str,
+        resource: str | None = None,
+    ) -> Any:
+        """:meth:`_get` with any lookup by id (``find``) returning a record that has an
+        ``estate_id``: NotFound for one the actor may not see, then the action checked
+        on it (as a ``resource`` kind, default ``kind``)."""
         if isinstance(record_id, bool) or not isinstance(record_id, int):
             raise ValidationError(f"{kind}_id", record_id, "must be an integer id")
-        record = repo.get(record_id)
-        if record is None or not actor.sees(record.estate_id):
+        record = find(record_id)
+        if record is None or not actor.sees(EstateId(record.estate_id)):
             raise NotFound(
                 f"{kind}_id",
                 record_id,
                 f"no {kind} with this id in the estates {actor.name} may see",
             )
-        self._authorize(actor, action, Resource(kind, record.estate_id, record_id))
+        self._authorize(
+            actor, action, Resource(resource or kind, EstateId(record.estate_id), record_id)
+        )
         return record
 
     def _estate(self, uow: UnitOfWork, actor: Actor, estate_id: Any, action: str) -> Estate:

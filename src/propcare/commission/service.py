@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from propcare.access import Actor, Resource
+from propcare.access import Actor
 from propcare.commission.basis import (
     Attribution,
     Attributor,
@@ -45,7 +45,7 @@ from propcare.commission.settle import (
     month_inputs,
     statement_csv,
 )
-from propcare.errors import ConfigError, Conflict, NotFound, ValidationError
+from propcare.errors import ConfigError, Conflict, ValidationError
 from propcare.ledger.billing import parse_period
 from propcare.money import exact, from_fen, to_fen
 from propcare.registry.model import EstateId, Staff, StaffId
@@ -85,6 +85,13 @@ def _no_cyclic_gc() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def _of_estate(repo: Any, record_id: int, estate_id: int, field: str, noun: str) -> None:
+    """A record named in a setting must belong to the estate being configured."""
+    record = repo.get(record_id)
+    if record is None or record.estate_id != estate_id:
+        raise ValidationError(field, record_id, f"not a {noun} of the estate")
 
 
 def _next(period: str) -> str:
@@ -187,19 +194,11 @@ class CommissionService(Service):
         actor = self._actor(actor)
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError("reason", reason, "a correction needs a reason")
-        if isinstance(plan_id, bool) or not isinstance(plan_id, int):
-            raise ValidationError("plan_id", plan_id, "must be an integer id")
         with self._app.unit_of_work() as uow:
-            old = uow.commission.plan(plan_id)
-            if old is None or not actor.sees(EstateId(old.estate_id)):
-                raise NotFound(
-                    "plan_id", plan_id, f"no plan with this id in the estates {actor.name} may see"
-                )
-            self._authorize(
-                actor,
-                "commission.configure",
-                Resource("commission_plan", EstateId(old.estate_id), plan_id),
-            )
+            old: Plan = self._find(
+                actor, uow.commission.plan, "plan", plan_id, "commission.configure",
+                "commission_plan",
+            )  # fmt: skip
             plan = attrs.evolve(
                 old,
                 params=dict(params) if params is not None else old.params,
@@ -217,9 +216,7 @@ class CommissionService(Service):
     def _check_plan(self, uow: UnitOfWork, plan: Plan) -> None:
         self._type(plan.kind).parse(plan.params)
         if plan.staff_id is not None:
-            staff = uow.staff.get(plan.staff_id)
-            if staff is None or staff.estate_id != plan.estate_id:
-                raise ValidationError("staff_id", plan.staff_id, "not a staff member of the estate")
+            _of_estate(uow.staff, plan.staff_id, plan.estate_id, "staff_id", "staff member")
 
     def plans(self, actor: Actor, estate_id: EstateId) -> builtins.list[Plan]:
         """Every version of every plan of the estate, by name and version."""
@@ -297,18 +294,11 @@ class CommissionService(Service):
                 end=end,
             )
             for staff_id in split.shares:
-                staff = uow.staff.get(staff_id)
-                if staff is None or staff.estate_id != estate.id:
-                    raise ValidationError("shares", staff_id, "not a staff member of the estate")
-            place = uow.units.get(unit_id) if unit_id is not None else None
-            if unit_id is not None and (place is None or place.estate_id != estate.id):
-                raise ValidationError("unit_id", unit_id, "not a unit of the estate")
+                _of_estate(uow.staff, staff_id, estate.id, "shares", "staff member")
+            if unit_id is not None:
+                _of_estate(uow.units, unit_id, estate.id, "unit_id", "unit")
             if building_id is not None:
-                building = uow.buildings.get(building_id)
-                if building is None or building.estate_id != estate.id:
-                    raise ValidationError(
-                        "building_id", building_id, "not a building of the estate"
-                    )
+                _of_estate(uow.buildings, building_id, estate.id, "building_id", "building")
             settled = uow.commission.settled_periods(estate.id)
             if settled and f"{split.start:%Y-%m}" <= settled[-1]:
                 raise Conflict("start", start, f"falls in {settled[-1]} or before, settled already")
@@ -342,21 +332,11 @@ class CommissionService(Service):
 
     def statement(self, actor: Actor, statement_id: int) -> Statement:
         actor = self._actor(actor)
-        if isinstance(statement_id, bool) or not isinstance(statement_id, int):
-            raise ValidationError("statement_id", statement_id, "must be an integer id")
         with self._app.unit_of_work(readonly=True) as uow:
-            found = uow.commission.statement(statement_id)
-            if found is None or not actor.sees(EstateId(found.estate_id)):
-                raise NotFound(
-                    "statement_id",
-                    statement_id,
-                    f"no statement with this id in the estates {actor.name} may see",
-                )
-            self._authorize(
-                actor,
-                "commission.read",
-                Resource("commission_statement", EstateId(found.estate_id), statement_id),
-            )
+            found: Statement = self._find(
+                actor, uow.commission.statement, "statement", statement_id, "commission.read",
+                "commission_statement",
+            )  # fmt: skip
             return found
 
     def statement_csv(self, actor: Actor, statement_id: int, *, lang: str = "zh-CN") -> str:

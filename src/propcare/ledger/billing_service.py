@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from propcare.access import Actor, Resource
+from propcare.access import Actor
 from propcare.clock import require_aware
 from propcare.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from propcare.ledger.accounts import Account, EntryKind
@@ -418,18 +418,9 @@ class BillingService(Service):
         from propcare.ledger.journal import JournalEntry, Posting
 
         actor = self._actor(actor)
-        if isinstance(entry_id, bool) or not isinstance(entry_id, int):
-            raise ValidationError("entry_id", entry_id, "must be an integer id")
         with self._app.unit_of_work() as uow:
-            entry = uow.ledger.get(entry_id)
-            if entry is None or not actor.sees(EstateId(entry.estate_id)):
-                raise NotFound(
-                    "entry_id",
-                    entry_id,
-                    f"no entry with this id in the estates {actor.name} may see",
-                )
-            self._authorize(
-                actor, "ledger.waive", Resource("entry", EstateId(entry.estate_id), entry_id)
+            entry: JournalEntry = self._find(
+                actor, uow.ledger.get, "entry", entry_id, "ledger.waive"
             )
             if entry.kind is not EntryKind.LATE_FEE:
                 raise ValidationError("entry_id", entry_id, "is not a late fee")

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import attrs
 
-from propcare.access import Actor, Resource
-from propcare.errors import NotFound, ValidationError
+from propcare.access import Actor
+from propcare.errors import ValidationError
 from propcare.ledger.accounts import Account, EntryKind
 from propcare.ledger.deposits import Deduction, Deposit, DepositStatus, Till, require_step
 from propcare.ledger.journal import JournalEntry, Posting
@@ -165,14 +165,5 @@ class DepositService(Service):
             return uow.deposits.not_refunded(estate.id)
 
     def _load(self, uow: UnitOfWork, actor: Actor, deposit_id: object, action: str) -> Deposit:
-        if isinstance(deposit_id, bool) or not isinstance(deposit_id, int):
-            raise ValidationError("deposit_id", deposit_id, "must be an integer id")
-        deposit = uow.deposits.get(deposit_id)
-        if deposit is None or not actor.sees(EstateId(deposit.estate_id)):
-            raise NotFound(
-                "deposit_id",
-                deposit_id,
-                f"no deposit with this id in the estates {actor.name} may see",
-            )
-        self._authorize(actor, action, Resource("deposit", EstateId(deposit.estate_id), deposit.id))
+        deposit: Deposit = self._get(uow, actor, uow.deposits, "deposit", deposit_id, action)
         return deposit

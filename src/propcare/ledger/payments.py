@@ -28,7 +28,7 @@ from typing import Literal, NoReturn
 
 import attrs
 
-from propcare.access import Actor, Resource
+from propcare.access import Actor
 from propcare.errors import ConfigError, Conflict, InvalidTransition, NotFound, ValidationError
 from propcare.ledger.accounts import Account, EntryKind
 from propcare.ledger.allocation import Allocation, AllocationPlan, Rule, allocate
@@ -475,18 +475,9 @@ class PaymentService(Service):
         a query said so): refunds payable are debited and the clearing credited, once."""
         actor = self._actor(actor)
         when = self._at(at)
-        if isinstance(refund_id, bool) or not isinstance(refund_id, int):
-            raise ValidationError("refund_id", refund_id, "must be an integer id")
         with self._app.unit_of_work() as uow:
-            row = uow.payments.refund_row(refund_id)
-            if row is None or not actor.sees(EstateId(row.estate_id)):
-                raise NotFound(
-                    "refund_id",
-                    refund_id,
-                    f"no refund with this id in the estates {actor.name} may see",
-                )
-            self._authorize(
-                actor, "ledger.refund", Resource("refund", EstateId(row.estate_id), refund_id)
+            row: RefundRow = self._find(
+                actor, uow.payments.refund_row, "refund", refund_id, "ledger.refund"
             )
             if row.status == "paid":
                 return Refund.of(row)
@@ -848,16 +839,7 @@ class PaymentService(Service):
         )
 
     def _load(self, uow: UnitOfWork, actor: Actor, payment_id: object, action: str) -> PaymentRow:
-        if isinstance(payment_id, bool) or not isinstance(payment_id, int):
-            raise ValidationError("payment_id", payment_id, "must be an integer id")
-        row = uow.payments.get(payment_id)
-        if row is None or not actor.sees(EstateId(row.estate_id)):
-            raise NotFound(
-                "payment_id",
-                payment_id,
-                f"no payment with this id in the estates {actor.name} may see",
-            )
-        self._authorize(actor, action, Resource("payment", EstateId(row.estate_id), payment_id))
+        row: PaymentRow = self._find(actor, uow.payments.get, "payment", payment_id, action)
         return row
 
     def _flag(self, exc: _Mismatch) -> NoReturn:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import importlib
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -510,38 +510,25 @@ def _ticket_sections(ctx: _Context) -> tuple[Section, ...]:
         ),
         note=note,
     )
-    by_category = Section(
-        key="tickets_by_category",
-        title=t("tickets_by_category"),
-        columns=t.cols("category", "tickets:count", "share:rate"),
-        rows=rows(
-            [
-                (
-                    t.value("category", c),
-                    m.by_category.get(c, 0),
-                    _share(m.by_category.get(c, 0), m.opened),
-                )
-                for c in CATEGORIES
-            ]
-        ),
-        chart=Chart(ChartKind.PIE, 0, (1,), t("chart.tickets_by_category")),
-    )
-    by_channel = Section(
-        key="tickets_by_channel",
-        title=t("tickets_by_channel"),
-        columns=t.cols("channel", "tickets:count", "share:rate"),
-        rows=rows(
-            [
-                (
-                    t.value("channel", c),
-                    m.by_channel.get(c, 0),
-                    _share(m.by_channel.get(c, 0), m.opened),
-                )
-                for c in CHANNELS
-            ]
-        ),
-        chart=Chart(ChartKind.BAR, 0, (1,), t("chart.tickets_by_channel")),
-    )
+
+    def counted(
+        kind: str, keys: Sequence[str], counts: Mapping[str, int], chart: ChartKind
+    ) -> Section:
+        return Section(
+            key=f"tickets_by_{kind}",
+            title=t(f"tickets_by_{kind}"),
+            columns=t.cols(kind, "tickets:count", "share:rate"),
+            rows=rows(
+                [
+                    (t.value(kind, k), counts.get(k, 0), _share(counts.get(k, 0), m.opened))
+                    for k in keys
+                ]
+            ),
+            chart=Chart(chart, 0, (1,), t(f"chart.tickets_by_{kind}")),
+        )
+
+    by_category = counted("category", CATEGORIES, m.by_category, ChartKind.PIE)
+    by_channel = counted("channel", CHANNELS, m.by_channel, ChartKind.BAR)
     timeliness = Section(
         key="timeliness",
         title=t("timeliness"),
