@@ -60,7 +60,28 @@ def test_version_prints_the_package_version() -> None:
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ((), ["--version", "info", "demo", "arrears", "bill-run", "import", "calendar"]),
+        (
+            (),
+            ["--version", "info", "demo", "report", "arrears", "bill-run", "import", "calendar"],
+        ),
+        (
+            ("report", "monthly"),
+            [
+                "--db",
+                "--period",
+                "YYYY-MM",
+                "has not begun is refused",
+                "--estate",
+                "repeat it",
+                "every estate",
+                "--out",
+                "opens without a network",
+                "native charts",
+                "--lang",
+                "zh-CN|en",
+                "--role",
+            ],
+        ),
         (("info",), ["--db", "sqlite://:memory:", "missing file is not created"]),
         (
             ("demo",),
@@ -75,6 +96,8 @@ def test_version_prints_the_package_version() -> None:
                 "same seed",
                 "--today",
                 "YYYY-MM-DD",
+                "--report-dir",
+                "<db name>-report/",
             ],
         ),
         (
@@ -276,6 +299,9 @@ def test_demo_prints_a_summary_without_full_phone_numbers(tmp_path: Path) -> Non
     assert re.search(r"Buildings 楼栋\s+10\b", out)
     assert "2026-09-02 – 2026-11-02" in out
     assert f"Demo database left at {db.resolve()}" in out
+    report = tmp_path / "d-report" / "monthly-2026-10-1.html"
+    assert f"Monthly report written to {report}" in out
+    assert report.is_file() and (tmp_path / "d-report" / "monthly-2026-10-1.xlsx").is_file()
 
     with Propcare.open(sqlite_url(db), load_entrypoints=False) as app:
         estate = app.estates.list(ADMIN)[0]
@@ -381,6 +407,96 @@ def _one_line_error(result: Result, code: int, start: str) -> None:
     assert result.stderr.startswith(start), result.stderr
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+# --- report monthly ------------------------------------------------------------------------------
+
+
+def report(e: Estate, out: Path, *args: str) -> Result:
+    return run("report", "monthly", "--db", str(e.db), "--out", str(out), *args)
+
+
+def _csv(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.reader(f))
+
+
+@pytest.fixture
+def billed_on_time(estate: Estate) -> Estate:
+    """The estate with 2026-01 and 2026-02 billed on their first mornings, nothing paid."""
+    with Propcare.open(sqlite_url(estate.db), load_entrypoints=False) as app:
+        for month in (1, 2):
+            at = datetime(2026, month, 1, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
+            app.billing.run(ADMIN, estate.id, f"2026-{month:02d}", at=at)
+    return estate
+
+
+def test_report_monthly_writes_html_xlsx_and_csv_of_the_estate(
+    billed_on_time: Estate, tmp_path: Path
+) -> None:
+    billed = billed_on_time
+    out = tmp_path / "reports"
+    result = report(billed, out, "--period", "2026-02", "--estate", str(billed.id))
+    assert result.exit_code == 0, result.stderr
+    stem = f"monthly-2026-02-{billed.id}"
+    for name in (f"{stem}.html", f"{stem}.xlsx"):
+        assert str(out / name) in result.stdout
+        assert (out / name).is_file()
+    assert f"CSV    12 files in {out / (stem + '-csv')}" in result.stdout
+    # 2026-02 billed 725.00 and nothing was paid; both months, 1,450.00, are owed.
+    assert _csv(out / f"{stem}-csv" / "collection_summary.csv") == [
+        ["月份", "本期应收", "本期实收", "收缴率", "历史欠费清缴", "欠费余额"],
+        ["2026-02", "725.00", "0.00", "0.0000", "0.00", "1450.00"],
+    ]
+    book = openpyxl.load_workbook(out / f"{stem}.xlsx")
+    try:
+        assert len(book.sheetnames) == 13  # the overview and one sheet per section
+    finally:
+        book.close()
+    assert "<svg" in (out / f"{stem}.html").read_text(encoding="utf-8")
+
+
+def test_report_monthly_in_english(billed_on_time: Estate, tmp_path: Path) -> None:
+    billed = billed_on_time
+    result = report(billed, tmp_path, "--period", "2026-02", "--lang", "en")
+    assert result.exit_code == 0, result.stderr
+    rows = _csv(tmp_path / f"monthly-2026-02-{billed.id}-csv" / "collection_summary.csv")
+    assert rows[0][:3] == ["Month", "Billed", "Collected"] and rows[1][1] == "725.00"
+
+
+def test_report_monthly_reports_every_estate_without_estate(billed: Estate, tmp_path: Path) -> None:
+    with Propcare.open(sqlite_url(billed.db), load_entrypoints=False) as app:
+        other = app.estates.create(ADMIN, "枫林苑")
+    result = report(billed, tmp_path, "--period", "2026-02")
+    assert result.exit_code == 0, result.stderr
+    assert "翠苑" in result.stdout and "枫林苑" in result.stdout
+    for estate_id in (billed.id, other.id):
+        assert (tmp_path / f"monthly-2026-02-{estate_id}.xlsx").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--period", "2999-01"], "error: period='2999-01': has not begun yet"),
+        (["--period", "2026-02", "--estate", "99"], "error: estate=99: no such estate; "),
+        (
+            ["--period", "2026-02", "--role", "front_desk"],
+            "error: action='commission.read': propcare-cli (roles front_desk) may not do this",
+        ),
+    ],
+)
+def test_report_monthly_refusals_exit_1_and_write_nothing(
+    billed: Estate, tmp_path: Path, args: list[str], message: str
+) -> None:
+    out = tmp_path / "reports"
+    _one_line_error(report(billed, out, *args), 1, message)
+    assert not out.exists()
+
+
+def test_report_monthly_usage_errors_exit_2(billed: Estate, tmp_path: Path) -> None:
+    result = report(billed, tmp_path, "--period", "2026-02", "--lang", "fr")
+    assert result.exit_code == 2
+    assert "'fr' is not one of 'zh-CN', 'en'" in result.stderr
 
 
 # --- bill-run -----------------------------------------------------------------------------------

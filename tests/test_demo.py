@@ -60,6 +60,7 @@ from propcare.registry.model import (
     UnitUse,
 )
 from propcare.registry.model import Vendor as VendorRecord
+from propcare.reports.monthly import SECTION_KEYS
 from propcare.tickets.model import REPAIRS, Category
 
 TODAY = date(2026, 11, 2)
@@ -1255,3 +1256,50 @@ def test_the_months_close_in_order_and_a_whole_quarter_is_aggregated(tmp_path: P
     assert list(lines).index("Quarter 2026-Q3 季度考核") > list(lines).index(
         "Appraisal 2026-09 考核"
     )
+
+
+# --- the monthly report ------------------------------------------------------------------
+
+
+def test_the_demo_ends_with_the_monthly_report_of_the_last_whole_month(
+    built: tuple[DemoOptions, DemoResult, Snapshot],
+) -> None:
+    opts, result, _ = built
+    assert opts.report_dir == opts.db.with_name("demo-report")
+    stem = f"monthly-2026-10-{result.estate_id}"  # TODAY is 2026-11-02: October is whole
+    assert result.report["html"] == opts.report_dir / f"{stem}.html"
+    assert result.report["xlsx"] == opts.report_dir / f"{stem}.xlsx"
+    assert {k for k in result.report if k.startswith("csv:")} == {
+        f"csv:{key}" for key in SECTION_KEYS
+    }
+    assert all(path.is_file() and path.stat().st_size > 0 for path in result.report.values())
+    assert "月度服务报告" in result.report["html"].read_text(encoding="utf-8")
+    lines = _lines(result)
+    assert lines["Monthly report 2026-10 月度报告"] == (
+        f"{stem}.html, {stem}.xlsx and {len(SECTION_KEYS)} CSV files in {opts.report_dir}"
+    )
+    assert list(lines)[-3] == "Monthly report 2026-10 月度报告"  # then database and time
+
+
+def test_the_reports_collection_equals_the_arrears_service_on_the_demo_data(
+    tmp_path: Path,
+) -> None:
+    opts = options(tmp_path / "r.db", units=60)  # its own: other tests write to built's
+    result = run_demo(opts)
+    with (result.report["csv:collection_summary"]).open(encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    with Propcare.open(result.url, load_entrypoints=False, clock=opts.clock) as app:
+        # As the report states it: at the month's last instant.
+        end = datetime(2026, 11, 1, tzinfo=SH) - timedelta(microseconds=1)
+        (rate,) = app.arrears.collection_rate(ADMIN, result.estate_id, "2026-10", as_of=end)
+    billed = f"{rate.billed:.2f}"
+    collected = f"{rate.collected:.2f}"
+    cells = [cell for row in rows for cell in row]
+    assert billed in cells and collected in cells
+
+
+def test_no_report_directory_writes_no_report(tmp_path: Path) -> None:
+    result = run_demo(options(tmp_path / "n.db", units=20, months=1, report_dir=None))
+    assert result.report == {}
+    assert not (tmp_path / "n-report").exists()
+    assert not [k for k in _lines(result) if k.startswith("Monthly report")]

@@ -1,10 +1,10 @@
 """The ``propcare`` command (extra ``cli``).
 
-Commands: ``info``, ``demo``, ``arrears``, ``bill-run``, ``import units`` and
-``calendar check``; ``propcare COMMAND --help`` explains each option.
+Commands: ``info``, ``demo``, ``report monthly``, ``arrears``, ``bill-run``,
+``import units`` and ``calendar check``; ``propcare COMMAND --help`` explains each option.
 
-Exit codes: 0 done; 1 propcare refused the work of ``arrears``, ``bill-run``,
-``import`` or ``calendar`` (a :class:`~propcare.errors.PropcareError`, shown as
+Exit codes: 0 done; 1 propcare refused the work of ``report``, ``arrears``,
+``bill-run``, ``import`` or ``calendar`` (a :class:`~propcare.errors.PropcareError`, shown as
 one line on stderr that names the field, the value and the rule:
 ``error: period='2099-01': is not open yet: ...``); 2 bad usage, as click
 reports it (an unknown option, a malformed number). ``info`` and ``demo`` end a
@@ -240,11 +240,23 @@ def info(db: str) -> None:
     help="The day the demo ends on; business dates are derived from it. "
     "Default: today in Asia/Shanghai.",
 )
-def demo(db: str, units: int, months: int, seed: int, today: datetime | None) -> None:
-    """Build a realistic demo estate in SQLite and print a summary."""
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Where the monthly report of the last whole month goes (HTML, XLSX and CSV). "
+    "Default: <db name>-report/ beside the database.",
+)
+def demo(
+    db: str, units: int, months: int, seed: int, today: datetime | None, report_dir: Path | None
+) -> None:
+    """Build a realistic demo estate in SQLite, write its monthly report and print a summary."""
     options = DemoOptions(db=db, units=units, months=months, seed=seed)
     if today is not None:
         options = attrs.evolve(options, today=today.date())
+    if report_dir is not None:
+        options = attrs.evolve(options, report_dir=report_dir)
     progress_console = Console(stderr=True)
     columns = (
         TextColumn("{task.description:<24}"),
@@ -275,6 +287,10 @@ def _print_summary(result: DemoResult) -> None:
     where = result.db_path.resolve()
     console.print(Text(f"Demo database left at {where}"), soft_wrap=True)
     console.print(Text(f"Look inside: propcare info --db {result.db_path}"), soft_wrap=True)
+    if result.report:
+        shown = result.report.get("html", result.report["xlsx"]).resolve()
+        console.print(Text(f"Monthly report written to {shown}"), soft_wrap=True)
+        console.print(Text(f"  workbook: {result.report['xlsx'].resolve()}"), soft_wrap=True)
 
 
 # --- what the working commands share ----------------------------------------------------------
@@ -1257,6 +1273,107 @@ def _report(
     )
     if problems:
         out.print(Text(f"Skipped {bad_rows} bad rows (listed above)."), soft_wrap=True)
+
+
+# --- propcare report monthly -------------------------------------------------------------------
+
+
+@main.group()
+def report() -> None:
+    """Reports for managers: the monthly service report (月度服务报告)."""
+
+
+@report.command("monthly", cls=WorkCommand)
+@_db_option
+@click.option(
+    "--period",
+    required=True,
+    metavar="YYYY-MM",
+    help="The month to report on. A month still running is reported as it stands now; a month "
+    "that has not begun is refused.",
+)
+@click.option(
+    "--estate",
+    "estate_ids",
+    type=int,
+    multiple=True,
+    metavar="ID",
+    help="The estate to report on, by id; repeat it for several. Default: every estate in the "
+    "database, one report each.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, writable=True, path_type=Path),
+    metavar="DIR",
+    help="Directory to write into (made when missing): monthly-<period>-<estate>.html "
+    "(self-contained, opens without a network), .xlsx (one sheet per section, native charts) "
+    "and a -csv/ directory with one CSV per section. Files of the same name are replaced.",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh-CN", "en"]),
+    default="zh-CN",
+    show_default=True,
+    help="Language of titles, headers and labels.",
+)
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default=None,
+    help="Act as a staff member of this role, limited to the estates reported on, instead of "
+    "the system administrator; the report needs a role that reads tickets, the ledger, "
+    "commission and appraisal (manager, admin).",
+)
+def report_monthly(
+    db: str,
+    period: str,
+    estate_ids: tuple[int, ...],
+    out_dir: Path,
+    lang: str,
+    role: str | None,
+) -> None:
+    """Write the monthly service report of an estate: HTML with charts, XLSX and CSV.
+
+    Sections: tickets by category and channel, daily intake, timely rate per SLA target,
+    rework, callbacks and satisfaction, collection rate by building (current and earlier
+    arrears), arrears aging, notices sent, commission totals and the appraisal ranking.
+    """
+    from propcare.reports.monthly import write_monthly
+
+    with _opened(db) as app:
+        system = Actor.system()
+        if estate_ids:
+            estates = [_estate(app, system, e) for e in dict.fromkeys(estate_ids)]
+        else:
+            estates = app.estates.list(system)
+            if not estates:
+                raise NotFound("estate", None, "the database has no estate to report on")
+        written: list[tuple[Estate, dict[str, Path]]] = []
+        with _progress() as bar:
+            task = bar.add_task(f"Report {period}", total=len(estates))
+            for estate in estates:
+                actor = _actor_for(role, estate.id)
+                files = write_monthly(app, actor, estate.id, period, out_dir, lang=lang)
+                written.append((estate, files))
+                bar.advance(task)
+    out = _out()
+    for estate, files in written:
+        csvs = [p for key, p in files.items() if key.startswith("csv:")]
+        table = Table(
+            title=f"Monthly report 月度报告 · {estate.name} · {period}",
+            box=box.SIMPLE,
+            show_header=False,
+        )
+        table.add_column("what", style="bold", no_wrap=True)
+        table.add_column("file")
+        if "html" in files:
+            table.add_row("HTML", Text(str(files["html"])))
+        table.add_row("XLSX", Text(str(files["xlsx"])))
+        if csvs:
+            table.add_row("CSV", Text(f"{len(csvs)} files in {csvs[0].parent}"))
+        out.print(table)
 
 
 # --- propcare calendar check ------------------------------------------------------------------

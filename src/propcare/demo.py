@@ -108,6 +108,7 @@ __all__ = [
     "settle_periods",
     "sqlite_url",
     "team_size",
+    "write_report",
 ]
 
 BUILDINGS = 10
@@ -145,6 +146,18 @@ def _db_path(value: Any) -> Path:
                 "db", value, "the demo leaves its database on disk; give a file path"
             )
         return Path(path)
+    return Path(value).expanduser()
+
+
+def _report_dir(options: DemoOptions) -> Path:
+    return options.db.with_name(f"{options.db.stem}-report")
+
+
+def _optional_dir(value: Any) -> Path | None:
+    if value is None or isinstance(value, Path):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("report_dir", value, "must be a directory path or None")
     return Path(value).expanduser()
 
 
@@ -188,6 +201,11 @@ class DemoOptions:
     clock: Clock | None = attrs.field(default=None, eq=False)
     today: date = attrs.field(
         default=attrs.Factory(_estate_today, takes_self=True), validator=valid_date("today")
+    )
+    # Where the monthly report of the last whole month goes (None: no report);
+    # default: ``<db stem>-report/`` beside the database.
+    report_dir: Path | None = attrs.field(
+        default=attrs.Factory(_report_dir, takes_self=True), converter=_optional_dir
     )
 
     @property
@@ -258,6 +276,7 @@ class DemoContext:
     phones_used: set[str] = attrs.Factory(set)
     tickets: TicketPlan = attrs.Factory(TicketPlan)
     fees: FeePlan = attrs.Factory(lambda: FeePlan())
+    written: dict[str, Path] = attrs.Factory(dict)  # the monthly report's files
     _estate: Estate | None = attrs.field(default=None, init=False)
 
     @property
@@ -302,6 +321,8 @@ class DemoResult:
     estate_id: int
     seconds: float
     summary: tuple[SummaryLine, ...]
+    # The monthly report's files ("html", "xlsx", "csv:<section>"); empty without one.
+    report: Mapping[str, Path] = attrs.field(factory=dict)
 
 
 # Called before each step with (steps done, steps in all, the step's title) and
@@ -1624,10 +1645,13 @@ def run_dunning(ctx: DemoContext) -> None:
         logged += 1
     texted = 0
     for unit_id in rng.sample(sorted(targets), min(5, len(targets))):
+        # Dated on a demo day in office hours, so reports of the month see them.
+        sent = _at(ctx, first + timedelta(days=rng.randrange(days)), rng)
         try:
             app.collection.send_sms(
                 ctx.actor, UnitId(unit_id), owing[unit_id], campaign_id=plan.campaign_id,
                 collector_staff_id=plan.collectors.get(units[UnitId(unit_id)].building_id),
+                at=sent,
             )  # fmt: skip
         except ValidationError:
             continue  # the unit changed hands to an owner without a phone
@@ -2304,6 +2328,27 @@ def _report_quarters(ctx: DemoContext, periods: Sequence[str]) -> None:
         )
 
 
+def write_report(ctx: DemoContext) -> None:
+    """The monthly service report (月度服务报告) of the last whole month: HTML, XLSX, CSV."""
+    out = ctx.options.report_dir
+    if out is None:
+        return
+    from propcare.reports.monthly import write_monthly  # XlsxWriter comes with the cli extra
+
+    period = _last_whole_period(ctx)
+    now = _period_of(ctx.app.clock.now().astimezone(zone(ctx.estate.timezone)))
+    if period > now:  # --today lies ahead of the clock: that month has not begun
+        ctx.report(f"Monthly report {period} 月度报告", f"not written: the clock is still in {now}")
+        return
+    ctx.written.update(write_monthly(ctx.app, ctx.actor, ctx.estate.id, period, out))
+    main = ctx.written.get("html", ctx.written["xlsx"])
+    csvs = sum(1 for key in ctx.written if key.startswith("csv:"))
+    ctx.report(
+        f"Monthly report {period} 月度报告",
+        f"{main.name}, {ctx.written['xlsx'].name} and {csvs} CSV files in {out}",
+    )
+
+
 DEMO_STEPS: tuple[DemoStep, ...] = (
     DemoStep("estate", build_estate, "Estate and buildings"),
     DemoStep("units", build_units, "Units"),
@@ -2323,6 +2368,7 @@ DEMO_STEPS: tuple[DemoStep, ...] = (
     DemoStep("collection report", report_collection, "Collection rate and arrears"),
     DemoStep("commission", settle_commission, "Collectors' commission"),
     DemoStep("appraisal", appraise_staff, "Appraisal"),
+    DemoStep("monthly report", write_report, "Monthly report"),
 )
 
 
@@ -2361,6 +2407,7 @@ def run_demo(
         estate_id=estate_id,
         seconds=seconds,
         summary=tuple(ctx.summary),
+        report=dict(ctx.written),
     )
 
 

@@ -45,7 +45,7 @@ import attrs
 
 from propcare.access import Actor
 from propcare.commission.settle import Statement
-from propcare.errors import ValidationError
+from propcare.errors import CalendarDataMissing, ValidationError
 from propcare.ledger.billing import parse_period
 from propcare.money import ZERO, from_fen
 from propcare.registry.model import EstateId
@@ -166,6 +166,7 @@ _ZH: dict[str, str] = {
     "note.appraisal_closed": "本月考核已关账。",
     "note.appraisal_open": "本月考核未关账，结果为即时计算。",
     "note.appraisal_none": "本月没有考核结果（未设置考核方案）。",
+    "note.appraisal_no_calendar": "本月未能考核：日历缺少 {year} 年的节假日数据。",
     # values
     "category.consultation": "咨询",
     "category.suggestion": "意见建议",
@@ -304,6 +305,7 @@ _EN: dict[str, str] = {
     "note.appraisal_closed": "The month's appraisal is closed.",
     "note.appraisal_open": "The month's appraisal is still open: results computed now.",
     "note.appraisal_none": "No appraisal results for the month (no scorecards).",
+    "note.appraisal_no_calendar": "Not appraised: the calendar has no holiday data for {year}.",
     "category.consultation": "Consultation",
     "category.suggestion": "Suggestion",
     "category.complaint": "Complaint",
@@ -780,7 +782,14 @@ _KIND_ORDER = {"staff": 0, "team": 1, "vendor": 2}
 
 def _appraisal(ctx: _Context) -> Section:
     t = ctx.t
-    appraisal = ctx.app.appraisal.appraise(ctx.actor, ctx.estate_id, ctx.period)
+    columns = t.cols("name", "role", "team", "total:score", "grade", "rank:count", "bonus:money")
+    chart = Chart(ChartKind.BAR, 0, (3,), t("chart.appraisal"))
+    try:
+        appraisal = ctx.app.appraisal.appraise(ctx.actor, ctx.estate_id, ctx.period)
+    except CalendarDataMissing as missing:
+        # Working days count in some KPIs; the rest of the report stands without them.
+        note = t("note.appraisal_no_calendar", year=missing.value)
+        return Section("appraisal", t("appraisal"), columns, (), chart=chart, note=note)
     teams: dict[int, str] = {x.id: x.name for x in ctx.app.staff.teams(ctx.actor, ctx.estate_id)}
     results = sorted(
         appraisal.results,
@@ -811,9 +820,9 @@ def _appraisal(ctx: _Context) -> Section:
     return Section(
         key="appraisal",
         title=t("appraisal"),
-        columns=t.cols("name", "role", "team", "total:score", "grade", "rank:count", "bonus:money"),
+        columns=columns,
         rows=rows(out),
-        chart=Chart(ChartKind.BAR, 0, (3,), t("chart.appraisal")),
+        chart=chart,
         note=note,
     )
 
