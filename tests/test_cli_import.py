@@ -12,9 +12,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from propcare import Actor, Propcare
-from propcare.cli import UNIT_COLUMNS, main
+from propcare.cli import main
 from propcare.demo import sqlite_url
 from propcare.errors import StorageError
+from propcare.registry.archive_import import UNIT_COLUMNS
 from propcare.registry.model import EstateId, Unit, UnitUse
 from propcare.storage.sqlite import OwnershipRepo
 

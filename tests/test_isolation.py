@@ -44,6 +44,9 @@ CALLS: dict[str, Call] = {
     "estates.get_unit": lambda a, x, r: a.estates.get_unit(x, r["unit"]),
     "estates.units": lambda a, x, r: a.estates.units(x, r["estate"]),
     "estates.update_unit": lambda a, x, r: a.estates.update_unit(x, r["unit"], number="9"),
+    "estates.import_archive": lambda a, x, r: a.estates.import_archive(
+        x, r["estate"], [{"楼栋": "9栋", "房号": "9", "建筑面积(㎡)": "9"}]
+    ),
     "owners.create": lambda a, x, r: a.owners.create(x, r["estate"], "越权"),
     "owners.get": lambda a, x, r: a.owners.get(x, r["owner"]),
     "owners.list": lambda a, x, r: a.owners.list(x, r["estate"]),

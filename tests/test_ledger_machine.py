@@ -1,15 +1,14 @@
 """The ledger against a reference model: every step balances, every balance is the model's.
 
 A Hypothesis state machine drives billing, payments, refunds, reversals, credit, compensation,
-deposits, late fees and waivers on SQLite while a plain-Python model keeps what each unit should
-owe; after every step the journal, the receivables, the aging and the collection rate must agree
-with it. Fault injection makes the storage fail at each write of a bill run and of a payment and
-checks that nothing half-done is left behind.
+deposits, late fees and waivers on SQLite (subclassed, on another backend) while a plain-Python
+model keeps what each unit should owe; after every step the journal, the receivables, the aging
+and the collection rate must agree with it. Fault injection makes the storage fail at each
+write of a bill run and of a payment and checks that nothing half-done is left behind.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -46,13 +45,14 @@ TABLES = ("postings", "journal_entries", "bills", "receipts", "outbox", "payment
 
 def _rows(app: Propcare, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     with app.unit_of_work(readonly=True) as uow:
-        conn: sqlite3.Connection = uow.connection  # type: ignore[attr-defined]
-        return [tuple(r) for r in conn.execute(sql, params)]
+        return uow.tuples(sql, params)  # type: ignore[attr-defined,no-any-return]
 
 
-def _world(clock: FixedClock) -> tuple[Propcare, int, list[int], int]:
+def _world(
+    clock: FixedClock, url: str = "sqlite://:memory:", plugins: tuple[object, ...] = ()
+) -> tuple[Propcare, int, list[int], int]:
     """One estate, three handed-over units, property fee by area, parking for the first."""
-    app = Propcare.open("sqlite://:memory:", load_entrypoints=False, clock=clock)
+    app = Propcare.open(url, plugins=plugins, load_entrypoints=False, clock=clock)
     estate = app.estates.create(ADMIN, "翠苑")
     building = app.estates.add_building(ADMIN, estate.id, "1栋")
     units = app.estates.add_units(
@@ -197,10 +197,20 @@ class Model:
 
 
 class LedgerMachine(RuleBasedStateMachine):
+    """Runs on a fresh in-memory SQLite database; a storage adapter subclasses it and
+    overrides :meth:`database` (the PostgreSQL adapter's tests do)."""
+
+    plugins: tuple[object, ...] = ()
+
+    def database(self) -> str:
+        return "sqlite://:memory:"
+
     def __init__(self) -> None:
         super().__init__()
         self.clock = FixedClock(START)
-        self.app, self.estate, self.units, self.approver = _world(self.clock)
+        self.app, self.estate, self.units, self.approver = _world(
+            self.clock, self.database(), self.plugins
+        )
         self.app.billing.set_late_fees(ADMIN, self.estate, Decimal("0.0005"), grace_days=0)
         self.model = Model(self.units)
         self.bill_fen = _expected_bills(self.units)

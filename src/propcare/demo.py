@@ -138,7 +138,10 @@ def _db_path(value: Any) -> Path:
     if has_url_scheme(value):
         if not value.lower().startswith("sqlite:"):
             raise ValidationError(
-                "db", value, "the demo builds an SQLite file; give a path or an sqlite:/// URL"
+                "db",
+                value,
+                "the demo builds an SQLite file here; give a path or an sqlite:/// URL "
+                "(a server database goes in DemoOptions.server_url)",
             )
         path = parse_sqlite_url(value)
         if path == ":memory:":
@@ -202,6 +205,9 @@ class DemoOptions:
     today: date = attrs.field(
         default=attrs.Factory(_estate_today, takes_self=True), validator=valid_date("today")
     )
+    # A server database to build into instead of the SQLite file (postgresql://...,
+    # with its storage plugin installed); it must hold no propcare data yet.
+    server_url: str | None = attrs.field(default=None)
     # Where the monthly report of the last whole month goes (None: no report);
     # default: ``<db stem>-report/`` beside the database.
     report_dir: Path | None = attrs.field(
@@ -2385,9 +2391,17 @@ def run_demo(
     options = options or DemoOptions()
     _check_names(steps)
     started = time.perf_counter()
-    prepare_database(options.db)
-    url = sqlite_url(options.db)
+    if options.server_url is None:
+        prepare_database(options.db)
+        url = sqlite_url(options.db)
+    else:
+        url = options.server_url
     with Propcare.open(url, clock=options.clock) as app:
+        if options.server_url is not None and app.estates.list(Actor.system()):
+            raise ValidationError(
+                "db", options.server_url, "already holds propcare data: the demo builds into "
+                "an empty database (drop and create it again)"
+            )  # fmt: skip
         ctx = DemoContext(
             app=app, actor=Actor.system("demo"), rng=random.Random(options.seed), options=options
         )
@@ -2399,7 +2413,7 @@ def run_demo(
     if progress is not None:
         progress(len(steps), len(steps), None)
     seconds = time.perf_counter() - started
-    ctx.report("Database 数据库", str(options.db))
+    ctx.report("Database 数据库", _shown_url(url) if options.server_url else str(options.db))
     ctx.report("Time taken 用时", f"{seconds:.1f} s")
     return DemoResult(
         db_path=options.db,
@@ -2409,6 +2423,10 @@ def run_demo(
         summary=tuple(ctx.summary),
         report=dict(ctx.written),
     )
+
+
+def _shown_url(url: str) -> str:
+    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
 
 
 def _check_names(steps: Iterable[DemoStep]) -> None:

@@ -7,8 +7,9 @@ its event in the outbox and commits; on any error nothing is written.
 from __future__ import annotations
 
 import builtins
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,16 @@ from propcare.access import Actor, Resource
 from propcare.clock import DEFAULT_TZ
 from propcare.errors import Conflict, ValidationError
 from propcare.registry.archive import ArchiveRow
+from propcare.registry.archive_import import (
+    ArchiveSource,
+    CheckedRow,
+    ImportProblem,
+    ImportProgress,
+    ImportResult,
+    archive_sheet,
+    check_sheet,
+    owner_key,
+)
 from propcare.registry.contact import Phone
 from propcare.registry.events import OwnershipChanged, RecordCreated, RecordUpdated, UnitsAdded
 from propcare.registry.model import (
@@ -58,12 +69,17 @@ class UnitSpec:
 class RegistryService(Service):
     """Shared by the registry services: their created/updated events."""
 
-    def _created(self, uow: UnitOfWork, estate_id: EstateId, kind: str, record_id: int) -> None:
+    def _created(
+        self,
+        uow: UnitOfWork,
+        estate_id: EstateId,
+        kind: str,
+        record_id: int,
+        at: datetime | None = None,
+    ) -> None:
         self._publish(
             uow,
-            RecordCreated(
-                estate_id=estate_id, at=self._app.clock.now(), kind=kind, record_id=record_id
-            ),
+            RecordCreated(estate_id=estate_id, at=self._at(at), kind=kind, record_id=record_id),
         )
 
     def _updated(
@@ -213,15 +229,7 @@ class EstateService(RegistryService):
                 seen.add(unit.number)
             stored = uow.units.add_many(units)
             if stored:
-                self._publish(
-                    uow,
-                    UnitsAdded(
-                        estate_id=building.estate_id,
-                        at=self._app.clock.now(),
-                        building_id=building.id,
-                        unit_ids=tuple(u.id for u in stored),
-                    ),
-                )
+                self._units_added(uow, building, stored)
             uow.commit()
         return stored
 
@@ -262,6 +270,160 @@ class EstateService(RegistryService):
             self._updated(uow, old.estate_id, "unit", old.id, changes)
             uow.commit()
         return new
+
+    # --- the owner archive ----------------------------------------------------------
+
+    def import_archive(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        source: ArchiveSource,
+        *,
+        all_or_nothing: bool = False,
+        progress: ImportProgress | None = None,
+    ) -> ImportResult:
+        """Import the owner archive (业主档案): buildings, units, owners and who owns what.
+
+        ``source`` is a path to a .csv or .xlsx file, an
+        :class:`~propcare.registry.archive_import.ArchiveSheet` already read, or rows as
+        mappings (see :mod:`propcare.registry.archive_import`). Every row is checked by the
+        registry's rules; a bad row becomes an
+        :class:`~propcare.registry.archive_import.ImportProblem` in the result rather than an
+        error, and so does a unit listed twice or a unit number the building already has. A new
+        building name adds the building; rows of one owner (same name, phones and ID number)
+        make one owner, also with an owner already in the estate.
+
+        The good rows are written in one unit of work, with the events of the services that
+        would write them one by one (``registry.created`` for each building and owner,
+        ``registry.units_added`` per building, ``registry.ownership_changed`` per owned unit):
+        all of them or, on any error while writing, none. Nothing is written when no row is
+        good, or with ``all_or_nothing`` when any row has a problem; the result says so with
+        ``committed=False``.
+
+        Needs ``estate.write`` and ``owner.write`` on the estate, checked before a file is
+        read. A file that cannot be read, or lacks the required columns, raises ValidationError.
+        ``progress(done, total)`` is called as the rows are checked, then as they are written
+        (``done`` 0 starts each stage), for a progress bar.
+        """
+        actor = self._actor(actor)
+        with self._app.unit_of_work(readonly=True) as uow:
+            # Refused before a file is read: an actor that may not import learns nothing of it.
+            estate = self._archive_estate(uow, actor, estate_id)
+        sheet = archive_sheet(source)
+        rows, problems = check_sheet(estate.id, sheet, progress)
+        unit_column = sheet.header("unit")
+        now = self._app.clock.now()
+        with self._app.unit_of_work() as uow:
+            estate = self._archive_estate(uow, actor, estate.id)
+            buildings = {b.name: b for b in uow.buildings.in_estate(estate.id)}
+            groups: dict[str, builtins.list[CheckedRow]] = defaultdict(builtins.list)
+            for row in rows:
+                groups[row.building].append(row)
+            for name, group in groups.items():
+                if name not in buildings:
+                    continue
+                taken = uow.units.numbers_taken(buildings[name].id, (r.unit.number for r in group))
+                problems.extend(
+                    ImportProblem(
+                        r.row, unit_column, r.unit.number, f"already used in building {name}"
+                    )
+                    for r in group
+                    if r.unit.number in taken
+                )
+                groups[name] = [r for r in group if r.unit.number not in taken]
+            good = sum(len(g) for g in groups.values())
+            report = tuple(sorted(problems, key=lambda p: p.row))
+            if problems and (all_or_nothing or not good):
+                return ImportResult(
+                    units=0,
+                    buildings=(),
+                    owners_created=0,
+                    owners_reused=0,
+                    committed=False,
+                    problems=report,
+                    rows=len(sheet.rows),
+                )
+            if progress is not None:
+                progress(0, good)
+            owners: dict[tuple[str, tuple[str, ...], str | None], Owner] = {}
+            for known in uow.owners.in_estate(estate.id):
+                owners.setdefault(owner_key(known), known)
+            created: builtins.list[str] = []
+            new_owners = reused = done = 0
+            for name, group in groups.items():
+                if not group:
+                    continue
+                building = buildings.get(name)
+                if building is None:
+                    building = uow.buildings.add(Building(estate.id, name))
+                    self._created(uow, estate.id, "building", building.id, at=now)
+                    created.append(name)
+                units = uow.units.add_many(
+                    [
+                        attrs.evolve(r.unit, estate_id=estate.id, building_id=building.id)
+                        for r in group
+                    ]
+                )
+                self._units_added(uow, building, units, at=now)
+                for row, unit in zip(group, units, strict=True):
+                    if row.owner is not None and row.start is not None:
+                        key = owner_key(row.owner)
+                        owner = owners.get(key) if key[1] or key[2] else None
+                        if owner is None:
+                            owner = uow.owners.add(row.owner)
+                            self._created(uow, estate.id, "owner", owner.id, at=now)
+                            owners.setdefault(key, owner)
+                            new_owners += 1
+                        else:
+                            reused += 1
+                        uow.ownerships.add(Ownership(estate.id, unit.id, owner.id, row.start))
+                        self._publish(
+                            uow,
+                            OwnershipChanged(
+                                estate_id=estate.id,
+                                at=now,
+                                unit_id=unit.id,
+                                previous_owner_id=None,
+                                owner_id=OwnerId(owner.id),
+                                start=row.start,
+                            ),
+                        )
+                    done += 1
+                    if progress is not None:
+                        progress(done, good)
+            uow.commit()
+        return ImportResult(
+            units=good,
+            buildings=tuple(created),
+            owners_created=new_owners,
+            owners_reused=reused,
+            committed=True,
+            problems=report,
+            rows=len(sheet.rows),
+        )
+
+    def _units_added(
+        self,
+        uow: UnitOfWork,
+        building: Building,
+        units: Sequence[Unit],
+        at: datetime | None = None,
+    ) -> None:
+        self._publish(
+            uow,
+            UnitsAdded(
+                estate_id=building.estate_id,
+                at=self._at(at),
+                building_id=building.id,
+                unit_ids=tuple(u.id for u in units),
+            ),
+        )
+
+    def _archive_estate(self, uow: UnitOfWork, actor: Actor, estate_id: EstateId) -> Estate:
+        """The estate an archive goes into: it takes units (estate.write) and owners."""
+        estate = self._estate(uow, actor, estate_id, "estate.write")
+        self._authorize(actor, "owner.write", Resource("owner", estate.id))
+        return estate
 
 
 class OwnerService(RegistryService):

@@ -45,6 +45,7 @@ from propcare.registry.model import (
 )
 from propcare.storage.migrate import Migration, migrations, split_statements
 from propcare.storage.ports import ClaimedDelivery, Delivery
+from propcare.storage.sql import SqlSession
 from propcare.storage.sqlite_appraisal import AppraisalRepo
 from propcare.storage.sqlite_arrears import ArrearsRepo
 from propcare.storage.sqlite_billing import BillingRepo
@@ -205,7 +206,7 @@ class Table(Generic[R]):
 class TableRepository(Generic[R]):
     """add / get / update / list for a record kept in one table."""
 
-    def __init__(self, uow: SqliteUnitOfWork, table: Table[R]) -> None:
+    def __init__(self, uow: SqlSession, table: Table[R]) -> None:
         self._uow = uow
         self._t = table
         self._insert = table.insert_sql
@@ -213,8 +214,8 @@ class TableRepository(Generic[R]):
         self._select = table.select_sql
 
     def add(self, record: R) -> R:
-        cur = self._uow.execute(self._insert, self._t.to_row(record))
-        return cast(R, attrs.evolve(cast(Any, record), id=cur.lastrowid))
+        new_id = self._uow.insert_id(self._insert, self._t.to_row(record))
+        return cast(R, attrs.evolve(cast(Any, record), id=new_id))
 
     def add_many(self, records: Sequence[R]) -> list[R]:
         return [self.add(r) for r in records]
@@ -303,7 +304,7 @@ class UnitRepo(TableRepository[Unit]):
 class OwnershipRepo:
     _cols = "estate_id, unit_id, owner_id, start_date, end_date"
 
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         self._uow = uow
 
     @staticmethod
@@ -360,7 +361,7 @@ class OwnershipRepo:
 
 
 class OutboxRepo:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         self._uow = uow
 
     def add(self, message: NewMessage, targets: Sequence[str]) -> int:
@@ -368,12 +369,12 @@ class OutboxRepo:
         due = ts(message.created_at)
         # Insert first and look only on a clash: nearly every key is new, and this runs for
         # every event of every write (a SELECT first cost a statement each time).
-        cur = self._uow.execute(
+        added = self._uow.execute(
             "INSERT INTO outbox (estate_id, kind, topic, payload, idem_key, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING",
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING RETURNING id",
             (message.estate_id, message.kind, message.topic, payload, message.key, due),
-        )
-        if cur.rowcount != 1:
+        ).fetchall()
+        if not added:
             existing = self._uow.execute(
                 "SELECT id, estate_id, topic, payload FROM outbox WHERE idem_key = ?",
                 (message.key,),
@@ -386,7 +387,7 @@ class OutboxRepo:
             if not same:
                 raise Conflict("key", message.key, "already used for a different message")
             return int(existing["id"])
-        message_id = int(cast(int, cur.lastrowid))
+        message_id = int(added[0][0])
         if targets:
             self._uow.executemany(
                 "INSERT INTO deliveries (message_id, target, status, next_attempt_at) "
@@ -606,7 +607,103 @@ VENDORS = Table[Vendor](
 # --- unit of work and storage -------------------------------------------------------
 
 
-class SqliteUnitOfWork:
+class SqlRepositories:
+    """The repositories of a unit of work, made on first use (most touch two or three).
+
+    A backend's unit of work inherits this and is itself the
+    :class:`~propcare.storage.sql.SqlSession` the repositories run on: the PostgreSQL
+    adapter reuses every repository this way."""
+
+    @functools.cached_property
+    def estates(self) -> EstateRepo:
+        return EstateRepo(_session(self), ESTATES)
+
+    @functools.cached_property
+    def buildings(self) -> TableRepository[Building]:
+        return TableRepository[Building](_session(self), BUILDINGS)
+
+    @functools.cached_property
+    def units(self) -> UnitRepo:
+        return UnitRepo(_session(self), UNITS)
+
+    @functools.cached_property
+    def owners(self) -> TableRepository[Owner]:
+        return TableRepository[Owner](_session(self), OWNERS)
+
+    @functools.cached_property
+    def ownerships(self) -> OwnershipRepo:
+        return OwnershipRepo(_session(self))
+
+    @functools.cached_property
+    def teams(self) -> TableRepository[Team]:
+        return TableRepository[Team](_session(self), TEAMS)
+
+    @functools.cached_property
+    def staff(self) -> TableRepository[Staff]:
+        return TableRepository[Staff](_session(self), STAFF)
+
+    @functools.cached_property
+    def vendors(self) -> TableRepository[Vendor]:
+        return TableRepository[Vendor](_session(self), VENDORS)
+
+    @functools.cached_property
+    def outbox(self) -> OutboxRepo:
+        return OutboxRepo(_session(self))
+
+    @functools.cached_property
+    def tickets(self) -> TicketRepo:
+        return TicketRepo(_session(self))
+
+    @functools.cached_property
+    def ledger(self) -> LedgerRepo:
+        return LedgerRepo(_session(self))
+
+    @functools.cached_property
+    def billing(self) -> BillingRepo:
+        return BillingRepo(_session(self))
+
+    @functools.cached_property
+    def payments(self) -> PaymentsRepo:
+        return PaymentsRepo(_session(self))
+
+    @functools.cached_property
+    def deposits(self) -> DepositRepo:
+        return DepositRepo(_session(self))
+
+    @functools.cached_property
+    def collection(self) -> CollectionRepo:
+        return CollectionRepo(_session(self))
+
+    @functools.cached_property
+    def appraisal(self) -> AppraisalRepo:
+        return AppraisalRepo(_session(self))
+
+    @functools.cached_property
+    def commission(self) -> CommissionRepo:
+        return CommissionRepo(_session(self))
+
+    @functools.cached_property
+    def arrears(self) -> ArrearsRepo:
+        return ArrearsRepo(_session(self))
+
+    @functools.cached_property
+    def maintenance_plans(self) -> PlanRepo:
+        return PlanRepo(_session(self))
+
+    @functools.cached_property
+    def outages(self) -> OutageRepo:
+        return OutageRepo(_session(self))
+
+    @functools.cached_property
+    def ticket_stats(self) -> TicketStatsRepo:
+        return TicketStatsRepo(_session(self))
+
+
+def _session(repos: SqlRepositories) -> SqlSession:
+    return cast("SqlSession", repos)  # every subclass is one
+
+
+class SqliteUnitOfWork(SqlRepositories):
     """One SQLite transaction; holds the storage lock from enter to exit."""
 
     def __init__(self, storage: SqliteStorage, readonly: bool) -> None:
@@ -615,91 +712,6 @@ class SqliteUnitOfWork:
         self._active = False
         self._committed = False
         self._callbacks: list[Callable[[], None]] = []
-
-    # Repositories are made on first use: most units of work touch two or three.
-    @functools.cached_property
-    def estates(self) -> EstateRepo:
-        return EstateRepo(self, ESTATES)
-
-    @functools.cached_property
-    def buildings(self) -> TableRepository[Building]:
-        return TableRepository[Building](self, BUILDINGS)
-
-    @functools.cached_property
-    def units(self) -> UnitRepo:
-        return UnitRepo(self, UNITS)
-
-    @functools.cached_property
-    def owners(self) -> TableRepository[Owner]:
-        return TableRepository[Owner](self, OWNERS)
-
-    @functools.cached_property
-    def ownerships(self) -> OwnershipRepo:
-        return OwnershipRepo(self)
-
-    @functools.cached_property
-    def teams(self) -> TableRepository[Team]:
-        return TableRepository[Team](self, TEAMS)
-
-    @functools.cached_property
-    def staff(self) -> TableRepository[Staff]:
-        return TableRepository[Staff](self, STAFF)
-
-    @functools.cached_property
-    def vendors(self) -> TableRepository[Vendor]:
-        return TableRepository[Vendor](self, VENDORS)
-
-    @functools.cached_property
-    def outbox(self) -> OutboxRepo:
-        return OutboxRepo(self)
-
-    @functools.cached_property
-    def tickets(self) -> TicketRepo:
-        return TicketRepo(self)
-
-    @functools.cached_property
-    def ledger(self) -> LedgerRepo:
-        return LedgerRepo(self)
-
-    @functools.cached_property
-    def billing(self) -> BillingRepo:
-        return BillingRepo(self)
-
-    @functools.cached_property
-    def payments(self) -> PaymentsRepo:
-        return PaymentsRepo(self)
-
-    @functools.cached_property
-    def deposits(self) -> DepositRepo:
-        return DepositRepo(self)
-
-    @functools.cached_property
-    def collection(self) -> CollectionRepo:
-        return CollectionRepo(self)
-
-    @functools.cached_property
-    def appraisal(self) -> AppraisalRepo:
-        return AppraisalRepo(self)
-
-    @functools.cached_property
-    def commission(self) -> CommissionRepo:
-        return CommissionRepo(self)
-
-    @functools.cached_property
-    def arrears(self) -> ArrearsRepo:
-        return ArrearsRepo(self)
-
-    @functools.cached_property
-    def maintenance_plans(self) -> PlanRepo:
-        return PlanRepo(self)
-
-    @functools.cached_property
-    def outages(self) -> OutageRepo:
-        return OutageRepo(self)
-
-    @functools.cached_property
-    def ticket_stats(self) -> TicketStatsRepo:
-        return TicketStatsRepo(self)
 
     @property
     def committed(self) -> bool:
@@ -772,6 +784,20 @@ class SqliteUnitOfWork:
             raise Conflict("record", _first_words(sql), f"violates a constraint: {exc}") from exc
         except sqlite3.Error as exc:
             raise StorageError("database", self._storage.url, str(exc)) from exc
+
+    def insert_id(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(cast(int, self.execute(sql, params).lastrowid))
+
+    def reserve_ids(self, table: str, count: int) -> int:
+        # The write lock (BEGIN IMMEDIATE) is held, so MAX(id) cannot move under us.
+        row = self.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()
+        return int(row[0]) + 1
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        marks = ", ".join("?" for _ in columns)
+        self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     def commit(self) -> None:
         self._require_active()

@@ -6,21 +6,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from propcare.appraisal.kpi import Scorecard, card_body, card_from
-from propcare.storage.sqlite_values import ts
+from propcare.storage.sqlite_values import parse_ts, ts
 
 if TYPE_CHECKING:
-    from propcare.storage.sqlite import SqliteUnitOfWork
+    from propcare.storage.sql import SqlSession
 
 __all__ = ["AppraisalRepo"]
 
 
 class AppraisalRepo:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         self._uow = uow
 
     def add_scorecard(self, card: Scorecard, at: datetime, actor: str) -> Scorecard:
@@ -29,7 +29,7 @@ class AppraisalRepo:
             "WHERE estate_id = ? AND role = ?",
             (card.estate_id, card.role),
         ).fetchone()[0]
-        cur = self._uow.execute(
+        new_id = self._uow.insert_id(
             "INSERT INTO appraisal_scorecards (estate_id, role, version, effective_from, body, "
             "created_at, actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
@@ -39,7 +39,7 @@ class AppraisalRepo:
         )  # fmt: skip
         return card_from(
             card.estate_id, card.role, card.effective_from, card_body(card), version=version,
-            card_id=int(cur.lastrowid or 0),
+            card_id=new_id,
         )  # fmt: skip
 
     def scorecards(self, estate_id: int) -> list[Scorecard]:
@@ -69,7 +69,7 @@ class AppraisalRepo:
         entered_by: str,
         entered_at: datetime,
     ) -> int:
-        cur = self._uow.execute(
+        new_id = self._uow.insert_id(
             "INSERT INTO appraisal_inputs (estate_id, period, subject_kind, subject_id, kind, "
             "level, value, deductions, reason, corrects_period, entered_by, entered_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -79,7 +79,7 @@ class AppraisalRepo:
                 corrects_period, entered_by, ts(entered_at),
             ),
         )  # fmt: skip
-        return int(cur.lastrowid or 0)
+        return new_id
 
     def inputs(self, estate_id: int, period: str) -> list[dict[str, Any]]:
         rows = self._uow.tuples(
@@ -173,13 +173,20 @@ class AppraisalRepo:
         self, estate_id: int, start: datetime, end: datetime, offset_minutes: int
     ) -> dict[int, int]:
         """Collector -> door visits in [start, end): distinct (unit, local day) pairs."""
+        # The local day in Python: date arithmetic is spelled differently in every SQL
+        # dialect, and a month's visits are a few thousand rows.
         rows = self._uow.tuples(
-            "SELECT collector_staff_id, COUNT(DISTINCT unit_id || '@' || date(at, ?)) "
-            "FROM dunning_attempts WHERE estate_id = ? AND at >= ? AND at < ? "
-            "AND method = 'visit' AND collector_staff_id IS NOT NULL GROUP BY collector_staff_id",
-            (f"{offset_minutes:+d} minutes", estate_id, ts(start), ts(end)),
+            "SELECT DISTINCT collector_staff_id, unit_id, at FROM dunning_attempts "
+            "WHERE estate_id = ? AND at >= ? AND at < ? AND method = 'visit' "
+            "AND collector_staff_id IS NOT NULL",
+            (estate_id, ts(start), ts(end)),
         )
-        return {int(r[0]): int(r[1]) for r in rows}
+        shift = timedelta(minutes=offset_minutes)
+        days = {(int(r[0]), int(r[1]), (parse_ts(r[2]) + shift).date()) for r in rows}
+        counts: dict[int, int] = {}
+        for staff_id, _unit, _day in days:
+            counts[staff_id] = counts.get(staff_id, 0) + 1
+        return counts
 
     def late_notices(self, estate_id: int, start: datetime, end: datetime) -> dict[int, int]:
         """Staff -> outage notices they announced for cuts starting in [start, end) that

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from propcare.storage.sqlite_values import ts
 
 if TYPE_CHECKING:
-    from propcare.storage.sqlite import SqliteUnitOfWork
+    from propcare.storage.sql import SqlSession
 
 __all__ = ["ArrearsRepo"]
 
@@ -23,7 +23,7 @@ _COLLECTING = "('payment', 'credit_applied', 'compensation', 'refund')"
 
 
 class ArrearsRepo:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         self._uow = uow
 
     def outstanding(self, estate_id: int, as_of: datetime) -> list[tuple[int, str, str, int]]:
@@ -31,7 +31,8 @@ class ArrearsRepo:
         rows = self._uow.execute(
             "SELECT unit_id, fee_item, period, SUM(amount_fen) AS owed FROM postings "
             "WHERE estate_id = ? AND account = 'receivable' AND at <= ? "
-            "GROUP BY unit_id, fee_item, period HAVING owed > 0 ORDER BY unit_id, period",
+            "GROUP BY unit_id, fee_item, period HAVING SUM(amount_fen) > 0 "
+            "ORDER BY unit_id, period",
             (estate_id, ts(as_of)),
         )
         return [(r[0], r[1], r[2], int(r[3])) for r in rows]
@@ -47,7 +48,7 @@ class ArrearsRepo:
             "COALESCE(o.phones, '[]'), x.fee_item, x.period, x.owed FROM ("
             "SELECT unit_id, fee_item, period, SUM(amount_fen) AS owed FROM postings "
             "WHERE estate_id = ? AND account = 'receivable' AND at <= ? "
-            "GROUP BY unit_id, fee_item, period HAVING owed > 0) x "
+            "GROUP BY unit_id, fee_item, period HAVING SUM(amount_fen) > 0) x "
             "JOIN units u ON u.id = x.unit_id JOIN buildings b ON b.id = u.building_id "
             "LEFT JOIN ownerships s ON s.unit_id = x.unit_id AND s.start_date <= ? "
             "AND (s.end_date IS NULL OR s.end_date > ?) "

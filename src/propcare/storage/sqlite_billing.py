@@ -1,10 +1,10 @@
 """SQLite repository of billing: fee items, assignments, bills, and bulk journal writes.
 
-A bill run writes tens of thousands of lines per chunk, so the journal rows go in with
-``executemany`` through the ledger's own schema (journal_entries, postings) rather than one
-``LedgerRepo.append`` per line. Entry ids are handed out from ``MAX(id)`` inside the write
-transaction: SQLite has one writer, and ``BEGIN IMMEDIATE`` holds the lock, so nobody else
-can take them meanwhile.
+A bill run writes tens of thousands of lines per chunk, so the journal rows go in through
+the session's bulk path (``insert_rows``: ``executemany`` on SQLite, COPY on PostgreSQL)
+into the ledger's own schema (journal_entries, postings) rather than one
+``LedgerRepo.append`` per line. Entry ids are reserved as a block (``reserve_ids``), so
+nobody else can take them meanwhile.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from propcare.registry.model import UnitUse
 from propcare.storage.sqlite_values import ts
 
 if TYPE_CHECKING:
-    from propcare.storage.sqlite import SqliteUnitOfWork
+    from propcare.storage.sql import SqlSession
 
 __all__ = ["BillingRepo", "TicketCharge"]
 
@@ -63,14 +63,27 @@ def _shares_json(shares: tuple[tuple[int | None, int], ...]) -> str:
     return json.dumps([list(s) for s in shares])
 
 
+_POSTING_COLUMNS = (
+    "entry_id",
+    "estate_id",
+    "account",
+    "sub",
+    "unit_id",
+    "fee_item",
+    "period",
+    "amount_fen",
+    "at",
+)
+
+
 class BillingRepo:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         self._uow = uow
 
     # --- fee items and assignments -------------------------------------------------
 
     def add_item(self, item: FeeItem) -> FeeItem:
-        cur = self._uow.execute(
+        new_id = self._uow.insert_id(
             "INSERT INTO fee_items (estate_id, code, name, kind, schedule, rates, amount, due, "
             "vacancy_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -87,7 +100,7 @@ class BillingRepo:
         )
         from attrs import evolve
 
-        return evolve(item, id=int(cur.lastrowid or 0))
+        return evolve(item, id=new_id)
 
     def items(self, estate_id: int) -> list[FeeItem]:
         rows = self._uow.execute(
@@ -246,10 +259,6 @@ class BillingRepo:
 
     # --- writes --------------------------------------------------------------------
 
-    def _next_entry_id(self) -> int:
-        row = self._uow.execute("SELECT COALESCE(MAX(id), 0) FROM journal_entries").fetchone()
-        return int(row[0]) + 1
-
     def write_entries(
         self,
         estate_id: int,
@@ -262,31 +271,36 @@ class BillingRepo:
         receivable debit of the unit, revenue credit; returns the entry ids in order."""
         if not rows:
             return []
-        first = self._next_entry_id()
+        first = self._uow.reserve_ids("journal_entries", len(rows))
         when = ts(at)
-        self._uow.executemany(
-            "INSERT INTO journal_entries (id, estate_id, kind, at, idem_key, actor, memo) "
-            "VALUES (?, ?, ?, ?, ?, ?, '')",
-            [(first + i, estate_id, kind, when, r[0], actor) for i, r in enumerate(rows)],
-        )
-        sql = (
-            "INSERT INTO postings (entry_id, estate_id, account, sub, unit_id, fee_item, "
-            "period, amount_fen, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        self._uow.insert_rows(
+            "journal_entries",
+            ("id", "estate_id", "kind", "at", "idem_key", "actor", "memo"),
+            [(first + i, estate_id, kind, when, r[0], actor, "") for i, r in enumerate(rows)],
         )
         postings: list[tuple[object, ...]] = []
         for i, (_key, unit, fen, item, period, revenue) in enumerate(rows):
             entry = first + i
             postings.append((entry, estate_id, "receivable", "", unit, item, period, fen, when))
             postings.append((entry, estate_id, revenue, item, None, None, None, -fen, when))
-        self._uow.executemany(sql, postings)
+        self._uow.insert_rows("postings", _POSTING_COLUMNS, postings)
         return list(range(first, first + len(rows)))
 
     def add_bills(
         self, estate_id: int, lines: Sequence[BillLine], entry_ids: Sequence[int]
     ) -> None:
-        self._uow.executemany(
-            "INSERT INTO bills (estate_id, unit_id, fee_item, period, amount_fen, due_date, "
-            "owner_shares, entry_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        self._uow.insert_rows(
+            "bills",
+            (
+                "estate_id",
+                "unit_id",
+                "fee_item",
+                "period",
+                "amount_fen",
+                "due_date",
+                "owner_shares",
+                "entry_id",
+            ),
             [
                 (
                     estate_id,

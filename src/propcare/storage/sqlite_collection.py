@@ -12,7 +12,7 @@ from propcare.ledger.collection import CollectorAssignment, DunningAttempt
 from propcare.storage.sqlite_values import ts
 
 if TYPE_CHECKING:
-    from propcare.storage.sqlite import SqliteUnitOfWork
+    from propcare.storage.sql import SqlSession
 
 __all__ = ["CollectionRepo"]
 
@@ -50,16 +50,16 @@ _ATTEMPTS = (
 
 
 class CollectionRepo:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         self._uow = uow
 
     def add_assignment(self, a: CollectorAssignment) -> CollectorAssignment:
-        cur = self._uow.execute(
+        new_id = self._uow.insert_id(
             "INSERT INTO collector_assignments (estate_id, staff_id, building_id, unit_id, "
             "start_date, end_date) VALUES (?, ?, ?, ?, ?, ?)",
             (a.estate_id, a.staff_id, a.building_id, a.unit_id, _day(a.start), _day(a.end)),
         )
-        return attrs.evolve(a, id=int(cur.lastrowid or 0))
+        return attrs.evolve(a, id=new_id)
 
     def assignments(self, estate_id: int) -> list[CollectorAssignment]:
         rows = self._uow.execute(
@@ -81,12 +81,12 @@ class CollectionRepo:
         ]
 
     def add_campaign(self, estate_id: int, title: str, at: datetime, actor: str) -> int:
-        cur = self._uow.execute(
+        new_id = self._uow.insert_id(
             "INSERT INTO dunning_campaigns (estate_id, title, started_at, started_by) "
             "VALUES (?, ?, ?, ?)",
             (estate_id, title, ts(at), actor),
         )
-        return int(cur.lastrowid or 0)
+        return new_id
 
     def campaign_estate(self, campaign_id: int) -> int | None:
         row = self._uow.execute(
@@ -95,7 +95,7 @@ class CollectionRepo:
         return None if row is None else int(row[0])
 
     def add_attempt(self, a: DunningAttempt) -> DunningAttempt:
-        cur = self._uow.execute(
+        new_id = self._uow.insert_id(
             "INSERT INTO dunning_attempts (estate_id, campaign_id, unit_id, collector_staff_id, "
             "method, outcome, at, promised_date, note, actor) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -112,7 +112,7 @@ class CollectionRepo:
                 a.actor,
             ),
         )
-        return attrs.evolve(a, id=int(cur.lastrowid or 0))
+        return attrs.evolve(a, id=new_id)
 
     def attempts(self, unit_id: int) -> list[DunningAttempt]:
         rows = self._uow.execute(f"{_ATTEMPTS} WHERE unit_id = ? ORDER BY at, id", (unit_id,))

@@ -20,7 +20,7 @@ from propcare.commission.settle import (
 from propcare.storage.sqlite_values import parse_ts, ts
 
 if TYPE_CHECKING:
-    from propcare.storage.sqlite import SqliteUnitOfWork
+    from propcare.storage.sql import SqlSession
 
 __all__ = ["CommissionRepo"]
 
@@ -54,7 +54,7 @@ def _plan(r: Sequence[Any]) -> Plan:
 
 
 class CommissionRepo:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         self._uow = uow
 
     # --- plans, targets, splits -----------------------------------------------------
@@ -65,7 +65,7 @@ class CommissionRepo:
             "WHERE estate_id = ? AND name = ?",
             (plan.estate_id, plan.name),
         ).fetchone()[0]
-        cur = self._uow.execute(
+        new_id = self._uow.insert_id(
             "INSERT INTO commission_plans (estate_id, name, version, effective_from, kind, "
             "params, staff_id, role, floor_fen, cap_fen, corrects, reason, created_at, actor) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -76,7 +76,7 @@ class CommissionRepo:
                 actor,
             ),
         )  # fmt: skip
-        found = self.plan(int(cur.lastrowid or 0))
+        found = self.plan(new_id)
         assert found is not None
         return found
 
@@ -112,7 +112,7 @@ class CommissionRepo:
         return {int(r[0]): (r[1], r[2]) for r in rows}
 
     def add_split(self, split: Split) -> Split:
-        cur = self._uow.execute(
+        new_id = self._uow.insert_id(
             "INSERT INTO commission_splits (estate_id, building_id, unit_id, shares, start_date, "
             "end_date) VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -126,7 +126,7 @@ class CommissionRepo:
         )
         from attrs import evolve
 
-        return evolve(split, id=int(cur.lastrowid or 0))
+        return evolve(split, id=new_id)
 
     def splits(self, estate_id: int) -> list[Split]:
         rows = self._uow.execute(
@@ -173,7 +173,7 @@ class CommissionRepo:
         return None if row is None else {k: int(v) for k, v in json.loads(row[0]).items()}
 
     def add_statement(self, s: Statement) -> Statement:
-        cur = self._uow.execute(
+        new_id = self._uow.insert_id(
             "INSERT INTO commission_statements (estate_id, staff_id, period, sequence, plan_id, "
             "plan_name, plan_version, total_fen, lines, inputs, settled_at, actor) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -184,7 +184,7 @@ class CommissionRepo:
                 json.dumps(s.inputs, ensure_ascii=False), ts(s.settled_at), s.actor,
             ),
         )  # fmt: skip
-        statement_id = int(cur.lastrowid or 0)
+        statement_id = new_id
         payments = {
             line.payment_id
             for line in s.lines

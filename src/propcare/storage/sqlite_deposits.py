@@ -13,7 +13,7 @@ from propcare.money import from_fen, to_fen
 from propcare.storage.sqlite_values import ts
 
 if TYPE_CHECKING:
-    from propcare.storage.sqlite import SqliteUnitOfWork
+    from propcare.storage.sql import SqlSession
 
 __all__ = ["DepositRepo"]
 
@@ -48,11 +48,11 @@ def _deposit(r: sqlite3.Row) -> Deposit:
 
 
 class DepositRepo:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         self._uow = uow
 
     def next_id(self) -> int:
-        return int(self._uow.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM deposits").fetchone()[0])
+        return self._uow.reserve_ids("deposits", 1)
 
     def add(self, deposit: Deposit, entry_id: int) -> None:
         self._uow.execute(

@@ -11,19 +11,19 @@ from propcare.ledger.journal import JournalEntry, Posting, Receipt
 from propcare.storage.sqlite_values import ts
 
 if TYPE_CHECKING:
-    from propcare.storage.sqlite import SqliteUnitOfWork
+    from propcare.storage.sql import SqlSession
 
 __all__ = ["LedgerRepo"]
 
 
 class LedgerRepo:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         self._uow = uow
 
     def append(self, entry: JournalEntry) -> int:
         """Store a balanced entry; Conflict if its key or the entry it reverses is taken."""
         at = ts(entry.at)
-        cur = self._uow.execute(
+        new_id = self._uow.insert_id(
             "INSERT INTO journal_entries (estate_id, kind, at, idem_key, actor, memo, reverses) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
@@ -36,7 +36,7 @@ class LedgerRepo:
                 entry.reverses,
             ),
         )
-        entry_id = int(cur.lastrowid or 0)
+        entry_id = new_id
         self._uow.executemany(
             "INSERT INTO postings (entry_id, estate_id, account, sub, unit_id, fee_item, "
             "period, amount_fen, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -132,7 +132,7 @@ class LedgerRepo:
         rows = self._uow.execute(
             "SELECT fee_item, period, SUM(amount_fen) AS owed FROM postings "
             "WHERE unit_id = ? AND account = 'receivable' GROUP BY fee_item, period "
-            "HAVING owed <> 0 ORDER BY period, fee_item",
+            "HAVING SUM(amount_fen) <> 0 ORDER BY period, fee_item",
             (unit_id,),
         )
         return [(r[0], r[1], int(r[2])) for r in rows]
@@ -145,7 +145,8 @@ class LedgerRepo:
             "SELECT p.fee_item, p.period, -SUM(p.amount_fen) AS applied FROM postings p "
             "JOIN journal_entries e ON e.id = p.entry_id WHERE e.kind = 'credit_applied' "
             "AND p.account = 'receivable' AND p.unit_id = ? GROUP BY p.fee_item, p.period "
-            "HAVING applied > 0 ORDER BY MAX(p.entry_id) DESC, p.period DESC, p.fee_item DESC",
+            "HAVING -SUM(p.amount_fen) > 0 "
+            "ORDER BY MAX(p.entry_id) DESC, p.period DESC, p.fee_item DESC",
             (unit_id,),
         )
         return [(r[0], r[1], int(r[2])) for r in rows]
@@ -156,7 +157,8 @@ class LedgerRepo:
         year = at.year
         row = self._uow.execute(
             "INSERT INTO receipt_counters (estate_id, year, last_number) VALUES (?, ?, 1) "
-            "ON CONFLICT (estate_id, year) DO UPDATE SET last_number = last_number + 1 "
+            "ON CONFLICT (estate_id, year) "
+            "DO UPDATE SET last_number = receipt_counters.last_number + 1 "
             "RETURNING last_number",
             (estate_id, year),
         ).fetchone()

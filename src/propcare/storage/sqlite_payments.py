@@ -11,7 +11,7 @@ from propcare.storage.ports import PaymentRow, RefundRow
 from propcare.storage.sqlite_values import parse_ts, ts
 
 if TYPE_CHECKING:
-    from propcare.storage.sqlite import SqliteUnitOfWork
+    from propcare.storage.sql import SqlSession
 
 __all__ = ["PaymentsRepo"]
 
@@ -23,7 +23,7 @@ _COLUMNS = (
 
 
 class PaymentsRepo:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         self._uow = uow
 
     @staticmethod
@@ -59,7 +59,7 @@ class PaymentsRepo:
         entry_id: int,
         status: str,
     ) -> int:
-        cur = self._uow.execute(
+        new_id = self._uow.insert_id(
             "INSERT INTO payment_notices (estate_id, provider, provider_txn_id, amount_fen, "
             "unit_id, order_id, method, paid_at, entry_id, status) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -76,7 +76,7 @@ class PaymentsRepo:
                 status,
             ),
         )
-        return int(cur.lastrowid or 0)
+        return new_id
 
     def set_status(
         self,
@@ -137,7 +137,7 @@ class PaymentsRepo:
         refund_no: str = "",
         status: str = "paid",
     ) -> int:
-        cur = self._uow.execute(
+        new_id = self._uow.insert_id(
             "INSERT INTO payment_refunds (payment_id, entry_id, amount_fen, reason, actor, at, "
             "provider_refund_id, refund_no, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -152,7 +152,7 @@ class PaymentsRepo:
                 status,
             ),
         )
-        return int(cur.lastrowid or 0)
+        return new_id
 
     def add_compensation(
         self,

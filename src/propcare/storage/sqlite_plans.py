@@ -15,7 +15,8 @@ from propcare.storage.sqlite_values import ts
 from propcare.tickets.planned import Outage, Plan
 
 if TYPE_CHECKING:
-    from propcare.storage.sqlite import SqliteUnitOfWork, Table, TableRepository
+    from propcare.storage.sql import SqlSession
+    from propcare.storage.sqlite import Table, TableRepository
 
 __all__ = ["OutageRepo", "PlanRepo"]
 
@@ -82,7 +83,7 @@ def _plans_table() -> Table[Plan]:
 class PlanRepo:
     """Maintenance plans: the shared Table mapping, plus the active plans of an estate."""
 
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         from propcare.storage.sqlite import TableRepository
 
         self._rows: TableRepository[Plan] = TableRepository[Plan](uow, _plans_table())
@@ -131,11 +132,11 @@ def _outage(r: sqlite3.Row) -> Outage:
 
 
 class OutageRepo:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         self._uow = uow
 
     def add(self, record: Outage) -> Outage:
-        cur = self._uow.execute(
+        new_id = self._uow.insert_id(
             "INSERT INTO outages (estate_id, kind, title, starts_at, ends_at, announced_at, "
             "lead_seconds, late, building_ids, unit_ids, notices, announced_by_staff_id, "
             "unreachable) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -155,7 +156,7 @@ class OutageRepo:
                 record.unreachable,
             ),
         )
-        return attrs.evolve(record, id=int(cur.lastrowid or 0))
+        return attrs.evolve(record, id=new_id)
 
     def get(self, record_id: int) -> Outage | None:
         row = self._uow.execute(f"{_OUTAGE_SELECT} WHERE o.id = ?", (record_id,)).fetchone()

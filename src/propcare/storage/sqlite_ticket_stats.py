@@ -26,7 +26,7 @@ from propcare.tickets.stats import (
 )
 
 if TYPE_CHECKING:
-    from propcare.storage.sqlite import SqliteUnitOfWork
+    from propcare.storage.sql import SqlSession
 
 __all__ = ["FILTER", "TicketStatsRepo", "column_of", "outside_sql", "tickets_sql"]
 
@@ -181,7 +181,7 @@ def _metrics(row: sqlite3.Row, outside: tuple[int, int]) -> TicketMetrics:
 
 
 class TicketStatsRepo:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         self._uow = uow
 
     def metrics(

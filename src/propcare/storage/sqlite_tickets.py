@@ -35,7 +35,7 @@ from propcare.tickets.model import (
 from propcare.tickets.record import IntakeRefs, Ticket
 
 if TYPE_CHECKING:
-    from propcare.storage.sqlite import SqliteUnitOfWork
+    from propcare.storage.sql import SqlSession
 
 __all__ = ["TicketRepo", "state_from_dict", "state_json"]
 
@@ -326,7 +326,7 @@ def _charge_row(ticket_id: int, state: TicketState, seq: int, charge: Charge) ->
 
 
 class TicketRepo:
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         self._uow = uow
 
     def add(
@@ -337,8 +337,8 @@ class TicketRepo:
         policy: str,
         plan: tuple[int, str] | None = None,
     ) -> int:
-        cur = self._uow.execute(_INSERT_TICKET, _insert_row(state, deadlines, policy, plan))
-        ticket_id = int(cur.lastrowid or 0)
+        new_id = self._uow.insert_id(_INSERT_TICKET, _insert_row(state, deadlines, policy, plan))
+        ticket_id = new_id
         self._uow.execute(_INSERT_EVENT, _event_row(ticket_id, event))
         return ticket_id
 
@@ -347,14 +347,12 @@ class TicketRepo:
     ) -> list[int]:
         """Store whole tickets (state, every event, charges) with a few executemany calls.
 
-        The ids are given here, after the largest stored one, rather than read back row by
-        row: the unit of work holds SQLite's write lock (BEGIN IMMEDIATE), so no other
-        writer can take them meanwhile, and they are the ids SQLite would have chosen.
+        The ids are reserved here as a block (``reserve_ids``) rather than read back row
+        by row: no other writer can take them meanwhile.
         """
         if not tickets:
             return []
-        row = self._uow.execute("SELECT COALESCE(MAX(id), 0) FROM tickets").fetchone()
-        first = int(row[0]) + 1
+        first = self._uow.reserve_ids("tickets", len(tickets))
         ticket_rows: list[tuple[Any, ...]] = []
         event_rows: list[tuple[Any, ...]] = []
         charge_rows: list[tuple[Any, ...]] = []
@@ -466,9 +464,12 @@ class TicketRepo:
         # validated on the way in) to compare estate ids: intake is the hot write path.
         row = self._uow.execute(
             "SELECT e.timezone, s.name, s.active_from, s.active_to, "
-            "? IS NULL OR EXISTS (SELECT 1 FROM units WHERE id = ? AND estate_id = ?), "
-            "? IS NULL OR EXISTS (SELECT 1 FROM owners WHERE id = ? AND estate_id = ?) "
-            "FROM (SELECT 1) LEFT JOIN estates e ON e.id = ? "
+            # CAST: PostgreSQL must know a parameter's type to test it for NULL.
+            "CAST(? AS BIGINT) IS NULL "
+            "OR EXISTS (SELECT 1 FROM units WHERE id = ? AND estate_id = ?), "
+            "CAST(? AS BIGINT) IS NULL "
+            "OR EXISTS (SELECT 1 FROM owners WHERE id = ? AND estate_id = ?) "
+            "FROM (SELECT 1) one LEFT JOIN estates e ON e.id = ? "
             "LEFT JOIN staff s ON s.id = ? AND s.estate_id = ?",
             (
                 unit_id, unit_id, estate_id, owner_id, owner_id, estate_id,
