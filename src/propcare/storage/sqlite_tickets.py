@@ -219,10 +219,11 @@ _COLUMNS = (
 _INSERT_TICKET = (
     f"INSERT INTO tickets ({_COLUMNS}, plan_id, occurrence) VALUES ({', '.join('?' * 28)})"
 )
-_INSERT_TICKET_WITH_ID = (
-    f"INSERT INTO tickets (id, {_COLUMNS}, plan_id, occurrence) VALUES ({', '.join('?' * 29)})"
+_TICKET_IMPORT_COLUMNS = ("id", *_COLUMNS.split(", "), "plan_id", "occurrence")
+_EVENT_COLUMNS = ("ticket_id", "seq", "action", "at", "actor", "staff_id", "data")
+_INSERT_EVENT = (
+    f"INSERT INTO ticket_events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * 7)})"
 )
-_INSERT_EVENT = "INSERT INTO ticket_events VALUES (?, ?, ?, ?, ?, ?, ?)"
 _SNAPSHOT = (
     "status = ?, assignee_staff_id = ?, assignee_team_id = ?, responded_at = ?, "
     "arrived_at = ?, resolved_at = ?, closed_at = ?, cancelled_at = ?, callback_at = ?, "
@@ -305,9 +306,20 @@ def _event_row(ticket_id: int, e: TicketEvent) -> tuple[Any, ...]:
     )
 
 
+_CHARGE_COLUMNS = (
+    "ticket_id",
+    "estate_id",
+    "unit_id",
+    "seq",
+    "item",
+    "quantity",
+    "unit_price_fen",
+    "amount_fen",
+    "at",
+)
 _INSERT_CHARGE = (
-    "INSERT INTO ticket_charges (ticket_id, estate_id, unit_id, seq, item, quantity, "
-    "unit_price_fen, amount_fen, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO ticket_charges ({', '.join(_CHARGE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_CHARGE_COLUMNS))})"
 )
 
 
@@ -365,10 +377,11 @@ class TicketRepo:
                     _charge_row(ticket_id, state, seq, charge)
                     for seq, charge in zip(seqs, state.charges, strict=True)
                 )
-        self._uow.executemany(_INSERT_TICKET_WITH_ID, ticket_rows)
-        self._uow.executemany(_INSERT_EVENT, event_rows)
+        # The bulk path: executemany on SQLite, COPY on PostgreSQL.
+        self._uow.insert_rows("tickets", _TICKET_IMPORT_COLUMNS, ticket_rows)
+        self._uow.insert_rows("ticket_events", _EVENT_COLUMNS, event_rows)
         if charge_rows:
-            self._uow.executemany(_INSERT_CHARGE, charge_rows)
+            self._uow.insert_rows("ticket_charges", _CHARGE_COLUMNS, charge_rows)
         return list(range(first, first + len(tickets)))
 
     def append(
