@@ -56,6 +56,7 @@ KEY_PAGES = [
     "adapters/webhook/index.html",
     "adapters/wechatpay/index.html",
     "adapters/alipay/index.html",
+    "adapters/postgresql/index.html",
     "architecture/index.html",
     "explanation/sla-computation/index.html",
     "performance/index.html",
@@ -172,6 +173,7 @@ def test_the_hooks_page_has_an_anchor_per_hook(site: Path) -> None:
         ("adapters/webhook/index.html", "adapters/propcare-webhook/README.md"),
         ("adapters/wechatpay/index.html", "adapters/propcare-wechatpay/README.md"),
         ("adapters/alipay/index.html", "adapters/propcare-alipay/README.md"),
+        ("adapters/postgresql/index.html", "adapters/propcare-postgres/README.md"),
     ],
 )
 def test_adapter_pages_include_their_readme(site: Path, relative: str, readme: str) -> None:

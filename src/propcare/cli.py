@@ -1,11 +1,13 @@
 """The ``propcare`` command (extra ``cli``).
 
 Commands: ``info``, ``demo``, ``report monthly``, ``arrears``, ``bill-run``,
-``import units`` and ``calendar check``; ``propcare COMMAND --help`` explains each option.
+``import units``, ``calendar check`` and ``migrate-db``; ``propcare COMMAND --help`` explains
+each option.
 
 Exit codes: 0 done; 1 propcare refused the work of ``report``, ``arrears``,
-``bill-run``, ``import`` or ``calendar`` (a :class:`~propcare.errors.PropcareError`, shown as
-one line on stderr that names the field, the value and the rule:
+``bill-run``, ``import``, ``calendar`` or ``migrate-db`` (a
+:class:`~propcare.errors.PropcareError`, shown as one line on stderr that names the field,
+the value and the rule:
 ``error: period='2099-01': is not open yet: ...``); 2 bad usage, as click
 reports it (an unknown option, a malformed number). ``info`` and ``demo`` end a
 PropcareError with 2 too: every one they raise is about the options given
@@ -16,16 +18,11 @@ propcare.
 from __future__ import annotations
 
 import csv
-import functools
-import io
 import re
-import unicodedata
-import zipfile
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,12 +30,19 @@ import attrs
 import click
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from propcare import __version__
-from propcare.access import ROLES, Actor, Resource
+from propcare.access import ROLES, Actor
 from propcare.app import Propcare, backend_name
 from propcare.calendar import DEFAULT_CALENDARS, HolidayData
 from propcare.demo import (
@@ -61,21 +65,14 @@ from propcare.errors import (
 )
 from propcare.ledger.arrears import ArrearsLine
 from propcare.plugins.host import Provided
-from propcare.registry.contact import IdCardNumber, Phone
-from propcare.registry.events import OwnershipChanged, RecordCreated, UnitsAdded
+from propcare.registry.archive_import import HEADER_ROWS, UNIT_COLUMNS, ImportResult, read_archive
 from propcare.registry.model import (
     Building,
-    BuildingId,
     Estate,
     EstateId,
-    Owner,
-    OwnerId,
-    Ownership,
     Staff,
-    Unit,
-    UnitUse,
 )
-from propcare.service import Service
+from propcare.storage.copy import DEFAULT_BATCH, copy_database
 from propcare.storage.sqlite import parse_sqlite_url
 
 __all__ = ["ROSTER_HEADERS", "UNIT_COLUMNS", "database_url", "main"]
@@ -207,9 +204,11 @@ def info(db: str) -> None:
     "--db",
     default="propcare-demo.db",
     show_default=True,
-    metavar="PATH",
+    metavar="PATH|URL",
     help="SQLite file to build (a path or an sqlite:/// URL). An earlier propcare database "
-    "there is replaced; any other file is refused. The file is left on disk.",
+    "there is replaced; any other file is refused. The file is left on disk. A server URL "
+    "(postgresql://..., with propcare-postgres installed) builds into that database, which "
+    "must hold no propcare data yet.",
 )
 @click.option(
     "--units",
@@ -252,7 +251,13 @@ def demo(
     db: str, units: int, months: int, seed: int, today: datetime | None, report_dir: Path | None
 ) -> None:
     """Build a realistic demo estate in SQLite, write its monthly report and print a summary."""
-    options = DemoOptions(db=db, units=units, months=months, seed=seed)
+    if has_url_scheme(db) and not db.lower().startswith("sqlite:"):
+        # A server database: the demo fills it (it must be empty); the report goes here.
+        options = DemoOptions(
+            db=Path("propcare-demo.db"), units=units, months=months, seed=seed, server_url=db
+        )
+    else:
+        options = DemoOptions(db=db, units=units, months=months, seed=seed)
     if today is not None:
         options = attrs.evolve(options, today=today.date())
     if report_dir is not None:
@@ -284,9 +289,19 @@ def _print_summary(result: DemoResult) -> None:
     for line in result.summary:
         table.add_row(Text(line.label), Text(line.value))
     console.print(table)
+    if result.url != sqlite_url(result.db_path):
+        shown = _shown_url(result.url)
+        console.print(Text(f"Demo database built in {shown}"), soft_wrap=True)
+        console.print(Text(f"Look inside: propcare info --db {shown}"), soft_wrap=True)
+        _print_report(console, result)
+        return
     where = result.db_path.resolve()
     console.print(Text(f"Demo database left at {where}"), soft_wrap=True)
     console.print(Text(f"Look inside: propcare info --db {result.db_path}"), soft_wrap=True)
+    _print_report(console, result)
+
+
+def _print_report(console: Console, result: DemoResult) -> None:
     if result.report:
         shown = result.report.get("html", result.report["xlsx"]).resolve()
         console.print(Text(f"Monthly report written to {shown}"), soft_wrap=True)
@@ -699,450 +714,6 @@ def bill_run(db: str, estate_id: int, period: str) -> None:
 # --- propcare import units ----------------------------------------------------------------------
 
 
-@attrs.frozen
-class Column:
-    """A column of the unit import: its key, its headers in zh-CN and English, what it holds."""
-
-    key: str
-    zh: str
-    en: str
-    required: bool
-    meaning: str
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return f"{self.zh} / {self.en}"
-
-
-UNIT_COLUMNS: tuple[Column, ...] = (
-    Column(
-        "building",
-        "楼栋",
-        "Building",
-        True,
-        "building name; a new name adds the building",
-        ("楼号", "楼栋号", "building name"),
-    ),
-    Column(
-        "unit",
-        "房号",
-        "Unit",
-        True,
-        "unit number, once per building",
-        ("房间号", "unit number", "unit no"),
-    ),
-    Column(
-        "floor_area",
-        "建筑面积(㎡)",
-        "Floor area (m2)",
-        True,
-        "square metres, e.g. 89.5 (at most 4 decimals)",
-        ("面积", "area"),
-    ),
-    Column(
-        "use",
-        "用途",
-        "Use",
-        False,
-        "residential 住宅 (empty: residential), shop 商铺, office 办公, storage 储藏室, "
-        "parking 车位, other 其他",
-        ("房屋用途",),
-    ),
-    Column(
-        "handover_date",
-        "交付日期",
-        "Handover date",
-        False,
-        "YYYY-MM-DD; empty: not handed over yet",
-        ("交房日期",),
-    ),
-    Column(
-        "owner",
-        "业主",
-        "Owner",
-        False,
-        "the owner's name; empty: no owner yet",
-        ("业主姓名", "owner name"),
-    ),
-    Column(
-        "phones",
-        "电话",
-        "Phones",
-        False,
-        "one or more phone numbers, separated by / , ; or 、",
-        ("联系电话", "手机", "手机号", "phone"),
-    ),
-    Column(
-        "id_card",
-        "身份证号",
-        "ID card",
-        False,
-        "the owner's resident ID number (optional)",
-        ("身份证", "id card number"),
-    ),
-    Column(
-        "owner_since",
-        "入住日期",
-        "Owner since",
-        False,
-        "YYYY-MM-DD the owner holds the unit from; empty: the handover date",
-        (),
-    ),
-)
-_COLUMN = {c.key: c for c in UNIT_COLUMNS}
-_HEADER_ROWS = 10  # the header row may follow a title row or two
-_USES = {
-    "住宅": UnitUse.RESIDENTIAL,
-    "商铺": UnitUse.SHOP,
-    "商业": UnitUse.SHOP,
-    "底商": UnitUse.SHOP,
-    "办公": UnitUse.OFFICE,
-    "写字楼": UnitUse.OFFICE,
-    "储藏室": UnitUse.STORAGE,
-    "储藏间": UnitUse.STORAGE,
-    "车位": UnitUse.PARKING,
-    "车库": UnitUse.PARKING,
-    "其他": UnitUse.OTHER,
-    "其它": UnitUse.OTHER,
-}
-_PHONE_SPLIT = re.compile(r"[/,;，；、\n]+")
-_DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$")
-
-
-def _header_key(text: Any) -> str:
-    """``建筑面积（㎡）`` and ``Floor area (m2)`` alike: width-folded, lower case, no unit."""
-    folded = unicodedata.normalize("NFKC", str(text)).strip().lower()
-    folded = re.sub(r"\([^)]*\)$", "", folded.strip())
-    return re.sub(r"[\s_\-:*]", "", folded)
-
-
-_HEADER_KEYS: dict[str, str] = {
-    _header_key(name): c.key for c in UNIT_COLUMNS for name in (c.zh, c.en, c.key, *c.aliases)
-}
-
-
-@attrs.frozen
-class Problem:
-    """Why a row is not imported: its row number in the file, the column, the value, the rule."""
-
-    row: int
-    column: str
-    value: str
-    rule: str
-
-
-@attrs.frozen
-class _GoodRow:
-    row: int
-    building: str
-    unit: Unit
-    owner: Owner | None
-    start: date | None
-
-
-@attrs.frozen
-class _Imported:
-    units: int
-    buildings: tuple[str, ...]
-    owners_created: int
-    owners_reused: int
-    committed: bool
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # 101 typed into a number cell
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == datetime.min.time() else str(value)
-    return str(value).strip()
-
-
-def _read_rows(path: Path) -> list[tuple[int, list[Any]]]:
-    """(row number, cells) of the file's first sheet; row numbers as a spreadsheet shows them."""
-    if path.suffix.lower() == ".csv":
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            try:
-                text = raw.decode("gb18030")  # Excel on Chinese Windows saves CSV so
-            except UnicodeDecodeError:
-                raise ValidationError(
-                    "file", path.name, "is neither UTF-8 nor GB18030 text: save it as CSV UTF-8"
-                ) from None
-        return list(enumerate((list(r) for r in csv.reader(io.StringIO(text))), start=1))
-    from openpyxl import load_workbook  # the cli extra brings it
-
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
-        raise ValidationError(
-            "file", path.name, f"is not a readable .xlsx workbook ({type(exc).__name__})"
-        ) from None
-    try:
-        sheet = book.worksheets[0]
-        return [(i, list(cells)) for i, cells in enumerate(sheet.iter_rows(values_only=True), 1)]
-    finally:
-        book.close()
-
-
-def _columns(path: Path, rows: Sequence[tuple[int, list[Any]]]) -> tuple[int, dict[int, str]]:
-    """The header row's position and its columns (cell index -> column key)."""
-    required = {c.key for c in UNIT_COLUMNS if c.required}
-    first: list[str] = []
-    for position, (_number, cells) in enumerate(rows[:_HEADER_ROWS]):
-        headers = [_text(c) for c in cells]
-        if not first and any(headers):
-            first = headers
-        found: dict[int, str] = {}
-        for index, header in enumerate(headers):
-            key = _HEADER_KEYS.get(_header_key(header)) if header else None
-            if key is None:
-                continue
-            if key in found.values():
-                other = next(headers[i] for i, k in found.items() if k == key)
-                raise ValidationError(
-                    "columns", [other, header], f"both mean {_COLUMN[key].label}: keep one"
-                )
-            found[index] = key
-        if required <= set(found.values()):
-            return position, found
-    missing = ", ".join(c.label for c in UNIT_COLUMNS if c.required)
-    raise ValidationError(
-        "columns",
-        first,
-        f"{path.name} needs a header row (within the first {_HEADER_ROWS} rows) with the columns "
-        f"{missing}; see `propcare import units --help`",
-    )
-
-
-def _area(value: Any) -> Decimal:
-    if isinstance(value, bool):
-        raise ValidationError("floor_area", value, "is not a number")
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))  # the number as the cell shows it, not its binary value
-    text = unicodedata.normalize("NFKC", str(value)).strip().lower()
-    text = re.sub(r"\s*(m2|平方米|平米)$", "", text).replace(",", "")
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise ValidationError("floor_area", value, "is not a number (square metres)") from None
-
-
-def _day(field: str, value: Any) -> date | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    found = _DATE.match(str(value).strip())
-    if found:
-        try:
-            return date(int(found[1]), int(found[2]), int(found[3]))
-        except ValueError:
-            pass
-    raise ValidationError(field, value, "must be a date written YYYY-MM-DD, e.g. 2019-06-30")
-
-
-def _use(value: Any) -> UnitUse | str:
-    text = _text(value)
-    if not text:
-        return UnitUse.RESIDENTIAL
-    return _USES.get(text, text.lower())
-
-
-def _check_row(
-    estate_id: EstateId, number: int, cells: Mapping[str, Any], headers: Mapping[str, str]
-) -> tuple[_GoodRow | None, list[Problem]]:
-    """A row through the registry's own validators: every problem of it, or the row to import."""
-    problems: list[Problem] = []
-    failed: set[str] = set()
-
-    def bad(key: str, shown: str, rule: str) -> None:
-        failed.add(key)
-        problems.append(Problem(number, headers.get(key, _COLUMN[key].zh), shown, rule))
-
-    def check(key: str, value: Any, make: Callable[[], Any]) -> Any:
-        try:
-            return make()
-        except PropcareError as exc:
-            # An ID number stays masked in the report, as the validator masks it.
-            bad(key, str(exc.value) if key == "id_card" else _text(value), exc.rule)
-            return None
-
-    def probe(**fields: Any) -> Unit:
-        return Unit(**{"estate_id": estate_id, "building_id": BuildingId(0), **fields})
-
-    building = _text(cells.get("building"))
-    check("building", building, lambda: Building(estate_id, building))
-    unit_number = _text(cells.get("unit"))
-    check("unit", unit_number, lambda: probe(number=unit_number, floor_area=Decimal(1)))
-    raw_area = cells.get("floor_area")
-    area: Decimal | None = None
-    if _text(raw_area) == "":
-        bad("floor_area", "", "is required: square metres, e.g. 89.5")
-    else:
-        probed = check(
-            "floor_area", raw_area, lambda: probe(number="x", floor_area=_area(raw_area))
-        )
-        area = None if probed is None else probed.floor_area
-    use = check(
-        "use",
-        cells.get("use"),
-        lambda: probe(number="x", floor_area=Decimal(1), use=_use(cells.get("use"))).use,
-    )
-    handover = check(
-        "handover_date",
-        cells.get("handover_date"),
-        lambda: _day("handover_date", cells.get("handover_date")),
-    )
-    name = _text(cells.get("owner"))
-    phone_texts = [p.strip() for p in _PHONE_SPLIT.split(_text(cells.get("phones"))) if p.strip()]
-    phones = [check("phones", p, functools.partial(Phone, p)) for p in phone_texts]
-    card_text = _text(cells.get("id_card"))
-    card = check("id_card", card_text, lambda: IdCardNumber(card_text)) if card_text else None
-    since = check(
-        "owner_since",
-        cells.get("owner_since"),
-        lambda: _day("owner_since", cells.get("owner_since")),
-    )
-    owner: Owner | None = None
-    if not name and (phone_texts or card_text):
-        bad("owner", "", "is required when phones or an ID number are given")
-    elif name:
-        owner = check("owner", name, lambda: Owner(estate_id, name, [p for p in phones if p], card))
-        start = since or handover
-        if start is None and not failed & {"handover_date", "owner_since"}:
-            bad(
-                "handover_date",
-                "",
-                "is required for a unit with an owner: the ownership starts then "
-                "(or give 入住日期 / Owner since)",
-            )
-    if problems:
-        return None, problems
-    unit = probe(number=unit_number, floor_area=area, use=use, handover_date=handover)
-    return _GoodRow(number, building, unit, owner, since or handover), []
-
-
-class _UnitImport(Service):
-    """Writes checked rows in one transaction, as the registry services would, one by one."""
-
-    def write(
-        self,
-        actor: Actor,
-        estate_id: EstateId,
-        rows: Sequence[_GoodRow],
-        problems: list[Problem],
-        headers: Mapping[str, str],
-        *,
-        all_or_nothing: bool,
-        step: Callable[[], None],
-    ) -> _Imported:
-        now = self._app.clock.now()
-        with self._app.unit_of_work() as uow:
-            estate = self._estate(uow, actor, estate_id, "estate.write")
-            self._authorize(actor, "owner.write", Resource("owner", estate.id))
-            buildings = {b.name: b for b in uow.buildings.in_estate(estate.id)}
-            groups: dict[str, list[_GoodRow]] = defaultdict(list)
-            for row in rows:
-                groups[row.building].append(row)
-            for name, group in groups.items():
-                if name not in buildings:
-                    continue
-                taken = uow.units.numbers_taken(buildings[name].id, (r.unit.number for r in group))
-                for r in group:
-                    if r.unit.number in taken:
-                        problems.append(
-                            Problem(
-                                r.row,
-                                headers["unit"],
-                                r.unit.number,
-                                f"already used in building {name}",
-                            )
-                        )
-                groups[name] = [r for r in group if r.unit.number not in taken]
-            good = sum(len(g) for g in groups.values())
-            if problems and (all_or_nothing or not good):
-                return _Imported(0, (), 0, 0, committed=False)
-            owners: dict[tuple[str, tuple[str, ...], str | None], Owner] = {}
-            for known in uow.owners.in_estate(estate.id):
-                owners.setdefault(_owner_key(known), known)
-            created: list[str] = []
-            new_owners = reused = 0
-            for name, group in groups.items():
-                if not group:
-                    continue
-                building = buildings.get(name)
-                if building is None:
-                    building = uow.buildings.add(Building(estate.id, name))
-                    self._publish(
-                        uow,
-                        RecordCreated(
-                            estate_id=estate.id, at=now, kind="building", record_id=building.id
-                        ),
-                    )
-                    created.append(name)
-                units = uow.units.add_many(
-                    [
-                        attrs.evolve(r.unit, estate_id=estate.id, building_id=building.id)
-                        for r in group
-                    ]
-                )
-                self._publish(
-                    uow,
-                    UnitsAdded(
-                        estate_id=estate.id,
-                        at=now,
-                        building_id=building.id,
-                        unit_ids=tuple(u.id for u in units),
-                    ),
-                )
-                for row, unit in zip(group, units, strict=True):
-                    if row.owner is not None and row.start is not None:
-                        key = _owner_key(row.owner)
-                        owner = owners.get(key) if key[1] or key[2] else None
-                        if owner is None:
-                            owner = uow.owners.add(row.owner)
-                            self._publish(
-                                uow,
-                                RecordCreated(
-                                    estate_id=estate.id, at=now, kind="owner", record_id=owner.id
-                                ),
-                            )
-                            owners.setdefault(key, owner)
-                            new_owners += 1
-                        else:
-                            reused += 1
-                        uow.ownerships.add(Ownership(estate.id, unit.id, owner.id, row.start))
-                        self._publish(
-                            uow,
-                            OwnershipChanged(
-                                estate_id=estate.id,
-                                at=now,
-                                unit_id=unit.id,
-                                previous_owner_id=None,
-                                owner_id=OwnerId(owner.id),
-                                start=row.start,
-                            ),
-                        )
-                    step()
-            uow.commit()
-        return _Imported(good, tuple(created), new_owners, reused, committed=True)
-
-
-def _owner_key(owner: Owner) -> tuple[str, tuple[str, ...], str | None]:
-    """Rows of one owner (same name, phones and ID number) make one owner; a name alone does not."""
-    card = owner.id_card.reveal() if owner.id_card is not None else None
-    return owner.name.strip(), tuple(p.reveal() for p in owner.phones), card
-
-
 def _columns_help() -> str:
     lines = ["\b", "Columns (header in zh-CN or English; * required):"]
     for c in UNIT_COLUMNS:
@@ -1160,10 +731,10 @@ def import_group() -> None:
     "units",
     cls=WorkCommand,
     epilog=_columns_help()
-    + "\n\nThe header row is the first of the first 10 rows that names the required columns; "
-    "other columns are ignored. CSV files may be UTF-8 (with or without BOM) or GB18030 (GBK); "
-    "an XLSX file is read from its first sheet. Rows of one owner (same name, phones and ID "
-    "number) make one owner, also with an owner already in the estate; the same name alone "
+    + f"\n\nThe header row is the first of the first {HEADER_ROWS} rows that names the required "
+    "columns; other columns are ignored. CSV files may be UTF-8 (with or without BOM) or GB18030 "
+    "(GBK); an XLSX file is read from its first sheet. Rows of one owner (same name, phones and "
+    "ID number) make one owner, also with an owner already in the estate; the same name alone "
     "does not.",
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -1189,58 +760,27 @@ def import_units(db: str, file: Path, estate_id: int, all_or_nothing: bool) -> N
     actor = Actor.system()
     with _opened(db) as app:
         estate = _estate(app, actor, estate_id)
-        rows = _read_rows(file)
-        position, columns = _columns(file, rows)
-        header_cells = rows[position][1]
-        headers = {key: _text(header_cells[i]) for i, key in columns.items()}
-        data = [(n, cells) for n, cells in rows[position + 1 :] if any(_text(c) for c in cells)]
-        if not data:
-            raise ValidationError("file", file.name, "has no rows under its header row")
-        ignored = [_text(c) for i, c in enumerate(header_cells) if i not in columns and _text(c)]
-        if ignored:
-            click.echo(f"note: columns ignored: {', '.join(ignored)}", err=True)
-        problems: list[Problem] = []
-        good: list[_GoodRow] = []
-        seen: dict[tuple[str, str], int] = {}
+        sheet = read_archive(file)
+        if sheet.ignored:
+            click.echo(f"note: columns ignored: {', '.join(sheet.ignored)}", err=True)
         with _progress() as bar:
-            task = bar.add_task("Checking rows", total=len(data))
-            for number, cells in data:
-                values = {key: cells[i] if i < len(cells) else None for i, key in columns.items()}
-                row, found = _check_row(estate.id, number, values, headers)
-                if row is not None:
-                    where = (row.building, row.unit.number)
-                    if where in seen:
-                        found = [
-                            Problem(
-                                number,
-                                headers["unit"],
-                                row.unit.number,
-                                f"is also in row {seen[where]} for building {row.building}: "
-                                "a unit is listed once",
-                            )
-                        ]
-                    else:
-                        seen[where] = number
-                        good.append(row)
-                problems.extend(found)
-                bar.advance(task)
-            writing = bar.add_task("Importing rows", total=len(good))
-            result = _UnitImport(app).write(
-                actor,
-                estate.id,
-                good,
-                problems,
-                headers,
-                all_or_nothing=all_or_nothing,
-                step=lambda: bar.advance(writing),
+            stages = iter(("Checking rows", "Importing rows"))
+            tasks: list[TaskID] = []
+
+            def show(done: int, total: int) -> None:
+                if done == 0:  # (0, total) starts a stage: checking, then writing
+                    tasks.append(bar.add_task(next(stages, "Importing rows"), total=total))
+                bar.update(tasks[-1], completed=done)
+
+            result = app.estates.import_archive(
+                actor, estate.id, sheet, all_or_nothing=all_or_nothing, progress=show
             )
-    _report(file, len(data), problems, result, all_or_nothing)
+    _report(file, result, all_or_nothing)
 
 
-def _report(
-    file: Path, total: int, problems: list[Problem], result: _Imported, all_or_nothing: bool
-) -> None:
+def _report(file: Path, result: ImportResult, all_or_nothing: bool) -> None:
     out = _out()
+    problems, total = result.problems, result.rows
     bad_rows = len({p.row for p in problems})
     if problems:
         table = Table(title=f"Rows not imported 未导入的行 · {file.name}", box=box.SIMPLE_HEAD)
@@ -1248,7 +788,7 @@ def _report(
         table.add_column("column 列")
         table.add_column("value 值")
         table.add_column("rule 规则")
-        for p in sorted(problems, key=lambda p: p.row):
+        for p in problems:  # by row already
             table.add_row(str(p.row), Text(p.column), Text(repr(p.value)), Text(p.rule))
         out.print(table)
     if not result.committed:
@@ -1513,5 +1053,76 @@ def calendar_check(year: int, name: str, files: tuple[Path, ...], db: str) -> No
     giving = [d.source for d in layers if d.covers(year)]
     _out().print(
         Text(f"Calendar {name!r} has holiday data for {year}, from {' + '.join(giving)}."),
+        soft_wrap=True,
+    )
+
+
+# --- propcare migrate-db ------------------------------------------------------------------------
+
+
+@main.command("migrate-db", cls=WorkCommand)
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    metavar="URL|PATH",
+    help="The SQLite database to copy: an sqlite:/// URL or the path of an existing propcare "
+    "file. It is only read (after the upgrade to the newest schema that opening does).",
+)
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="URL",
+    help="The empty database to copy into, such as postgresql://user:password@host:5432/propcare. "
+    "Its schema is made when opened; one that already holds propcare data is refused.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BATCH,
+    show_default=True,
+    metavar="N",
+    help="Rows per bulk insert (COPY on PostgreSQL).",
+)
+def migrate_db(source: str, target: str, batch: int) -> None:
+    """Copy an SQLite propcare database into an empty one (PostgreSQL), then check the copy.
+
+    Every table is copied in one transaction of the target, which commits only when the row
+    counts, each estate's trial balance, every unit's balances and the receipt counters match
+    the source. Exit 1, with nothing written, when the target holds data or a check fails.
+    """
+    source_url = database_url(source)
+    _require_existing(source_url)
+    target_url = database_url(target)
+    if target_url.lower().startswith("sqlite:"):
+        path = parse_sqlite_url(target_url)
+        if path != ":memory:" and Path(path).exists() and not is_propcare_database(Path(path)):
+            raise ValidationError("target", path, "is not a propcare database")
+    with _progress() as bar:
+        task = bar.add_task("Opening", total=None)
+
+        def on_step(done: int, total: int, what: str | None) -> None:
+            bar.update(task, completed=done, total=total or None, description=what or "Done")
+
+        report = copy_database(source_url, target_url, batch=batch, progress=on_step)
+    out = _out()
+    out.print(Text(f"Copied {report.source} → {report.target}"), soft_wrap=True)
+    table = Table(title="Rows copied 复制行数", box=box.SIMPLE_HEAD, show_footer=True)
+    table.add_column("table 表", footer="total 合计", no_wrap=True)
+    table.add_column("rows 行数", footer=f"{report.rows:,}", justify="right")
+    for copied in report.tables:
+        table.add_row(Text(copied.table), f"{copied.target_rows:,}")
+    out.print(table)
+    checks = Table(title="Checked against the source 核对", box=box.SIMPLE, show_header=False)
+    checks.add_column("check", style="bold", no_wrap=True)
+    checks.add_column("compared")
+    for check in report.checks:
+        checks.add_row(Text(check.name), Text(f"equal: {check.detail}"))
+    if report.sequences_reset:
+        checks.add_row("id sequences", Text(f"{len(report.sequences_reset)} moved past MAX(id)"))
+    out.print(checks)
+    out.print(
+        Text(f"balances match: {report.rows:,} rows copied in {report.seconds:.1f} s"),
         soft_wrap=True,
     )

@@ -13,6 +13,7 @@ __all__ = [
     "CalendarDataMissing",
     "ConfigError",
     "Conflict",
+    "CopyMismatch",
     "InvalidTransition",
     "MoneyTypeError",
     "NotFound",
@@ -81,3 +82,8 @@ class CalendarDataMissing(PropcareError):
 
 class SchemaVersionError(StorageError):
     """The database was made by a newer propcare than this one."""
+
+
+class CopyMismatch(StorageError):
+    """A database copy (``propcare migrate-db``) does not match its source: a row count, a
+    balance or a receipt counter differs. The copy was rolled back; nothing was written."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import itertools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,11 @@ from typing import Any
 import propcare_postgres
 import pytest
 from hypothesis import HealthCheck, settings
-from propcare_postgres.testing import TemporaryServer, postgres_available
+from propcare_postgres.testing import TemporaryServer, require_postgres
 
 from propcare.testing.contract import StorageContract
 
-if not postgres_available():  # pragma: no cover - CI installs postgresql-15
-    if os.environ.get("CI"):
-        pytest.fail("PostgreSQL 15 is not installed (apt-get install postgresql-15)")
-    pytest.skip("PostgreSQL 15 is not installed here", allow_module_level=True)
+require_postgres()
 
 _names = itertools.count()
 

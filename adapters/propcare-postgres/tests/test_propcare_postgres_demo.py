@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import propcare_postgres
 import pytest
 from click.testing import CliRunner
-from propcare_postgres.testing import TemporaryServer, postgres_available
+from propcare_postgres.testing import TemporaryServer, require_postgres
 
 from propcare import Actor, Propcare
 from propcare.cli import main
 
-if not postgres_available():  # pragma: no cover - CI installs postgresql-15
-    if os.environ.get("CI"):
-        pytest.fail("PostgreSQL 15 is not installed (apt-get install postgresql-15)")
-    pytest.skip("PostgreSQL 15 is not installed here", allow_module_level=True)
+require_postgres()
 
 ENV: dict[str, str | None] = {"COLUMNS": "200", "FORCE_COLOR": None, "NO_COLOR": "1"}
 ADMIN = Actor.system()
@@ -60,3 +56,16 @@ def test_info_describes_a_postgresql_database_without_its_password(
     assert done.exit_code == 0, done.output
     assert "postgresql (from postgres)" in done.stdout
     assert "secret" not in done.stdout and "test:***@" in done.stdout
+
+
+def test_postgres_and_driver_spellings_of_the_url_open_the_same_backend(
+    server: TemporaryServer,
+) -> None:
+    url = server.create_database("spellings")
+    for spelling in ("postgres://", "postgresql+psycopg://"):
+        other = url.replace("postgresql://", spelling)
+        with Propcare.open(other, plugins=[propcare_postgres], load_entrypoints=False) as app:
+            assert type(app.storage).__name__ == "PostgresStorage"
+            app.estates.create(ADMIN, f"{spelling}小区")
+    with Propcare.open(url, plugins=[propcare_postgres], load_entrypoints=False) as app:
+        assert len(app.estates.list(ADMIN)) == 2

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
 import propcare_postgres
 import pytest
-from propcare_postgres.testing import TemporaryServer, postgres_available
+from propcare_postgres.testing import TemporaryServer, require_postgres
 
 from propcare import Actor, Propcare, UnitSpec
 from propcare.errors import StorageError
 from propcare.registry.model import UnitId
 
-if not postgres_available():  # pragma: no cover - CI installs postgresql-15
-    if os.environ.get("CI"):
-        pytest.fail("PostgreSQL 15 is not installed (apt-get install postgresql-15)")
-    pytest.skip("PostgreSQL 15 is not installed here", allow_module_level=True)
+require_postgres()
 
 ADMIN = Actor.system()
 PLUGINS = [propcare_postgres]

@@ -22,16 +22,14 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from propcare_postgres.testing import TemporaryServer, postgres_available
+from propcare_postgres.testing import TemporaryServer, require_postgres
 from psycopg import sql
 
 from propcare.storage import sqlite as propcare_sqlite
 from propcare.storage.migrate import Migration, migrations
 from propcare.storage.sqlite_values import ts
 
-pytestmark = pytest.mark.skipif(
-    not postgres_available(), reason="PostgreSQL server binaries missing: install postgresql-15"
-)
+require_postgres()
 
 # The column types chosen where SQLite stores text (see the migrations' comments): aware
 # datetimes written with ts() are timestamptz, dates written as ISO days are date; every

@@ -21,5 +21,11 @@ def propcare_storage_backends() -> list[StorageBackend]:
             name="postgresql",
             open=open_postgres,
             description="PostgreSQL 15+ server (psycopg 3): postgresql://user@host:port/db",
-        )
+        ),
+        # libpq and many hosting providers hand out postgres:// URLs; same backend.
+        StorageBackend(
+            name="postgres",
+            open=open_postgres,
+            description="the same PostgreSQL backend, for postgres:// URLs",
+        ),
     ]

@@ -279,9 +279,13 @@ class PostgresUnitOfWork(SqlRepositories):
         try:
             conn = self._storage.ensure_connected()
             if self._readonly:
-                conn.execute("BEGIN READ ONLY")
+                # One snapshot for the whole read, as an SQLite read transaction has.
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             else:
-                conn.execute("BEGIN")
+                # READ COMMITTED on purpose: each statement after the lock sees what the
+                # lock's previous holder committed (a snapshot taken before the wait
+                # would not).
+                conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
         except psycopg.Error as exc:
             self._storage.drop_if_broken()

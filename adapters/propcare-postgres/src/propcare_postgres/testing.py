@@ -28,7 +28,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-__all__ = ["TemporaryServer", "find_bindir", "postgres_available"]
+__all__ = ["TemporaryServer", "find_bindir", "postgres_available", "require_postgres"]
 
 USER = "test"
 HOST = "127.0.0.1"
@@ -81,6 +81,18 @@ def postgres_available() -> bool:
     if find_bindir() is None:
         return False
     return not _as_root() or _postgres_user() is not None
+
+
+def require_postgres() -> None:
+    """For a test module's top: skip it where PostgreSQL 15 is not installed, but fail
+    under CI (``CI`` set), where ``.ci/run`` installs it and a skip would hide a gap."""
+    if postgres_available():
+        return
+    import pytest  # only test modules call this
+
+    if os.environ.get("CI"):
+        pytest.fail("PostgreSQL 15 is not installed (apt-get install postgresql-15)")
+    pytest.skip("PostgreSQL 15 is not installed here", allow_module_level=True)
 
 
 def _free_port() -> int:
