@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from propcare import Actor, FixedClock, Propcare, UnitSpec
@@ -92,7 +92,8 @@ def _raw(path: Path) -> tuple[float, int]:
         )
     conn.execute("COMMIT")
     amounts = [
-        (code, int((AREA * Decimal(rate) * 100).quantize(Decimal(1)))) for code, rate in ITEMS
+        (code, int((AREA * Decimal(rate) * 100).quantize(Decimal(1), ROUND_HALF_UP)))
+        for code, rate in ITEMS
     ]
     at = CLOCK.now().isoformat(timespec="microseconds")
     start = time.perf_counter()

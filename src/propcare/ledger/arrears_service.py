@@ -22,7 +22,7 @@ from propcare.ledger.arrears import (
 )
 from propcare.ledger.collection import collector_on
 from propcare.money import ZERO, from_fen
-from propcare.registry.contact import Phone
+from propcare.registry.contact import mask_phone
 from propcare.registry.model import EstateId
 from propcare.service import Service
 from propcare.storage.ports import UnitOfWork
@@ -61,32 +61,30 @@ class ArrearsService(Service):
             rows = uow.arrears.roster_rows(estate.id, when, day)
             assignments = uow.collection.assignments(estate.id)
             last = uow.collection.last_attempts(estate.id)
-        grouped: dict[tuple[int, str], list[tuple[str, int]]] = defaultdict(list)
-        about: dict[int, tuple[int, str, str, str, str]] = {}
-        for unit_id, b_id, b_name, number, owner, phones, item, period, fen in rows:
-            grouped[(unit_id, item)].append((period, fen))
-            about[unit_id] = (b_id, b_name, number, owner, phones)
+        shown: dict[str, str] = {}  # phones JSON -> as shown; a unit has several lines
         out: list[ArrearsLine] = []
-        for (unit_id, item), owed in grouped.items():
-            b_id, b_name, number, owner, phones = about[unit_id]
+        for unit_id, b_id, b_name, number, owner, phones, item, joined, fen in rows:
             if building_id is not None and b_id != building_id:
                 continue
             collector = collector_on(assignments, unit_id, b_id, day)
             if collector_staff_id is not None and collector != collector_staff_id:
                 continue
             attempt = last.get(unit_id)
-            periods = tuple(sorted(p for p, _ in owed))
+            periods = tuple(sorted(joined.split(",")))
+            phone = shown.get(phones)
+            if phone is None:
+                phone = shown[phones] = _shown(phones, show_phones)
             out.append(
                 ArrearsLine(
                     unit_id=unit_id,
                     building=b_name,
                     unit=number,
                     owner=owner,
-                    phone=_shown(phones, show_phones),
+                    phone=phone,
                     fee_item=item,
                     periods=periods,
                     years=tuple(sorted({int(p[:4]) for p in periods})),
-                    amount=from_fen(sum(f for _, f in owed)),
+                    amount=from_fen(int(fen)),
                     collector_staff_id=collector,
                     last_attempt=""
                     if attempt is None
@@ -227,5 +225,5 @@ def _shown(phones_json: str, full: bool) -> str:
     phones = json.loads(phones_json)
     if not phones:
         return ""
-    phone = Phone(phones[0])
-    return phone.reveal() if full else phone.masked
+    # Stored numbers were normalised when the owner was saved: mask them as they are.
+    return str(phones[0]) if full else mask_phone(str(phones[0]))

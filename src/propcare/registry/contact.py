@@ -31,6 +31,11 @@ def mask_middle(text: str, keep_start: int, keep_end: int) -> str:
     return text[:keep_start] + "*" * hidden + text[len(text) - keep_end :]
 
 
+def mask_phone(number: str) -> str:
+    """How a stored (already normalised) phone number is shown: ``138****1234``."""
+    return mask_middle(number, 3, 4 if len(number) >= 8 else 2)
+
+
 def _normalise_phone(value: Any) -> str:
     if not isinstance(value, str) or not _PHONE_RE.match(value.strip()):
         raise ValidationError(
@@ -55,8 +60,7 @@ class Phone:
 
     @property
     def masked(self) -> str:
-        keep = 4 if len(self.number) >= 8 else 2
-        return mask_middle(self.number, 3, keep)
+        return mask_phone(self.number)
 
     def __str__(self) -> str:
         return self.masked

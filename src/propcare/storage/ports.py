@@ -602,7 +602,7 @@ class ArrearsRepository(Protocol):
     def roster_rows(
         self, estate_id: int, as_of: datetime, day: date
     ) -> list[tuple[int, int, str, str, str, str, str, str, int]]:
-        """Owed (unit, item, period) lines with unit, building and owner beside them."""
+        """Owed (unit, item) lines, their periods comma-joined, with unit, building and owner."""
 
     def billed_and_collected(
         self, estate_id: int, first_period: str, last_period: str, as_of: datetime

@@ -40,22 +40,24 @@ class ArrearsRepo:
     def roster_rows(
         self, estate_id: int, as_of: datetime, day: date
     ) -> list[tuple[int, int, str, str, str, str, str, str, int]]:
-        """Each owed (unit, fee item, period) with what the roster shows beside it:
-        (unit, building id, building, unit number, owner, phones JSON, fee item, period, fen).
-        One query: only the lines in arrears are joined to their unit and owner."""
-        rows = self._uow.execute(
+        """Each owed (unit, fee item) with what the roster shows beside it: (unit, building
+        id, building, unit number, owner, phones JSON, fee item, the owed periods joined by
+        commas in no set order, fen). One query: only the lines in arrears are joined to
+        their unit and owner, and a line's periods are gathered in SQL."""
+        return self._uow.tuples(
             "SELECT x.unit_id, u.building_id, b.name, u.number, COALESCE(o.name, ''), "
-            "COALESCE(o.phones, '[]'), x.fee_item, x.period, x.owed FROM ("
+            "COALESCE(o.phones, '[]'), x.fee_item, group_concat(x.period), "
+            "CAST(SUM(x.owed) AS BIGINT) FROM ("
             "SELECT unit_id, fee_item, period, SUM(amount_fen) AS owed FROM postings "
             "WHERE estate_id = ? AND account = 'receivable' AND at <= ? "
             "GROUP BY unit_id, fee_item, period HAVING SUM(amount_fen) > 0) x "
             "JOIN units u ON u.id = x.unit_id JOIN buildings b ON b.id = u.building_id "
             "LEFT JOIN ownerships s ON s.unit_id = x.unit_id AND s.start_date <= ? "
             "AND (s.end_date IS NULL OR s.end_date > ?) "
-            "LEFT JOIN owners o ON o.id = s.owner_id",
+            "LEFT JOIN owners o ON o.id = s.owner_id "
+            "GROUP BY x.unit_id, x.fee_item, u.building_id, b.name, u.number, o.name, o.phones",
             (estate_id, ts(as_of), day.isoformat(), day.isoformat()),
         )
-        return [tuple(r) for r in rows]
 
     def billed_and_collected(
         self, estate_id: int, first_period: str, last_period: str, as_of: datetime

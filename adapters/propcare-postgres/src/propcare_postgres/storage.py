@@ -117,10 +117,16 @@ def _named_row(cursor: Any) -> RowMaker[Row]:
     return cls
 
 
+# SQLite's group_concat(x) (a comma between values) is PostgreSQL's string_agg.
+_GROUP_CONCAT = re.compile(r"\bgroup_concat\(([^()]+)\)", re.IGNORECASE)
+
+
 @functools.lru_cache(maxsize=4096)
 def translate(sql: str) -> tuple[str, bool]:
     """``?`` placeholders to ``%s`` and SQLite's numbered ``?N`` to ``%(pN)s`` (outside
-    quotes); a literal ``%`` doubled. Also says whether the SQL numbers its parameters."""
+    quotes); a literal ``%`` doubled; ``group_concat(x)`` to ``string_agg``. Also says
+    whether the SQL numbers its parameters."""
+    sql = _GROUP_CONCAT.sub(r"string_agg(CAST(\1 AS TEXT), ',')", sql)
     out: list[str] = []
     quote = ""
     numbered = False
