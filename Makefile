@@ -47,4 +47,4 @@ docs: $(VENV)/.dev-installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) build dist site test-artifacts .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist site test-artifacts .mypy_cache .pytest_cache .ruff_cache .hypothesis propcare-demo-report
