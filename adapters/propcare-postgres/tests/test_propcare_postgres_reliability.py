@@ -6,6 +6,7 @@ import multiprocessing
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import propcare_postgres
 import pytest
@@ -13,7 +14,7 @@ from propcare_postgres.testing import TemporaryServer, require_postgres
 
 from propcare import Actor, Propcare, UnitSpec
 from propcare.errors import StorageError
-from propcare.registry.model import UnitId
+from propcare.registry.model import EstateId, UnitId
 
 require_postgres()
 
@@ -119,3 +120,46 @@ def test_a_dropped_connection_leaves_nothing_half_written_and_the_next_unit_of_w
         result = app.payments.pay_at_counter(ADMIN, UnitId(units[0]), Decimal("5.00"), "cash")
         assert result.receipt is not None
         assert app.estates.add_building(ADMIN, estate_id, "2栋").name == "2栋"
+
+
+def _bill(url: str, estate_id: int, period: str, results: Any) -> None:
+    with _open(url) as app:
+        report = app.billing.run(ADMIN, EstateId(estate_id), period)
+        results.put((report.billed_now, report.already_billed))
+
+
+def test_bill_runs_racing_with_payments_bill_each_line_once(server: TemporaryServer) -> None:
+    url = server.create_database("racing")
+    estate_id, units = _estate(url)
+    with _open(url) as app:
+        app.billing.add_fee_item(
+            ADMIN,
+            EstateId(estate_id),
+            "property_fee",
+            "物业费",
+            "area",
+            rates={"residential": "2.50"},
+        )
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    runs = [
+        context.Process(target=_bill, args=(url, estate_id, period, results))
+        for period in ("2026-01", "2026-01", "2026-02", "2026-02")
+    ]
+    payer = context.Process(target=_pay, args=(url, units, 0, 200))
+    for process in [*runs, payer]:
+        process.start()
+    for process in [*runs, payer]:
+        process.join(timeout=300)
+    assert [p.exitcode for p in [*runs, payer]] == [0] * 5
+    counts = sorted(results.get(timeout=5) for _ in runs)
+    # Of the two runs of each month, one billed every unit and the other found it done.
+    assert counts == [(0, UNITS), (0, UNITS), (UNITS, 0), (UNITS, 0)]
+    with _open(url) as app, app.unit_of_work(readonly=True) as uow:
+        (bills,) = uow.tuples("SELECT COUNT(*), SUM(amount_fen) FROM bills")  # type: ignore[attr-defined]
+        assert bills == (2 * UNITS, 2 * UNITS * 22500)  # 90 m2 x 2.50, two months
+        (owed,) = uow.tuples(  # type: ignore[attr-defined]
+            "SELECT SUM(amount_fen) FROM postings WHERE account IN ('receivable', 'owner_credit')"
+        )
+        # What the units owe after the 200 payments of 1.00 (credit or settled bills alike).
+        assert owed == (2 * UNITS * 22500 - 200 * 100,)
