@@ -672,26 +672,26 @@ def _notice_counts(
 ) -> dict[tuple[str, str], dict[str, int]]:
     """(template, channel) -> counts of the estate's notifications due in ``[start, end)``:
     ``messages`` and their deliveries by outcome (``delivered``, ``failed``, ``pending``:
-    not sent yet, or being sent). Read from the outbox, per known template's topic: no
-    service reports notifications yet. Checks no permission: the caller has."""
+    not sent yet, or being sent). Read from the outbox in one query (no service reports
+    notifications yet), for the topics of known templates. Checks no permission: the
+    caller has."""
     counts: dict[tuple[str, str], dict[str, int]] = defaultdict(
         lambda: {"messages": 0, "delivered": 0, "failed": 0, "pending": 0}
     )
+    templates = {f"notify.{name}": name for name in app.templates.names()}
     with app.unit_of_work(readonly=True) as uow:
-        for template in app.templates.names():
-            for message in uow.outbox.messages(f"notify.{template}"):
-                if message.estate_id != estate_id or message.kind != "notification":
-                    continue
-                if not start <= message.created_at < end:
-                    continue
-                channel = str(message.payload.get("channel", ""))
-                row = counts[(template, channel)]
-                row["messages"] += 1
-                for delivery in uow.outbox.deliveries(message.id):
-                    status = (
-                        delivery.status if delivery.status in ("delivered", "failed") else "pending"
-                    )
-                    row[status] += 1
+        rows = uow.outbox.notification_deliveries(estate_id, start, end)
+    seen: set[int] = set()
+    for message_id, topic, channel, status in rows:
+        template = templates.get(topic)
+        if template is None:
+            continue
+        row = counts[(template, channel)]
+        if message_id not in seen:
+            seen.add(message_id)
+            row["messages"] += 1
+        if status is not None:
+            row[status if status in ("delivered", "failed") else "pending"] += 1
     return dict(counts)
 
 

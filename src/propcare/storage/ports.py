@@ -206,6 +206,12 @@ class OutboxRepository(Protocol):
 
     def messages(self, topic: str | None = None) -> list[StoredMessage]: ...
 
+    def notification_deliveries(
+        self, estate_id: int, start: datetime, end: datetime
+    ) -> list[tuple[int, str, str, str | None]]:
+        """(message id, topic, channel, delivery status or None when it has none) of the
+        estate's notifications created in ``[start, end)``: one row per delivery."""
+
 
 class TicketRepository(Protocol):
     def add(

@@ -487,6 +487,21 @@ class OutboxRepo:
         )
         return [_message(r) for r in rows]
 
+    def notification_deliveries(
+        self, estate_id: int, start: datetime, end: datetime
+    ) -> list[tuple[int, str, str, str | None]]:
+        rows = self._uow.tuples(
+            "SELECT o.id, o.topic, o.payload, d.status FROM outbox o "
+            "LEFT JOIN deliveries d ON d.message_id = o.id "
+            "WHERE o.estate_id = ? AND o.kind = 'notification' AND o.created_at >= ? "
+            "AND o.created_at < ? ORDER BY o.id, d.id",
+            (estate_id, ts(start), ts(end)),
+        )
+        # The channel is in the payload (JSON text): decoded here, once per row.
+        return [
+            (int(r[0]), str(r[1]), str(decode_payload(r[2]).get("channel", "")), r[3]) for r in rows
+        ]
+
 
 def _message(r: sqlite3.Row) -> StoredMessage:
     return StoredMessage(
