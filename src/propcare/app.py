@@ -9,6 +9,7 @@ Nothing happens at import time; opening does the IO.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import lru_cache
@@ -44,7 +45,7 @@ from propcare.tickets.plans import MaintenancePlanService
 from propcare.tickets.service import TicketService
 from propcare.tickets.stats import TicketStatsService
 
-__all__ = ["DEFAULT_CONFIG", "Propcare", "backend_name"]
+__all__ = ["DEFAULT_CONFIG", "Propcare", "backend_name", "shown_url"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,11 @@ DEFAULT_CONFIG: Mapping[str, Any] = {
 @lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
     return zone(name)
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its password as ``***``: URLs end up in logs, tickets and chats."""
+    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
 
 
 def backend_name(url: str) -> str:

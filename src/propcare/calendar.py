@@ -44,6 +44,7 @@ __all__ = [
     "Window",
     "build_calendars",
     "layer",
+    "year_ranges",
 ]
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -200,7 +201,7 @@ def _years(values: Iterable[int]) -> frozenset[int]:
     return result
 
 
-def _year_ranges(years: Iterable[int]) -> str:
+def year_ranges(years: Iterable[int]) -> str:
     """``{2004, ..., 2026, 2028}`` -> ``"2004-2026, 2028"``."""
     ordered = sorted(years)
     parts: list[str] = []
@@ -246,7 +247,7 @@ class HolidayData:
 
     def __repr__(self) -> str:
         return (
-            f"HolidayData(source={self.source!r}, years={_year_ranges(self.years)!r}, "
+            f"HolidayData(source={self.source!r}, years={year_ranges(self.years)!r}, "
             f"days_off={len(self.days_off)}, days_on={len(self.days_on)})"
         )
 
@@ -540,7 +541,7 @@ class BusinessCalendar:
             "year",
             year,
             f"calendar {self.name!r} has no holiday data for {year} (its sources "
-            f"{data.source or '(none)'} cover {_year_ranges(data.years)}): add a calendar "
+            f"{data.source or '(none)'} cover {year_ranges(data.years)}): add a calendar "
             f"file with the State Council schedule for {year} (see {DATA_HELP}) and list "
             "it in the calendar's sources; propcare never guesses holidays",
         )

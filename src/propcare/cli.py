@@ -18,7 +18,6 @@ propcare.
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -43,8 +42,8 @@ from rich.text import Text
 
 from propcare import __version__
 from propcare.access import ROLES, Actor
-from propcare.app import Propcare, backend_name
-from propcare.calendar import DEFAULT_CALENDARS, HolidayData
+from propcare.app import Propcare, backend_name, shown_url
+from propcare.calendar import DEFAULT_CALENDARS, HolidayData, year_ranges
 from propcare.demo import (
     BUILDINGS,
     MAX_MONTHS,
@@ -121,11 +120,6 @@ def database_url(text: str) -> str:
     return text if has_url_scheme(text) else sqlite_url(Path(text).expanduser())
 
 
-def _shown_url(url: str) -> str:
-    # A server URL may carry a password; info output ends up in tickets and chats.
-    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
-
-
 def _require_existing(url: str) -> None:
     """Refuse to create or migrate a file just to describe it."""
     if not url.lower().startswith("sqlite:"):
@@ -177,7 +171,7 @@ def info(db: str) -> None:
         table = Table(box=box.SIMPLE, show_header=False, title=f"propcare {__version__}")
         table.add_column("what", style="bold", no_wrap=True)
         table.add_column("value")
-        table.add_row("Database", Text(_shown_url(url)))
+        table.add_row("Database", Text(shown_url(url)))
         table.add_row("Schema version", str(app.storage.schema_version()))
         table.add_row("Storage backend", Text(f"{scheme} (from {', '.join(backend_from)})"))
         table.add_row("Plugins loaded", Text("\n".join(host.plugin_names()) or "none"))
@@ -290,7 +284,7 @@ def _print_summary(result: DemoResult) -> None:
         table.add_row(Text(line.label), Text(line.value))
     console.print(table)
     if result.url != sqlite_url(result.db_path):
-        shown = _shown_url(result.url)
+        shown = shown_url(result.url)
         console.print(Text(f"Demo database built in {shown}"), soft_wrap=True)
         console.print(Text(f"Look inside: propcare info --db {shown}"), soft_wrap=True)
         _print_report(console, result)
@@ -940,19 +934,6 @@ def _source_items(entry: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def _years_text(years: Iterable[int]) -> str:
-    ordered = sorted(years)
-    parts: list[str] = []
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ", ".join(parts) or "no years"
-
-
 @calendar.command("check", cls=WorkCommand)
 @click.option(
     "--year",
@@ -1037,7 +1018,7 @@ def calendar_check(year: int, name: str, files: tuple[Path, ...], db: str) -> No
         for data in layers:
             table.add_row(
                 Text(data.source),
-                Text(_years_text(data.years)),
+                Text(year_ranges(data.years)),
                 "yes" if data.covers(year) else "no",
             )
         _out().print(table)

@@ -34,7 +34,7 @@ import attrs
 from dateutil.relativedelta import relativedelta
 
 from propcare.access import Actor
-from propcare.app import Propcare
+from propcare.app import Propcare, shown_url
 from propcare.appraisal.kpi import Band, Kpi, Rule, RuleKind
 from propcare.appraisal.service import Appraisal, Result
 from propcare.clock import DEFAULT_TZ, Clock, SystemClock, zone
@@ -2413,7 +2413,7 @@ def run_demo(
     if progress is not None:
         progress(len(steps), len(steps), None)
     seconds = time.perf_counter() - started
-    ctx.report("Database 数据库", _shown_url(url) if options.server_url else str(options.db))
+    ctx.report("Database 数据库", shown_url(url) if options.server_url else str(options.db))
     ctx.report("Time taken 用时", f"{seconds:.1f} s")
     return DemoResult(
         db_path=options.db,
@@ -2423,10 +2423,6 @@ def run_demo(
         summary=tuple(ctx.summary),
         report=dict(ctx.written),
     )
-
-
-def _shown_url(url: str) -> str:
-    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
 
 
 def _check_names(steps: Iterable[DemoStep]) -> None:

@@ -22,7 +22,6 @@ copy is of one instant even while the app keeps running).
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any, cast
 
 import attrs
 
-from propcare.app import Propcare, backend_name
+from propcare.app import Propcare, backend_name, shown_url
 from propcare.errors import Conflict, CopyMismatch, NotFound, StorageError, ValidationError
 from propcare.storage.ports import UnitOfWork
 from propcare.storage.sql import SqlSession
@@ -99,11 +98,6 @@ class _Table:
     parents: frozenset[str]
 
 
-def _shown_url(url: str) -> str:
-    # A server URL may carry a password; the report is printed and logged.
-    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
-
-
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -112,7 +106,7 @@ def _session(uow: UnitOfWork, field: str, url: str) -> SqlSession:
     needed = ("tuples", "execute", "insert_rows")
     if not all(callable(getattr(uow, name, None)) for name in needed):
         raise StorageError(
-            field, _shown_url(url), "its storage backend does not run SQL (no insert_rows/tuples)"
+            field, shown_url(url), "its storage backend does not run SQL (no insert_rows/tuples)"
         )
     return cast(SqlSession, uow)
 
@@ -182,7 +176,7 @@ def _refuse_nonempty(target: SqlSession, tables: Sequence[_Table], url: str) -> 
         if target.tuples(f"SELECT 1 FROM {_quoted(table.name)} LIMIT 1"):
             raise Conflict(
                 "target",
-                _shown_url(url),
+                shown_url(url),
                 f"already holds propcare data (table {table.name} has rows): the copy goes "
                 "into an empty database only; drop that database and create it again",
             )
@@ -306,7 +300,7 @@ def _check(
 def _check_source(url: str) -> None:
     if backend_name(url) != "sqlite":
         raise ValidationError(
-            "source", _shown_url(url), "must be an SQLite database: sqlite:///path/to/file.db"
+            "source", shown_url(url), "must be an SQLite database: sqlite:///path/to/file.db"
         )
     path = parse_sqlite_url(url)
     # Opening a missing file would create (and migrate) an empty one: refuse instead.
@@ -369,8 +363,8 @@ def copy_database(
         target_uow.commit()
     step(total, total, None)
     return CopyReport(
-        source=_shown_url(source_url),
-        target=_shown_url(target_url),
+        source=shown_url(source_url),
+        target=shown_url(target_url),
         tables=tuple(counts),
         checks=tuple(checks),
         sequences_reset=tuple(reset),

@@ -35,6 +35,7 @@ from psycopg.rows import RowMaker, tuple_row
 from psycopg.types.datetime import DateLoader, TimestamptzLoader
 from psycopg.types.numeric import NumericLoader
 
+from propcare.app import shown_url
 from propcare.errors import Conflict, SchemaVersionError, StorageError, ValidationError
 from propcare.storage.sqlite import SqlRepositories
 from propcare.storage.sqlite_values import ts
@@ -178,7 +179,7 @@ def connect(url: str) -> psycopg.Connection[Any]:
     try:
         conn = psycopg.connect(_conninfo(url), autocommit=True, row_factory=_named_row)
     except psycopg.Error as exc:
-        raise StorageError("url", _shown(url), f"cannot connect to PostgreSQL: {exc}") from exc
+        raise StorageError("url", shown_url(url), f"cannot connect to PostgreSQL: {exc}") from exc
     conn.execute("SET TIME ZONE 'UTC'")
     conn.execute("SET DateStyle = 'ISO, YMD'")
     adapters = conn.adapters
@@ -187,10 +188,6 @@ def connect(url: str) -> psycopg.Connection[Any]:
     adapters.register_loader("numeric", _SqliteNumber)
     adapters.register_dumper(bool, _BoolAsInt)
     return conn
-
-
-def _shown(url: str) -> str:
-    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
 
 
 # --- migrations -------------------------------------------------------------------
@@ -418,7 +415,7 @@ class PostgresStorage:
 
     def __init__(self, url: str, *, migrate_to: int | None = None) -> None:
         self.url = url
-        self.shown = _shown(url)
+        self.shown = shown_url(url)
         self.lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = connect(url)
         try:
