@@ -718,11 +718,14 @@ def _session(repos: SqlRepositories) -> SqlSession:
     return cast("SqlSession", repos)  # every subclass is one
 
 
-class SqliteUnitOfWork(SqlRepositories):
-    """One SQLite transaction; holds the storage lock from enter to exit."""
+class SqlUnitOfWork(SqlRepositories):
+    """What every SQL unit of work shares, whatever the engine: one transaction begun
+    (:meth:`_begin`) while the storage's lock is held, usable once inside its ``with``
+    block, rolled back unless committed, and after-commit callbacks that run only after
+    a commit and outside the lock."""
 
-    def __init__(self, storage: SqliteStorage, readonly: bool) -> None:
-        self._storage = storage
+    def __init__(self, lock: threading.RLock, readonly: bool) -> None:
+        self._lock = lock
         self._readonly = readonly
         self._active = False
         self._committed = False
@@ -732,19 +735,20 @@ class SqliteUnitOfWork(SqlRepositories):
     def committed(self) -> bool:
         return self._committed
 
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The raw connection, for backend-specific fast paths inside this transaction."""
-        self._require_active()
-        return self._storage.conn
+    def _begin(self) -> None:
+        """Open the transaction (a StorageError when it cannot be opened)."""
+        raise NotImplementedError
+
+    def rollback(self) -> None:
+        raise NotImplementedError
 
     def __enter__(self) -> Self:
-        self._storage.lock.acquire()
+        self._lock.acquire()
         try:
-            self._storage.conn.execute("BEGIN" if self._readonly else "BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            self._storage.lock.release()
-            raise StorageError("database", self._storage.url, f"cannot begin: {exc}") from exc
+            self._begin()
+        except BaseException:
+            self._lock.release()
+            raise
         self._active = True
         return self
 
@@ -758,7 +762,7 @@ class SqliteUnitOfWork(SqlRepositories):
             if self._active:
                 self.rollback()
         finally:
-            self._storage.lock.release()
+            self._lock.release()
         if self._committed:
             for callback in self._callbacks:
                 try:
@@ -770,6 +774,30 @@ class SqliteUnitOfWork(SqlRepositories):
         if not self._active:
             state = "committed" if self._committed else "not started or rolled back"
             raise StorageError("unit_of_work", state, "use it inside its with block, once")
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if callback not in self._callbacks:
+            self._callbacks.append(callback)
+
+
+class SqliteUnitOfWork(SqlUnitOfWork):
+    """One SQLite transaction; holds the storage lock from enter to exit."""
+
+    def __init__(self, storage: SqliteStorage, readonly: bool) -> None:
+        super().__init__(storage.lock, readonly)
+        self._storage = storage
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection, for backend-specific fast paths inside this transaction."""
+        self._require_active()
+        return self._storage.conn
+
+    def _begin(self) -> None:
+        try:
+            self._storage.conn.execute("BEGIN" if self._readonly else "BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StorageError("database", self._storage.url, f"cannot begin: {exc}") from exc
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         self._require_active()
@@ -828,10 +856,6 @@ class SqliteUnitOfWork(SqlRepositories):
             self._active = False
             if self._storage.conn.in_transaction:
                 self._storage.conn.execute("ROLLBACK")
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        if callback not in self._callbacks:
-            self._callbacks.append(callback)
 
 
 def _first_words(sql: str) -> str:

@@ -22,11 +22,10 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, cast
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -37,7 +36,7 @@ from psycopg.types.numeric import NumericLoader
 
 from propcare.app import shown_url
 from propcare.errors import Conflict, SchemaVersionError, StorageError, ValidationError
-from propcare.storage.sqlite import SqlRepositories
+from propcare.storage.sqlite import SqlUnitOfWork
 from propcare.storage.sqlite_values import ts
 
 __all__ = [
@@ -257,19 +256,12 @@ def _first_words(sql: str) -> str:
     return " ".join(sql.split()[:3])
 
 
-class PostgresUnitOfWork(SqlRepositories):
+class PostgresUnitOfWork(SqlUnitOfWork):
     """One PostgreSQL transaction; a writing one holds the database's write lock."""
 
     def __init__(self, storage: PostgresStorage, readonly: bool) -> None:
+        super().__init__(storage.lock, readonly)
         self._storage = storage
-        self._readonly = readonly
-        self._active = False
-        self._committed = False
-        self._callbacks: list[Callable[[], None]] = []
-
-    @property
-    def committed(self) -> bool:
-        return self._committed
 
     @property
     def connection(self) -> psycopg.Connection[Any]:
@@ -277,8 +269,7 @@ class PostgresUnitOfWork(SqlRepositories):
         self._require_active()
         return self._storage.conn
 
-    def __enter__(self) -> Self:
-        self._storage.lock.acquire()
+    def _begin(self) -> None:
         try:
             conn = self._storage.ensure_connected()
             if self._readonly:
@@ -292,36 +283,7 @@ class PostgresUnitOfWork(SqlRepositories):
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
         except psycopg.Error as exc:
             self._storage.drop_if_broken()
-            self._storage.lock.release()
             raise StorageError("database", self._storage.shown, f"cannot begin: {exc}") from exc
-        except BaseException:
-            self._storage.lock.release()
-            raise
-        self._active = True
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if self._active:
-                self.rollback()
-        finally:
-            self._storage.lock.release()
-        if self._committed:
-            for callback in self._callbacks:
-                try:
-                    callback()
-                except Exception:
-                    log.exception("after-commit callback failed; the commit stands")
-
-    def _require_active(self) -> None:
-        if not self._active:
-            state = "committed" if self._committed else "not started or rolled back"
-            raise StorageError("unit_of_work", state, "use it inside its with block, once")
 
     def _failed(self, exc: psycopg.Error, sql: str) -> Exception:
         if isinstance(exc, pg_errors.IntegrityError):
@@ -404,10 +366,6 @@ class PostgresUnitOfWork(SqlRepositories):
             except psycopg.Error:
                 # The server dropped us: it rolled the transaction back itself.
                 self._storage.drop_if_broken()
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        if callback not in self._callbacks:
-            self._callbacks.append(callback)
 
 
 class PostgresStorage:
