@@ -71,6 +71,7 @@ from propcare.registry.model import (
     EstateId,
     Staff,
 )
+from propcare.reports.monthly import LANGS, write_monthly
 from propcare.storage.copy import DEFAULT_BATCH, copy_database
 from propcare.storage.sqlite import parse_sqlite_url
 
@@ -847,7 +848,7 @@ def report() -> None:
 )
 @click.option(
     "--lang",
-    type=click.Choice(["zh-CN", "en"]),
+    type=click.Choice(LANGS),
     default="zh-CN",
     show_default=True,
     help="Language of titles, headers and labels.",
@@ -874,8 +875,6 @@ def report_monthly(
     rework, callbacks and satisfaction, collection rate by building (current and earlier
     arrears), arrears aging, notices sent, commission totals and the appraisal ranking.
     """
-    from propcare.reports.monthly import write_monthly
-
     with _opened(db) as app:
         system = Actor.system()
         if estate_ids:
