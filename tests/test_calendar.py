@@ -253,6 +253,73 @@ def test_windows_that_meet_inside_a_dst_gap_are_not_counted_twice() -> None:
     assert day == 2 * H
 
 
+def test_a_window_starting_inside_the_spring_forward_gap_counts_what_the_clock_shows() -> None:
+    # 8 March 2026 in New York: 02:00 EST jumps to 03:00 EDT, so 02:30 never shows. The
+    # clock reads inside 02:30-03:30 from the jump (03:00 EDT) to 03:30: half an hour,
+    # where the window used to vanish (0 h). Likewise a window ending in the gap ends at
+    # the jump, and one wholly inside it holds nothing.
+    ny = ZoneInfo("America/New_York")
+    day, after = datetime(2026, 3, 8, tzinfo=ny), datetime(2026, 3, 9, tzinfo=ny)
+    for window, worked in (
+        ("02:30-03:30", 30 * M),
+        ("01:00-02:30", 1 * H),
+        ("01:00-04:00", 2 * H),
+        ("02:00-03:00", 0 * H),
+    ):
+        cal = BusinessCalendar({"sun": [window]}, None, timezone="America/New_York")
+        assert cal.working_time_between(day, after) == worked, window
+    cal = BusinessCalendar({"sun": ["02:30-03:30"]}, None, timezone="America/New_York")
+    assert cal.add_working_time(day, 10 * M) == datetime(2026, 3, 8, 3, 10, tzinfo=ny)
+    assert cal.next_opening(day) == datetime(2026, 3, 8, 3, 0, tzinfo=ny)
+
+
+@given(
+    minutes=st.integers(0, 24 * 60 - 1),
+    length=st.integers(1, 180),
+    zone_name=st.sampled_from(["America/New_York", "Europe/Berlin", "Australia/Sydney"]),
+)
+@settings(max_examples=60, deadline=None)
+def test_working_time_on_a_dst_change_day_is_the_time_the_wall_clock_spends_in_the_window(
+    minutes: int, length: int, zone_name: str
+) -> None:
+    # A minute-stepping oracle of the rule: a window runs from the first moment the wall
+    # clock shows its start to the first moment it shows its end. So a start inside the
+    # spring gap opens at the jump, and a window over the repeated autumn hour holds it
+    # twice (the staff are there for both).
+    tz = ZoneInfo(zone_name)
+    start_s, end_s = minutes * 60, min(24 * 3600, (minutes + length) * 60)
+    window = f"{start_s // 3600:02d}:{start_s % 3600 // 60:02d}-" + (
+        "24:00" if end_s == 24 * 3600 else f"{end_s // 3600:02d}:{end_s % 3600 // 60:02d}"
+    )
+    cal = BusinessCalendar({"mon-sun": [window]}, None, timezone=zone_name)
+    for day in _dst_change_days(tz, 2026):
+        a = datetime.combine(day, datetime.min.time(), tzinfo=tz)
+        b = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+        t, end = a.astimezone(UTC), b.astimezone(UTC)
+        opened = closed = None
+        while t < end and closed is None:
+            wall = t.astimezone(tz)
+            seconds = wall.hour * 3600 + wall.minute * 60
+            if opened is None and seconds >= start_s:
+                opened = t
+            if opened is not None and seconds >= end_s:
+                closed = t
+            t += timedelta(minutes=1)
+        worked = (closed or end) - opened if opened is not None else timedelta(0)
+        assert cal.working_time_between(a, b) == worked, (day, window)
+
+
+def _dst_change_days(tz: ZoneInfo, year: int) -> list[date]:
+    days, day = [], date(year, 1, 1)
+    while day.year == year:
+        a = datetime.combine(day, datetime.min.time(), tzinfo=tz)
+        b = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+        if a.utcoffset() != b.utcoffset():
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
 # --- properties ---------------------------------------------------------------------------
 
 starts = st.datetimes(

@@ -332,6 +332,10 @@ class BusinessCalendar:
 
     Every datetime in must be aware (any zone); every datetime out is in
     ``timezone``. Windows are half-open: 12:00 is not inside 09:00-12:00.
+
+    A year no holiday source covers raises :class:`CalendarDataMissing`, unless the
+    calendar is ``provisional`` (see :meth:`provisional_view`): then such a year follows
+    the weekly windows alone, and :meth:`missing_years` says which answers rest on that.
     """
 
     windows: WeekWindows = attrs.field(converter=_week)
@@ -339,6 +343,7 @@ class BusinessCalendar:
     timezone: str = attrs.field(default=DEFAULT_TZ)
     name: str = attrs.field(default="business")
     makeup_windows: DayWindows | None = attrs.field(default=None, converter=_makeup)
+    provisional: bool = attrs.field(default=False, kw_only=True)
 
     _zone: ZoneInfo = attrs.field(init=False, repr=False, eq=False)
     _always: bool = attrs.field(init=False, repr=False, eq=False)
@@ -348,6 +353,7 @@ class BusinessCalendar:
         init=False, repr=False, eq=False
     )
     _lock: threading.Lock = attrs.field(init=False, repr=False, eq=False)
+    _view: BusinessCalendar | None = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.holidays is not None and not isinstance(self.holidays, HolidayData):
@@ -374,6 +380,7 @@ class BusinessCalendar:
         init(self, "_span", _EMPTY)
         init(self, "_years", {})
         init(self, "_lock", threading.Lock())
+        init(self, "_view", None)
 
     @classmethod
     def always(cls, timezone: str = DEFAULT_TZ, name: str = "24x7") -> BusinessCalendar:
@@ -383,6 +390,33 @@ class BusinessCalendar:
     @property
     def is_24x7(self) -> bool:
         return self._always
+
+    def provisional_view(self) -> BusinessCalendar:
+        """This calendar, except that a year without holiday data follows the weekly
+        windows alone instead of raising: the answer a deadline gets until the year's
+        schedule is added, to be recomputed then (see :meth:`missing_years`)."""
+        if self.provisional or self.holidays is None:
+            return self
+        if self._view is None:
+            # Built once and shared: it keeps its own cache of working intervals.
+            object.__setattr__(self, "_view", attrs.evolve(self, provisional=True))
+        assert self._view is not None
+        return self._view
+
+    def covers(self, year: int) -> bool:
+        """Whether the calendar has holiday data for ``year`` (always, without holidays)."""
+        return self.holidays is None or year in self.holidays.years
+
+    def missing_years(self, start: datetime, end: datetime) -> frozenset[int]:
+        """The local years from ``start`` to ``end`` (both included) with no holiday data:
+        those an answer spanning them would have to guess, or take provisionally."""
+        require_aware("start", start)
+        require_aware("end", end)
+        if self.holidays is None:
+            return frozenset()
+        first = start.astimezone(self._zone).year
+        last = max(first, end.astimezone(self._zone).year)
+        return frozenset(y for y in range(first, last + 1) if y not in self.holidays.years)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -535,7 +569,7 @@ class BusinessCalendar:
                 "year", year, f"business calendars cover {FIRST_YEAR} to {LAST_YEAR}"
             )
         data = self.holidays
-        if data is None or year in data.years:
+        if data is None or year in data.years or self.provisional:
             return
         raise CalendarDataMissing(
             "year",
@@ -568,7 +602,7 @@ class BusinessCalendar:
 
     def _covers(self, year: int) -> bool:
         return FIRST_YEAR <= year <= LAST_YEAR and (
-            self.holidays is None or year in self.holidays.years
+            self.holidays is None or year in self.holidays.years or self.provisional
         )
 
     def _build(self, first: int, last: int) -> _Span:
@@ -632,8 +666,27 @@ class BusinessCalendar:
         return tuple(out)
 
     def _local_us(self, day: date, seconds: int) -> int:
+        """The first instant at which the local wall clock reads ``seconds`` after midnight
+        of ``day``, or a later time: a wall time inside a spring-forward gap (02:30 when
+        clocks jump 02:00 -> 03:00) is reached at the jump, so a window 02:30-03:30 that day
+        holds the half hour 03:00-03:30 the clock does show. In a repeated hour (autumn)
+        the first occurrence counts."""
         wall = datetime.combine(day, time()) + timedelta(seconds=seconds)
-        return _us(wall.replace(tzinfo=self._zone))
+        first = wall.replace(tzinfo=self._zone)  # fold=0: the offset before a change
+        us = _us(first)
+        if self._out(us).replace(tzinfo=None) == wall:
+            return us
+        # In a gap: fold=0 lands after the jump, fold=1 before it. The jump is where the
+        # offset changes between them; find it to the microsecond.
+        lo, hi = _us(wall.replace(tzinfo=self._zone, fold=1)), us
+        after = self._out(hi).utcoffset()
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self._out(mid).utcoffset() == after:
+                hi = mid
+            else:
+                lo = mid
+        return hi
 
 
 # --- building calendars from configuration ---------------------------------------------
