@@ -514,10 +514,14 @@ def test_a_year_without_holiday_data_is_warned_once_for_the_whole_import(
     histories = [_repair_history(w, new_year + timedelta(hours=i))[:1] for i in range(20)]
     with caplog.at_level("WARNING"):
         assert w.app.tickets.import_history(w.admin, w.estate, histories) == 20
-    warned = [r.getMessage() for r in caplog.records if "left open" in r.getMessage()]
-    assert len(warned) == 1 and warned[0].startswith("40 deadlines")  # arrival, resolution
+    warned = [r.getMessage() for r in caplog.records if "imported tickets" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("20 imported tickets")
+    assert "provisional" in warned[0] and "2027" in warned[0]
     ticket = w.app.tickets.get(w.admin, 1)
-    assert ticket.deadlines.resolution is None  # never guessed
+    # Never silently open: computed on the weekly windows and flagged as such.
+    assert ticket.deadlines.resolution is not None
+    assert [g.target.value for g in ticket.deadlines.gaps] == ["arrival", "resolution"]
+    assert ticket.deadlines.missing_years == (2027,)
     assert ticket.deadlines.response == new_year + timedelta(minutes=15)  # 24x7 needs no data
 
 

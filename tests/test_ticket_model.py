@@ -185,15 +185,17 @@ def test_alerts_warn_then_escalate() -> None:
     s = step(opened(), Action.ASSIGN, 1, staff_id=1)
     rules = AlertRules()
     at = T0 + timedelta(hours=6, minutes=30)  # 81% of the 8-hour resolution budget
-    levels = {(a.target, a.level) for a in alerts_due(s, POLICY, CALS, at, rules)}
+    levels = {(a.target, a.level) for a in alerts_due(s, POLICY, CALS, at, rules).alerts}
     assert (Target.RESOLUTION, "warning") in levels
     assert (Target.RESOLUTION, "supervisor") not in levels
-    levels = {(a.target, a.level) for a in alerts_due(s, POLICY, CALS, T0 + timedelta(hours=9))}
+    levels = {
+        (a.target, a.level) for a in alerts_due(s, POLICY, CALS, T0 + timedelta(hours=9)).alerts
+    }
     assert {(Target.RESOLUTION, "supervisor"), (Target.ARRIVAL, "supervisor")} <= levels
-    late = alerts_due(s, POLICY, CALS, T0 + timedelta(hours=13))
+    late = alerts_due(s, POLICY, CALS, T0 + timedelta(hours=13)).alerts
     assert (Target.RESOLUTION, "manager") in {(a.target, a.level) for a in late}
     resolved = step(s, Action.RESOLVE, 30)
-    after = alerts_due(resolved, POLICY, CALS, T0 + timedelta(hours=15))
+    after = alerts_due(resolved, POLICY, CALS, T0 + timedelta(hours=15)).alerts
     assert {a.target for a in after} == {Target.CALLBACK}
 
 
@@ -295,10 +297,10 @@ def test_minutes_left_warns_only_on_long_budgets() -> None:
     rules = AlertRules(warn_fraction=0.99)
     at = T0 + timedelta(hours=7, minutes=31)  # 29 minutes left of the 8-hour resolution
     assert (Target.RESOLUTION, "warning") in {
-        (a.target, a.level) for a in alerts_due(s, POLICY, CALS, at, rules)
+        (a.target, a.level) for a in alerts_due(s, POLICY, CALS, at, rules).alerts
     }
     fresh = opened()  # the 15-minute response target, one minute in
-    early = alerts_due(fresh, POLICY, CALS, T0 + timedelta(minutes=1), rules)
+    early = alerts_due(fresh, POLICY, CALS, T0 + timedelta(minutes=1), rules).alerts
     assert Target.RESPONSE not in {a.target for a in early}
 
 

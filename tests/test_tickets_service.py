@@ -11,6 +11,7 @@ import pytest
 
 from propcare import Actor, FixedClock, InvalidTransition, NotFound, PermissionDenied, Propcare
 from propcare.errors import Conflict, ValidationError
+from propcare.sla.policy import Target
 from propcare.testing import RecordingChannel, RecordingSubscriber
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -202,11 +203,12 @@ def test_escalation_is_sent_once(w: Any) -> None:
     app, clock = w.app, w.clock
     clock.advance(minutes=9)
     first = app.tickets.check_sla(w.admin, w.estate.id)
-    assert {(a.target, a.level) for a in first} == {("response", "warning")}  # 90% used
+    assert {(a.target, a.level) for a in first.sent} == {("response", "warning")}  # 90% used
+    assert first.checked == 1 and first.skipped == ()
     clock.advance(minutes=5)
     second = app.tickets.check_sla(w.admin, w.estate.id)
-    assert ("response", "supervisor") in {(a.target, a.level) for a in second}
-    assert app.tickets.check_sla(w.admin, w.estate.id) == []  # nothing twice
+    assert ("response", "supervisor") in {(a.target, a.level) for a in second.sent}
+    assert app.tickets.check_sla(w.admin, w.estate.id).sent == ()  # nothing twice
     supervisors = [
         m for m in w.sms.sent if m.template == "sla_alert" and m.recipient.name == "赵主管"
     ]
@@ -229,7 +231,7 @@ def test_two_clerks_acting_on_one_ticket_at_once_conflict(w: Any) -> None:
 
 def test_recompute_after_a_policy_change(w: Any) -> None:
     t = _repair(w)
-    assert w.app.tickets.recompute(w.admin, w.estate.id) == 0
+    assert w.app.tickets.recompute(w.admin, w.estate.id).changed == 0
     from propcare.sla.policy import DEFAULT_POLICIES, PolicySet, SlaPolicy, TargetRule
 
     faster = SlaPolicy(
@@ -239,7 +241,7 @@ def test_recompute_after_a_policy_change(w: Any) -> None:
         resolution=TargetRule(timedelta(hours=4), "office"),
     )
     w.app.sla_policies = PolicySet(DEFAULT_POLICIES, [faster])
-    assert w.app.tickets.recompute(w.admin, w.estate.id) == 1
+    assert w.app.tickets.recompute(w.admin, w.estate.id).changed == 1
     again = w.app.tickets.get(w.admin, t.id)
     assert again.policy == "fast repair"
     assert again.deadlines.resolution == MON + timedelta(hours=4, minutes=90)
@@ -253,11 +255,15 @@ def test_a_call_in_a_year_without_calendar_data_is_recorded_and_completed_later(
         t = _repair(w)
     assert t.id > 0  # 首问负责制: the call is on record
     assert t.deadlines.response == datetime(2027, 1, 5, 9, 15, tzinfo=SH)  # 24x7 needs no data
-    assert t.deadlines.resolution is None  # office hours: unknown without 2027 holidays
+    # Office hours without 2027 holidays: provisional, on the weekly windows, and flagged.
+    assert t.deadlines.resolution == datetime(2027, 1, 7, 10, 0, tzinfo=SH)
+    assert t.deadlines.provisional == (Target.ARRIVAL, Target.RESOLUTION)
+    assert t.deadlines.missing_years == (2027,) and t.provisional
     assert "2027" in caplog.text
     w.clock.advance(hours=3)
-    alerts = w.app.tickets.check_sla(w.admin, w.estate.id)
-    assert {a.target for a in alerts} == {"response"}  # 24x7; nothing guessed for office hours
+    check = w.app.tickets.check_sla(w.admin, w.estate.id)
+    by_target = {a.target: a.provisional for a in check.sent}
+    assert by_target == {"response": "", "arrival": "2027"}  # alerted, and said to be provisional
     # The company adds next year's schedule; recompute fills the deadlines.
     path = tmp_path / "2027.toml"
     path.write_text('covers = [2027]\ndays_off = ["2027-01-01"]\ndays_on = []\n')
@@ -274,10 +280,12 @@ def test_a_call_in_a_year_without_calendar_data_is_recorded_and_completed_later(
         },
         sources,
     )
-    assert w.app.tickets.recompute(w.admin, w.estate.id) == 1
-    assert w.app.tickets.get(w.admin, t.id).deadlines.resolution == datetime(
-        2027, 1, 7, 10, 0, tzinfo=SH
-    )
+    assert w.app.tickets.recompute(w.admin, w.estate.id).changed == 1
+    again = w.app.tickets.get(w.admin, t.id)
+    # Real data for 2027 moved nothing here (1 January is before the call), but the flag
+    # is gone: the deadline now rests on the schedule, not on the weekly windows.
+    assert again.deadlines.resolution == datetime(2027, 1, 7, 10, 0, tzinfo=SH)
+    assert not again.provisional and again.deadlines.gaps == ()
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ from propcare.plugins.host import PluginHost
 from propcare.plugins.records import Channel, EventSubscriber
 from propcare.registry.service import EstateService, OwnerService, StaffService, VendorService
 from propcare.service import event_message
-from propcare.sla.engine import alert_rules
+from propcare.sla.engine import alert_rules, missing_data_rule
 from propcare.sla.policy import DEFAULT_POLICIES, PolicySet
 from propcare.storage.ports import Storage, UnitOfWork
 from propcare.tickets.outages import OutageService
@@ -138,6 +138,7 @@ class Propcare:
                 "tickets.notify_channel", self.ticket_channel, "is not a configured channel"
             )
         self.sla_alert_rules = alert_rules(tickets.get("alerts") or {})
+        self.sla_missing = missing_data_rule(dict(config.get("sla") or {}))
         self.estates = EstateService(self)
         self.owners = OwnerService(self)
         self.staff = StaffService(self)

@@ -3,11 +3,19 @@
 Paused time does not count: the budget is spent only on working time outside
 pauses. A reopened ticket (rework) gets the policy's rework budget from the
 moment it was reopened. Callbacks are due from the resolution.
+
+A deadline that needs a year no holiday source covers (a ticket opened in late
+December before next year's schedule is published) is never silently dropped. By
+:class:`MissingData` it is computed *provisionally* on the calendar's weekly windows
+alone, or held open (``STRICT``); either way :attr:`Deadlines.gaps` names the target
+and the missing years, so the ticket says so and ``recompute`` finds it when the
+data arrives.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import enum
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -19,13 +27,17 @@ from propcare.tickets.model import REPAIRS, Pause, TicketState
 
 __all__ = [
     "Alert",
+    "AlertCheck",
     "AlertRules",
     "Deadlines",
+    "HolidayGap",
+    "MissingData",
     "WorkingCalendar",
     "alert_rules",
     "alerts_due",
     "compute_deadlines",
     "deadline",
+    "missing_data_rule",
     "spent",
 ]
 
@@ -35,6 +47,46 @@ class WorkingCalendar(Protocol):
 
     def working_time_between(self, start: datetime, end: datetime) -> timedelta: ...
 
+    def provisional_view(self) -> WorkingCalendar:
+        """The same calendar with years lacking holiday data on the weekly windows alone."""
+
+    def missing_years(self, start: datetime, end: datetime) -> frozenset[int]:
+        """Local years from ``start`` to ``end`` without holiday data."""
+
+
+class MissingData(enum.StrEnum):
+    """What a deadline gets when it needs a year no holiday source covers."""
+
+    # Computed on the weekly windows alone, flagged, recomputed when the data arrives.
+    PROVISIONAL = "provisional"
+    # Left open (no deadline), flagged, computed when the data arrives.
+    STRICT = "strict"
+    # CalendarDataMissing is raised (for callers that must not store either).
+    RAISE = "raise"
+
+
+def _years(value: Iterable[int]) -> tuple[int, ...]:
+    return tuple(sorted(set(value)))
+
+
+@attrs.frozen
+class HolidayGap:
+    """A target whose deadline needed holiday data for ``years`` that no source has.
+
+    ``held`` False: the deadline is provisional, computed on the weekly windows alone
+    for those years (None while a pause stops the clock, as for any deadline); True:
+    it is held open until the data arrives (the strict setting).
+    """
+
+    target: Target = attrs.field(converter=Target)
+    years: tuple[int, ...] = attrs.field(converter=_years)
+    held: bool = False
+
+
+def _gaps(value: Iterable[HolidayGap]) -> tuple[HolidayGap, ...]:
+    order = list(Target)
+    return tuple(sorted(value, key=lambda g: order.index(g.target)))
+
 
 @attrs.frozen
 class Deadlines:
@@ -42,10 +94,41 @@ class Deadlines:
     arrival: datetime | None = None
     resolution: datetime | None = None
     callback: datetime | None = None
+    gaps: tuple[HolidayGap, ...] = attrs.field(default=(), converter=_gaps)
 
     def get(self, target: Target) -> datetime | None:
         due: datetime | None = getattr(self, target.value)
         return due
+
+    def gap(self, target: Target) -> HolidayGap | None:
+        """The missing holiday data ``target``'s deadline rests on, if any."""
+        return next((g for g in self.gaps if g.target is target), None)
+
+    @property
+    def provisional(self) -> tuple[Target, ...]:
+        """Targets with a deadline computed without some year's holiday data."""
+        return tuple(g.target for g in self.gaps if not g.held)
+
+    @property
+    def held(self) -> tuple[Target, ...]:
+        """Targets left without a deadline until some year's holiday data arrives."""
+        return tuple(g.target for g in self.gaps if g.held)
+
+    @property
+    def missing_years(self) -> tuple[int, ...]:
+        """Every year whose holiday data these deadlines wait for."""
+        return _years(y for g in self.gaps for y in g.years)
+
+    def describe_gaps(self) -> str:
+        """``"arrival, resolution provisional (2027 holiday data missing)"``, or ``""``."""
+        parts = []
+        for label, targets in (("provisional", self.provisional), ("open", self.held)):
+            if targets:
+                parts.append(f"{', '.join(t.value for t in targets)} {label}")
+        if not parts:
+            return ""
+        years = ", ".join(str(y) for y in self.missing_years)
+        return f"{'; '.join(parts)} ({years} holiday data missing)"
 
 
 def _active_pauses(pauses: Sequence[Pause], since: datetime) -> list[Pause]:
@@ -126,31 +209,49 @@ def clock_of(
 _TARGETS = tuple((t, t.value) for t in Target)
 
 
+def _reach(start: datetime, due: datetime | None, pauses: Sequence[Pause]) -> datetime:
+    """The last instant a deadline's computation looked at: the deadline, or while the
+    clock is stopped, the start of the latest pause."""
+    if due is not None:
+        return due
+    return max((p.start for p in pauses), default=start)
+
+
 def compute_deadlines(
     state: TicketState,
     policy: SlaPolicy,
     calendars: Mapping[str, WorkingCalendar],
     *,
-    missing: list[CalendarDataMissing] | None = None,
+    missing: MissingData = MissingData.RAISE,
 ) -> Deadlines:
-    """Every target's deadline. With ``missing`` given, a target whose calendar has no
-    holiday data for a year it needs gets no deadline and the error is appended there
-    instead of raised: a call must be recorded even before next year's schedule is added."""
+    """Every target's deadline.
+
+    A target whose calendar lacks holiday data for a year it needs raises
+    CalendarDataMissing with ``missing=RAISE``; otherwise it is computed on the weekly
+    windows alone (``PROVISIONAL``) or left open (``STRICT``), and listed in
+    :attr:`Deadlines.gaps` with the years missing: a call must be recorded even before
+    next year's schedule is added, and it must say what it rests on.
+    """
     dues: dict[str, datetime | None] = {}
+    gaps: list[HolidayGap] = []
     for target, name in _TARGETS:
         clock = clock_of(state, policy, target)
         if clock is None:
             dues[name] = None
             continue
         start, rule, pauses = clock
+        cal = _calendar(calendars, rule)
         try:
-            dues[name] = deadline(_calendar(calendars, rule), start, rule.budget, pauses)
+            dues[name] = deadline(cal, start, rule.budget, pauses)
         except CalendarDataMissing as exc:
-            if missing is None:
+            if missing is MissingData.RAISE:
                 raise
-            missing.append(exc)
-            dues[name] = None
-    return Deadlines(**dues)
+            guess = deadline(cal.provisional_view(), start, rule.budget, pauses)
+            years = cal.missing_years(start, _reach(start, guess, pauses)) or {int(exc.value)}
+            held = missing is MissingData.STRICT
+            gaps.append(HolidayGap(target, years, held))
+            dues[name] = None if held else guess
+    return Deadlines(**dues, gaps=gaps)
 
 
 def done_at(state: TicketState, target: Target) -> datetime | None:
@@ -196,11 +297,35 @@ def alert_rules(settings: Mapping[str, object]) -> AlertRules:
     )
 
 
+def missing_data_rule(settings: Mapping[str, object]) -> MissingData:
+    """``sla.missing_holiday_data`` from configuration: ``provisional`` (the default) or
+    ``strict``."""
+    value = settings.get("missing_holiday_data", MissingData.PROVISIONAL.value)
+    allowed = (MissingData.PROVISIONAL.value, MissingData.STRICT.value)
+    if value not in allowed:
+        raise ConfigError("sla.missing_holiday_data", value, f"must be one of {', '.join(allowed)}")
+    return MissingData(value)
+
+
 @attrs.frozen
 class Alert:
     target: Target
     level: str  # "warning" | "supervisor" | "manager"
     due: datetime
+    # The years of holiday data the deadline was computed without (provisional), if any.
+    provisional: tuple[int, ...] = ()
+
+
+@attrs.frozen
+class AlertCheck:
+    """What :func:`alerts_due` found: the alerts reached, and what it could not judge.
+
+    ``unknown`` holds one reason per target (or level) left unjudged because a year's
+    holiday data is missing; the caller logs and counts them, never drops them.
+    """
+
+    alerts: tuple[Alert, ...] = ()
+    unknown: tuple[str, ...] = ()
 
 
 def alerts_due(
@@ -209,11 +334,20 @@ def alerts_due(
     calendars: Mapping[str, WorkingCalendar],
     now: datetime,
     rules: AlertRules = AlertRules(),
-) -> list[Alert]:
-    """Every alert level reached by ``now`` for targets not yet met (the caller sends each once)."""
+    *,
+    missing: MissingData = MissingData.PROVISIONAL,
+) -> AlertCheck:
+    """Every alert level reached by ``now`` for targets not yet met (the caller sends each once).
+
+    Where a year's holiday data is missing, ``PROVISIONAL`` judges on the weekly windows
+    alone (the alerts say so); ``STRICT`` still sends what is certain (a known deadline
+    that has passed alerts its supervisor, and the assignee's warning, even when the
+    working time spent cannot be counted) and lists the rest in ``unknown``.
+    """
     if not state.is_open:
-        return []
+        return AlertCheck()
     alerts: list[Alert] = []
+    unknown: list[str] = []
     for target in Target:
         clock = clock_of(state, policy, target)
         if clock is None or done_at(state, target) is not None:
@@ -221,24 +355,66 @@ def alerts_due(
         if state.resolved_at is not None and target is not Target.CALLBACK:
             continue  # resolved: a missed response or arrival is history, not an alert
         start, rule, pauses = clock
-        cal = _calendar(calendars, rule)
+        base = cal = _calendar(calendars, rule)
         try:
             due = deadline(cal, start, rule.budget, pauses)
-            used = spent(cal, start, now, pauses)
         except CalendarDataMissing:
-            continue  # no deadline is known until the year's calendar is added
+            if missing is MissingData.RAISE:
+                raise
+            if missing is MissingData.STRICT:
+                unknown.append(f"{target.value} deadline: {_missing_text(base, start, now, 'it')}")
+                continue
+            cal = base.provisional_view()
+            due = deadline(cal, start, rule.budget, pauses)
         if due is None:
             continue  # paused: the clock is stopped
+        # The years each judgement rests on without data: the deadline's, and the time
+        # spent's (a passed deadline is certain whatever the time spent).
+        due_gap = () if cal is base else tuple(sorted(base.missing_years(start, due)))
+        used: timedelta | None
+        try:
+            used = spent(cal, start, now, pauses)
+        except CalendarDataMissing:
+            if missing is MissingData.RAISE:
+                raise
+            used = None
+            if missing is MissingData.PROVISIONAL:
+                cal = base.provisional_view()
+                used = spent(cal, start, now, pauses)
+        used_gap = () if cal is base else tuple(sorted(base.missing_years(start, now)))
+        both = tuple(sorted({*due_gap, *used_gap}))
+        passed = now >= due
+        if used is None:
+            # Strict, and the time spent reaches into a year without data. What is certain
+            # is that a passed deadline means the whole budget is used.
+            if passed:
+                alerts.append(Alert(target, "warning", due))
+                alerts.append(Alert(target, "supervisor", due))
+                unknown.append(
+                    f"{target.value} manager escalation: {_missing_text(base, start, now)}"
+                )
+            else:
+                unknown.append(f"{target.value} warning: {_missing_text(base, start, now)}")
+            continue
         left = rule.budget - used
         # Minutes-left warns only on long budgets: on a 15-minute response target it would
         # fire the moment the ticket opens.
         long_budget = rule.budget >= rules.warn_remaining * 4
-        if used >= rule.budget * rules.warn_fraction or (
-            long_budget and left <= rules.warn_remaining
+        if (
+            passed
+            or used >= rule.budget * rules.warn_fraction
+            or (long_budget and left <= rules.warn_remaining)
         ):
-            alerts.append(Alert(target, "warning", due))
-        if now >= due:
-            alerts.append(Alert(target, "supervisor", due))
+            alerts.append(Alert(target, "warning", due, due_gap if passed else both))
+        if passed:
+            alerts.append(Alert(target, "supervisor", due, due_gap))
             if used >= rule.budget * (1 + rules.manager_after):
-                alerts.append(Alert(target, "manager", due))
-    return alerts
+                alerts.append(Alert(target, "manager", due, both))
+    return AlertCheck(tuple(alerts), tuple(unknown))
+
+
+def _missing_text(
+    cal: WorkingCalendar, start: datetime, now: datetime, what: str = "the working time spent"
+) -> str:
+    years = ", ".join(str(y) for y in sorted(cal.missing_years(start, now))) or "a later year's"
+    return f"{what} needs {years} holiday data, which no calendar source has (strict setting)"

@@ -8,7 +8,7 @@ checks that a backend keeps these promises.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -251,6 +251,30 @@ class TicketRepository(Protocol):
     def open_in(self, estate_id: int) -> list[Ticket]: ...
 
     def opened_between(self, estate_id: int, start: datetime, end: datetime) -> list[Ticket]: ...
+
+    def needing_recompute(
+        self,
+        estate_id: int,
+        opened: tuple[datetime, datetime] | None,
+        *,
+        open_only: bool = False,
+    ) -> Iterator[Ticket]:
+        """The estate's open tickets and, unless ``open_only``, every ticket whose
+        deadlines have gaps (``deadlines.gaps``) or a deadline missing, opened in
+        ``[start, end)`` when ``opened`` is given; by id. The caller may ``refresh``
+        each while iterating."""
+
+    def gap_counts(
+        self, estate_id: int, opened: tuple[datetime, datetime] | None
+    ) -> tuple[int, int]:
+        """(tickets with a provisional deadline, tickets with a deadline held open for
+        missing holiday data), opened in ``[start, end)`` when given."""
+
+    def gaps_between(
+        self, estate_id: int, start: datetime, end: datetime
+    ) -> list[tuple[int, Deadlines]]:
+        """(ticket id, deadlines) of the tickets opened in ``[start, end)`` whose
+        deadlines have gaps, by id."""
 
     def events(self, ticket_id: int) -> list[TicketEvent]: ...
 

@@ -94,6 +94,9 @@ _CONDITIONS: list[str] = [
     "category = 'complaint' AND status <> 'cancelled' "
     "AND (resolved_at IS NOT NULL OR status = 'closed')",
     "category = 'complaint' AND status <> 'cancelled'",
+    # deadlines waiting for a year's holiday data: provisional / held open
+    "provisional > 0",
+    "held > 0",
 ]
 
 # COUNT(*) FILTER (WHERE ...) skips the aggregate step for rows that do not match, where
@@ -162,6 +165,7 @@ def _metrics(row: sqlite3.Row, outside: tuple[int, int]) -> TicketMetrics:
         timely[target] = Rate(n[i + 1], n[i])
         i += 2
     rework, callback, satisfaction, complaints = (Rate(n[j], n[j + 1]) for j in range(i, i + 8, 2))
+    provisional, held = n[i + 8], n[i + 9]
     return TicketMetrics(
         group=row[0],
         opened=opened,
@@ -177,6 +181,8 @@ def _metrics(row: sqlite3.Row, outside: tuple[int, int]) -> TicketMetrics:
         complaint_resolution=complaints,
         outside_dispatched=outside[0],
         outside_completed=outside[1],
+        provisional=provisional,
+        held=held,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from json.encoder import encode_basestring as _escape
@@ -15,7 +15,7 @@ import attrs
 
 from propcare.errors import Conflict
 from propcare.money import to_fen
-from propcare.sla.engine import Deadlines
+from propcare.sla.engine import Deadlines, HolidayGap
 from propcare.storage.codec import converter
 from propcare.storage.sqlite_values import ts
 from propcare.tickets.model import (
@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from propcare.storage.sql import SqlSession
 
 __all__ = ["TicketRepo", "state_from_dict", "state_json"]
+
+
+# Tickets read per query when walking many by id (a bound on the IN list).
+_CHUNK = 500
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -213,11 +217,12 @@ _COLUMNS = (
     "estate_id, category, channel, priority, status, unit_id, first_contact_staff_id, "
     "assignee_staff_id, assignee_team_id, opened_at, responded_at, arrived_at, resolved_at, "
     "closed_at, cancelled_at, callback_at, satisfaction, rework_count, needs_callback, "
-    "response_due, arrival_due, resolution_due, callback_due, policy, last_seq, state"
+    "response_due, arrival_due, resolution_due, callback_due, deadline_gaps, provisional, held, "
+    "policy, last_seq, state"
 )
 # Built once here: these run for every ticket written.
 _INSERT_TICKET = (
-    f"INSERT INTO tickets ({_COLUMNS}, plan_id, occurrence) VALUES ({', '.join('?' * 28)})"
+    f"INSERT INTO tickets ({_COLUMNS}, plan_id, occurrence) VALUES ({', '.join('?' * 31)})"
 )
 _TICKET_IMPORT_COLUMNS = ("id", *_COLUMNS.split(", "), "plan_id", "occurrence")
 _EVENT_COLUMNS = ("ticket_id", "seq", "action", "at", "actor", "staff_id", "data")
@@ -228,8 +233,31 @@ _SNAPSHOT = (
     "status = ?, assignee_staff_id = ?, assignee_team_id = ?, responded_at = ?, "
     "arrived_at = ?, resolved_at = ?, closed_at = ?, cancelled_at = ?, callback_at = ?, "
     "satisfaction = ?, rework_count = ?, needs_callback = ?, response_due = ?, arrival_due = ?, "
-    "resolution_due = ?, callback_due = ?, policy = ?, last_seq = ?, state = ?"
+    "resolution_due = ?, callback_due = ?, deadline_gaps = ?, provisional = ?, held = ?, "
+    "policy = ?, last_seq = ?, state = ?"
 )
+_SELECT = (
+    "SELECT id, state, policy, response_due, arrival_due, resolution_due, callback_due, "
+    "deadline_gaps FROM tickets"
+)
+
+
+def _gaps_json(due: Deadlines) -> str | None:
+    """``{"arrival":[2027],"resolution":[2027],"held":["resolution"]}``: which deadlines
+    wait for which year's holiday data, and which of them are held open (strict)."""
+    if not due.gaps:
+        return None
+    held = [g.target.value for g in due.gaps if g.held]
+    gaps: dict[str, Any] = {g.target.value: list(g.years) for g in due.gaps}
+    if held:
+        gaps["held"] = held
+    return json.dumps(gaps, separators=(",", ":"))
+
+
+def _gap_columns(due: Deadlines) -> tuple[str | None, int, int]:
+    if not due.gaps:  # the common case, on every ticket written
+        return None, 0, 0
+    return _gaps_json(due), len(due.provisional), len(due.held)
 
 
 def _snapshot(state: TicketState, due: Deadlines, policy: str) -> tuple[Any, ...]:
@@ -250,6 +278,7 @@ def _snapshot(state: TicketState, due: Deadlines, policy: str) -> tuple[Any, ...
         _ts(due.arrival),
         _ts(due.resolution),
         _ts(due.callback),
+        *_gap_columns(due),
         policy,
         state.last_seq,
         state_json(state),
@@ -286,6 +315,7 @@ def _insert_row(
         _ts(due.arrival),
         _ts(due.resolution),
         _ts(due.callback),
+        *_gap_columns(due),
         policy,
         state.last_seq,
         state_json(state),
@@ -411,29 +441,86 @@ class TicketRepo:
         )
 
     def get(self, ticket_id: int) -> Ticket | None:
-        row = self._uow.execute(
-            "SELECT id, state, policy, response_due, arrival_due, resolution_due, callback_due "
-            "FROM tickets WHERE id = ?",
-            (ticket_id,),
-        ).fetchone()
+        row = self._uow.execute(f"{_SELECT} WHERE id = ?", (ticket_id,)).fetchone()
         return None if row is None else _ticket(row)
 
     def open_in(self, estate_id: int) -> list[Ticket]:
         rows = self._uow.execute(
-            "SELECT id, state, policy, response_due, arrival_due, resolution_due, callback_due "
-            "FROM tickets WHERE estate_id = ? AND status NOT IN ('closed', 'cancelled') "
-            "ORDER BY id",
+            f"{_SELECT} WHERE estate_id = ? AND status NOT IN ('closed', 'cancelled') ORDER BY id",
             (estate_id,),
         )
         return [_ticket(r) for r in rows]
 
     def opened_between(self, estate_id: int, start: datetime, end: datetime) -> list[Ticket]:
         rows = self._uow.execute(
-            "SELECT id, state, policy, response_due, arrival_due, resolution_due, callback_due "
-            "FROM tickets WHERE estate_id = ? AND opened_at >= ? AND opened_at < ? ORDER BY id",
+            f"{_SELECT} WHERE estate_id = ? AND opened_at >= ? AND opened_at < ? ORDER BY id",
             (estate_id, _ts(start), _ts(end)),
         )
         return [_ticket(r) for r in rows]
+
+    def needing_recompute(
+        self,
+        estate_id: int,
+        opened: tuple[datetime, datetime] | None,
+        *,
+        open_only: bool = False,
+    ) -> Iterator[Ticket]:
+        """Open tickets, and unless ``open_only`` every ticket with a deadline provisional,
+        held open or missing, of the estate (opened in ``[start, end)`` if given), by id.
+        Read a chunk of ids at a time: the caller refreshes rows as it goes."""
+        where = "estate_id = ?"
+        params: list[Any] = [estate_id]
+        if opened is not None:
+            where += " AND opened_at >= ? AND opened_at < ?"
+            params += [_ts(opened[0]), _ts(opened[1])]
+        wanted = "status NOT IN ('closed', 'cancelled')"
+        if not open_only:
+            wanted += (
+                " OR deadline_gaps IS NOT NULL OR response_due IS NULL OR arrival_due IS NULL "
+                "OR resolution_due IS NULL OR callback_due IS NULL"
+            )
+        ids = [
+            int(r[0])
+            for r in self._uow.execute(
+                f"SELECT id FROM tickets WHERE {where} AND ({wanted}) ORDER BY id", params
+            )
+        ]
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            yield from (
+                _ticket(r)
+                for r in self._uow.execute(f"{_SELECT} WHERE id IN ({marks}) ORDER BY id", chunk)
+            )
+
+    def gap_counts(
+        self, estate_id: int, opened: tuple[datetime, datetime] | None
+    ) -> tuple[int, int]:
+        """(tickets with a provisional deadline, tickets with a deadline held open) of the
+        estate, among those opened in ``[start, end)`` if given."""
+        where = "estate_id = ? AND deadline_gaps IS NOT NULL"
+        params: list[Any] = [estate_id]
+        if opened is not None:
+            where += " AND opened_at >= ? AND opened_at < ?"
+            params += [_ts(opened[0]), _ts(opened[1])]
+        row = self._uow.execute(
+            "SELECT COUNT(CASE WHEN provisional > 0 THEN 1 END), "
+            f"COUNT(CASE WHEN held > 0 THEN 1 END) FROM tickets WHERE {where}",
+            params,
+        ).fetchone()
+        return int(row[0] or 0), int(row[1] or 0)
+
+    def gaps_between(
+        self, estate_id: int, start: datetime, end: datetime
+    ) -> list[tuple[int, Deadlines]]:
+        """(id, deadlines) of the tickets opened in ``[start, end)`` whose deadlines wait
+        for a year's holiday data, by id (the few a report must name)."""
+        rows = self._uow.execute(
+            f"{_SELECT} WHERE estate_id = ? AND opened_at >= ? AND opened_at < ? "
+            "AND deadline_gaps IS NOT NULL ORDER BY id",
+            (estate_id, _ts(start), _ts(end)),
+        )
+        return [(t.id, t.deadlines) for t in map(_ticket, rows)]
 
     def events(self, ticket_id: int) -> list[TicketEvent]:
         rows = self._uow.execute(
@@ -516,6 +603,7 @@ def _ticket(row: sqlite3.Row) -> Ticket:
         text = row[name]
         return None if text is None else datetime.fromisoformat(text).astimezone(zone)
 
+    gaps = row["deadline_gaps"]
     return Ticket(
         id=row["id"],
         state=state,
@@ -524,6 +612,13 @@ def _ticket(row: sqlite3.Row) -> Ticket:
             arrival=due("arrival_due"),
             resolution=due("resolution_due"),
             callback=due("callback_due"),
+            gaps=() if gaps is None else _load_gaps(gaps),
         ),
         policy=row["policy"],
     )
+
+
+def _load_gaps(text: str) -> tuple[HolidayGap, ...]:
+    gaps = json.loads(text)
+    held = set(gaps.pop("held", ()))
+    return tuple(HolidayGap(target, years, target in held) for target, years in gaps.items())

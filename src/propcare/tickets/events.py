@@ -45,6 +45,8 @@ class SlaAlerted(Event):
     target: str
     level: str  # warning | supervisor | manager
     due: str
+    # The years of holiday data a provisional deadline was computed without ("2027"), or "".
+    provisional: str = ""
 
 
 @attrs.frozen

@@ -1,4 +1,5 @@
-"""A stored ticket: its id, its folded state, and the deadlines computed for it."""
+"""A stored ticket: its id, its folded state, and the deadlines computed for it; and what
+the SLA upkeep (``recompute``, ``check_sla``) reports back."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ from datetime import date
 import attrs
 
 from propcare.sla.engine import Deadlines
+from propcare.tickets.events import SlaAlerted
 from propcare.tickets.model import TicketState
 
-__all__ = ["IntakeRefs", "Ticket"]
+__all__ = ["IntakeRefs", "Recomputed", "SkippedTicket", "SlaCheck", "Ticket"]
 
 
 @attrs.frozen
 class Ticket:
+    """A ticket as stored. ``deadlines.gaps`` lists the targets whose deadline rests on a
+    year without holiday data (provisional, or held open under the strict setting)."""
+
     id: int
     state: TicketState
     deadlines: Deadlines
@@ -22,6 +27,53 @@ class Ticket:
     @property
     def status(self) -> str:
         return self.state.status.value
+
+    @property
+    def provisional(self) -> bool:
+        """Whether any deadline waits for a year's holiday data (provisional or open)."""
+        return bool(self.deadlines.gaps)
+
+
+@attrs.frozen
+class Recomputed:
+    """What ``app.tickets.recompute`` did, and what still waits for holiday data.
+
+    ``examined``: tickets looked at; ``changed``: those whose deadlines (or policy)
+    changed; ``provisional`` / ``held``: tickets in the same scope that still have a
+    provisional deadline / a deadline held open, because a year's data is still missing.
+    """
+
+    examined: int
+    changed: int
+    provisional: int = 0
+    held: int = 0
+
+    def describe(self) -> str:
+        text = f"examined {self.examined}, changed {self.changed}"
+        if self.provisional:
+            text += f", {self.provisional} still provisional"
+        if self.held:
+            text += f", {self.held} still open for missing holiday data"
+        return text
+
+
+@attrs.frozen
+class SkippedTicket:
+    """An open ticket ``check_sla`` could not fully judge, and why."""
+
+    ticket_id: int
+    reason: str
+
+
+@attrs.frozen
+class SlaCheck:
+    """What one ``check_sla`` run did: tickets ``checked``, alerts ``sent`` now (each level
+    of each target once, ever), and the tickets ``skipped`` in part or whole, with the
+    reason (never silent: each is also logged)."""
+
+    checked: int
+    sent: tuple[SlaAlerted, ...] = ()
+    skipped: tuple[SkippedTicket, ...] = ()
 
 
 @attrs.frozen

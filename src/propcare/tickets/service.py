@@ -16,13 +16,14 @@ from decimal import Decimal
 from typing import Any
 
 from propcare.access import Actor, Resource
-from propcare.errors import CalendarDataMissing, NotFound, PropcareError, ValidationError
+from propcare.errors import NotFound, PropcareError, ValidationError
 from propcare.money import exact, money
 from propcare.notify.outbox import Notification, Recipient
+from propcare.period import Period
 from propcare.registry.model import EstateId, Staff
 from propcare.service import Service
 from propcare.sla.engine import Deadlines, alerts_due, compute_deadlines
-from propcare.sla.policy import SlaPolicy
+from propcare.sla.policy import SlaPolicy, Target
 from propcare.storage.ports import UnitOfWork
 from propcare.tickets.events import SlaAlerted, TicketChanged, TicketsImported
 from propcare.tickets.model import (
@@ -36,7 +37,7 @@ from propcare.tickets.model import (
     TicketState,
     apply,
 )
-from propcare.tickets.record import Ticket
+from propcare.tickets.record import Recomputed, SkippedTicket, SlaCheck, Ticket
 from propcare.validators import enum_member
 
 __all__ = ["TicketService"]
@@ -401,7 +402,7 @@ class TicketService(Service):
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "ticket.import")
             known = _EstateIds(uow, estate.id)
-            missing: list[CalendarDataMissing] = []
+            missing: list[Deadlines] = []
             pending: list[tuple[TicketState, Sequence[TicketEvent], Deadlines, str]] = []
             first_id = last_id = count = 0
             for position, history in enumerate(histories):
@@ -419,11 +420,13 @@ class TicketService(Service):
                 return 0
             if missing:
                 # Once for the import, not once a ticket as live intake logs it.
+                years = sorted({y for d in missing for y in d.missing_years})
                 log.warning(
-                    "%d deadlines of imported tickets left open (recompute() fills them once "
-                    "the calendar has the year): %s",
+                    "%d imported tickets have deadlines %s without the holiday data of %s "
+                    "(recompute() brings them up to date once the calendar has the year)",
                     len(missing),
-                    missing[0],
+                    self._app.sla_missing.value,
+                    ", ".join(map(str, years)),
                 )
             event = TicketsImported(
                 estate_id=estate.id,
@@ -442,7 +445,7 @@ class TicketService(Service):
         history: Any,
         estate_id: int,
         known: _EstateIds,
-        missing: list[CalendarDataMissing],
+        missing: list[Deadlines],
     ) -> tuple[TicketState, Sequence[TicketEvent], Deadlines, str]:
         """One history checked and replayed: its state, events, deadlines and policy name."""
         where = f"histories[{position}]"
@@ -481,7 +484,11 @@ class TicketService(Service):
         assert state is not None
         policy = self._policy(state)
         # As _deadlines() for live tickets, with the warnings gathered for the whole import.
-        deadlines = compute_deadlines(state, policy, self._app.calendars, missing=missing)
+        deadlines = compute_deadlines(
+            state, policy, self._app.calendars, missing=self._app.sla_missing
+        )
+        if deadlines.gaps:
+            missing.append(deadlines)
         return state, history, deadlines, policy.name
 
     # --- reading ----------------------------------------------------------------------
@@ -502,35 +509,87 @@ class TicketService(Service):
 
     # --- SLA upkeep -------------------------------------------------------------------
 
-    def recompute(self, actor: Actor, estate_id: EstateId) -> int:
-        """Recompute deadlines of open tickets after a policy or calendar change; returns how many
-        changed. Deterministic: the same history, policy and calendar give the same deadlines."""
+    def recompute(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        *,
+        period: str | None = None,
+        open_only: bool = False,
+    ) -> Recomputed:
+        """Bring deadlines up to date after a calendar or policy change.
+
+        Looks at the estate's open tickets and at every ticket, open or closed, whose
+        deadlines are provisional or open (no holiday data when they were computed, or
+        stored with a deadline missing): those opened in ``period`` (``"YYYY-MM"``, the
+        estate's time zone), or all of them. An open ticket gets every deadline anew
+        from its history, its policy and the calendars; a closed one keeps the deadlines
+        it had and gets only those that were provisional or missing, so a later change
+        of targets does not rewrite what was reported. ``open_only`` limits it to open
+        tickets (what recompute did before 2027). Deterministic: the same history,
+        policy and calendars give the same deadlines; the monthly statistics follow, as
+        they count from the stored deadlines.
+        """
         actor = self._actor(actor)
-        changed = 0
+        changed = examined = 0
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "sla.recompute")
-            for ticket in uow.tickets.open_in(estate.id):
+            zone = self._app.zone(estate.timezone)
+            bounds = None if period is None else Period.parse(period).bounds(zone)
+            for ticket in uow.tickets.needing_recompute(estate.id, bounds, open_only=open_only):
+                examined += 1
                 policy = self._policy(ticket.state)
-                deadlines = self._deadlines(ticket.state, policy)
-                if deadlines != ticket.deadlines or policy.name != ticket.policy:
-                    uow.tickets.refresh(ticket.id, ticket.state, deadlines, policy.name)
+                deadlines = self._deadlines(ticket.state, policy, log_gaps=False)
+                if not ticket.state.is_open:
+                    deadlines = _fill_in(ticket.deadlines, deadlines)
+                    policy_name = ticket.policy
+                else:
+                    policy_name = policy.name
+                if deadlines != ticket.deadlines or policy_name != ticket.policy:
+                    uow.tickets.refresh(ticket.id, ticket.state, deadlines, policy_name)
                     changed += 1
+            remaining = uow.tickets.gap_counts(estate.id, bounds)
             uow.commit()
-        return changed
+        result = Recomputed(
+            examined=examined, changed=changed, provisional=remaining[0], held=remaining[1]
+        )
+        if result.provisional or result.held:
+            log.warning("estate %s after recompute: %s", estate.id, result.describe())
+        return result
 
     def check_sla(
         self, actor: Actor, estate_id: EstateId, *, now: datetime | None = None
-    ) -> builtins.list[SlaAlerted]:
-        """Send every warning and escalation now due, each once; returns those sent now."""
+    ) -> SlaCheck:
+        """Send every warning and escalation now due, each once.
+
+        Returns the alerts sent now, and every open ticket it could not fully judge
+        (a year's holiday data missing under the strict setting), each with the reason;
+        those are logged too. Provisional deadlines alert as any other, saying so.
+        """
         actor = self._actor(actor)
         when = self._at(now)
         rules = self._app.sla_alert_rules
         sent: list[SlaAlerted] = []
+        skipped: list[SkippedTicket] = []
+        checked = 0
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "ticket.read")
             for ticket in uow.tickets.open_in(estate.id):
+                checked += 1
                 policy = self._policy(ticket.state)
-                for alert in alerts_due(ticket.state, policy, self._app.calendars, when, rules):
+                found = alerts_due(
+                    ticket.state,
+                    policy,
+                    self._app.calendars,
+                    when,
+                    rules,
+                    missing=self._app.sla_missing,
+                )
+                if found.unknown:
+                    reason = "; ".join(found.unknown)
+                    skipped.append(SkippedTicket(ticket.id, reason))
+                    log.warning("check_sla: ticket %s not fully judged: %s", ticket.id, reason)
+                for alert in found.alerts:
                     if not uow.tickets.record_alert(
                         ticket.id, alert.target.value, alert.level, when
                     ):
@@ -542,12 +601,13 @@ class TicketService(Service):
                         target=alert.target.value,
                         level=alert.level,
                         due=alert.due.isoformat(),
+                        provisional=", ".join(str(y) for y in alert.provisional),
                     )
                     self._publish(uow, event, key=f"sla:{ticket.id}:{alert.target}:{alert.level}")
                     self._notify_alert(uow, estate.id, ticket, event)
                     sent.append(event)
             uow.commit()
-        return sent
+        return SlaCheck(checked=checked, sent=tuple(sent), skipped=tuple(skipped))
 
     # --- internals --------------------------------------------------------------------
 
@@ -626,13 +686,17 @@ class TicketService(Service):
     def _policy(self, state: TicketState) -> SlaPolicy:
         return self._app.sla_policies.find(state.category, state.priority)
 
-    def _deadlines(self, state: TicketState, policy: SlaPolicy) -> Deadlines:
-        missing: list[CalendarDataMissing] = []
-        deadlines = compute_deadlines(state, policy, self._app.calendars, missing=missing)
-        for exc in missing:
-            # Recorded all the same: refusing the call would break 首问负责制. The deadline
-            # stays open until the year's calendar is added and recompute() runs.
-            log.warning("ticket deadline left open: %s", exc)
+    def _deadlines(
+        self, state: TicketState, policy: SlaPolicy, *, log_gaps: bool = True
+    ) -> Deadlines:
+        # A call is recorded even without next year's holiday data: refusing it would
+        # break 首问负责制. The deadline is provisional (or open, if so configured) and
+        # says so until the data is added and recompute() runs.
+        deadlines = compute_deadlines(
+            state, policy, self._app.calendars, missing=self._app.sla_missing
+        )
+        if deadlines.gaps and log_gaps:
+            log.warning("ticket deadlines: %s", deadlines.describe_gaps())
         return deadlines
 
     def _changed(
@@ -718,6 +782,22 @@ class TicketService(Service):
     def _estate_tz(self, uow: UnitOfWork, estate_id: int) -> str:
         estate = uow.estates.get(estate_id)
         return "Asia/Shanghai" if estate is None else estate.timezone
+
+
+def _fill_in(kept: Deadlines, fresh: Deadlines) -> Deadlines:
+    """A closed ticket's deadlines: those it had, except where they were provisional or
+    missing, which take the fresh computation (and its gaps, if any remain)."""
+    dues: dict[str, datetime | None] = {}
+    gaps = []
+    for target, name in ((t, t.value) for t in Target):
+        if kept.gap(target) is not None or kept.get(target) is None:
+            dues[name] = fresh.get(target)
+            gap = fresh.gap(target)
+            if gap is not None:
+                gaps.append(gap)
+        else:
+            dues[name] = kept.get(target)
+    return Deadlines(**dues, gaps=gaps)
 
 
 class _EstateIds:

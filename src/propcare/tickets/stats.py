@@ -41,6 +41,10 @@ numerator over denominator, never a silent 100% when nothing was counted):
 - **outside_dispatched** / **outside_completed**: work orders sent to outside
   parties (developer, vendor) for these tickets, and those reported done,
   whenever that happened.
+- **provisional** / **held**: tickets whose timeliness rests on a deadline computed
+  without a year's holiday data (weekly windows alone), and tickets with a deadline
+  held open for it (the strict setting; not counted in ``timely`` until it is
+  computed). Both fall to zero once the data is added and ``recompute`` has run.
 """
 
 from __future__ import annotations
@@ -138,6 +142,8 @@ class TicketMetrics:
     complaint_resolution: Rate
     outside_dispatched: int
     outside_completed: int
+    provisional: int = 0
+    held: int = 0
 
 
 CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)
