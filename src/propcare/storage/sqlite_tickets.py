@@ -546,7 +546,9 @@ class TicketRepo:
     def record_alert(self, ticket_id: int, target: str, level: str, at: datetime) -> bool:
         """True the first time this alert is recorded, False if it was sent before."""
         cur = self._uow.execute(
-            "INSERT OR IGNORE INTO sla_alerts VALUES (?, ?, ?, ?)",
+            # ON CONFLICT DO NOTHING, not SQLite's INSERT OR IGNORE: PostgreSQL runs it too.
+            "INSERT INTO sla_alerts (ticket_id, target, level, at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             (ticket_id, target, level, _ts(at)),
         )
         return cur.rowcount == 1

@@ -403,3 +403,43 @@ class StorageContract:
             conn.execute("DELETE FROM commission_statements")
             uow.commit()
         assert app.commission.statement(ADMIN, statement.id) == statement
+
+    # --- tickets and their deadlines ------------------------------------------------------
+
+    def test_ticket_deadlines_and_their_holiday_gaps_round_trip(
+        self, app: Propcare, clock: FixedClock
+    ) -> None:
+        estate = self._estate(app)
+        building = app.estates.add_building(ADMIN, estate.id, "1栋")
+        (unit,) = app.estates.add_units(ADMIN, building.id, [UnitSpec("101", Decimal("90"))])
+        clerk = app.staff.create(ADMIN, estate.id, "王客服", ["front_desk"], date(2020, 1, 1))
+        actor = app.staff.actor_for(ADMIN, clerk.id, date(2026, 1, 1))
+        # Opened where the built-in calendars have no holiday data (chinesecalendar stops
+        # at 2026): provisional deadlines, flagged with the year.
+        late = datetime(2099, 12, 31, 16, 0, tzinfo=SHANGHAI)
+        opened = app.tickets.open(
+            actor, estate.id, category="home_repair", channel="phone", summary="漏水",
+            unit_id=unit.id, at=late,
+        )  # fmt: skip
+        assert opened.deadlines.gaps and opened.deadlines.missing_years == (2099, 2100)
+        assert app.tickets.get(ADMIN, opened.id) == opened
+        with app.unit_of_work(readonly=True) as uow:
+            assert [t.id for t in uow.tickets.needing_recompute(estate.id, None)] == [opened.id]
+            assert uow.tickets.gap_counts(estate.id, None) == (1, 0)
+            (found,) = uow.tickets.gaps_between(estate.id, late, late + timedelta(days=1))
+            assert found == (opened.id, opened.deadlines)
+
+    def test_an_sla_alert_is_recorded_once(self, app: Propcare, clock: FixedClock) -> None:
+        estate = self._estate(app)
+        clerk = app.staff.create(ADMIN, estate.id, "王客服", ["front_desk"], date(2020, 1, 1))
+        actor = app.staff.actor_for(ADMIN, clerk.id, date(2026, 1, 1))
+        ticket = app.tickets.open(
+            actor, estate.id, category="complaint", channel="visit", summary="噪音",
+            location="3栋", priority="urgent", at=START,
+        )  # fmt: skip
+        clock.set(START + timedelta(hours=3))
+        first = app.tickets.check_sla(ADMIN, estate.id)
+        assert {(a.ticket_id, a.target, a.level) for a in first.sent} >= {
+            (ticket.id, "response", "supervisor")
+        }
+        assert app.tickets.check_sla(ADMIN, estate.id).sent == ()
