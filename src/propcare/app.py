@@ -9,6 +9,7 @@ Nothing happens at import time; opening does the IO.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -20,8 +21,10 @@ from zoneinfo import ZoneInfo
 from propcare.appraisal.service import AppraisalService
 from propcare.calendar import DEFAULT_CALENDARS, build_calendars
 from propcare.clock import Clock, SystemClock, zone
+from propcare.commission.basis import attribution_rule
 from propcare.commission.service import CommissionService
-from propcare.errors import ConfigError, ValidationError
+from propcare.config import load_config
+from propcare.errors import ConfigError, PropcareError, ValidationError
 from propcare.ledger.arrears_service import ArrearsService
 from propcare.ledger.billing_service import BillingService
 from propcare.ledger.collection_service import CollectionService
@@ -38,7 +41,7 @@ from propcare.plugins.records import Channel, EventSubscriber
 from propcare.registry.service import EstateService, OwnerService, StaffService, VendorService
 from propcare.service import event_message
 from propcare.sla.engine import alert_rules, missing_data_rule
-from propcare.sla.policy import DEFAULT_POLICIES, PolicySet
+from propcare.sla.policy import DEFAULT_POLICIES, PolicySet, policies_from_config
 from propcare.storage.ports import Storage, UnitOfWork
 from propcare.tickets.outages import OutageService
 from propcare.tickets.plans import MaintenancePlanService
@@ -114,13 +117,23 @@ class Propcare:
                 max_attempts=int(dispatch["max_attempts"]),
             ),
         )
-        self.sla_policies = PolicySet(DEFAULT_POLICIES, [p.record for p in host.sla_policies()])
+        plugin_policies = [p.record for p in host.sla_policies()]
+        sla = dict(config.get("sla") or {})
+        company, per_estate = policies_from_config(
+            sla, PolicySet(DEFAULT_POLICIES, plugin_policies).all()
+        )
+        self.sla_policies = PolicySet(DEFAULT_POLICIES, plugin_policies, company)
+        self._estate_policies = per_estate
+        self._estate_sets: dict[int, tuple[PolicySet, PolicySet]] = {}
         sources = {p.record.name: p for p in host.calendars()}
         self.calendars = build_calendars(
             dict(config.get("calendars") or DEFAULT_CALENDARS),
             {name: host.choose("calendar source", name, host.calendars()) for name in sources},
         )
-        missing = self.sla_policies.calendars() - set(self.calendars)
+        used = self.sla_policies.calendars().union(
+            *(p.calendars() for ps in per_estate.values() for p in ps)
+        )
+        missing = used - set(self.calendars)
         if missing:
             raise ConfigError(
                 "calendars",
@@ -138,7 +151,14 @@ class Propcare:
                 "tickets.notify_channel", self.ticket_channel, "is not a configured channel"
             )
         self.sla_alert_rules = alert_rules(tickets.get("alerts") or {})
-        self.sla_missing = missing_data_rule(dict(config.get("sla") or {}))
+        self.sla_missing = missing_data_rule(sla)
+        unknown_sla = sorted(set(sla) - {"missing_holiday_data", "policies", "estates"})
+        if unknown_sla:
+            raise ConfigError(
+                f"sla.{unknown_sla[0]}",
+                sla[unknown_sla[0]],
+                "unknown key; known: estates, missing_holiday_data, policies",
+            )
         self.estates = EstateService(self)
         self.owners = OwnerService(self)
         self.staff = StaffService(self)
@@ -156,6 +176,11 @@ class Propcare:
         self.outages = OutageService(self)
         self.maintenance = MaintenancePlanService(self)
         self.ticket_stats = TicketStatsService(self)
+        # Sections read later (by a dunning SMS, a settlement) are checked now all the same:
+        # a mistake in the configuration shows when the app opens, not at 3 a.m.
+        self.collection.quiet_hours()
+        attribution_rule(config.get("commission") or {})
+        self._warn_of_missing_years()
 
     @classmethod
     def open(
@@ -165,27 +190,74 @@ class Propcare:
         plugins: Sequence[object] = (),
         load_entrypoints: bool = True,
         clock: Clock | None = None,
-        config: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
     ) -> Propcare:
         """Open the database at ``url`` (``sqlite:///path.db``, ``sqlite://:memory:``, ...).
 
         ``plugins`` are registered after the built-ins and entry points, so they
-        are asked first by ``propcare_authorize``. ``config`` may set
-        ``channels`` (name -> settings; default ``{"log": {}}``), ``gateways``
-        (payment gateway name -> settings; default ``{"counter": {}}``) and
-        ``dispatch`` (``auto``, ``base_seconds``, ``cap_seconds``, ``max_attempts``).
+        are asked first by ``propcare_authorize``. ``config`` is a mapping, or the path
+        of a ``propcare.toml`` file (:func:`propcare.config.load_config`; errors then
+        name the file): ``channels``, ``gateways``, ``dispatch``, ``calendars``,
+        ``tickets``, ``dunning``, ``commission`` and ``sla``, all checked here (see
+        docs/reference/configuration.md).
         """
         if clock is not None and not isinstance(clock, Clock):
             raise ValidationError("clock", clock, "must have a now() -> aware datetime method")
+        source: str | None = None
+        if isinstance(config, str | os.PathLike):
+            source = os.fspath(config)
+            config = load_config(source)
+        elif config is not None and not isinstance(config, Mapping):
+            raise ValidationError(
+                "config", config, "must be a mapping or the path of a propcare.toml file"
+            )
         host = PluginHost(plugins, load_entrypoints=load_entrypoints)
         merged = {**DEFAULT_CONFIG, **dict(config or {})}
         backend = host.choose("storage backend", backend_name(url), host.storage_backends())
         storage = backend.open(url)
         try:
             return cls(host=host, storage=storage, clock=clock or SystemClock(), config=merged)
+        except PropcareError as exc:
+            storage.close()
+            if source is None or str(exc.field).startswith(source):
+                raise
+            # Name the file, as the file's own structure errors do.
+            raise type(exc)(f"{source}: {exc.field}", exc.value, exc.rule) from exc
         except BaseException:
             storage.close()
             raise
+
+    def sla_policy_set(self, estate_id: int) -> PolicySet:
+        """The SLA policies of an estate: the company's, with the estate's overrides from
+        ``sla.estates.<id>.policies`` on top (per category and priority)."""
+        overrides = self._estate_policies.get(estate_id)
+        if not overrides:
+            return self.sla_policies
+        cached = self._estate_sets.get(estate_id)
+        if cached is None or cached[0] is not self.sla_policies:
+            # Built from the current company set (a program may replace app.sla_policies).
+            cached = (self.sla_policies, PolicySet(self.sla_policies.all(), overrides))
+            self._estate_sets[estate_id] = cached
+        return cached[1]
+
+    def _warn_of_missing_years(self) -> None:
+        """From 1 November, say at every opening when next year's holidays are missing."""
+        for name, calendar in self.calendars.items():
+            if calendar.holidays is None:
+                continue
+            today = self.clock.now().astimezone(calendar.zone).date()
+            wanted = [today.year] if today.month < 11 else [today.year, today.year + 1]
+            lacking = [y for y in wanted if not calendar.covers(y)]
+            if lacking:
+                years = ", ".join(map(str, lacking))
+                log.warning(
+                    "calendar %r has no holiday data for %s: deadlines there will be %s "
+                    "until it is added (propcare calendar check; docs/how-to/"
+                    "add-next-years-holidays.md)",
+                    name,
+                    years,
+                    "held open" if self.sla_missing.value == "strict" else "provisional",
+                )
 
     @staticmethod
     def zone(name: str) -> ZoneInfo:

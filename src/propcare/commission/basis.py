@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from propcare.errors import ValidationError
+from propcare.errors import ConfigError, ValidationError
 from propcare.money import split_by_weights, to_fen
 from propcare.validators import enum_member, valid_date
 
@@ -38,6 +38,7 @@ __all__ = [
     "CreditedLine",
     "Split",
     "attribute",
+    "attribution_rule",
     "basis_class",
     "check_shares",
 ]
@@ -55,6 +56,18 @@ class BasisClass(enum.StrEnum):
 class Attribution(enum.StrEnum):
     ASSIGNMENT = "assignment"  # the unit's collector on the payment date
     DUNNING = "dunning"  # the collector whose attempt led to it, else the assignment
+
+
+def attribution_rule(settings: Mapping[str, Any]) -> tuple[Attribution, timedelta]:
+    """The ``commission`` configuration: who is credited (``attribution``) and how many
+    days before a payment a dunning attempt counts (``dunning_window_days``)."""
+    rule = enum_member(
+        Attribution, "commission.attribution", settings.get("attribution", "assignment")
+    )
+    days = settings.get("dunning_window_days", 30)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
+        raise ConfigError("commission.dunning_window_days", days, "must be 1 to 366 days")
+    return rule, timedelta(days=days)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -10,6 +10,7 @@ the default: urgency outranks the kind of work. Plugins add or replace policies 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -19,7 +20,15 @@ import attrs
 from propcare.errors import ConfigError, ValidationError
 from propcare.tickets.model import Category, Priority
 
-__all__ = ["DEFAULT_POLICIES", "PolicySet", "SlaPolicy", "Target", "TargetRule"]
+__all__ = [
+    "DEFAULT_POLICIES",
+    "PolicySet",
+    "SlaPolicy",
+    "Target",
+    "TargetRule",
+    "parse_budget",
+    "policies_from_config",
+]
 
 
 class Target(enum.StrEnum):
@@ -179,3 +188,107 @@ class PolicySet:
 
     def describe(self) -> Mapping[str, SlaPolicy]:
         return {p.name: p for p in self._by_key.values()}
+
+
+# --- policies from the configuration file ------------------------------------------------
+
+_BUDGET = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$", re.IGNORECASE)
+_RULE_KEYS = frozenset({"budget", "calendar"})
+_POLICY_KEYS = frozenset({"category", "priority", *(t.value for t in Target), "rework"})
+_TARGET_FIELDS = (*(t.value for t in Target), "rework")
+
+
+def parse_budget(text: Any, field: str) -> timedelta:
+    """``"15m"``, ``"2h"``, ``"1h30m"`` -> working time; ConfigError naming ``field``."""
+    found = _BUDGET.match(text) if isinstance(text, str) else None
+    if found is None or not (found[1] or found[2]):
+        raise ConfigError(field, text, 'write a working-time budget as "15m", "2h" or "1h30m"')
+    budget = timedelta(hours=int(found[1] or 0), minutes=int(found[2] or 0))
+    if budget <= timedelta(0):
+        raise ConfigError(field, text, "an SLA budget must be more than zero")
+    return budget
+
+
+def _rule(value: Any, field: str) -> TargetRule | None:
+    if value is False:
+        return None  # this target is not tracked (an override may drop an inherited one)
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            field, value, '"budget" and "calendar": {budget = "2h", calendar = "office"}, or false'
+        )
+    unknown = sorted(set(value) - _RULE_KEYS)
+    if unknown:
+        raise ConfigError(f"{field}.{unknown[0]}", value[unknown[0]], "known: budget, calendar")
+    calendar = value.get("calendar", OFFICE)
+    if not isinstance(calendar, str) or not calendar:
+        raise ConfigError(f"{field}.calendar", calendar, "must name a configured calendar")
+    return TargetRule(parse_budget(value.get("budget"), f"{field}.budget"), calendar)
+
+
+def _policy(
+    name: str, spec: Any, where: str, base: Mapping[tuple[Any, Any], SlaPolicy]
+) -> SlaPolicy:
+    if not isinstance(spec, Mapping):
+        raise ConfigError(where, spec, "must be a table of targets")
+    unknown = sorted(set(spec) - _POLICY_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}.{unknown[0]}", spec[unknown[0]], f"known: {', '.join(sorted(_POLICY_KEYS))}"
+        )
+    try:
+        category = _category(spec.get("category"))
+    except ValueError:
+        allowed = ", ".join(c.value for c in Category)
+        raise ConfigError(f"{where}.category", spec.get("category"), f"one of {allowed}") from None
+    try:
+        priority = _priority(spec.get("priority"))
+    except ValueError:
+        allowed = ", ".join(p.value for p in Priority)
+        raise ConfigError(f"{where}.priority", spec.get("priority"), f"one of {allowed}") from None
+    inherited = base.get((category, priority))
+    rules: dict[str, TargetRule | None] = {}
+    for target in _TARGET_FIELDS:
+        if target in spec:
+            rules[target] = _rule(spec[target], f"{where}.{target}")
+        elif inherited is not None:
+            rules[target] = getattr(inherited, target)
+    return SlaPolicy(name, category, priority, **rules)
+
+
+def policies_from_config(
+    sla: Mapping[str, Any], base: Iterable[SlaPolicy]
+) -> tuple[list[SlaPolicy], dict[int, list[SlaPolicy]]]:
+    """The ``sla.policies`` of the configuration, and each estate's ``sla.estates.<id>.policies``.
+
+    Each policy is a table named as the policy, with an optional ``category`` and
+    ``priority`` (the key it answers for; none: any) and targets ``response``,
+    ``arrival``, ``resolution``, ``callback``, ``rework`` as ``{budget = "2h", calendar =
+    "office"}`` or ``false``. A target left out is inherited from the policy the entry
+    replaces (the built-in or plugin policy of the same key; for an estate, the
+    company-wide one), so an override names only what differs.
+    """
+    by_key: dict[tuple[Any, Any], SlaPolicy] = {p.key: p for p in base}
+    company = _policies(sla.get("policies"), "sla.policies", by_key)
+    by_key.update({p.key: p for p in company})
+    estates: dict[int, list[SlaPolicy]] = {}
+    spec = sla.get("estates") or {}
+    if not isinstance(spec, Mapping):
+        raise ConfigError("sla.estates", spec, "must be a table of estate ids")
+    for key, entry in spec.items():
+        where = f"sla.estates.{key}"
+        try:
+            estate_id = int(key)
+        except (TypeError, ValueError):
+            raise ConfigError(where, key, "keys are estate ids, such as 3") from None
+        if not isinstance(entry, Mapping) or set(entry) - {"policies"}:
+            raise ConfigError(where, entry, "takes one table, policies")
+        estates[estate_id] = _policies(entry.get("policies"), f"{where}.policies", by_key)
+    return company, estates
+
+
+def _policies(spec: Any, where: str, base: Mapping[tuple[Any, Any], SlaPolicy]) -> list[SlaPolicy]:
+    if spec is None:
+        return []
+    if not isinstance(spec, Mapping):
+        raise ConfigError(where, spec, "must be a table of policies by name")
+    return [_policy(str(name), entry, f"{where}.{name}", base) for name, entry in spec.items()]

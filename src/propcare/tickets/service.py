@@ -684,7 +684,7 @@ class TicketService(Service):
                 )
 
     def _policy(self, state: TicketState) -> SlaPolicy:
-        return self._app.sla_policies.find(state.category, state.priority)
+        return self._app.sla_policy_set(state.estate_id).find(state.category, state.priority)
 
     def _deadlines(
         self, state: TicketState, policy: SlaPolicy, *, log_gaps: bool = True
