@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,10 +21,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from propcare import Actor, FixedClock, Propcare, UnitSpec
+from propcare.calendar import DEFAULT_CALENDARS
 from propcare.commission.basis import Attributor, BasisRow, CreditedLine, Split
-from propcare.commission.plans import CollectorMonth, Plan, compute_tiered, parse_tiered
-from propcare.commission.settle import SourceTotals, Statement, clawback_lines
-from propcare.errors import Conflict, PermissionDenied, PropcareError, ValidationError
+from propcare.commission.plans import (
+    CollectorMonth,
+    Plan,
+    WorkingWeeks,
+    compute_tiered,
+    parse_tiered,
+)
+from propcare.commission.settle import (
+    SourceTotals,
+    Statement,
+    clawback_lines,
+    month_from_inputs,
+)
+from propcare.errors import (
+    CalendarDataMissing,
+    Conflict,
+    PermissionDenied,
+    PropcareError,
+    ValidationError,
+)
 
 SH = ZoneInfo("Asia/Shanghai")
 ADMIN = Actor.system()
@@ -222,7 +241,172 @@ def test_weekly_household_quotas_reward_and_penalise(w: World) -> None:
     w.pay(3, "250", datetime(2026, 10, 30, 10, tzinfo=SH))  # week to 11-01: November's
     weekly = [line for line in w.settle()[w.li].lines if line.kind == "weekly"]
     assert [line.commission_fen for line in weekly] == [-2000, 5000, -2000, -2000]
-    assert weekly[1].note == "10-05–10-11 2 of 2 households met"
+    # 10-08, 10-09 and the make-up Saturday 10-10 are that week's working days.
+    assert weekly[1].note == "10-05–10-11 2 of 1.2 households (2 × 3/5 working days) met"
+    assert weekly[2].note == "10-12–10-18 1 of 2 households missed"
+
+
+# --- weekly quotas scale with the week's working days (office calendar, cn 2026) ------------
+
+WEEKLY = {"rates": RATES, "weekly_households": 10, "weekly_reward": "50", "weekly_penalty": "20"}
+
+
+def _weekly(statement: Statement) -> list[tuple[int, str]]:
+    return [(x.commission_fen, x.note) for x in statement.lines if x.kind == "weekly"]
+
+
+def test_the_national_day_week_is_judged_against_its_three_working_days(w: World) -> None:
+    w.plan(WEEKLY)
+    # The week 09-28..10-04 ends in October. National Day takes 10-01..10-07 off, so it has
+    # three working days (09-28, 09-29, 09-30): 10 households x 3/5 = 6 are due, and 6 meet
+    # it. Judged as a five-day week, 6 of 10 would have cost 20.00.
+    for unit in range(3):
+        w.pay(unit, "250", datetime(2026, 9, 29, 10, tzinfo=SH))
+    for unit in range(3, 6):
+        w.pay(unit, "250", datetime(2026, 10, 2, 10, tzinfo=SH))  # paid at the counter
+    li = w.settle()[w.li]
+    assert _weekly(li) == [
+        (5000, "09-28–10-04 6 of 6 households (10 × 3/5 working days) met"),
+        # 10-08, 10-09 and the make-up Saturday 10-10.
+        (-2000, "10-05–10-11 0 of 6 households (10 × 3/5 working days) missed"),
+        (-2000, "10-12–10-18 0 of 10 households missed"),  # a normal week: unchanged
+        (-2000, "10-19–10-25 0 of 10 households missed"),
+    ]
+    # The statement explains itself: each week's working days, the regular week, the due.
+    kept = w.app.commission.statement(ADMIN, li.id).inputs
+    office = kept["working_weeks"]["office"]
+    assert office["per_week"] == 5
+    assert office["weeks"]["2026-10-04"] == ["2026-09-28", "2026-09-29", "2026-09-30"]
+    assert office["weeks"]["2026-10-11"] == ["2026-10-08", "2026-10-09", "2026-10-10"]
+    assert len(office["weeks"]["2026-10-18"]) == 5
+    assert kept["weekly_calendar"] == "office"
+    assert kept["weekly_due"] == {
+        "2026-10-04": "6", "2026-10-11": "6", "2026-10-18": "10", "2026-10-25": "10"
+    }  # fmt: skip
+    # Read back, the inputs recompute the same quota lines.
+    month = month_from_inputs(w.li, "2026-10", kept, li.lines)
+    assert month.working_weeks["office"].in_week(date(2026, 9, 28)) == 3
+    weekly = [x for x in compute_tiered(parse_tiered(WEEKLY), month) if x.kind == "weekly"]
+    assert [(x.commission_fen, x.note) for x in weekly] == _weekly(li)
+
+
+def test_a_week_with_a_make_up_day_owes_more_than_a_regular_week(w: World) -> None:
+    w.plan(WEEKLY, effective_from=date(2026, 9, 1))
+    for unit in range(10):
+        w.pay(unit, "250", datetime(2026, 9, 15, 10, tzinfo=SH))
+    li = w.settle("2026-09")[w.li]
+    assert _weekly(li) == [
+        (-2000, "08-31–09-06 0 of 10 households missed"),
+        (-2000, "09-07–09-13 0 of 10 households missed"),
+        # Sunday 09-20 is a make-up working day: six days, 12 due; 10 is not enough.
+        (-2000, "09-14–09-20 10 of 12 households (10 × 6/5 working days) missed"),
+        # Friday 09-25 is the Mid-Autumn Festival.
+        (-2000, "09-21–09-27 0 of 8 households (10 × 4/5 working days) missed"),
+    ]
+    assert li.inputs["weekly_due"]["2026-09-20"] == "12"
+
+
+def test_a_week_without_working_days_has_no_quota_line(w: World) -> None:
+    w.plan(WEEKLY, effective_from=date(2026, 2, 1))
+    li = w.settle("2026-02")[w.li]
+    # 02-16..02-22 is all Spring Festival: no reward, no penalty. Saturday 02-14 is a
+    # make-up day; Sunday 02-15 is off.
+    assert _weekly(li) == [
+        (-2000, "01-26–02-01 0 of 10 households missed"),
+        (-2000, "02-02–02-08 0 of 10 households missed"),
+        (-2000, "02-09–02-15 0 of 12 households (10 × 6/5 working days) missed"),
+    ]
+    assert li.inputs["working_weeks"]["office"]["weeks"]["2026-02-22"] == []
+    assert "2026-02-22" not in li.inputs["weekly_due"]
+
+
+def test_a_scaled_quota_is_compared_exactly() -> None:
+    terms = parse_tiered({**WEEKLY, "weekly_calendar": "six-day"})
+    # A six-day calendar, a week of five working days: 10 x 5/6 = 8.333... households due.
+    days = frozenset(date(2026, 10, 5) + timedelta(days=i) for i in range(5))
+    for households, fen, word in ((8, -2000, "missed"), (9, 5000, "met")):
+        month = CollectorMonth(
+            staff_id=7, period="2026-10", lines=[],
+            weeks=[(date(2026, 10, 5), date(2026, 10, 11), households)],
+            working_weeks={"six-day": WorkingWeeks(6, days)},
+        )  # fmt: skip
+        (line,) = compute_tiered(terms, month)
+        assert (line.commission_fen, line.note) == (
+            fen, f"10-05–10-11 {households} of ≈8.33 households (10 × 5/6 working days) {word}"
+        )  # fmt: skip
+
+
+def test_inputs_kept_before_quotas_scaled_recompute_the_flat_quota() -> None:
+    # A statement settled before weekly quotas scaled has no working_weeks in its inputs:
+    # a correction recomputing it judges the week as it was judged then.
+    kept = {"weeks": [["2026-09-28", "2026-10-04", 6]], "working_days": {}, "visits": {}}
+    month = month_from_inputs(7, "2026-10", kept, ())
+    (line,) = compute_tiered(parse_tiered(WEEKLY), month)
+    assert (line.commission_fen, line.note) == (-2000, "09-28–10-04 6 of 10 households missed")
+
+
+def test_a_correction_recomputes_the_scaled_quota_from_the_kept_inputs(w: World) -> None:
+    plan = w.plan(WEEKLY)
+    for unit in range(6):
+        w.pay(unit, "250", datetime(2026, 9, 29, 10, tzinfo=SH))
+    w.settle()
+    w.app.commission.correct_plan(
+        ADMIN, plan.id, reason="周考核奖励应为60元", params={**WEEKLY, "weekly_reward": "60"}
+    )
+    result = w.app.commission.settle(ADMIN, w.estate, "2026-10")
+    (adjustment,) = [s for s in result.statements if s.sequence == 1]
+    # Only the National Day week was met (6 of its 6 due): 10.00 more for it.
+    assert adjustment.by_kind() == {"adjustment": 1000}
+
+
+def test_a_correction_that_adds_a_weekly_quota_scales_it_too(w: World) -> None:
+    plan = w.plan()
+    for unit in range(6):
+        w.pay(unit, "250", datetime(2026, 9, 29, 10, tzinfo=SH))
+    w.settle()
+    w.app.commission.correct_plan(ADMIN, plan.id, reason="漏了周考核", params=WEEKLY)
+    result = w.app.commission.settle(ADMIN, w.estate, "2026-10")
+    adjusted = {s.staff_id: s for s in result.statements if s.sequence == 1}
+    # 李: +50.00 for the National Day week (6 of 6), -20.00 for each of the three others;
+    # a flat quota would have missed all four (-80.00), as 王, who collected nothing, does.
+    assert [(x.basis, x.commission_fen) for x in adjusted[w.li].lines] == [("weekly", -1000)]
+    assert [(x.basis, x.commission_fen) for x in adjusted[w.wang].lines] == [("weekly", -8000)]
+
+
+def test_the_visit_quota_is_due_on_make_up_days_and_not_on_holidays(w: World) -> None:
+    for day in (1, 10):  # National Day, and the make-up Saturday
+        w.app.collection.log_attempt(
+            ADMIN, w.units[0], "visit", "nobody_home", collector_staff_id=w.li,
+            at=datetime(2026, 10, day, 15, tzinfo=SH),
+        )  # fmt: skip
+    w.plan(
+        {"rates": RATES, "visits_per_day": 1, "visit_rule": "deduction", "visit_deduction": "10"}
+    )
+    li = w.settle()[w.li]
+    # October 2026 on the office calendar: 22 weekdays, 5 of them National Day, plus the
+    # make-up Saturday 10-10: 18 days due. The visit of 10-10 counts; that of 10-01 is not due.
+    due = li.inputs["working_days"]["office"]
+    assert len(due) == 18 and "2026-10-10" in due and "2026-10-01" not in due
+    assert (li.inputs["visit_days_due"], li.inputs["visit_days_missed"]) == (18, 17)
+    assert li.lines[-1].arithmetic == "17 of 18 days below 1 visits × 10.00 = -170.00"
+
+
+def test_weeks_that_need_a_year_without_holiday_data_are_not_settled(tmp_path: Path) -> None:
+    # A test fixture, not the official 2027 schedule: a calendar file that covers 2027 and
+    # says nothing else.
+    fixture = tmp_path / "test-2027.toml"
+    fixture.write_text('name = "test fixture, not the official schedule"\ncovers = [2027]\n')
+    office = {**DEFAULT_CALENDARS["office"], "sources": [{"file": str(fixture)}]}
+    w = World({"calendars": {"office": office, "24x7": DEFAULT_CALENDARS["24x7"]}})
+    with w.app:
+        w.plan(WEEKLY)
+        # January 2027 is known, but its first week began on Monday 2026-12-28: its quota
+        # is not guessed, and nothing is settled.
+        with pytest.raises(CalendarDataMissing, match="no holiday data for 2026"):
+            w.settle("2027-01", datetime(2027, 2, 2, 9, tzinfo=SH))
+        assert w.app.commission.statements(ADMIN, w.estate) == []
+        with pytest.raises(CalendarDataMissing, match="no holiday data for 2026"):
+            w.settle("2026-12", datetime(2027, 2, 2, 9, tzinfo=SH))
 
 
 def test_a_floor_lifts_and_a_cap_trims_the_month(w: World) -> None:
@@ -433,6 +617,10 @@ def test_statements_export_as_csv_with_chinese_headers(w: World) -> None:
         ({"rates": RATES, "mode": "marginal", "attainment": "households"}, "mode"),
         ({"rates": RATES, "visit_rule": "multiplier"}, "visits_per_day"),
         ({"rates": RATES, "bonus": "1"}, "params"),
+        ({"rates": RATES, "weekly_calendar": ""}, "weekly_calendar"),
+        ({"rates": RATES, "weekly_households": 2, "weekly_calendar": "nowhere"}, "weekly_calendar"),
+        ({"rates": RATES, "weekly_households": 2, "visit_calendar": "nowhere"}, "weekly_calendar"),
+        ({"rates": RATES, "visits_per_day": 1, "visit_calendar": "nowhere"}, "visit_calendar"),
     ],
 )  # fmt: skip
 def test_bad_plans_name_the_parameter_and_write_nothing(

@@ -150,6 +150,7 @@ CALLS: dict[str, Call] = {
     "maintenance.plans": lambda a, x, r: a.maintenance.plans(x, r["estate"]),
     "maintenance.deactivate": lambda a, x, r: a.maintenance.deactivate(x, r["plan"]),
     "maintenance.generate": lambda a, x, r: a.maintenance.generate(x, r["estate"], *PERIOD),
+    "maintenance.run": lambda a, x, r: a.maintenance.run(x, r["estate"], *PERIOD),
     "ledger.post_in": None,  # takes a unit of work (billing and payments post through it)
     "ledger.issue_receipt_in": None,  # takes a unit of work
     "ledger.entry": lambda a, x, r: a.ledger.entry(x, r["entry"]),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from itertools import repeat
 from operator import attrgetter
@@ -40,6 +40,7 @@ __all__ = [
     "TierMode",
     "TieredTerms",
     "VisitRule",
+    "WorkingWeeks",
     "compute_tiered",
     "parse_tiered",
 ]
@@ -119,6 +120,30 @@ class Plan:
 
 
 @attrs.frozen
+class WorkingWeeks:
+    """One calendar's working days in the weeks of a month, which a weekly quota scales by.
+
+    ``per_week``: the working weekdays of the calendar's regular week (5 for ``office``,
+    7 for ``24x7``). ``days``: the working dates, holidays and make-up days (调休) applied,
+    of every week ending in the month, Monday to Sunday (so the days of a week that began
+    in the month before are there too).
+    """
+
+    per_week: int
+    days: frozenset[date] = frozenset()
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.per_week, bool) or not isinstance(self.per_week, int):
+            raise ValidationError("per_week", self.per_week, "must be a whole number of days")
+        if not 1 <= self.per_week <= 7:
+            raise ValidationError("per_week", self.per_week, "a week has 1 to 7 working days")
+
+    def in_week(self, monday: date) -> int:
+        """The working days of the week from ``monday`` to the Sunday after it."""
+        return sum(1 for i in range(7) if monday + timedelta(days=i) in self.days)
+
+
+@attrs.frozen
 class CollectorMonth:
     """Everything a plan type needs to pay one collector for one month."""
 
@@ -133,6 +158,9 @@ class CollectorMonth:
     working_days: Mapping[str, frozenset[date]] = attrs.field(factory=dict)
     # (monday, sunday, households collected) for each week ending in the month
     weeks: Sequence[tuple[date, date, int]] = ()
+    # calendar name -> its working days in those weeks (what a weekly quota is due on);
+    # absent on statements settled before weekly quotas scaled: those had a flat quota
+    working_weeks: Mapping[str, WorkingWeeks] = attrs.field(factory=dict)
 
     @property
     def collected_fen(self) -> int:
@@ -266,7 +294,12 @@ class TieredTerms:
     - ``visits_per_day``, ``visit_rule`` (``multiplier`` or ``deduction``),
       ``visit_deduction`` (yuan per missed day), ``visit_calendar`` (whose working days
       the quota is due on; default ``office``);
-    - ``weekly_households``, ``weekly_reward``, ``weekly_penalty`` (yuan).
+    - ``weekly_households``, ``weekly_reward``, ``weekly_penalty`` (yuan), and
+      ``weekly_calendar`` (default: the ``visit_calendar``): the quota is for a regular
+      week of that calendar and scales with the working days each week actually has:
+      due = ``weekly_households`` × the week's working days ÷ the calendar's regular
+      working days a week (10 households in a National Day week of 3 office days: 6). A
+      week without working days (the Spring Festival) has no quota line at all.
     """
 
     rates: Mapping[BasisClass, Decimal]
@@ -282,6 +315,7 @@ class TieredTerms:
     weekly_households: int = 0
     weekly_reward_fen: int = 0
     weekly_penalty_fen: int = 0
+    weekly_calendar: str = "office"
 
     def tier_at(self, attainment: Decimal) -> Tier | None:
         for tier in self.tiers:
@@ -351,7 +385,7 @@ KNOWN = frozenset(
     {
         "rates", "tiers", "mode", "threshold", "attainment", "fee_items", "visits_per_day",
         "visit_rule", "visit_deduction", "visit_calendar", "weekly_households",
-        "weekly_reward", "weekly_penalty",
+        "weekly_reward", "weekly_penalty", "weekly_calendar",
     }
 )  # fmt: skip
 
@@ -395,6 +429,9 @@ def parse_tiered(params: Mapping[str, Any]) -> TieredTerms:
     calendar = params.get("visit_calendar", "office")
     if not isinstance(calendar, str) or not calendar:
         raise ValidationError("visit_calendar", calendar, "must name a calendar")
+    weekly_calendar = params.get("weekly_calendar", calendar)
+    if not isinstance(weekly_calendar, str) or not weekly_calendar:
+        raise ValidationError("weekly_calendar", weekly_calendar, "must name a calendar")
     return TieredTerms(
         rates=rates,
         tiers=_tiers(params.get("tiers")),
@@ -409,6 +446,7 @@ def parse_tiered(params: Mapping[str, Any]) -> TieredTerms:
         weekly_households=_count(params, "weekly_households"),
         weekly_reward_fen=_yuan_fen(params, "weekly_reward"),
         weekly_penalty_fen=_yuan_fen(params, "weekly_penalty"),
+        weekly_calendar=weekly_calendar,
     )
 
 
@@ -437,6 +475,34 @@ def _visit_factor(terms: TieredTerms, month: CollectorMonth) -> tuple[Decimal, i
     missed = sum(1 for d in days if month.visits.get(d, 0) < terms.visits_per_day)
     ratio = (done / len(days)).quantize(FACTOR, rounding=ROUND_HALF_UP)
     return ratio, len(days), missed
+
+
+def _households_text(numerator: int, denominator: int) -> str:
+    """A scaled quota as people read it: ``6``, ``1.2``; ``≈8.33`` when not exact."""
+    exact_value = Decimal(numerator) / Decimal(denominator)
+    shown = exact_value.quantize(FEN, rounding=ROUND_HALF_UP)
+    if shown * denominator == numerator:
+        return f"{shown.normalize():f}"
+    return f"≈{shown:f}"
+
+
+def _weekly_quotas(
+    terms: TieredTerms, month: CollectorMonth
+) -> list[tuple[date, date, int, int, int]]:
+    """(monday, sunday, households, working days, regular working days) of each week
+    with a quota; the quota due is ``weekly_households × working ÷ regular``."""
+    calendar = month.working_weeks.get(terms.weekly_calendar)
+    out: list[tuple[date, date, int, int, int]] = []
+    for monday, sunday, households in month.weeks:
+        if calendar is None:
+            # Kept inputs from before quotas scaled (a correction recomputing an old
+            # month): the flat quota they were settled with.
+            out.append((monday, sunday, households, 1, 1))
+            continue
+        working = calendar.in_week(monday)
+        if working:  # a week with no working day owes nothing
+            out.append((monday, sunday, households, working, calendar.per_week))
+    return out
 
 
 def compute_tiered(terms: TieredTerms, month: CollectorMonth) -> list[Line]:
@@ -543,18 +609,20 @@ def compute_tiered(terms: TieredTerms, month: CollectorMonth) -> list[Line]:
             )
         )
     if terms.weekly_households:
-        for monday, sunday, households in month.weeks:
-            met = households >= terms.weekly_households
+        quota = terms.weekly_households
+        for monday, sunday, households, working, regular in _weekly_quotas(terms, month):
+            # Integers, not a rounded quota: 2 of 1.2 households is met, 1 is not.
+            met = households * regular >= quota * working
             fen = terms.weekly_reward_fen if met else -terms.weekly_penalty_fen
-            if fen:
-                out.append(
-                    Line(
-                        "weekly",
-                        fen,
-                        note=f"{monday:%m-%d}–{sunday:%m-%d} {households} of "
-                        f"{terms.weekly_households} households {'met' if met else 'missed'}",
-                    )
-                )
+            if not fen:
+                continue
+            note = f"{monday:%m-%d}–{sunday:%m-%d} {households} of "
+            if working == regular:
+                note += f"{quota} households"
+            else:
+                scaled = _households_text(quota * working, regular)
+                note += f"{scaled} households ({quota} × {working}/{regular} working days)"
+            out.append(Line("weekly", fen, note=f"{note} {'met' if met else 'missed'}"))
     return out
 
 
@@ -566,7 +634,7 @@ def explain_tiered(terms: TieredTerms, month: CollectorMonth) -> dict[str, Any]:
     ]
     attainment = _attainment(terms, month, earning)
     ratio, due, missed = _visit_factor(terms, month)
-    return {
+    out: dict[str, Any] = {
         "attainment": None if attainment is None else str(attainment.quantize(FACTOR)),
         "attainment_by": terms.attainment,
         "threshold_met": attainment is None or attainment >= terms.threshold,
@@ -574,6 +642,15 @@ def explain_tiered(terms: TieredTerms, month: CollectorMonth) -> dict[str, Any]:
         "visit_days_due": due,
         "visit_days_missed": missed,
     }
+    if terms.weekly_households:
+        # Each week's quota as it was judged: Sunday -> households due (weeks without
+        # working days are left out: they owed nothing).
+        out["weekly_calendar"] = terms.weekly_calendar
+        out["weekly_due"] = {
+            sunday.isoformat(): _households_text(terms.weekly_households * working, regular)
+            for _monday, sunday, _n, working, regular in _weekly_quotas(terms, month)
+        }
+    return out
 
 
 TIERED = CommissionPlanType(

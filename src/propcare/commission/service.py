@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 
 from propcare.access import Actor
+from propcare.calendar import BusinessCalendar
 from propcare.commission.basis import (
     Attribution,
     Attributor,
@@ -30,8 +31,15 @@ from propcare.commission.basis import (
     CreditedLine,
     Split,
     attribute,
+    attribution_rule,
 )
-from propcare.commission.plans import CollectorMonth, CommissionPlanType, Line, Plan
+from propcare.commission.plans import (
+    CollectorMonth,
+    CommissionPlanType,
+    Line,
+    Plan,
+    WorkingWeeks,
+)
 from propcare.commission.settle import (
     SourceTotals,
     Statement,
@@ -51,7 +59,6 @@ from propcare.money import exact, from_fen, to_fen
 from propcare.registry.model import EstateId, Staff, StaffId
 from propcare.service import Service
 from propcare.storage.ports import UnitOfWork
-from propcare.validators import enum_member
 
 __all__ = ["CommissionService", "Settlement"]
 
@@ -112,14 +119,7 @@ class CommissionService(Service):
     # --- configuration ------------------------------------------------------------
 
     def _rule(self) -> tuple[Attribution, timedelta]:
-        settings = dict(self._app.config.get("commission") or {})
-        rule = enum_member(
-            Attribution, "commission.attribution", settings.get("attribution", "assignment")
-        )
-        days = settings.get("dunning_window_days", 30)
-        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
-            raise ConfigError("commission.dunning_window_days", days, "must be 1 to 366 days")
-        return rule, timedelta(days=days)
+        return attribution_rule(self._app.config.get("commission") or {})
 
     def plan_types(self) -> dict[str, CommissionPlanType]:
         """The plan types the plugins provide, by name."""
@@ -214,7 +214,21 @@ class CommissionService(Service):
         return stored
 
     def _check_plan(self, uow: UnitOfWork, plan: Plan) -> None:
-        self._type(plan.kind).parse(plan.params)
+        terms = self._type(plan.kind).parse(plan.params)
+        # A quota's calendar is looked up when a month is settled; say now that it is
+        # missing, not months later when the month cannot be settled.
+        for calendar, quota in (
+            ("visit_calendar", "visits_per_day"),
+            ("weekly_calendar", "weekly_households"),
+        ):
+            name = getattr(terms, calendar, None)
+            if getattr(terms, quota, 0) and name not in self._app.calendars:
+                raise ValidationError(
+                    calendar,
+                    name,
+                    f"is not a configured calendar; configured: "
+                    f"{', '.join(sorted(self._app.calendars))}",
+                )
         if plan.staff_id is not None:
             _of_estate(uow.staff, plan.staff_id, plan.estate_id, "staff_id", "staff member")
 
@@ -469,6 +483,7 @@ class CommissionService(Service):
             line.amount_fen for sid, ls in by_staff.items() if sid not in paid for line in ls
         )
         calendars: dict[str, frozenset[date]] = {}
+        working_weeks: dict[str, WorkingWeeks] = {}
         statements: builtins.list[Statement] = []
         for staff_id in sorted(set(paid) | set(claws)):
             plan = paid.get(staff_id)
@@ -480,6 +495,13 @@ class CommissionService(Service):
                 wanted = getattr(terms, "visit_calendar", None)
                 if wanted and getattr(terms, "visits_per_day", 0) and wanted not in calendars:
                     calendars[wanted] = self._working_days(wanted, days)
+                weekly = getattr(terms, "weekly_calendar", None)
+                if (
+                    weekly
+                    and getattr(terms, "weekly_households", 0)
+                    and weekly not in working_weeks
+                ):
+                    working_weeks[weekly] = self._working_weeks(weekly, sundays)
                 target = targets.get(staff_id, (None, None))
                 month = CollectorMonth(
                     staff_id=staff_id,
@@ -493,6 +515,7 @@ class CommissionService(Service):
                         (s - timedelta(days=6), s, len(households.get((staff_id, s), ())))
                         for s in sundays
                     ],
+                    working_weeks=dict(working_weeks),
                 )
                 lines = earn(plan, kind, terms, month)
                 inputs.update(month_inputs(month))
@@ -520,15 +543,28 @@ class CommissionService(Service):
         repo.add_settlement(estate_id, period, now, actor.name, uncommissioned)
         return Settlement(estate_id, period, tuple(statements), uncommissioned, True)
 
-    def _working_days(self, name: str, days: builtins.list[date]) -> frozenset[date]:
+    def _calendar(self, name: str, field: str) -> BusinessCalendar:
         calendar = self._app.calendars.get(name)
         if calendar is None:
             raise ConfigError(
-                "visit_calendar",
-                name,
-                f"is not configured; configured: {sorted(self._app.calendars)}",
+                field, name, f"is not configured; configured: {sorted(self._app.calendars)}"
             )
+        return calendar
+
+    def _working_days(self, name: str, days: builtins.list[date]) -> frozenset[date]:
+        """The working days of the month on calendar ``name``: CalendarDataMissing for a
+        year it has no holiday data for (pay is never computed on a guess)."""
+        calendar = self._calendar(name, "visit_calendar")
         return frozenset(d for d in days if calendar.windows_on(d))
+
+    def _working_weeks(self, name: str, sundays: builtins.list[date]) -> WorkingWeeks:
+        """The working days of the weeks ending on ``sundays`` on calendar ``name``, Monday
+        to Sunday: a week that began in December needs December's holiday data too, and
+        CalendarDataMissing says so rather than a quota being guessed."""
+        calendar = self._calendar(name, "weekly_calendar")
+        week = [d - timedelta(days=6 - i) for d in sundays for i in range(7)]
+        per_week = sum(1 for windows in calendar.windows if windows)
+        return WorkingWeeks(per_week, frozenset(d for d in week if calendar.windows_on(d)))
 
     def _clawbacks(
         self,
@@ -589,8 +625,22 @@ class CommissionService(Service):
             ):
                 continue
             kind = self._type(now_plan.kind)
+            terms = kind.parse(now_plan.params)
             month = month_from_inputs(staff_id, period, base.inputs, base.lines)
-            recomputed = earn(now_plan, kind, kind.parse(now_plan.params), month)
+            weekly = getattr(terms, "weekly_calendar", None)
+            if (
+                weekly
+                and getattr(terms, "weekly_households", 0)
+                and "working_weeks" in base.inputs
+                and weekly not in month.working_weeks
+            ):
+                # The correction adds a weekly quota, or names another calendar: its
+                # weeks are read from the calendar now. (A statement settled before
+                # quotas scaled keeps no working weeks: its flat quota is recomputed.)
+                sundays = [sunday for _monday, sunday, _n in month.weeks]
+                found = self._working_weeks(weekly, sundays)
+                month = attrs.evolve(month, working_weeks={**month.working_weeks, weekly: found})
+            recomputed = earn(now_plan, kind, terms, month)
             settled_lines = [line for s in own for line in s.lines if line.kind != "clawback"]
             why = f"{now_plan.name} v{used.version}->v{now_plan.version} ({now_plan.reason})"
             lines = adjustment_lines(settled_lines, recomputed, why)

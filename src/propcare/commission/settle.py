@@ -28,7 +28,13 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from propcare.commission.basis import BasisRow, CreditedLine
-from propcare.commission.plans import CollectorMonth, CommissionPlanType, Line, Plan
+from propcare.commission.plans import (
+    CollectorMonth,
+    CommissionPlanType,
+    Line,
+    Plan,
+    WorkingWeeks,
+)
 from propcare.errors import ValidationError
 from propcare.money import from_fen, split_by_weights, to_fen
 
@@ -361,6 +367,22 @@ def month_inputs(month: CollectorMonth) -> dict[str, Any]:
             k: sorted(d.isoformat() for d in v) for k, v in month.working_days.items()
         },
         "weeks": [[m.isoformat(), s.isoformat(), n] for m, s, n in month.weeks],
+        # Per calendar, its regular working days a week and each week's working days
+        # (by the week's Sunday): what scaled the weekly quota, kept with the statement.
+        "working_weeks": {
+            name: {
+                "per_week": ww.per_week,
+                "weeks": {
+                    s.isoformat(): [
+                        d.isoformat()
+                        for d in (m + timedelta(days=i) for i in range(7))
+                        if d in ww.days
+                    ]
+                    for m, s, _n in month.weeks
+                },
+            }
+            for name, ww in month.working_weeks.items()
+        },
     }
 
 
@@ -410,6 +432,13 @@ def month_from_inputs(
             (date.fromisoformat(m), date.fromisoformat(s), int(n))
             for m, s, n in inputs.get("weeks", ())
         ],
+        working_weeks={
+            name: WorkingWeeks(
+                int(kept["per_week"]),
+                frozenset(date.fromisoformat(d) for days in kept["weeks"].values() for d in days),
+            )
+            for name, kept in inputs.get("working_weeks", {}).items()
+        },
     )
 
 

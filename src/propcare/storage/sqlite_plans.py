@@ -1,4 +1,5 @@
-"""SQLite repositories of maintenance plans and planned outages (tables of migration 0003)."""
+"""SQLite repositories of maintenance plans and planned outages (tables of migration 0003;
+the plans' calendar columns of 0016)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def _plan_row(p: Plan) -> tuple[Any, ...]:
         p.team_id,
         p.first_contact_staff_id,
         int(p.active),
+        p.calendar,
+        p.non_working.value,
     )
 
 
@@ -54,6 +57,8 @@ def _plan(r: sqlite3.Row) -> Plan:
         team_id=r["team_id"],
         first_contact_staff_id=r["first_contact_staff_id"],
         active=bool(r["active"]),
+        calendar=r["calendar"],
+        non_working=r["non_working"],
     )
 
 
@@ -74,6 +79,8 @@ def _plans_table() -> Table[Plan]:
             "team_id",
             "first_contact_staff_id",
             "active",
+            "calendar",
+            "non_working",
         ),
         _plan_row,
         _plan,

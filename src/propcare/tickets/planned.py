@@ -1,39 +1,48 @@
 """Planned work and planned outages: the records and the pure rules behind them.
 
 A maintenance plan (保养计划 / 巡查计划) is an RFC 5545 recurrence rule that opens a
-ticket at each occurrence; an outage (计划停水停电) is a cut announced to the owners
-it affects, late when given less than the estate's lead time before it starts.
-Storage and services import these; nothing here does IO.
+ticket at each occurrence, optionally following a business calendar (working days
+only, make-up days included, or moved to the next working day); an outage
+(计划停水停电) is a cut announced to the owners it affects, late when given less than
+the estate's lead time before it starts. Storage and services import these; nothing
+here does IO.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, ClassVar
 
 import attrs
 from dateutil.rrule import rrule, rrulestr
 
-from propcare.errors import ValidationError
+from propcare.calendar import BusinessCalendar
+from propcare.errors import CalendarDataMissing, ValidationError
 from propcare.notify.outbox import Event
 from propcare.registry.model import EstateId
 from propcare.tickets.model import Category, Channel
-from propcare.validators import aware, non_empty
+from propcare.validators import aware, enum_member, non_empty
 
 __all__ = [
     "DEFAULT_LEAD",
     "OUTAGE_EVENT_KEY",
+    "HeldBack",
+    "NonWorking",
+    "Occurrence",
     "Outage",
     "OutageAnnounced",
     "OutageKind",
     "Plan",
+    "Schedule",
     "id_list",
     "is_late",
     "occurrence_key",
     "occurrences",
     "parse_rule",
+    "runs_every_working_day",
+    "working_weekdays",
 ]
 
 # The OutageAnnounced event of an outage is stored in the outbox under this key.
@@ -89,6 +98,150 @@ def occurrence_key(occurrence: datetime) -> str:
     return occurrence.astimezone(UTC).isoformat()
 
 
+# --- following a business calendar --------------------------------------------------------
+
+
+class NonWorking(enum.StrEnum):
+    """What a plan that follows a calendar does with an occurrence on a day with no
+    working time (a weekend, a public holiday)."""
+
+    SKIP = "skip"  # drop it; a make-up day gets one if the plan runs every working day
+    NEXT_WORKING_DAY = "next_working_day"  # open it on the next working day, same time
+
+
+@attrs.frozen
+class Occurrence:
+    """One occurrence of a plan: ``key`` identifies it (:func:`occurrence_key`; the
+    rule's own time, so generating again finds it), ``at`` is when its ticket opens
+    (``key``, or ``key`` moved to the next working day)."""
+
+    key: datetime
+    at: datetime
+
+
+@attrs.frozen
+class HeldBack:
+    """An occurrence not generated because the plan's calendar has no holiday data for
+    ``year``: whether that day is worked is not known, and a ticket cannot be taken back.
+    Generating again once the year's data is configured opens it."""
+
+    plan_id: int
+    occurrence: datetime
+    calendar: str
+    year: int
+
+
+@attrs.frozen
+class Schedule:
+    """A plan's occurrences in a period: those due (to open), those held back."""
+
+    due: tuple[Occurrence, ...] = ()
+    held: tuple[HeldBack, ...] = ()
+
+
+_WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+# Parts that pick some days of a month or year: such a rule does not run every working day.
+_CHOSEN_DAYS = frozenset({"BYMONTH", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYSETPOS", "BYEASTER"})
+_TIME_OF_DAY = ("BYHOUR", "BYMINUTE", "BYSECOND", "UNTIL")
+# A run of days off longer than this is a data error, not a holiday.
+_LONGEST_CLOSURE = 366
+
+
+def _rule_parts(rule: str) -> dict[str, str]:
+    """``"FREQ=WEEKLY;BYDAY=MO,TU"`` -> ``{"FREQ": "WEEKLY", "BYDAY": "MO,TU"}`` (upper case)."""
+    text = rule.strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[len("RRULE:") :]
+    parts: dict[str, str] = {}
+    for item in text.split(";"):
+        key, _, value = item.partition("=")
+        if key.strip():
+            parts[key.strip().upper()] = value.strip().upper()
+    return parts
+
+
+def working_weekdays(calendar: BusinessCalendar) -> frozenset[int]:
+    """The weekdays (0 = Monday) with working windows in a regular week of ``calendar``."""
+    return frozenset(i for i, windows in enumerate(calendar.windows) if windows)
+
+
+def runs_every_working_day(rule: str, dtstart: datetime, calendar: BusinessCalendar) -> bool:
+    """Whether ``rule`` fires on every regular working weekday of ``calendar``: such a
+    plan also runs on the calendar's make-up working days (调休).
+
+    That is a ``FREQ=DAILY`` or ``FREQ=WEEKLY`` rule with no ``INTERVAL`` above 1, no part
+    that picks days of a month or year (``BYMONTH``, ``BYMONTHDAY``, ``BYYEARDAY``,
+    ``BYWEEKNO``, ``BYSETPOS``), and weekdays covering every weekday the calendar has
+    working windows on: ``FREQ=DAILY`` (every day), or ``BYDAY=MO,TU,WE,TH,FR`` for the
+    office calendar. ``BYDAY`` with an ordinal (``1MO``: the first Monday) picks days,
+    so it is not; neither is a weekly rule without ``BYDAY`` (dtstart's weekday only)
+    unless the calendar works one day a week. ``BYHOUR`` / ``BYMINUTE`` set the times.
+    """
+    parts = _rule_parts(rule)
+    if parts.get("FREQ") not in ("DAILY", "WEEKLY") or _CHOSEN_DAYS & parts.keys():
+        return False
+    if int(parts.get("INTERVAL", "1")) != 1:
+        return False
+    if "BYDAY" in parts:
+        codes = parts["BYDAY"].split(",")
+        if not all(code in _WEEKDAY_CODES for code in codes):
+            return False
+        days = frozenset(_WEEKDAY_CODES.index(code) for code in codes)
+    elif parts["FREQ"] == "DAILY":
+        days = frozenset(range(7))
+    else:
+        days = frozenset({dtstart.weekday()})
+    return working_weekdays(calendar) <= days
+
+
+def _on_makeup_days(
+    rule: str, dtstart: datetime, start: datetime, end: datetime, calendar: BusinessCalendar
+) -> list[datetime]:
+    """Occurrences an every-working-day ``rule`` gets on the calendar's make-up days in
+    ``[start, end)``: at the times of day the rule runs, within the rule's span."""
+    data = calendar.holidays
+    if data is None or not data.days_on or not runs_every_working_day(rule, dtstart, calendar):
+        return []
+    zone = dtstart.tzinfo
+    first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    days = sorted(d for d in data.days_on if first <= d <= last)
+    if not days:
+        return []
+    # The same rule every day: its times of day (BYHOUR, or dtstart's), from dtstart,
+    # until its UNTIL. COUNT belongs to the rule's own days, so it is checked apart.
+    parts = _rule_parts(rule)
+    daily = ";".join(["FREQ=DAILY", *(f"{k}={parts[k]}" for k in _TIME_OF_DAY if k in parts)])
+    every_day = parse_rule(daily, dtstart)
+    own = parse_rule(rule, dtstart)
+    found: list[datetime] = []
+    for day in days:
+        midnight = datetime.combine(day, time(), zone)
+        for o in every_day.between(midnight, midnight + timedelta(days=1), inc=True):
+            if o.date() == day and start <= o < end and own.after(o, inc=True) is not None:
+                found.append(o)
+    return found
+
+
+def _working(calendar: BusinessCalendar, day: date) -> bool:
+    return bool(calendar.windows_on(day))
+
+
+def _next_working(calendar: BusinessCalendar, occurrence: datetime) -> datetime:
+    """``occurrence``, or the same wall-clock time on the next working day."""
+    day = occurrence.date()
+    for step in range(_LONGEST_CLOSURE + 1):
+        moved = day + timedelta(days=step)
+        if _working(calendar, moved):
+            if not step:
+                return occurrence
+            return occurrence.replace(year=moved.year, month=moved.month, day=moved.day)
+    raise ValidationError(
+        "calendar",
+        calendar.name,
+        f"has no working day within {_LONGEST_CLOSURE} days after {occurrence.isoformat()}",
+    )
+
+
 def _category(value: Any) -> Category:
     try:
         return Category(value)
@@ -97,12 +250,41 @@ def _category(value: Any) -> Category:
         raise ValidationError("category", value, f"must be one of: {allowed}") from None
 
 
+def _non_working(value: Any) -> NonWorking:
+    return enum_member(NonWorking, "non_working", value)
+
+
+def _calendar_name(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ValidationError("calendar", value, "must name a configured calendar, or be None")
+
+
 @attrs.frozen
 class Plan:
     """Preventive maintenance or a patrol that repeats: each occurrence opens a ticket.
 
     Generated tickets come in on the ``patrol`` channel (巡查: raised by staff
     themselves, not reported by an owner) with the plan's title as their summary.
+
+    ``calendar`` names a business calendar the plan follows; ``None`` (the default)
+    runs the rule as written, holidays included. A plan that follows a calendar looks
+    each occurrence's local date up in it; on a day with no working time,
+    ``non_working`` decides:
+
+    - ``skip`` (the default): the occurrence is dropped, so the plan runs on working
+      days only. A make-up working day (调休, a day on in the calendar's holiday data)
+      gets an occurrence at the rule's time(s) of day when the plan runs *every working
+      day* (:func:`runs_every_working_day`: ``FREQ=DAILY``, or weekdays covering all of
+      the calendar's working weekdays such as ``BYDAY=MO,TU,WE,TH,FR`` for ``office``);
+      a plan on chosen days (every Monday, the 1st of the month) gets none.
+    - ``next_working_day``: the occurrence moves to the next working day at the same
+      wall-clock time. It keeps its identity (:func:`occurrence_key` of the rule's
+      time), so generating again never duplicates it; every moved occurrence opens its
+      own ticket, even when the plan has one that day too.
+
+    An occurrence whose answer needs a year the calendar has no holiday data for is
+    held back (:class:`HeldBack`), never guessed. A 24x7 calendar changes nothing; one
+    that ignores holidays applies its weekly windows only.
     """
 
     estate_id: EstateId
@@ -114,6 +296,8 @@ class Plan:
     location: str = ""
     unit_id: int | None = None
     team_id: int | None = None
+    calendar: str | None = attrs.field(default=None, validator=_calendar_name)
+    non_working: NonWorking = attrs.field(default=NonWorking.SKIP, converter=_non_working)
     active: bool = True
     id: int = 0
 
@@ -127,8 +311,48 @@ class Plan:
         parse_rule(self.rule, self.dtstart)
 
     def occurrences(self, start: datetime, end: datetime, zone: tzinfo) -> list[datetime]:
-        """This plan's occurrences in ``[start, end)``, in the estate's ``zone``."""
+        """This plan's rule's occurrences in ``[start, end)``, in the estate's ``zone``
+        (as written: the calendar is applied by :meth:`schedule`)."""
         return occurrences(self.rule, self.dtstart.astimezone(zone), start, end)
+
+    def schedule(
+        self,
+        start: datetime,
+        end: datetime,
+        zone: tzinfo,
+        calendar: BusinessCalendar | None = None,
+    ) -> Schedule:
+        """The occurrences to generate for ``[start, end)``, the plan's calendar applied.
+
+        A period takes the occurrences of the rule (and of make-up days) that fall in
+        it; one moved to the next working day opens then, even after ``end``. Give the
+        calendar the plan names (``None`` for a plan that follows none).
+        """
+        found = self.occurrences(start, end, zone)
+        if self.calendar is None:
+            return Schedule(tuple(Occurrence(o, o) for o in found))
+        if calendar is None:
+            raise ValidationError(
+                "calendar", self.calendar, f"plan {self.id} follows it: give the calendar"
+            )
+        due: list[Occurrence] = []
+        held: list[HeldBack] = []
+        if self.non_working is NonWorking.SKIP:
+            dtstart = self.dtstart.astimezone(zone)
+            extra = _on_makeup_days(self.rule, dtstart, start, end, calendar)
+            for o in sorted({*found, *extra}):
+                try:
+                    if _working(calendar, o.date()):
+                        due.append(Occurrence(o, o))
+                except CalendarDataMissing as exc:
+                    held.append(HeldBack(self.id, o, self.calendar, int(exc.value)))
+        else:
+            for o in found:
+                try:
+                    due.append(Occurrence(o, _next_working(calendar, o)))
+                except CalendarDataMissing as exc:
+                    held.append(HeldBack(self.id, o, self.calendar, int(exc.value)))
+        return Schedule(tuple(due), tuple(held))
 
 
 class OutageKind(enum.StrEnum):
