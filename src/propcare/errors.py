@@ -17,6 +17,7 @@ __all__ = [
     "InvalidTransition",
     "MoneyTypeError",
     "NotFound",
+    "NoticeError",
     "PermissionDenied",
     "PluginLoadError",
     "PropcareError",
@@ -46,6 +47,15 @@ class ValidationError(PropcareError, ValueError):
 
 class MoneyTypeError(ValidationError, TypeError):
     """A money amount had the wrong type; a float is never money."""
+
+
+class NoticeError(ValidationError):
+    """A State Council holiday notice could not be read with certainty.
+
+    ``field`` names the line (``notice line 4``), ``value`` is the text that
+    could not be read and ``rule`` says what was expected. Nothing is guessed:
+    fix the text (or the typo it reproduces) and read it again.
+    """
 
 
 class NotFound(PropcareError, LookupError):
