@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import math
 import random
 import re
@@ -619,14 +618,16 @@ def test_a_year_without_holiday_data_is_reported_once_not_warned_per_ticket(
 ) -> None:
     with caplog.at_level("WARNING"):
         result = run_demo(options(tmp_path / "d.db", units=50, months=1, today=date(2027, 2, 1)))
-    assert not [r for r in caplog.records if "left open" in r.getMessage()]
+    # No warning a ticket: the tickets carry the flag, the summary says it once.
+    assert not [r for r in caplog.records if "ticket deadlines" in r.getMessage()]
     lines = {line.label: line.value for line in result.summary}
-    count, reason = lines["  deadlines left open 无截止时间"].split(": ", 1)
+    count, reason = lines["  provisional deadlines 临时截止时间"].split(" tickets: ", 1)
     assert int(count.replace(",", "")) > 0
-    assert "2027" in reason and "calendar-files.md" in reason
-    # The filter is gone after the demo: the service warns as before.
-    logging.getLogger("propcare.tickets.service").warning("ticket deadline left open: %s", "x")
-    assert [r for r in caplog.records if "left open" in r.getMessage()]
+    assert "2027 holiday data missing" in reason and "add-next-years-holidays.md" in reason
+    with Propcare.open(sqlite_url(tmp_path / "d.db"), load_entrypoints=False) as app:
+        (estate,) = app.estates.list(Actor.system())
+        gaps = app.tickets.holiday_gaps(Actor.system(), estate.id)
+    assert gaps.tickets == int(count.replace(",", "")) and gaps.years == (2027,)
 
 
 # --- fees, payments and collection ------------------------------------------------------

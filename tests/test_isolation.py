@@ -103,6 +103,7 @@ CALLS: dict[str, Call] = {
     "tickets.charge": lambda a, x, r: a.tickets.charge(x, r["ticket"], "越权", Decimal(1)),
     "tickets.recompute": lambda a, x, r: a.tickets.recompute(x, r["estate"]),
     "tickets.check_sla": lambda a, x, r: a.tickets.check_sla(x, r["estate"]),
+    "tickets.holiday_gaps": lambda a, x, r: a.tickets.holiday_gaps(x, r["estate"]),
     "tickets.import_history": lambda a, x, r: a.tickets.import_history(
         x,
         r["estate"],

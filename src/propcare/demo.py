@@ -14,16 +14,14 @@ estate. This module depends on neither click nor rich; the CLI adds those.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import logging
 import math
 import os
 import random
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from datetime import time as day_time
 from decimal import Decimal
@@ -245,8 +243,6 @@ class TicketPlan:
     live: list[tuple[int, TicketStep]] = attrs.Factory(list)
     ids: dict[int, int] = attrs.Factory(dict)  # ticket index -> ticket id
     generated: int = 0
-    open_deadlines: int = 0  # deadlines the calendar could not give (a year without data)
-    open_deadline_reason: str = ""
 
 
 @attrs.define
@@ -1121,46 +1117,14 @@ def _event(ctx: DemoContext, seq: int, step: TicketStep) -> TicketEvent:
     )
 
 
-class _OpenDeadlines(logging.Filter):
-    """Counts the ticket service's warnings about deadlines left open instead of printing
-    them: for a demo ending in a year without holiday data, that is one line per action."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-        self.example = ""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "left open" not in str(record.msg):
-            return True
-        args = record.args if isinstance(record.args, tuple) else ()
-        # The import warns once for all its tickets, with their number first.
-        self.count += args[0] if args and isinstance(args[0], int) else 1
-        missing = next((a for a in args if isinstance(a, CalendarDataMissing)), None)
-        if missing is not None and not self.example:
-            self.example = (
-                f"the calendar has no holidays for {missing.value}; add them "
-                "(docs/reference/calendar-files.md), then recompute"
-            )
-        return False
-
-
-@contextlib.contextmanager
-def _deadline_warnings(ctx: DemoContext) -> Iterator[None]:
-    logger = logging.getLogger("propcare.tickets.service")
-    held = _OpenDeadlines()
-    logger.addFilter(held)
-    try:
-        yield
-    finally:
-        logger.removeFilter(held)
-    plan = ctx.tickets
-    plan.open_deadlines += held.count
-    plan.open_deadline_reason = plan.open_deadline_reason or held.example
-    if plan.open_deadlines:
+def _report_holiday_gaps(ctx: DemoContext) -> None:
+    """One summary line for the tickets whose deadlines wait for a year's holiday data
+    (a demo ending in a year no source covers yet): the tickets carry the flag."""
+    gaps = ctx.app.tickets.holiday_gaps(ctx.actor, ctx.estate.id)
+    if gaps.tickets:
         ctx.report(
-            "  deadlines left open 无截止时间",
-            f"{_count(plan.open_deadlines)}: {plan.open_deadline_reason}",
+            "  provisional deadlines 临时截止时间",
+            f"{_count(gaps.tickets)} tickets: {gaps.describe('en')}, then recompute",
         )
 
 
@@ -1189,8 +1153,7 @@ def build_ticket_history(ctx: DemoContext) -> None:
     # Tickets open in time order, so the imported ones are the first `len(histories)`.
     plan.live.sort(key=lambda item: item[1].at)
     started = time.perf_counter()
-    with _deadline_warnings(ctx):
-        count = ctx.app.tickets.import_history(ctx.actor, ctx.estate.id, plan.histories)
+    count = ctx.app.tickets.import_history(ctx.actor, ctx.estate.id, plan.histories)
     seconds = time.perf_counter() - started
     if count:
         with ctx.app.unit_of_work(readonly=True) as uow:
@@ -1218,13 +1181,12 @@ def work_live_tickets(ctx: DemoContext) -> None:
         return actors[by.id]
 
     opened = 0
-    with _deadline_warnings(ctx):
-        for index, step in plan.live:
-            if step.action is Action.OPEN:
-                plan.ids[index] = _live_open(app, actor(step.by), estate_id, step)
-                opened += 1
-            else:
-                _live_action(app, actor(step.by), plan.ids[index], step)
+    for index, step in plan.live:
+        if step.action is Action.OPEN:
+            plan.ids[index] = _live_open(app, actor(step.by), estate_id, step)
+            opened += 1
+        else:
+            _live_action(app, actor(step.by), plan.ids[index], step)
     total = len(plan.ids)
     ctx.report("Tickets 工单", _count(total))
     ctx.report(
@@ -1238,6 +1200,7 @@ def work_live_tickets(ctx: DemoContext) -> None:
         f"{_count(whole.open_now)} (resolved, awaiting the callback 待回访, "
         f"or waiting on others 挂起)",
     )
+    _report_holiday_gaps(ctx)
 
 
 def _live_open(app: Propcare, who: Actor, estate_id: int, step: TicketStep) -> int:

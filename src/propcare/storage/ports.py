@@ -270,11 +270,11 @@ class TicketRepository(Protocol):
         """(tickets with a provisional deadline, tickets with a deadline held open for
         missing holiday data), opened in ``[start, end)`` when given."""
 
-    def gaps_between(
-        self, estate_id: int, start: datetime, end: datetime
+    def with_gaps(
+        self, estate_id: int, opened: tuple[datetime, datetime] | None
     ) -> list[tuple[int, Deadlines]]:
-        """(ticket id, deadlines) of the tickets opened in ``[start, end)`` whose
-        deadlines have gaps, by id."""
+        """(ticket id, deadlines) of the tickets whose deadlines have gaps, opened in
+        ``[start, end)`` when given, by id."""
 
     def events(self, ticket_id: int) -> list[TicketEvent]: ...
 

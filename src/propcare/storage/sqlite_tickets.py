@@ -510,17 +510,22 @@ class TicketRepo:
         ).fetchone()
         return int(row[0] or 0), int(row[1] or 0)
 
-    def gaps_between(
-        self, estate_id: int, start: datetime, end: datetime
+    def with_gaps(
+        self, estate_id: int, opened: tuple[datetime, datetime] | None
     ) -> list[tuple[int, Deadlines]]:
-        """(id, deadlines) of the tickets opened in ``[start, end)`` whose deadlines wait
-        for a year's holiday data, by id (the few a report must name)."""
+        """(id, deadlines) of the estate's tickets whose deadlines wait for a year's
+        holiday data, opened in ``[start, end)`` if given, by id. Deadlines in UTC."""
+        where = "estate_id = ? AND deadline_gaps IS NOT NULL"
+        params: list[Any] = [estate_id]
+        if opened is not None:
+            where += " AND opened_at >= ? AND opened_at < ?"
+            params += [_ts(opened[0]), _ts(opened[1])]
         rows = self._uow.execute(
-            f"{_SELECT} WHERE estate_id = ? AND opened_at >= ? AND opened_at < ? "
-            "AND deadline_gaps IS NOT NULL ORDER BY id",
-            (estate_id, _ts(start), _ts(end)),
+            "SELECT id, response_due, arrival_due, resolution_due, callback_due, deadline_gaps "
+            f"FROM tickets WHERE {where} ORDER BY id",
+            params,
         )
-        return [(t.id, t.deadlines) for t in map(_ticket, rows)]
+        return [(int(r[0]), _gapped_deadlines(r)) for r in rows]
 
     def events(self, ticket_id: int) -> list[TicketEvent]:
         rows = self._uow.execute(
@@ -617,6 +622,18 @@ def _ticket(row: sqlite3.Row) -> Ticket:
             gaps=() if gaps is None else _load_gaps(gaps),
         ),
         policy=row["policy"],
+    )
+
+
+def _gapped_deadlines(row: Sequence[Any]) -> Deadlines:
+    """(id, response_due, arrival_due, resolution_due, callback_due, deadline_gaps)."""
+    due = [None if t is None else datetime.fromisoformat(t) for t in row[1:5]]
+    return Deadlines(
+        response=due[0],
+        arrival=due[1],
+        resolution=due[2],
+        callback=due[3],
+        gaps=_load_gaps(row[5]),
     )
 
 

@@ -11,7 +11,10 @@ from propcare.sla.engine import Deadlines
 from propcare.tickets.events import SlaAlerted
 from propcare.tickets.model import TicketState
 
-__all__ = ["IntakeRefs", "Recomputed", "SkippedTicket", "SlaCheck", "Ticket"]
+__all__ = ["HolidayGaps", "IntakeRefs", "Recomputed", "SkippedTicket", "SlaCheck", "Ticket"]
+
+# The how-to that says what to do when next year's holidays are missing.
+HOLIDAYS_HOW_TO = "docs/how-to/add-next-years-holidays.md"
 
 
 @attrs.frozen
@@ -90,3 +93,37 @@ class IntakeRefs:
     staff: tuple[str, date, date | None] | None
     unit: bool
     owner: bool
+
+
+@attrs.frozen
+class HolidayGaps:
+    """The tickets of an estate (or of a month) whose deadlines wait for holiday data.
+
+    ``tickets``: how many; ``provisional`` / ``held``: deadlines (targets) computed on the
+    weekly windows alone / held open under the strict setting; ``years``: the years whose
+    data they wait for. All zero once the data is added and ``recompute`` has run.
+    """
+
+    tickets: int = 0
+    provisional: int = 0
+    held: int = 0
+    years: tuple[int, ...] = ()
+
+    def describe(self, lang: str = "zh-CN") -> str:
+        """``"3 deadlines provisional: 2027 holiday data missing — see docs/how-to/..."``."""
+        if not self.tickets:
+            return ""
+        years = ", ".join(map(str, self.years))
+        if lang == "en":
+            parts = [
+                f"{n} deadlines {word}"
+                for n, word in ((self.provisional, "provisional"), (self.held, "held open"))
+                if n
+            ]
+            return f"{'; '.join(parts)}: {years} holiday data missing — see {HOLIDAYS_HOW_TO}"
+        parts = [
+            f"{n} 个{word}"
+            for n, word in ((self.provisional, "临时截止时间"), (self.held, "截止时间暂缺"))
+            if n
+        ]
+        return f"{'，'.join(parts)}：缺少 {years} 年节假日数据，见 {HOLIDAYS_HOW_TO}"
