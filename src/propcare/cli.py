@@ -18,9 +18,11 @@ propcare.
 from __future__ import annotations
 
 import csv
+import logging
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -44,6 +46,9 @@ from propcare import __version__
 from propcare.access import ROLES, Actor
 from propcare.app import Propcare, backend_name, shown_url
 from propcare.calendar import DEFAULT_CALENDARS, HolidayData, year_ranges
+from propcare.calendar_notice import notice_toml, parse_notice
+from propcare.clock import DEFAULT_TZ, FixedClock
+from propcare.config import ENV_VAR, load_config
 from propcare.demo import (
     BUILDINGS,
     MAX_MONTHS,
@@ -139,6 +144,40 @@ def _offers(provided: Iterable[Provided[Any]]) -> str:
     return "\n".join(found) or "none"
 
 
+_CONFIG_KEY = "propcare.config"
+
+
+def _remember_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.meta[_CONFIG_KEY] = value
+
+
+def _config_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--config",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        envvar=ENV_VAR,
+        show_envvar=True,
+        metavar="FILE",
+        expose_value=False,
+        is_eager=True,
+        callback=_remember_config,
+        help="The configuration file (propcare.toml: calendars and holiday files, SLA targets, "
+        "channels, ...; docs/reference/configuration.md). Default: the built-in settings.",
+    )(func)
+
+
+def _config_path() -> Path | None:
+    ctx = click.get_current_context(silent=True)
+    return None if ctx is None else ctx.meta.get(_CONFIG_KEY)
+
+
+def _config() -> dict[str, Any]:
+    """The configuration file's mapping (errors name the file), or the defaults."""
+    path = _config_path()
+    return {} if path is None else load_config(path)
+
+
 @click.group(cls=PropcareGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(
     __version__, "--version", prog_name="propcare", message="%(prog)s %(version)s"
@@ -148,6 +187,21 @@ def main() -> None:
 
     Run `propcare demo` to build a demo estate, then `propcare info --db propcare-demo.db`.
     """
+    # propcare's own warnings (next year's holidays missing, ...) as one line each on stderr.
+    logger = logging.getLogger("propcare")
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        logger.addHandler(_WarningLines())
+
+
+class _WarningLines(logging.StreamHandler):  # type: ignore[type-arg]
+    def __init__(self) -> None:
+        super().__init__()
+        self.setLevel(logging.WARNING)
+        self.setFormatter(logging.Formatter("warning: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr  # the stderr of now (CliRunner swaps it per run)
+        super().emit(record)
 
 
 @main.command()
@@ -160,12 +214,13 @@ def main() -> None:
     "existing propcare SQLite file. A missing file is not created, another program's file "
     "is not touched; a file made by an older propcare is upgraded when opened.",
 )
+@_config_option
 def info(db: str) -> None:
-    """Show plugins, storage, channels, gateways and the schema version."""
+    """Show plugins, storage, channels, gateways, calendars and the schema version."""
     url = database_url(db)
     _require_existing(url)
     # Propcare.open always migrates; _require_existing keeps that to propcare's own files.
-    with Propcare.open(url) as app:
+    with _opened(db) as app:
         host = app.host
         scheme = backend_name(url)
         backend_from = [p.plugin for p in host.storage_backends() if p.record.name == scheme]
@@ -180,6 +235,13 @@ def info(db: str) -> None:
         table.add_row("Channel kinds", Text(_offers(host.notification_channels())))
         table.add_row("Payment gateways", Text(_offers(host.payment_gateways())))
         table.add_row("Calendar sources", Text(_offers(host.calendars())))
+        table.add_row("Calendars", Text(_calendar_years(app)))
+        table.add_row(
+            "Missing holiday data",
+            Text(f"{app.sla_missing.value} (sla.missing_holiday_data)"),
+        )
+        path = _config_path()
+        table.add_row("Configuration", Text(str(path) if path else "built-in defaults"))
         table.add_row("Event subscribers", Text(_offers(host.event_subscribers())))
         table.add_row("Plugins failed", str(len(host.load_errors)) if host.load_errors else "none")
         console = Console(highlight=False)
@@ -192,6 +254,18 @@ def info(db: str) -> None:
             for failure in host.load_errors:
                 failed.add_row(Text(failure.name), Text(failure.distribution), Text(failure.error))
             console.print(failed)
+
+
+def _calendar_years(app: Propcare) -> str:
+    """Each configured calendar and the years its holiday data covers."""
+    lines = []
+    for name, business in app.calendars.items():
+        data = business.holidays
+        if data is None:
+            lines.append(f"{name}: no public holidays (every year)")
+        else:
+            lines.append(f"{name}: {year_ranges(data.years)} ({data.source})")
+    return "\n".join(lines)
 
 
 @main.command()
@@ -242,6 +316,7 @@ def info(db: str) -> None:
     help="Where the monthly report of the last whole month goes (HTML, XLSX and CSV). "
     "Default: <db name>-report/ beside the database.",
 )
+@_config_option
 def demo(
     db: str, units: int, months: int, seed: int, today: datetime | None, report_dir: Path | None
 ) -> None:
@@ -257,6 +332,7 @@ def demo(
         options = attrs.evolve(options, today=today.date())
     if report_dir is not None:
         options = attrs.evolve(options, report_dir=report_dir)
+    options = attrs.evolve(options, config=_config_path())
     progress_console = Console(stderr=True)
     columns = (
         TextColumn("{task.description:<24}"),
@@ -333,7 +409,8 @@ def _estate_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., An
 def _opened(db: str) -> Iterator[Propcare]:
     url = database_url(db)
     _require_existing(url)
-    with Propcare.open(url) as app:
+    path = _config_path()
+    with Propcare.open(url, config=path) as app:
         yield app
 
 
@@ -455,6 +532,7 @@ def _actor_for(role: str | None, estate_id: int) -> Actor:
 @main.command(cls=WorkCommand)
 @_db_option
 @_estate_option("whose arrears to list")
+@_config_option
 @click.option(
     "--building",
     metavar="ID|NAME",
@@ -677,6 +755,7 @@ def _write_roster_xlsx(path: Path, rows: Sequence[_RosterRow], step: Callable[[]
 @main.command("bill-run", cls=WorkCommand)
 @_db_option
 @_estate_option("to bill")
+@_config_option
 @click.option(
     "--period",
     required=True,
@@ -735,6 +814,7 @@ def import_group() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_db_option
 @_estate_option("to import into")
+@_config_option
 @click.option(
     "--all-or-nothing",
     is_flag=True,
@@ -820,6 +900,7 @@ def report() -> None:
 
 @report.command("monthly", cls=WorkCommand)
 @_db_option
+@_config_option
 @click.option(
     "--period",
     required=True,
@@ -909,12 +990,48 @@ def report_monthly(
         out.print(table)
 
 
-# --- propcare calendar check ------------------------------------------------------------------
+# --- propcare calendar ---------------------------------------------------------------------------
 
 
 @main.group()
 def calendar() -> None:
     """Business calendars: public holidays and make-up working days (调休)."""
+
+
+# From this day of the year, a missing next year is an error: the State Council publishes its
+# schedule in November or December, and a company has weeks, not days, to add it.
+_ALARM_FROM = (10, 1)
+
+
+def _with_files(config: Mapping[str, Any], names: Sequence[str], files: Sequence[Path]) -> Any:
+    """``config`` with each holiday file layered over the sources of the named calendars."""
+    spec = {n: dict(entry) for n, entry in (config.get("calendars") or DEFAULT_CALENDARS).items()}
+    for name in names:
+        entry = spec.get(name)
+        if entry is None:
+            raise click.BadParameter(
+                f"no calendar {name!r}; the calendars: {', '.join(spec)}", param_hint="--calendar"
+            )
+        if entry.get("always") or entry.get("ignore_holidays"):
+            raise click.BadParameter(
+                f"calendar {name!r} ignores public holidays: a holiday file changes nothing",
+                param_hint="--holiday-file",
+            )
+        entry["sources"] = [*(entry.get("sources") or ()), *({"file": str(f)} for f in files)]
+    return {**config, "calendars": spec}
+
+
+def _layers(app: Propcare, name: str) -> list[HolidayData]:
+    """The holiday data of each source of calendar ``name``, in order."""
+    configured = app.config.get("calendars") or DEFAULT_CALENDARS
+    sources = {p.record.name: p.record for p in app.host.calendars()}
+    layers: list[HolidayData] = []
+    for source, settings in _source_items(configured[name]):
+        record = sources.get(source)
+        if record is None:
+            raise ConfigError("calendar source", source, "no plugin provides it")
+        layers.append(record.load(settings))
+    return layers
 
 
 def _source_items(entry: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -933,19 +1050,34 @@ def _source_items(entry: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def _what_to_run(year: int, names: Sequence[str]) -> str:
+    name = names[0] if names else "office"
+    return (
+        f"When the State Council publishes 国务院办公厅关于{year}年部分节假日安排的通知, save its "
+        f"text and run: propcare calendar import-notice notice-{year}.txt --out "
+        f"holidays-{year}.toml; list the file in propcare.toml under calendars.{name}.sources "
+        f'(sources = ["cn", {{file = "holidays-{year}.toml"}}]); check it with propcare '
+        f"calendar check --config propcare.toml; then bring deadlines up to date with "
+        f"propcare sla recompute --config propcare.toml --db DB --estate ID "
+        f"(see docs/how-to/add-next-years-holidays.md)"
+    )
+
+
 @calendar.command("check", cls=WorkCommand)
 @click.option(
     "--year",
     type=click.IntRange(1900, 9998),
-    required=True,
-    help="The year to check, e.g. 2027.",
+    default=None,
+    help="Check only this year, e.g. 2027. Default: this year and next, in each calendar's "
+    "time zone; from 1 October a missing next year fails the check.",
 )
 @click.option(
     "--calendar",
-    "name",
-    default="office",
-    show_default=True,
-    help="The business calendar to check, by name (the built-in ones: office, 24x7).",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="The business calendar to check, by name; may be repeated. Default: every configured "
+    "calendar (the built-in ones: office, 24x7).",
 )
 @click.option(
     "--holiday-file",
@@ -954,93 +1086,318 @@ def _source_items(entry: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     metavar="FILE",
     help="A calendar file (.toml or .json, see docs/reference/calendar-files.md) to layer over "
-    "the calendar's sources, as a `file` source would: checks a new file before you list it in "
-    "the configuration. May be given more than once.",
+    "the sources of the calendars checked, as a `file` source would: checks a new file before "
+    "you list it in the configuration. May be given more than once.",
 )
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Check as on this day instead of today (what will the check say on 1 October?).",
+)
+@_config_option
 @click.option(
     "--db",
     default="sqlite://:memory:",
     show_default=True,
     metavar="URL|PATH",
     help="The database to open (a URL, or the path of an existing propcare SQLite file). "
-    "Calendars come from the configuration and the installed plugins, not from the data.",
+    "Calendars come from the configuration and the installed plugins; with a database, the "
+    "tickets whose deadlines wait for holiday data are counted per estate.",
 )
-def calendar_check(year: int, name: str, files: tuple[Path, ...], db: str) -> None:
-    """Say whether a calendar has public-holiday data for a year, and which source gives it.
+def calendar_check(
+    year: int | None,
+    names: tuple[str, ...],
+    files: tuple[Path, ...],
+    today: datetime | None,
+    db: str,
+) -> None:
+    """Say whether each calendar has public-holiday data for this year and next.
 
-    Exit 0 when the year is covered (or the calendar ignores holidays), 1 when it is not: then
-    the message says how to add the year. The built-in `cn` source covers the years of the
-    installed chinesecalendar (2004-2026 in version 1.11); a `file` source adds years.
+    Exit 0 when every year checked is covered (or the calendar ignores holidays). Exit 1 when
+    one is missing: this year, a year given with --year, or next year from 1 October; the
+    message says how many days remain and what to run. Before October a missing next year is
+    only noted: its schedule is usually published in November. The built-in `cn` source covers
+    the years of the installed chinesecalendar (2004-2026 in version 1.11); a `file` source
+    adds years (propcare calendar import-notice writes one from the State Council's notice).
     """
-    config: dict[str, Any] | None = None
+    config = _config()
     if files:
-        spec = {n: dict(entry) for n, entry in DEFAULT_CALENDARS.items()}
-        entry = spec.get(name)
-        if entry is None:
-            raise click.BadParameter(
-                f"no calendar {name!r}; the calendars: {', '.join(spec)}", param_hint="--calendar"
-            )
-        if entry.get("always") or entry.get("ignore_holidays"):
-            raise click.BadParameter(
-                f"calendar {name!r} ignores public holidays: a holiday file changes nothing",
-                param_hint="--holiday-file",
-            )
-        entry["sources"] = [*entry["sources"], *({"file": str(f)} for f in files)]
-        config = {"calendars": spec}
+        wanted = list(names) or [
+            n
+            for n, e in (config.get("calendars") or DEFAULT_CALENDARS).items()
+            if not (e.get("always") or e.get("ignore_holidays"))
+        ]
+        config = _with_files(config, wanted, files)
     url = database_url(db)
     _require_existing(url)
-    with Propcare.open(url, config=config) as app:
-        configured = app.config.get("calendars") or DEFAULT_CALENDARS
-        business = app.calendars.get(name)
-        if business is None:
+    noon = (
+        None
+        if today is None
+        else datetime.combine(today.date(), time(12), Propcare.zone(DEFAULT_TZ))
+    )
+    clock = None if noon is None else FixedClock(noon)
+    # This command says what the opening's warning would: once is enough.
+    opening = logging.getLogger("propcare.app")
+    quiet, opening.disabled = opening.disabled, True
+    try:
+        app = Propcare.open(url, config=config, clock=clock)
+    finally:
+        opening.disabled = quiet
+    with app:
+        unknown = [n for n in names if n not in app.calendars]
+        if unknown:
             raise click.BadParameter(
-                f"no calendar {name!r}; the calendars: {', '.join(app.calendars)}",
+                f"no calendar {unknown[0]!r}; the calendars: {', '.join(app.calendars)}",
                 param_hint="--calendar",
             )
-        if business.holidays is None:
-            _out().print(
-                Text(f"Calendar {name!r} ignores public holidays: every year is covered."),
-                soft_wrap=True,
-            )
-            return
-        sources = {p.record.name: p.record for p in app.host.calendars()}
-        layers: list[HolidayData] = []
-        for source, settings in _source_items(configured[name]):
-            record = sources.get(source)
-            if record is None:
-                raise ConfigError("calendar source", source, "no plugin provides it")
-            layers.append(record.load(settings))
-        table = Table(title=f"Calendar {name} · holiday data", box=box.SIMPLE_HEAD)
-        table.add_column("source 来源")
-        table.add_column("years covered 覆盖年份")
-        table.add_column(str(year), justify="center")
-        for data in layers:
-            table.add_row(
-                Text(data.source),
-                Text(year_ranges(data.years)),
-                "yes" if data.covers(year) else "no",
-            )
-        _out().print(table)
-        try:
-            business.windows_on(date(year, 1, 1))
-        except CalendarDataMissing as exc:
-            raise CalendarDataMissing(
-                exc.field,
-                exc.value,
-                f"{exc.rule}. Check a file before listing it: "
-                f"propcare calendar check --year {year} --calendar {name} --holiday-file FILE",
-            ) from None
-    giving = [d.source for d in layers if d.covers(year)]
-    _out().print(
-        Text(f"Calendar {name!r} has holiday data for {year}, from {' + '.join(giving)}."),
+        checked = list(names) or list(app.calendars)
+        now = app.clock.now()
+        missing: list[tuple[str, int]] = []
+        noted: list[tuple[str, int]] = []
+        out = _out()
+        for name in checked:
+            business = app.calendars[name]
+            local = now.astimezone(business.zone).date()
+            years = [year] if year is not None else [local.year, local.year + 1]
+            if business.holidays is None:
+                out.print(
+                    Text(f"Calendar {name!r} ignores public holidays: every year is covered."),
+                    soft_wrap=True,
+                )
+                continue
+            table = Table(title=f"Calendar {name} · holiday data", box=box.SIMPLE_HEAD)
+            table.add_column("source 来源")
+            table.add_column("years covered 覆盖年份")
+            for y in years:
+                table.add_column(str(y), justify="center")
+            for data in _layers(app, name):
+                marks = ["yes" if data.covers(y) else "no" for y in years]
+                table.add_row(Text(data.source), Text(year_ranges(data.years)), *marks)
+            out.print(table)
+            for y in years:
+                if business.covers(y):
+                    giving = [d.source for d in _layers(app, name) if d.covers(y)]
+                    out.print(
+                        Text(f"Calendar {name!r} has holiday data for {y}, from "
+                             f"{' + '.join(giving)}."),
+                        soft_wrap=True,
+                    )  # fmt: skip
+                elif year is None and y > local.year and (local.month, local.day) < _ALARM_FROM:
+                    noted.append((name, y))
+                else:
+                    missing.append((name, y))
+        _print_waiting(app, url, out)
+    for name, y in noted:
+        days = (date(y, 1, 1) - now.date()).days
+        out.print(
+            Text(
+                f"Note: calendar {name!r} has no holiday data for {y} yet ({days} days to go); "
+                "the State Council usually publishes it in November. From 1 October this "
+                "check fails until it is added."
+            ),
+            soft_wrap=True,
+        )
+    if missing:
+        name, y = missing[0]
+        days = (date(y, 1, 1) - now.date()).days
+        when = f"{days} days remain until 1 January {y}" if days > 0 else f"{y} has already begun"
+        raise CalendarDataMissing(
+            "year",
+            y,
+            f"calendar {name!r} has no holiday data for {y}: {when}, and deadlines there are "
+            f"provisional (or held open) until it is added. {_what_to_run(y, [name])}. "
+            f"Check a file before listing it: propcare calendar check --year {y} "
+            f"--calendar {name} --holiday-file FILE",
+        )
+
+
+def _print_waiting(app: Propcare, url: str, out: Console) -> None:
+    """The tickets of each estate whose deadlines wait for holiday data, when there are any."""
+    if url.startswith("sqlite://:memory:"):
+        return
+    system = Actor.system()
+    rows = []
+    for estate in app.estates.list(system):
+        gaps = app.tickets.holiday_gaps(system, estate.id)
+        if gaps.tickets:
+            rows.append((estate, gaps))
+    if not rows:
+        return
+    table = Table(
+        title="Tickets waiting for holiday data 待补节假日数据的工单", box=box.SIMPLE_HEAD
+    )
+    table.add_column("estate 项目")
+    table.add_column("tickets 工单", justify="right")
+    table.add_column("provisional 临时", justify="right")
+    table.add_column("held open 暂缺", justify="right")
+    table.add_column("years 年份")
+    for estate, gaps in rows:
+        table.add_row(
+            Text(f"{estate.id} {estate.name}"),
+            f"{gaps.tickets:,}",
+            f"{gaps.provisional:,}",
+            f"{gaps.held:,}",
+            ", ".join(map(str, gaps.years)),
+        )
+    out.print(table)
+
+
+@calendar.command("import-notice", cls=WorkCommand)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    metavar="FILE.toml",
+    help="The holiday file to write (TOML, see docs/reference/calendar-files.md). An existing "
+    "file is refused unless --force.",
+)
+@click.option(
+    "--year",
+    type=click.IntRange(1900, 9998),
+    default=None,
+    help="The notice's year, for a text that has neither its title nor its preamble.",
+)
+@click.option("--force", is_flag=True, help="Replace --out when it exists.")
+def calendar_import_notice(file: Path, out_file: Path, year: int | None, force: bool) -> None:
+    """Write next year's holiday file from the State Council's notice, the day it is out.
+
+    FILE is the text of 国务院办公厅关于YYYY年部分节假日安排的通知 as published (UTF-8; GB18030
+    is read too): "一、元旦：1月1日（周五）放假…", "2月14日（周六）、2月28日（周六）上班". Every
+    holiday item is read with certainty or the notice is refused (exit 1), naming the line and
+    the rule, and nothing is written: a weekday that disagrees with its date, a day count that
+    disagrees with the span, a phrase not understood. Then list the file among a calendar's
+    sources in propcare.toml and run `propcare sla recompute`.
+    """
+    if out_file.suffix.lower() != ".toml":
+        raise click.BadParameter(f"{str(out_file)!r} must end in .toml", param_hint="--out")
+    if out_file.exists() and not force:
+        raise click.BadParameter(
+            f"{str(out_file)!r} exists; give --force to replace it", param_hint="--out"
+        )
+    raw = file.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("gb18030", errors="strict")
+    notice = parse_notice(text, origin=file.name, year=year)
+    out_file.write_text(notice_toml(notice), encoding="utf-8")
+    out = _out()
+    table = Table(title=notice.title, box=box.SIMPLE_HEAD)
+    table.add_column("holiday 节日")
+    table.add_column("days off 放假", justify="right")
+    table.add_column("make-up days 调休上班")
+    for holiday in notice.holidays:
+        off = sorted(holiday.days_off)
+        span = f"{off[0]:%m-%d}..{off[-1]:%m-%d}" if off else ""
+        on = ", ".join(f"{d:%m-%d}" for d in sorted(holiday.days_on))
+        table.add_row(Text(holiday.name), f"{len(off)} ({span})", on)
+    out.print(table)
+    out.print(
+        Text(
+            f"Wrote {out_file}: {len(notice.days_off)} days off and {len(notice.days_on)} "
+            f"make-up days for {notice.year}. List it under a calendar's sources in "
+            f'propcare.toml (sources = ["cn", {{file = "{out_file.name}"}}]), check with '
+            "propcare calendar check --config propcare.toml, then run propcare sla recompute."
+        ),
         soft_wrap=True,
     )
+
+
+# --- propcare sla -------------------------------------------------------------------------------
+
+
+@main.group()
+def sla() -> None:
+    """SLA upkeep: bring deadlines up to date, send the alerts that are due."""
+
+
+@sla.command("recompute", cls=WorkCommand)
+@_db_option
+@_estate_option("whose deadlines to bring up to date")
+@click.option(
+    "--period",
+    default=None,
+    metavar="YYYY-MM",
+    help="Only the tickets opened in this month (the estate's time zone). Default: all.",
+)
+@click.option(
+    "--open-only",
+    is_flag=True,
+    help="Only open tickets (after a change of SLA targets). Default: open tickets and every "
+    "ticket, open or closed, whose deadlines are provisional or missing.",
+)
+@_config_option
+def sla_recompute(db: str, estate_id: int, period: str | None, open_only: bool) -> None:
+    """Recompute deadlines after holiday data was added or SLA targets changed.
+
+    A closed ticket keeps the deadlines it had and gets only those that were provisional or
+    missing, so the monthly statistics follow without rewriting what was reported.
+    """
+    actor = Actor.system()
+    with _opened(db) as app:
+        estate = _estate(app, actor, estate_id)
+        result = app.tickets.recompute(actor, estate.id, period=period, open_only=open_only)
+    table = Table(
+        title=f"Deadlines recomputed 截止时间重算 · {estate.name}"
+        + (f" · {period}" if period else ""),
+        box=box.SIMPLE,
+        show_header=False,
+    )
+    table.add_column("what", style="bold", no_wrap=True)
+    table.add_column("value", justify="right")
+    table.add_row("Tickets examined 检查", f"{result.examined:,}")
+    table.add_row("Tickets changed 更新", f"{result.changed:,}")
+    table.add_row("Still provisional 仍为临时", f"{result.provisional:,}")
+    table.add_row("Still held open 仍暂缺", f"{result.held:,}")
+    _out().print(table)
+
+
+@sla.command("check", cls=WorkCommand)
+@_db_option
+@_estate_option("whose open tickets to check")
+@_config_option
+def sla_check(db: str, estate_id: int) -> None:
+    """Send every SLA warning and escalation due now, each once (run it every few minutes).
+
+    Prints the alerts sent and every ticket that could not be fully judged, with the reason.
+    """
+    actor = Actor.system()
+    with _opened(db) as app:
+        estate = _estate(app, actor, estate_id)
+        check = app.tickets.check_sla(actor, estate.id)
+    out = _out()
+    out.print(
+        Text(
+            f"Checked {check.checked:,} open tickets of {estate.name}: {len(check.sent):,} "
+            f"alerts sent, {len(check.skipped):,} tickets not fully judged."
+        ),
+        soft_wrap=True,
+    )
+    if check.sent:
+        table = Table(title="Alerts sent 已发送提醒", box=box.SIMPLE_HEAD)
+        for column in ("ticket 工单", "target 目标", "level 级别", "due 截止", "provisional 临时"):
+            table.add_column(column)
+        for a in check.sent:
+            table.add_row(str(a.ticket_id), a.target, a.level, a.due, a.provisional)
+        out.print(table)
+    if check.skipped:
+        table = Table(title="Not fully judged 未能判断", box=box.SIMPLE_HEAD)
+        table.add_column("ticket 工单")
+        table.add_column("reason 原因")
+        for skipped in check.skipped:
+            table.add_row(str(skipped.ticket_id), Text(skipped.reason))
+        out.print(table)
 
 
 # --- propcare migrate-db ------------------------------------------------------------------------
 
 
 @main.command("migrate-db", cls=WorkCommand)
+@_config_option
 @click.option(
     "--from",
     "source",
@@ -1085,7 +1442,9 @@ def migrate_db(source: str, target: str, batch: int) -> None:
         def on_step(done: int, total: int, what: str | None) -> None:
             bar.update(task, completed=done, total=total or None, description=what or "Done")
 
-        report = copy_database(source_url, target_url, batch=batch, progress=on_step)
+        report = copy_database(
+            source_url, target_url, batch=batch, progress=on_step, config=_config_path()
+        )
     out = _out()
     out.print(Text(f"Copied {report.source} → {report.target}"), soft_wrap=True)
     table = Table(title="Rows copied 复制行数", box=box.SIMPLE_HEAD, show_footer=True)

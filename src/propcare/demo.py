@@ -211,6 +211,9 @@ class DemoOptions:
     report_dir: Path | None = attrs.field(
         default=attrs.Factory(_report_dir, takes_self=True), converter=_optional_dir
     )
+    # A propcare.toml to open the app with (calendars, holiday files, SLA targets, ...);
+    # None: the built-in defaults.
+    config: Path | None = attrs.field(default=None)
 
     @property
     def period_start(self) -> date:
@@ -2359,7 +2362,7 @@ def run_demo(
         url = sqlite_url(options.db)
     else:
         url = options.server_url
-    with Propcare.open(url, clock=options.clock) as app:
+    with Propcare.open(url, clock=options.clock, config=options.config) as app:
         if options.server_url is not None and app.estates.list(Actor.system()):
             raise ValidationError(
                 "db", options.server_url, "already holds propcare data: the demo builds into "

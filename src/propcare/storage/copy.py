@@ -316,12 +316,13 @@ def copy_database(
     plugins: Sequence[object] = (),
     load_entrypoints: bool = True,
     progress: CopyProgress | None = None,
+    config: Any = None,
 ) -> CopyReport:
     """Copy the SQLite database at ``source_url`` into the empty database at ``target_url``
     (all or nothing), check that they match, and say what was copied and checked.
 
-    ``plugins`` and ``load_entrypoints`` go to :meth:`Propcare.open` for both databases (the
-    target's backend comes from a plugin, such as ``propcare_postgres``). Raises
+    ``plugins``, ``load_entrypoints`` and ``config`` go to :meth:`Propcare.open` for both
+    databases (the target's backend comes from a plugin, such as ``propcare_postgres``). Raises
     ``ValidationError`` for a source that is not SQLite or a bad ``batch``, ``NotFound`` for a
     missing source file, ``Conflict`` when the target already holds propcare data, and
     :class:`~propcare.errors.CopyMismatch` when a check fails; in each case the target is left
@@ -333,8 +334,12 @@ def copy_database(
     started = time.perf_counter()
     step = progress or (lambda _done, _total, _what: None)
     with (
-        Propcare.open(source_url, plugins=plugins, load_entrypoints=load_entrypoints) as source_app,
-        Propcare.open(target_url, plugins=plugins, load_entrypoints=load_entrypoints) as target_app,
+        Propcare.open(
+            source_url, plugins=plugins, load_entrypoints=load_entrypoints, config=config
+        ) as source_app,
+        Propcare.open(
+            target_url, plugins=plugins, load_entrypoints=load_entrypoints, config=config
+        ) as target_app,
         source_app.unit_of_work(readonly=True) as source_uow,
         target_app.unit_of_work() as target_uow,
     ):
