@@ -4,6 +4,7 @@ written as CSV and as an XLSX workbook that Excel (here openpyxl) reads back as 
 from __future__ import annotations
 
 import csv
+import html
 import importlib.util
 import re
 from collections import Counter
@@ -26,6 +27,7 @@ from propcare import (
     Recipient,
     ValidationError,
 )
+from propcare.appraisal.kpi import Band, Kpi, Rule
 from propcare.registry.model import EstateId
 from propcare.reports.export import cell_text, sheet_names, write_csv, write_xlsx
 from propcare.reports.model import Chart, ChartKind, Column, Report, Section
@@ -504,3 +506,300 @@ def test_csv_cells_never_turn_into_formulas_and_money_keeps_two_places(tmp_path:
     assert ws["A2"].value == "=SUM(A1)" and ws["A2"].data_type == "s"  # text, not a formula
     assert ws["B2"].value == -5 and ws["B2"].number_format == "#,##0.00"
     assert len(ws._charts) == 1
+
+
+# --- a month whose deadlines wait for holiday data (2027) ---------------------------------
+#
+# From 2027 no installed holiday source covers the year: deadlines reaching into it are
+# computed on the weekly windows alone (provisional) or, under the strict setting, held
+# open. A report of such a month must not pass its timeliness off as final.
+
+# A TEST FIXTURE, not the State Council's 2027 schedule: it names only New Year's Day.
+FIXTURE_2027 = """\
+name = "test fixture for 2027 (NOT the State Council schedule)"
+covers = [2027]
+days_off = [2027-01-01]
+days_on = []
+"""
+STRICT: dict[str, Any] = {"sla": {"missing_holiday_data": "strict"}}
+JANUARY = "2027-01"
+HOW_TO = "docs/how-to/add-next-years-holidays.md"
+EN_SUMMARY = [
+    "Month", "Opened", "Closed", "Cancelled", "Still open", "Outside work orders",
+    "Outside completed",
+]  # fmt: skip
+
+
+def _with_test_fixture_2027(folder: Path) -> dict[str, Any]:
+    """The default calendars, the office one also reading the 2027 test fixture."""
+    path = folder / "test-fixture-holidays-2027.toml"
+    path.write_text(FIXTURE_2027, encoding="utf-8")
+    office = {"mon-fri": ["09:00-12:00", "13:30-18:00"]}
+    return {
+        "calendars": {
+            "office": {"windows": office, "sources": ["cn", {"file": str(path)}]},
+            "24x7": {"always": True},
+        }
+    }
+
+
+class YearEnd:
+    """An estate crossing into 2027 without the year's holiday data: a repair opened on
+    New Year's Eve and resolved on 5 January (its resolution deadline provisional), two
+    tickets opened in January (three deadlines provisional), and a technician appraised on
+    timely resolution. ``open(config)`` opens the same database again, with the same clock.
+    """
+
+    def __init__(self, folder: Path, config: dict[str, Any]) -> None:
+        self.url = f"sqlite:///{folder / 'year-end.db'}"
+        self.clock = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=SH))
+        self.app = app = self.open(config)
+        estate = app.estates.create(ADMIN, "翠苑小区")
+        building = app.estates.add_building(ADMIN, estate.id, "1栋")
+        unit = app.estates.add_unit(ADMIN, building.id, "1-101", Decimal("89.5"))
+        start = date(2024, 1, 1)
+        clerk = app.staff.create(
+            ADMIN, estate.id, "王客服", ["front_desk"], start, phone="13800000001"
+        )
+        tech = app.staff.create(
+            ADMIN, estate.id, "李师傅", ["technician"], start, phone="13800000002"
+        )
+        self.estate = estate.id
+        desk = app.staff.actor_for(ADMIN, clerk.id, start)
+        app.appraisal.add_scorecard(
+            ADMIN, estate.id, "technician", effective_from=date(2026, 12, 1),
+            kpis=[Kpi("timely_resolution", Decimal(100),
+                      Rule("linear", target=Decimal(1), floor=Decimal(0)))],
+            bands=[Band("D", Decimal(0), Decimal(60)), Band("A", Decimal(60), Decimal(100))],
+        )  # fmt: skip
+
+        def ticket(at: datetime, category: str) -> int:
+            self.clock.set(at)
+            return app.tickets.open(
+                desk, estate.id, category=category, channel="phone", summary="厨房水管漏水",
+                unit_id=unit.id, at=at,
+            ).id  # fmt: skip
+
+        eve = datetime(2026, 12, 31, 16, 0, tzinfo=SH)
+        leak = ticket(eve, "home_repair")
+        app.tickets.assign(desk, leak, staff_id=tech.id, at=eve)
+        resolved = datetime(2027, 1, 5, 10, 0, tzinfo=SH)
+        self.clock.set(resolved)
+        app.tickets.resolve(desk, leak, at=resolved)
+        ticket(datetime(2027, 1, 4, 9, 0, tzinfo=SH), "home_repair")  # arrival, resolution
+        ticket(datetime(2027, 1, 5, 11, 0, tzinfo=SH), "consultation")  # resolution
+        self.clock.set(datetime(2027, 1, 20, 9, 0, tzinfo=SH))
+
+    def open(self, config: dict[str, Any]) -> Propcare:
+        return Propcare.open(self.url, load_entrypoints=False, clock=self.clock, config=config)
+
+    def report(self, period: str = JANUARY, lang: str = "en") -> Report:
+        return build_monthly(self.app, ADMIN, self.estate, period, lang=lang)
+
+
+@pytest.fixture
+def year_end(tmp_path: Path) -> Iterator[YearEnd]:
+    estate = YearEnd(tmp_path, {})
+    yield estate
+    estate.app.close()
+
+
+def _html_section(page: str, key: str) -> str:
+    """A section's card of the page, its text unescaped."""
+    match = re.search(rf'<section class="card" id="section-{key}".*?</section>', page, re.S)
+    assert match, key
+    return html.unescape(match.group(0))
+
+
+def test_a_month_on_provisional_deadlines_says_so_in_every_format(
+    year_end: YearEnd, tmp_path: Path
+) -> None:
+    app, estate_id = year_end.app, year_end.estate
+    gaps = app.tickets.holiday_gaps(ADMIN, estate_id, period=JANUARY)
+    assert (gaps.tickets, gaps.provisional, gaps.held) == (2, 3, 0)
+    report = year_end.report()
+    caveat = (
+        "2 tickets' timeliness rests on provisional deadlines (3 deadlines provisional: "
+        f"2027 holiday data missing — see {HOW_TO})."
+    )
+    summary, timeliness = report.section("tickets_summary"), report.section("timeliness")
+    assert summary.note.endswith("deadlines judged as of 2027-01-20 09:00. " + caveat)
+    assert timeliness.note == summary.note
+    assert report.section("service_quality").note.endswith("09:00.")  # no deadlines in it
+    assert [c.title for c in summary.columns] == [
+        *EN_SUMMARY, "On provisional deadlines", "Deadline held open", "Awaiting holiday data",
+    ]  # fmt: skip
+    (row,) = summary.rows
+    assert row[1] == 2 and row[-3:] == (  # both January tickets
+        2, 0, f"3 deadlines provisional: 2027 holiday data missing — see {HOW_TO}"
+    )  # fmt: skip
+    assert [c.title for c in timeliness.columns] == [
+        "Target", "On time", "Counted", "Timely rate (provisional)"
+    ]  # fmt: skip
+    # The appraisal of a month without holiday data says what it said before.
+    assert report.section("appraisal").note == (
+        "Not appraised: the calendar has no holiday data for 2027."
+    )
+
+    chinese = year_end.report(lang="zh-CN")
+    zh_caveat = (
+        "2 张工单的及时率按临时截止时间计算（3 个临时截止时间：缺少 2027 年节假日数据，"
+        f"见 {HOW_TO}）。"
+    )
+    assert chinese.section("timeliness").note == (
+        "统计2027-01-01至2027-01-31受理的工单；及时率等截至2027-01-20 09:00。" + zh_caveat
+    )
+    assert chinese.section("tickets_summary").note == chinese.section("timeliness").note
+    assert chinese.section("timeliness").columns[3].title == "及时率（暂定）"
+    zh_summary = chinese.section("tickets_summary")
+    assert [c.title for c in zh_summary.columns][-3:] == [
+        "临时截止时间工单", "截止时间暂缺工单", "待补节假日数据"
+    ]  # fmt: skip
+    assert zh_summary.rows[0][-3:] == (
+        2, 0, f"3 个临时截止时间：缺少 2027 年节假日数据，见 {HOW_TO}"
+    )  # fmt: skip
+
+    paths = write_monthly(app, ADMIN, estate_id, JANUARY, tmp_path / "out", lang="en")
+    # HTML: the notes, the heading and the counts.
+    page = paths["html"].read_text(encoding="utf-8")
+    for key in ("tickets_summary", "timeliness"):
+        card = _html_section(page, key)
+        assert f'<p class="note">{summary.note}</p>' in card, key
+    assert '<th scope="col" class="num">Timely rate (provisional)</th>' in _html_section(
+        page, "timeliness"
+    )
+    card = _html_section(page, "tickets_summary")
+    assert '<th scope="col" class="num">On provisional deadlines</th>' in card
+    assert re.search(
+        r'<td class="num">2</td><td class="num">0</td><td>3 deadlines provisional', card
+    )
+    # XLSX: the counts and the text in the summary sheet, the heading, the notes.
+    book = openpyxl.load_workbook(paths["xlsx"])
+    names = sheet_names(report)
+    sheet = book[names[1 + SECTION_KEYS.index("tickets_summary")]]
+    assert [c.value for c in sheet[1]][7:10] == [
+        "On provisional deadlines", "Deadline held open", "Awaiting holiday data"
+    ]  # fmt: skip
+    assert [c.value for c in sheet[2]][7:10] == [2, 0, row[-1]]
+    assert sheet.cell(4, 1).value == summary.note
+    sheet = book[names[1 + SECTION_KEYS.index("timeliness")]]
+    assert sheet.cell(1, 4).value == "Timely rate (provisional)"
+    assert sheet.cell(len(timeliness.rows) + 3, 1).value == timeliness.note
+    overview = book[names[0]]
+    notes = {overview.cell(5 + i, 1).value: overview.cell(5 + i, 3).value for i in range(12)}
+    assert notes["Timely rate by SLA target"] == timeliness.note
+    # CSV (no notes): the counts and the text as columns, the heading.
+    header, line = _read_csv(paths["csv:tickets_summary"])
+    assert header[7:] == ["On provisional deadlines", "Deadline held open", "Awaiting holiday data"]
+    assert line[7:] == [
+        "2",
+        "0",
+        f"3 deadlines provisional: 2027 holiday data missing — see {HOW_TO}",
+    ]
+    header, *_rows = _read_csv(paths["csv:timeliness"])
+    assert header == ["Target", "On time", "Counted", "Timely rate (provisional)"]
+
+
+def test_the_appraisal_says_its_timeliness_kpis_rest_on_provisional_deadlines(
+    year_end: YearEnd,
+) -> None:
+    # December is appraised (2026 has its data); its New Year's Eve repair was resolved in
+    # January, against a provisional deadline.
+    december = year_end.report("2026-12")
+    appraisal = december.section("appraisal")
+    assert appraisal.rows and appraisal.rows[0][0] == "李师傅"
+    assert appraisal.note == (
+        "The month's appraisal is still open: results computed now. The appraisal's "
+        "timeliness KPIs rest on provisional deadlines (2 deadlines provisional: 2027 holiday "
+        f"data missing — see {HOW_TO})."
+    )
+    assert december.section("timeliness").note.endswith(
+        "1 ticket's timeliness rests on provisional deadlines (2 deadlines provisional: "
+        f"2027 holiday data missing — see {HOW_TO})."
+    )
+    chinese = year_end.report("2026-12", lang="zh-CN").section("appraisal")
+    assert chinese.note == (
+        "本月考核未关账，结果为即时计算。考核中的及时率指标按临时截止时间计算（2 个临时截止时间："
+        f"缺少 2027 年节假日数据，见 {HOW_TO}）。"
+    )
+
+
+def test_under_the_strict_setting_the_report_says_deadlines_are_held_open(
+    tmp_path: Path,
+) -> None:
+    estate = YearEnd(tmp_path, STRICT)
+    try:
+        report = estate.report()
+        paths = write_monthly(
+            estate.app, ADMIN, estate.estate, JANUARY, tmp_path / "out", lang="en"
+        )
+    finally:
+        estate.app.close()
+    caveat = (
+        "2 tickets have a deadline held open, not counted until computed (3 deadlines held "
+        f"open: 2027 holiday data missing — see {HOW_TO})."
+    )
+    timeliness = report.section("timeliness")
+    assert timeliness.note.endswith("09:00. " + caveat)
+    assert timeliness.columns[3].title == "Timely rate (provisional)"
+    resolution = _table(report, "timeliness")["Resolution"]
+    assert resolution[1] == 0  # held open: not counted yet
+    assert report.section("tickets_summary").rows[0][-3:] == (
+        0, 2, f"3 deadlines held open: 2027 holiday data missing — see {HOW_TO}"
+    )  # fmt: skip
+    assert f'<p class="note">{timeliness.note}</p>' in _html_section(
+        paths["html"].read_text(encoding="utf-8"), "timeliness"
+    )
+    book = openpyxl.load_workbook(paths["xlsx"])
+    sheet = book[sheet_names(report)[1 + SECTION_KEYS.index("timeliness")]]
+    assert sheet.cell(len(timeliness.rows) + 3, 1).value == timeliness.note
+    _header, line = _read_csv(paths["csv:tickets_summary"])
+    assert line[7:] == [
+        "0",
+        "2",
+        f"3 deadlines held open: 2027 holiday data missing — see {HOW_TO}",
+    ]
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["provisional", "strict"])
+def test_once_the_year_is_added_and_recomputed_the_report_is_final_again(
+    tmp_path: Path, strict: bool
+) -> None:
+    base = STRICT if strict else {}
+    estate = YearEnd(tmp_path, base)
+    estate.app.close()
+    estate.app = estate.open({**base, **_with_test_fixture_2027(tmp_path)})
+    try:
+        # The file alone changes nothing stored: still provisional, and January can now be
+        # appraised, on those deadlines.
+        before = estate.report()
+        assert "holiday data missing" in before.section("timeliness").note
+        assert "rest on provisional deadlines" in before.section("appraisal").note
+        recomputed = estate.app.tickets.recompute(ADMIN, estate.estate)
+        assert recomputed.provisional == recomputed.held == 0
+        for period in ("2026-12", JANUARY):
+            report = estate.report(period)
+            base_note = (
+                f"Tickets opened {period}-01 to {period}-31; deadlines judged as of "
+                "2027-01-20 09:00."
+            )
+            assert report.section("tickets_summary").note == base_note
+            assert report.section("timeliness").note == base_note
+            assert [c.title for c in report.section("tickets_summary").columns] == EN_SUMMARY
+            assert report.section("timeliness").columns[3].title == "Timely rate"
+            assert report.section("appraisal").note == (
+                "The month's appraisal is still open: results computed now."
+            )
+        # With New Year's Day off, the Eve repair was resolved in time after all.
+        december = estate.report("2026-12")
+        assert _table(december, "timeliness")["Resolution"] == (1, 1, Decimal("1.0000"))
+        paths = write_monthly(estate.app, ADMIN, estate.estate, JANUARY, tmp_path / "out")
+    finally:
+        estate.app.close()
+    zh = LABELS["zh-CN"]
+    header, _line = _read_csv(paths["csv:tickets_summary"])
+    assert header == [
+        zh[f"col.{k}"]
+        for k in ("period", "opened", "closed", "cancelled", "open_now", "outside_dispatched",
+                  "outside_completed")
+    ]  # fmt: skip

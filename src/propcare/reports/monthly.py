@@ -22,6 +22,21 @@ services gives for the same month, so the report and the APIs never disagree:
   note, until the month is settled);
 - ``appraisal``: ``app.appraisal.appraise`` of the month.
 
+Provisional figures: when some of the month's tickets have deadlines that wait for a year's
+holiday data (``app.tickets.holiday_gaps`` of the month: computed on the calendar's weekly
+windows alone, or held open under ``sla.missing_holiday_data = "strict"``), the report says
+so wherever a timeliness figure rests on them, in every format:
+
+- ``tickets_summary`` gets three more columns: the tickets whose timeliness rests on a
+  provisional deadline and those with a deadline held open (``TicketMetrics.provisional``
+  and ``held``), and what is missing (``HolidayGaps.describe``, naming the how-to);
+- ``timeliness`` heads its rate column "及时率（暂定）" / "Timely rate (provisional)";
+- the notes of both say how many tickets and deadlines, and the appraisal's note says its
+  timeliness KPIs rest on provisional deadlines (when it has results).
+
+A month without such tickets gets none of this: its sections are what they were before.
+Once the data is added and ``app.tickets.recompute`` has run, the flags are gone.
+
 Counts are ints, money Decimal yuan (two places), rates Decimal 0..1 to four places
 (None when nothing was counted), scores Decimal. Titles, headers and labels are in
 ``lang``: ``"zh-CN"`` (default) or ``"en"``; all label strings are in :data:`LABELS`.
@@ -50,7 +65,8 @@ from propcare.ledger.billing import parse_period
 from propcare.money import ZERO, from_fen
 from propcare.registry.model import EstateId
 from propcare.reports.model import Chart, ChartKind, Column, Report, Section, Value, rows
-from propcare.tickets.stats import CATEGORIES, CHANNELS, TARGETS, Rate
+from propcare.tickets.record import HolidayGaps
+from propcare.tickets.stats import CATEGORIES, CHANNELS, TARGETS, Rate, TicketMetrics
 
 if TYPE_CHECKING:
     from propcare.app import Propcare
@@ -114,6 +130,10 @@ _ZH: dict[str, str] = {
     "col.met": "按时完成",
     "col.counted": "考核数",
     "col.timely": "及时率",
+    "col.timely_provisional": "及时率（暂定）",
+    "col.provisional": "临时截止时间工单",
+    "col.held": "截止时间暂缺工单",
+    "col.holiday_gaps": "待补节假日数据",
     "col.metric": "指标",
     "col.numerator": "达标数",
     "col.denominator": "统计数",
@@ -158,6 +178,13 @@ _ZH: dict[str, str] = {
     "chart.appraisal": "考核总分",
     # notes
     "note.tickets": "统计{start}至{end}受理的工单；及时率等截至{as_of}。",
+    "note.provisional": "{n} 张工单的及时率按临时截止时间计算",
+    "note.provisional_one": "1 张工单的及时率按临时截止时间计算",
+    "note.held": "{n} 张工单有截止时间暂缺，计算前不计入及时率",
+    "note.held_one": "1 张工单有截止时间暂缺，计算前不计入及时率",
+    "note.holiday_gaps": "{counts}（{gaps}）。",
+    "note.count_sep": "；",
+    "note.then": "{note}{then}",
     "note.collection": "本期账单收缴截至{as_of}；历史欠费清缴为本月收回的{year}年以前账单欠费。",
     "note.aging": "截至{as_of}的欠费余额，按账期起始日计算账龄。",
     "note.notices": "按通知应发送时间统计（含免打扰顺延），数据取自发件箱。",
@@ -167,6 +194,7 @@ _ZH: dict[str, str] = {
     "note.appraisal_open": "本月考核未关账，结果为即时计算。",
     "note.appraisal_none": "本月没有考核结果（未设置考核方案）。",
     "note.appraisal_no_calendar": "本月未能考核：日历缺少 {year} 年的节假日数据。",
+    "note.appraisal_provisional": "考核中的及时率指标按临时截止时间计算（{gaps}）。",
     # values
     "category.consultation": "咨询",
     "category.suggestion": "意见建议",
@@ -250,6 +278,10 @@ _EN: dict[str, str] = {
     "col.met": "On time",
     "col.counted": "Counted",
     "col.timely": "Timely rate",
+    "col.timely_provisional": "Timely rate (provisional)",
+    "col.provisional": "On provisional deadlines",
+    "col.held": "Deadline held open",
+    "col.holiday_gaps": "Awaiting holiday data",
     "col.metric": "Metric",
     "col.numerator": "Count",
     "col.denominator": "Out of",
@@ -292,6 +324,13 @@ _EN: dict[str, str] = {
     "chart.commission": "Commission per collector",
     "chart.appraisal": "Appraisal scores",
     "note.tickets": "Tickets opened {start} to {end}; deadlines judged as of {as_of}.",
+    "note.provisional": "{n} tickets' timeliness rests on provisional deadlines",
+    "note.provisional_one": "1 ticket's timeliness rests on provisional deadlines",
+    "note.held": "{n} tickets have a deadline held open, not counted until computed",
+    "note.held_one": "1 ticket has a deadline held open, not counted until computed",
+    "note.holiday_gaps": "{counts} ({gaps}).",
+    "note.count_sep": "; ",
+    "note.then": "{note} {then}",
     "note.collection": (
         "The month's bills as collected by {as_of}; earlier arrears: bills of years before "
         "{year} paid in the month."
@@ -306,6 +345,9 @@ _EN: dict[str, str] = {
     "note.appraisal_open": "The month's appraisal is still open: results computed now.",
     "note.appraisal_none": "No appraisal results for the month (no scorecards).",
     "note.appraisal_no_calendar": "Not appraised: the calendar has no holiday data for {year}.",
+    "note.appraisal_provisional": (
+        "The appraisal's timeliness KPIs rest on provisional deadlines ({gaps})."
+    ),
     "category.consultation": "Consultation",
     "category.suggestion": "Suggestion",
     "category.complaint": "Complaint",
@@ -373,11 +415,20 @@ class _Labels:
     """The labels of one language; a value without a label reads as itself."""
 
     def __init__(self, lang: str) -> None:
+        self.lang = lang
         self._labels = LABELS[lang]
 
     def __call__(self, key: str, **fields: object) -> str:
         text = self._labels[key]
         return text.format(**fields) if fields else text
+
+    def counted(self, key: str, n: int) -> str:
+        """``key`` for ``n`` things: ``<key>_one`` when there is one."""
+        return self(f"{key}_one") if n == 1 else self(key, n=n)
+
+    def then(self, note: str, more: str) -> str:
+        """``more`` after ``note``, as the language joins sentences."""
+        return self("note.then", note=note, then=more) if more else note
 
     def value(self, kind: str, value: str) -> str:
         return self._labels.get(f"{kind}.{value}", value)
@@ -441,7 +492,8 @@ def build_monthly(
         month_name=_MONTHS_EN[first.month - 1],
     )
     ctx = _Context(app, actor, estate.id, period, first, nxt, start, end, now, cutoff, t)
-    tickets = _ticket_sections(ctx)
+    gaps = app.tickets.holiday_gaps(actor, estate.id, period=period)
+    tickets = _ticket_sections(ctx, gaps)
     aging = app.arrears.aging(actor, estate.id, as_of=cutoff)
     sections = (
         *tickets[:3],  # summary, by category, by channel
@@ -451,7 +503,7 @@ def build_monthly(
         _aging(ctx, aging),
         _notices(ctx),
         _commission(ctx),
-        _appraisal(ctx),
+        _appraisal(ctx, gaps),
     )
     return Report(title=t("title"), subtitle=subtitle, lang=lang, sections=sections)
 
@@ -480,37 +532,57 @@ def _rate_row(label: str, rate: Rate) -> tuple[Value, ...]:
     return (label, rate.numerator, rate.denominator, rate.value)
 
 
-def _ticket_sections(ctx: _Context) -> tuple[Section, ...]:
+def _gaps_note(t: _Labels, m: TicketMetrics, gaps: HolidayGaps) -> str:
+    """How many of the month's tickets have their timeliness on provisional deadlines or
+    a deadline held open, and why ("" when none)."""
+    if not gaps.tickets:
+        return ""
+    counts = [
+        t.counted(f"note.{k}", n)
+        for k, n in (("provisional", m.provisional), ("held", m.held))
+        if n
+    ]
+    return t(
+        "note.holiday_gaps", counts=t("note.count_sep").join(counts), gaps=gaps.describe(t.lang)
+    )
+
+
+def _ticket_sections(ctx: _Context, gaps: HolidayGaps) -> tuple[Section, ...]:
     t = ctx.t
     (m,) = ctx.app.ticket_stats.metrics(ctx.actor, ctx.estate_id, ctx.start, ctx.end, as_of=ctx.now)
     last_day = ctx.nxt - timedelta(days=1)
     note = t("note.tickets", start=ctx.first, end=last_day, as_of=_stamp(ctx.now))
+    # Timeliness resting on deadlines that wait for holiday data says so, in every format:
+    # columns (CSV has no notes), a heading, and the notes.
+    provisional = bool(gaps.tickets)
+    timely_note = t.then(note, _gaps_note(t, m, gaps))
+    summary_cols = t.cols(
+        "period",
+        "opened:count",
+        "closed:count",
+        "cancelled:count",
+        "open_now:count",
+        "outside_dispatched:count",
+        "outside_completed:count",
+    )
+    summary_row: tuple[Value, ...] = (
+        ctx.period,
+        m.opened,
+        m.closed,
+        m.cancelled,
+        m.open_now,
+        m.outside_dispatched,
+        m.outside_completed,
+    )
+    if provisional:
+        summary_cols += t.cols("provisional:count", "held:count", "holiday_gaps")
+        summary_row += (m.provisional, m.held, gaps.describe(t.lang))
     summary = Section(
         key="tickets_summary",
         title=t("tickets_summary"),
-        columns=t.cols(
-            "period",
-            "opened:count",
-            "closed:count",
-            "cancelled:count",
-            "open_now:count",
-            "outside_dispatched:count",
-            "outside_completed:count",
-        ),
-        rows=rows(
-            [
-                (
-                    ctx.period,
-                    m.opened,
-                    m.closed,
-                    m.cancelled,
-                    m.open_now,
-                    m.outside_dispatched,
-                    m.outside_completed,
-                )
-            ]
-        ),
-        note=note,
+        columns=summary_cols,
+        rows=rows([summary_row]),
+        note=timely_note,
     )
 
     def counted(
@@ -534,10 +606,15 @@ def _ticket_sections(ctx: _Context) -> tuple[Section, ...]:
     timeliness = Section(
         key="timeliness",
         title=t("timeliness"),
-        columns=t.cols("target", "met:count", "counted:count", "timely:rate"),
+        columns=t.cols(
+            "target",
+            "met:count",
+            "counted:count",
+            "timely_provisional:rate" if provisional else "timely:rate",
+        ),
         rows=rows([_rate_row(t.value("target", x), m.timely[x]) for x in TARGETS]),
         chart=Chart(ChartKind.BAR, 0, (3,), t("chart.timeliness")),
-        note=note,
+        note=timely_note,
     )
     quality = Section(
         key="service_quality",
@@ -780,7 +857,7 @@ def _commission(ctx: _Context) -> Section:
 _KIND_ORDER = {"staff": 0, "team": 1, "vendor": 2}
 
 
-def _appraisal(ctx: _Context) -> Section:
+def _appraisal(ctx: _Context, gaps: HolidayGaps) -> Section:
     t = ctx.t
     columns = t.cols("name", "role", "team", "total:score", "grade", "rank:count", "bonus:money")
     chart = Chart(ChartKind.BAR, 0, (3,), t("chart.appraisal"))
@@ -817,6 +894,8 @@ def _appraisal(ctx: _Context) -> Section:
         note = t("note.appraisal_none")
     else:
         note = t("note.appraisal_closed") if appraisal.closed else t("note.appraisal_open")
+        if gaps.tickets:  # the timeliness KPIs count the month's tickets, as the report does
+            note = t.then(note, t("note.appraisal_provisional", gaps=gaps.describe(t.lang)))
     return Section(
         key="appraisal",
         title=t("appraisal"),
