@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 # editable beside propcare so that its entry point is found and its tests run.
 ADAPTERS := $(patsubst %/pyproject.toml,%,$(wildcard adapters/*/pyproject.toml))
 
-.PHONY: demo test lint typecheck pytest bench docs clean
+.PHONY: demo test lint typecheck pytest explore bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,17 +27,22 @@ demo: $(VENV)/.cli-installed
 	$(BIN)/propcare demo
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests examples benchmarks adapters
-	$(BIN)/ruff format --check src tests examples benchmarks adapters
+	$(BIN)/ruff check src tests examples benchmarks adapters conftest.py
+	$(BIN)/ruff format --check src tests examples benchmarks adapters conftest.py
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy --strict src
 	$(foreach a,$(ADAPTERS),$(BIN)/mypy --strict $(a)/src &&) true
 
 pytest: $(VENV)/.dev-installed
-	$(BIN)/pytest -q
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# Random exploration with Hypothesis (more, random examples; see conftest.py). Not part of
+# `make test`, which runs the derandomized `ci` profile so that CI is deterministic.
+explore: $(VENV)/.dev-installed
+	HYPOTHESIS_PROFILE=explore $(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/run.py

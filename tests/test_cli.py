@@ -6,14 +6,12 @@
 from __future__ import annotations
 
 import csv
-import logging
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -33,15 +31,7 @@ from propcare.ledger.journal import JournalEntry, Posting
 from propcare.registry.model import EstateId
 from propcare.storage.migrate import migrations
 
-
-@pytest.fixture(autouse=True)
-def _no_opening_warning() -> Iterator[None]:
-    """Opening warns from 1 November (and all year once a year is missing) that next year's
-    holidays are missing; these tests are about other output, on any day they run."""
-    opening = logging.getLogger("propcare.app")
-    opening.disabled = True
-    yield
-    opening.disabled = False
+pytestmark = pytest.mark.usefixtures("quiet_opening")
 
 
 ADMIN = Actor.system()

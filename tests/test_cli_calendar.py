@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,13 +32,7 @@ FIXTURE = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _no_opening_warning() -> Iterator[None]:
-    """Opening warns of missing years by the real date; these tests pass --today instead."""
-    opening = logging.getLogger("propcare.app")
-    opening.disabled = True
-    yield
-    opening.disabled = False
+pytestmark = pytest.mark.usefixtures("quiet_opening")
 
 
 def run(*args: str, env: dict[str, str | None] | None = None) -> Result:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,15 +19,7 @@ from propcare.registry.archive_import import UNIT_COLUMNS
 from propcare.registry.model import EstateId, Unit, UnitUse
 from propcare.storage.sqlite import OwnershipRepo
 
-
-@pytest.fixture(autouse=True)
-def _no_opening_warning() -> Iterator[None]:
-    """Opening warns from 1 November (and all year once a year is missing) that next year's
-    holidays are missing; these tests are about other output, on any day they run."""
-    opening = logging.getLogger("propcare.app")
-    opening.disabled = True
-    yield
-    opening.disabled = False
+pytestmark = pytest.mark.usefixtures("quiet_opening")
 
 
 ADMIN = Actor.system()

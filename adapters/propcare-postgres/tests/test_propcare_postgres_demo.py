@@ -14,6 +14,7 @@ from propcare import Actor, Propcare
 from propcare.cli import main
 
 require_postgres()
+pytestmark = pytest.mark.usefixtures("quiet_opening")
 
 ENV: dict[str, str | None] = {"COLUMNS": "200", "FORCE_COLOR": None, "NO_COLOR": "1"}
 ADMIN = Actor.system()

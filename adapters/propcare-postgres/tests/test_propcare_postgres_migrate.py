@@ -27,6 +27,7 @@ from propcare.registry.model import EstateId, UnitId
 from propcare.storage.copy import DEFAULT_BATCH, CopyReport, copy_database, copy_order
 
 require_postgres()
+pytestmark = pytest.mark.usefixtures("quiet_opening")
 
 ADMIN = Actor.system()
 PLUGINS = [propcare_postgres]
