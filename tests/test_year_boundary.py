@@ -392,3 +392,35 @@ def _live(
             fixed = step == "callback_ok"
             tickets.callback(desk.clerk, ticket.id, satisfaction="satisfied", fixed=fixed, at=at)
     return int(ticket.id)
+
+
+def test_an_appraisal_month_resting_on_provisional_deadlines_is_not_closed(
+    open_app: OpenApp, tmp_path: Path
+) -> None:
+    from propcare.appraisal.kpi import Band, Kpi, Rule
+    from propcare.errors import ValidationError
+
+    app = open_app({})
+    desk = Desk(app)
+    app.appraisal.add_scorecard(
+        ADMIN, desk.estate, "technician", effective_from=date(2026, 12, 1),
+        kpis=[Kpi("timely_resolution", Decimal(100),
+                  Rule("linear", target=Decimal(1), floor=Decimal(0)))],
+        bands=[Band("D", Decimal(0), Decimal(60)), Band("A", Decimal(60), Decimal(100))],
+    )  # fmt: skip
+    eve = datetime(2026, 12, 31, 16, 0, tzinfo=SH)
+    leak = desk.repair(eve)
+    app.tickets.assign(desk.clerk, leak.id, staff_id=desk.tech_id, at=eve)
+    app.tickets.resolve(desk.clerk, leak.id, at=datetime(2027, 1, 5, 10, 0, tzinfo=SH))
+    app.clock.set(datetime(2027, 1, 20, 9, 0, tzinfo=SH))  # type: ignore[attr-defined]
+    # Closing pays bonuses and is final: not on a deadline still provisional.
+    with pytest.raises(ValidationError, match=r"2026-12.*waiting for 2027 holiday data"):
+        app.appraisal.close(ADMIN, desk.estate, "2026-12")
+    assert app.appraisal.appraise(ADMIN, desk.estate, "2026-12").results  # shown meanwhile
+    app.close()
+    app = open_app(with_2027(tmp_path))
+    app.tickets.recompute(ADMIN, desk.estate)
+    closed = app.appraisal.close(ADMIN, desk.estate, "2026-12")
+    assert closed.closed
+    (result,) = [r for r in closed.results if r.subject_id == desk.tech_id]
+    assert result.total == Decimal(100)  # resolved on time by the real 2027 calendar

@@ -36,6 +36,7 @@ from propcare.appraisal.kpi import (
 from propcare.appraisal.metrics import BUILTIN, KpiMetric, MetricContext, Subject, builtin_values
 from propcare.errors import ConfigError, Conflict, NotFound, ValidationError
 from propcare.ledger.billing import parse_period
+from propcare.period import Period
 from propcare.registry.model import Estate, EstateId, Staff
 from propcare.service import Service
 from propcare.storage.ports import UnitOfWork
@@ -419,8 +420,22 @@ class AppraisalService(Service):
             if period in uow.appraisal.closed_periods(estate.id):
                 return self._stored(uow, estate.id, period)
         now = self._app.clock.now()
-        if period >= f"{now.astimezone(self._app.zone(estate.timezone)):%Y-%m}":
+        zone = self._app.zone(estate.timezone)
+        if period >= f"{now.astimezone(zone):%Y-%m}":
             raise ValidationError("period", period, "is not over yet; close months that are")
+        with self._app.unit_of_work(readonly=True) as uow:
+            waiting = uow.tickets.with_gaps(estate.id, Period.parse(period).bounds(zone))
+        if waiting:
+            # Closing is final and pays bonuses: not on timeliness judged against deadlines
+            # that wait for a year's holiday data (appraise() shows them meanwhile).
+            years = sorted({y for _, d in waiting for y in d.missing_years})
+            raise ValidationError(
+                "period",
+                period,
+                f"{len(waiting)} of its tickets have deadlines waiting for "
+                f"{', '.join(map(str, years))} holiday data (provisional or held open): add "
+                "the year's holidays and run recompute before closing",
+            )
         appraisal = self._compute(actor, estate, period, calibration or {})
         cards = {c.role: c for c in self._cards_for(actor, estate, period)}
         with self._app.unit_of_work() as uow:
