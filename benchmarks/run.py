@@ -9,11 +9,15 @@ absolute time, is what to compare across machines. Usage:
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    # Each benchmark opens apps many times; the opening's warning about next year's
+    # missing holidays (from November) would print once each time, between the figures.
+    logging.getLogger("propcare.app").setLevel(logging.ERROR)
     here = Path(__file__).parent
     wanted = argv[1:] or [""]
     for path in sorted(here.glob("bench_*.py")):

@@ -83,9 +83,13 @@ class HolidayGap:
     held: bool = False
 
 
+_TARGET_ORDER = {t: i for i, t in enumerate(Target)}
+
+
 def _gaps(value: Iterable[HolidayGap]) -> tuple[HolidayGap, ...]:
-    order = list(Target)
-    return tuple(sorted(value, key=lambda g: order.index(g.target)))
+    if not value:
+        return ()  # nearly every ticket: Deadlines are built on every write
+    return tuple(sorted(value, key=lambda g: _TARGET_ORDER[g.target]))
 
 
 @attrs.frozen
