@@ -264,12 +264,6 @@ class TicketRepository(Protocol):
         ``[start, end)`` when ``opened`` is given; by id. The caller may ``refresh``
         each while iterating."""
 
-    def gap_counts(
-        self, estate_id: int, opened: tuple[datetime, datetime] | None
-    ) -> tuple[int, int]:
-        """(tickets with a provisional deadline, tickets with a deadline held open for
-        missing holiday data), opened in ``[start, end)`` when given."""
-
     def with_gaps(
         self, estate_id: int, opened: tuple[datetime, datetime] | None
     ) -> list[tuple[int, Deadlines]]:

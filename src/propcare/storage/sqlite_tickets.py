@@ -468,11 +468,7 @@ class TicketRepo:
         """Open tickets, and unless ``open_only`` every ticket with a deadline provisional,
         held open or missing, of the estate (opened in ``[start, end)`` if given), by id.
         Read a chunk of ids at a time: the caller refreshes rows as it goes."""
-        where = "estate_id = ?"
-        params: list[Any] = [estate_id]
-        if opened is not None:
-            where += " AND opened_at >= ? AND opened_at < ?"
-            params += [_ts(opened[0]), _ts(opened[1])]
+        where, params = _opened_in(estate_id, opened)
         wanted = "status NOT IN ('closed', 'cancelled')"
         if not open_only:
             wanted += (
@@ -493,36 +489,15 @@ class TicketRepo:
                 for r in self._uow.execute(f"{_SELECT} WHERE id IN ({marks}) ORDER BY id", chunk)
             )
 
-    def gap_counts(
-        self, estate_id: int, opened: tuple[datetime, datetime] | None
-    ) -> tuple[int, int]:
-        """(tickets with a provisional deadline, tickets with a deadline held open) of the
-        estate, among those opened in ``[start, end)`` if given."""
-        where = "estate_id = ? AND deadline_gaps IS NOT NULL"
-        params: list[Any] = [estate_id]
-        if opened is not None:
-            where += " AND opened_at >= ? AND opened_at < ?"
-            params += [_ts(opened[0]), _ts(opened[1])]
-        row = self._uow.execute(
-            "SELECT COUNT(CASE WHEN provisional > 0 THEN 1 END), "
-            f"COUNT(CASE WHEN held > 0 THEN 1 END) FROM tickets WHERE {where}",
-            params,
-        ).fetchone()
-        return int(row[0] or 0), int(row[1] or 0)
-
     def with_gaps(
         self, estate_id: int, opened: tuple[datetime, datetime] | None
     ) -> list[tuple[int, Deadlines]]:
         """(id, deadlines) of the estate's tickets whose deadlines wait for a year's
         holiday data, opened in ``[start, end)`` if given, by id. Deadlines in UTC."""
-        where = "estate_id = ? AND deadline_gaps IS NOT NULL"
-        params: list[Any] = [estate_id]
-        if opened is not None:
-            where += " AND opened_at >= ? AND opened_at < ?"
-            params += [_ts(opened[0]), _ts(opened[1])]
+        where, params = _opened_in(estate_id, opened)
         rows = self._uow.execute(
             "SELECT id, response_due, arrival_due, resolution_due, callback_due, deadline_gaps "
-            f"FROM tickets WHERE {where} ORDER BY id",
+            f"FROM tickets WHERE {where} AND deadline_gaps IS NOT NULL ORDER BY id",
             params,
         )
         return [(int(r[0]), _gapped_deadlines(r)) for r in rows]
@@ -623,6 +598,17 @@ def _ticket(row: sqlite3.Row) -> Ticket:
         ),
         policy=row["policy"],
     )
+
+
+def _opened_in(estate_id: int, opened: tuple[datetime, datetime] | None) -> tuple[str, list[Any]]:
+    """The WHERE text and parameters of an estate's tickets, opened in [start, end) if given."""
+    if opened is None:
+        return "estate_id = ?", [estate_id]
+    return "estate_id = ? AND opened_at >= ? AND opened_at < ?", [
+        estate_id,
+        _ts(opened[0]),
+        _ts(opened[1]),
+    ]
 
 
 def _gapped_deadlines(row: Sequence[Any]) -> Deadlines:

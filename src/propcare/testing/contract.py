@@ -425,7 +425,6 @@ class StorageContract:
         assert app.tickets.get(ADMIN, opened.id) == opened
         with app.unit_of_work(readonly=True) as uow:
             assert [t.id for t in uow.tickets.needing_recompute(estate.id, None)] == [opened.id]
-            assert uow.tickets.gap_counts(estate.id, None) == (1, 0)
             (found,) = uow.tickets.with_gaps(estate.id, (late, late + timedelta(days=1)))
             assert found == (opened.id, opened.deadlines)
             assert uow.tickets.with_gaps(estate.id, (START, late)) == []

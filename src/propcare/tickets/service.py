@@ -548,10 +548,13 @@ class TicketService(Service):
                 if deadlines != ticket.deadlines or policy_name != ticket.policy:
                     uow.tickets.refresh(ticket.id, ticket.state, deadlines, policy_name)
                     changed += 1
-            remaining = uow.tickets.gap_counts(estate.id, bounds)
+            waiting = [d for _, d in uow.tickets.with_gaps(estate.id, bounds)]
             uow.commit()
         result = Recomputed(
-            examined=examined, changed=changed, provisional=remaining[0], held=remaining[1]
+            examined=examined,
+            changed=changed,
+            provisional=sum(1 for d in waiting if d.provisional),
+            held=sum(1 for d in waiting if d.held),
         )
         if result.provisional or result.held:
             log.warning("estate %s after recompute: %s", estate.id, result.describe())
