@@ -181,6 +181,9 @@ class Propcare:
         self.collection.quiet_hours()
         attribution_rule(config.get("commission") or {})
         self._warn_of_missing_years()
+        # A year's holiday data added since the last opening: its provisional (or held)
+        # deadlines become real now, and their flags clear, without anyone remembering to.
+        self.tickets._refresh_arrived_years()
 
     @classmethod
     def open(

@@ -187,10 +187,13 @@ def main() -> None:
 
     Run `propcare demo` to build a demo estate, then `propcare info --db propcare-demo.db`.
     """
-    # propcare's own warnings (next year's holidays missing, ...) as one line each on stderr.
+    # propcare's own warnings (next year's holidays missing, ...) as one line each on stderr,
+    # for as long as the command runs (a program that calls main() keeps its own logging).
     logger = logging.getLogger("propcare")
     if not any(isinstance(h, _WarningLines) for h in logger.handlers):
-        logger.addHandler(_WarningLines())
+        lines = _WarningLines()
+        logger.addHandler(lines)
+        click.get_current_context().call_on_close(lambda: logger.removeHandler(lines))
 
 
 class _WarningLines(logging.StreamHandler):  # type: ignore[type-arg]

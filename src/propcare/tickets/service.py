@@ -538,16 +538,7 @@ class TicketService(Service):
             bounds = None if period is None else Period.parse(period).bounds(zone)
             for ticket in uow.tickets.needing_recompute(estate.id, bounds, open_only=open_only):
                 examined += 1
-                policy = self._policy(ticket.state)
-                deadlines = self._deadlines(ticket.state, policy, log_gaps=False)
-                if not ticket.state.is_open:
-                    deadlines = _fill_in(ticket.deadlines, deadlines)
-                    policy_name = ticket.policy
-                else:
-                    policy_name = policy.name
-                if deadlines != ticket.deadlines or policy_name != ticket.policy:
-                    uow.tickets.refresh(ticket.id, ticket.state, deadlines, policy_name)
-                    changed += 1
+                changed += self._recompute_one(uow, ticket)
             waiting = [d for _, d in uow.tickets.with_gaps(estate.id, bounds)]
             uow.commit()
         result = Recomputed(
@@ -559,6 +550,53 @@ class TicketService(Service):
         if result.provisional or result.held:
             log.warning("estate %s after recompute: %s", estate.id, result.describe())
         return result
+
+    def _recompute_one(self, uow: UnitOfWork, ticket: Ticket) -> bool:
+        """Store ``ticket``'s deadlines anew (a closed one keeps its known ones); whether
+        they changed."""
+        policy = self._policy(ticket.state)
+        deadlines = self._deadlines(ticket.state, policy, log_gaps=False)
+        if not ticket.state.is_open:
+            deadlines = _fill_in(ticket.deadlines, deadlines)
+            policy_name = ticket.policy
+        else:
+            policy_name = policy.name
+        if deadlines == ticket.deadlines and policy_name == ticket.policy:
+            return False
+        uow.tickets.refresh(ticket.id, ticket.state, deadlines, policy_name)
+        return True
+
+    def _refresh_arrived_years(self) -> int:
+        """Recompute, in every estate, the tickets whose deadlines wait for a year's holiday
+        data that a calendar now has (the year's file was added to the configuration);
+        returns how many changed. ``Propcare.open`` runs it, so the flags clear by
+        themselves once the data is there; it reads only the flagged tickets."""
+        covered = {
+            year
+            for calendar in self._app.calendars.values()
+            if calendar.holidays is not None
+            for year in calendar.holidays.years
+        }
+        with self._app.unit_of_work(readonly=True) as uow:
+            due = [
+                ticket_id
+                for estate in uow.estates.list_all()
+                for ticket_id, deadlines in uow.tickets.with_gaps(estate.id, None)
+                if covered.intersection(deadlines.missing_years)
+            ]
+        if not due:
+            return 0
+        changed = 0
+        with self._app.unit_of_work() as uow:
+            for ticket_id in due:
+                ticket = uow.tickets.get(ticket_id)
+                if ticket is not None:
+                    changed += self._recompute_one(uow, ticket)
+            uow.commit()
+        log.info(
+            "recomputed the deadlines of %d tickets now that their holiday data is here", changed
+        )
+        return changed
 
     def holiday_gaps(
         self, actor: Actor, estate_id: EstateId, *, period: str | None = None
