@@ -443,3 +443,25 @@ class StorageContract:
             (ticket.id, "response", "supervisor")
         }
         assert app.tickets.check_sla(ADMIN, estate.id).sent == ()
+
+    def test_a_plan_that_follows_a_calendar_round_trips_and_moves_off_holidays(
+        self, app: Propcare
+    ) -> None:
+        estate = self._estate(app)
+        clerk = app.staff.create(ADMIN, estate.id, "王客服", ["front_desk"], date(2020, 1, 1))
+        plan = app.maintenance.create_plan(
+            ADMIN, estate.id, title="水泵房巡检", rule="FREQ=MONTHLY;BYMONTHDAY=1",
+            dtstart=datetime(2026, 9, 1, 9, 0, tzinfo=SHANGHAI), location="水泵房",
+            first_contact_staff_id=clerk.id, calendar="office", non_working="next_working_day",
+        )  # fmt: skip
+        assert app.maintenance.plans(ADMIN, estate.id) == [plan]
+        october = datetime(2026, 10, 1, tzinfo=SHANGHAI)
+        (ticket_id,) = app.maintenance.generate(
+            ADMIN, estate.id, october, october + timedelta(days=1)
+        )
+        # 1 October is National Day: the ticket opens on the next working day, 8 October.
+        opened = app.tickets.get(ADMIN, ticket_id).state.opened_at
+        assert opened == datetime(2026, 10, 8, 9, 0, tzinfo=SHANGHAI)
+        assert (
+            app.maintenance.generate(ADMIN, estate.id, october, october + timedelta(days=1)) == []
+        )
