@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from propcare.calendar import BusinessCalendar, HolidayData, build_calendars, layer
+from propcare.calendar_notice import parse_notice
 from propcare.calendar_sources import (
     CN,
     FILE,
@@ -26,6 +27,7 @@ from propcare.plugins.host import PluginHost
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "reference" / "calendar-files.md"
+NOTICES = Path(__file__).parent / "data" / "notices"
 SH = ZoneInfo("Asia/Shanghai")
 OFFICE = {"mon-fri": ["09:00-12:00", "13:30-18:00"]}
 
@@ -190,8 +192,14 @@ def test_the_pages_toml_and_json_examples_load_and_agree(tmp_path: Path) -> None
     from_toml = read_calendar_file(write(tmp_path, "example.toml", toml_year))
     from_json = read_calendar_file(write(tmp_path, "example.json", json_year))
     assert from_toml == from_json
-    assert from_toml.years == {2027} and "not the official" in from_toml.source
-    assert all(day.weekday() >= 5 for day in from_toml.days_on)
+    # The example is a published schedule, never invented dates: 2026's, as chinesecalendar
+    # has it and as import-notice reads it from the notice itself.
+    cn = china_holidays()
+    assert from_toml.years == {2026}
+    assert from_toml.days_off == {d for d in cn.days_off if d.year == 2026}
+    assert from_toml.days_on == {d for d in cn.days_on if d.year == 2026}
+    notice = parse_notice((NOTICES / "2026.txt").read_text(encoding="utf-8"))
+    assert (notice.days_off, notice.days_on) == (from_toml.days_off, from_toml.days_on)
     closure = read_calendar_file(write(tmp_path, "closure.toml", toml_closure))
     assert closure.years == frozenset() and len(closure.days_off) == 2
 
