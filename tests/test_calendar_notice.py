@@ -479,7 +479,7 @@ def test_no_item_and_no_year_are_refused() -> None:
     error = refused(items)
     assert error.field == "notice" and "names no year" in error.rule and "year=" in error.rule
     error = refused(text_of(2026), year=2025)
-    assert error.field == "notice line 1" and "not year=2025" in error.rule
+    assert error.field == "notice line 1" and "not 2025 as given" in error.rule
 
 
 # --- properties: any schedule written as a notice reads back -----------------------------

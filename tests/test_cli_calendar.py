@@ -335,3 +335,11 @@ def test_the_demo_takes_the_configuration(tmp_path: Path) -> None:
     with_file = run(*args, "--config", str(config))
     assert with_file.exit_code == 0, with_file.output
     assert "provisional deadlines" not in with_file.stdout
+
+
+def test_import_notice_refuses_a_file_that_is_not_text(tmp_path: Path) -> None:
+    binary = tmp_path / "notice.doc"
+    binary.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\xff\xfe\x80\x81")  # a Word file
+    result = run("calendar", "import-notice", str(binary), "--out", str(tmp_path / "x.toml"))
+    one_line_error(result, 1, "error: file='notice.doc': is neither UTF-8 nor GB18030 text")
+    assert not (tmp_path / "x.toml").exists()

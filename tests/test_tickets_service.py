@@ -257,11 +257,16 @@ def test_a_call_in_a_year_without_calendar_data_is_recorded_and_completed_later(
     # Office hours without 2027 holidays: provisional, on the weekly windows, and flagged.
     assert t.deadlines.resolution == datetime(2027, 1, 7, 10, 0, tzinfo=SH)
     assert t.deadlines.provisional == (Target.ARRIVAL, Target.RESOLUTION)
-    assert t.deadlines.missing_years == (2027,) and t.provisional
+    assert t.deadlines.missing_years == (2027,) and t.awaits_holiday_data
     w.clock.advance(hours=3)
     check = w.app.tickets.check_sla(w.admin, w.estate.id)
     by_target = {a.target: a.provisional for a in check.sent}
     assert by_target == {"response": "", "arrival": "2027"}  # alerted, and said to be provisional
+    texts = [m.body for m in w.sms.sent if m.template == "sla_alert"]
+    assert any("到场" in t or "arrival" in t for t in texts)
+    assert sum("（临时时限：缺少 2027 年节假日数据）" in t for t in texts) == sum(
+        "arrival" in t for t in texts
+    ) > 0  # the staff's SMS says so too; the 24x7 response alert does not
     # The company adds next year's schedule; recompute fills the deadlines.
     path = tmp_path / "2027.toml"
     path.write_text('covers = [2027]\ndays_off = ["2027-01-01"]\ndays_on = []\n')
@@ -283,7 +288,7 @@ def test_a_call_in_a_year_without_calendar_data_is_recorded_and_completed_later(
     # Real data for 2027 moved nothing here (1 January is before the call), but the flag
     # is gone: the deadline now rests on the schedule, not on the weekly windows.
     assert again.deadlines.resolution == datetime(2027, 1, 7, 10, 0, tzinfo=SH)
-    assert not again.provisional and again.deadlines.gaps == ()
+    assert not again.awaits_holiday_data and again.deadlines.gaps == ()
 
 
 @pytest.mark.parametrize(

@@ -118,7 +118,7 @@ def scenario_deadlines_never_vanish(open_app: OpenApp) -> None:
     assert ticket.deadlines.arrival == datetime(2027, 1, 4, 11, 0, tzinfo=SH)
     assert ticket.deadlines.resolution == datetime(2027, 1, 6, 10, 0, tzinfo=SH)
     assert ticket.deadlines.provisional == (Target.ARRIVAL, Target.RESOLUTION)
-    assert ticket.deadlines.missing_years == (2027,) and ticket.provisional
+    assert ticket.deadlines.missing_years == (2027,) and ticket.awaits_holiday_data
     stored = app.tickets.get(ADMIN, ticket.id)  # the flag is stored, not only returned
     assert stored.deadlines == ticket.deadlines
     assert "2027 holiday data missing" in stored.deadlines.describe_gaps()
@@ -133,7 +133,7 @@ def scenario_deadlines_never_vanish(open_app: OpenApp) -> None:
     again = Desk(strict).repair(monday)
     assert again.deadlines.arrival is None and again.deadlines.resolution is None
     assert again.deadlines.held == (Target.ARRIVAL, Target.RESOLUTION)
-    assert again.deadlines.missing_years == (2027,) and again.provisional  # never silent
+    assert again.deadlines.missing_years == (2027,) and again.awaits_holiday_data  # never silent
     assert strict.tickets.get(ADMIN, again.id).deadlines.held == again.deadlines.held
     strict.close()
 
@@ -219,7 +219,7 @@ def scenario_recompute_covers_the_past(open_app: OpenApp, folder: Path, strict: 
     assert january.provisional == january.held == 0
     fixed = app.tickets.get(ADMIN, b.id)
     assert fixed.deadlines.resolution == datetime(2027, 1, 5, 17, 0, tzinfo=SH)
-    assert fixed.deadlines.gaps == () and not fixed.provisional
+    assert fixed.deadlines.gaps == () and not fixed.awaits_holiday_data
     december = desk_metrics(app, desk.estate, "2026-12", later)
     assert (december.timely["resolution"].numerator, december.timely["resolution"].denominator) == (
         1,
@@ -442,3 +442,37 @@ def test_an_appraisal_month_resting_on_provisional_deadlines_is_not_closed(
     assert closed.closed
     (result,) = [r for r in closed.results if r.subject_id == desk.tech_id]
     assert result.total == Decimal(100)  # resolved on time by the real 2027 calendar
+
+
+def test_an_alert_text_says_a_deadline_is_provisional_in_the_staffs_language() -> None:
+    from propcare.notify.templates import Templates
+
+    params = {
+        "ticket": 7, "name": "赵主管", "target": "resolution", "level": "supervisor",
+        "due": "2027-01-04T17:00:00+08:00", "summary": "漏水",
+        "provisional": {"zh-CN": "（临时时限：缺少 2027 年节假日数据）",
+                        "en": " (provisional: 2027 holiday data missing)"},
+    }  # fmt: skip
+    _, zh = Templates().render("sla_alert", "zh-CN", params)
+    _, en = Templates().render("sla_alert", "en", params)
+    assert zh.endswith(
+        "时限为2027-01-04T17:00:00+08:00（临时时限：缺少 2027 年节假日数据），请跟进。"
+    )
+    assert "is 2027-01-04T17:00:00+08:00 (provisional: 2027 holiday data missing). Please" in en
+    _, plain = Templates().render("sla_alert", "en", {**params, "provisional": ""})
+    assert "+08:00. Please follow up." in plain
+
+
+def test_holiday_gaps_describe_counts_in_words() -> None:
+    from propcare.tickets.record import HolidayGaps
+
+    one = HolidayGaps(tickets=1, provisional=1, years=(2027,))
+    assert one.describe("en").startswith("1 deadline provisional: 2027 holiday data missing")
+    two = HolidayGaps(tickets=1, provisional=2, held=1, years=(2027, 2028))
+    assert two.describe("en").startswith(
+        "2 deadlines provisional; 1 deadline held open: 2027, 2028"
+    )
+    assert two.describe().startswith(
+        "2 个临时截止时间，1 个截止时间暂缺：缺少 2027, 2028 年节假日数据"
+    )
+    assert HolidayGaps().describe() == ""

@@ -440,7 +440,7 @@ def _notice_year(lines: list[_Line], year: int | None, origin: str) -> int:
         ((written, (number, text)),) = found.items()
         if year is not None and year != written:
             raise NoticeError(
-                f"{origin} line {number}", text, f"the notice is for {written}, not year={year}"
+                f"{origin} line {number}", text, f"the notice is for {written}, not {year} as given"
             )
         year = written
     if year is None:
@@ -448,7 +448,8 @@ def _notice_year(lines: list[_Line], year: int | None, origin: str) -> int:
             origin,
             None,
             "names no year: no title 国务院办公厅关于YYYY年部分节假日安排的通知 and no "
-            "preamble 现将YYYY年…; pass year= for an extract",
+            "preamble 现将YYYY年…; give the year for an extract (year= in Python, --year on "
+            "the command line)",
         )
     if not FIRST_YEAR <= year <= LAST_YEAR:
         raise NoticeError(origin, year, f"must be between {FIRST_YEAR} and {LAST_YEAR}")

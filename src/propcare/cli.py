@@ -1,18 +1,21 @@
 """The ``propcare`` command (extra ``cli``).
 
 Commands: ``info``, ``demo``, ``report monthly``, ``arrears``, ``bill-run``,
-``import units``, ``calendar check`` and ``migrate-db``; ``propcare COMMAND --help`` explains
-each option.
+``import units``, ``calendar check``, ``calendar import-notice``, ``sla recompute``,
+``sla check`` and ``migrate-db``; ``propcare COMMAND --help`` explains each option. Every
+command that opens the app takes ``--config FILE`` (or ``PROPCARE_CONFIG``): the
+``propcare.toml`` of :mod:`propcare.config`.
 
 Exit codes: 0 done; 1 propcare refused the work of ``report``, ``arrears``,
-``bill-run``, ``import``, ``calendar`` or ``migrate-db`` (a
+``bill-run``, ``import``, ``calendar``, ``sla`` or ``migrate-db`` (a
 :class:`~propcare.errors.PropcareError`, shown as one line on stderr that names the field,
 the value and the rule:
-``error: period='2099-01': is not open yet: ...``); 2 bad usage, as click
-reports it (an unknown option, a malformed number). ``info`` and ``demo`` end a
-PropcareError with 2 too: every one they raise is about the options given
-(``error: units=0: must be a positive integer``). A traceback means a bug in
-propcare.
+``error: period='2099-01': is not open yet: ...``), and ``calendar check`` when a year it
+checks has no holiday data; 2 bad usage, as click reports it (an unknown option, a
+malformed number). ``info`` and ``demo`` end a PropcareError with 2 too: every one they
+raise is about the options given (``error: units=0: must be a positive integer``). A
+traceback means a bug in propcare. propcare's own warnings (such as next year's holidays
+missing) are printed on stderr as ``warning: ...`` lines.
 """
 
 from __future__ import annotations
@@ -1285,7 +1288,12 @@ def calendar_import_notice(file: Path, out_file: Path, year: int | None, force: 
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = raw.decode("gb18030", errors="strict")
+        try:
+            text = raw.decode("gb18030")
+        except UnicodeDecodeError:
+            raise ValidationError(
+                "file", file.name, "is neither UTF-8 nor GB18030 text: save the notice as text"
+            ) from None
     notice = parse_notice(text, origin=file.name, year=year)
     out_file.write_text(notice_toml(notice), encoding="utf-8")
     out = _out()

@@ -2,7 +2,9 @@
 
 A template is a subject and a body in ``str.format`` syntax per locale. propcare's
 own messages are in :data:`BUILTIN_TEMPLATES`; a host system rewords any of them, or
-adds its own, with :meth:`Templates.add` (``app.templates.add(...)``).
+adds its own, with :meth:`Templates.add` (``app.templates.add(...)``). A parameter whose
+value maps locales to texts (``{"zh-CN": "…", "en": "…"}``) renders in the message's
+locale: how ``sla_alert`` says a deadline is provisional.
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ BUILTIN_TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "sla_alert": {
         "zh-CN": (
             "工单{ticket}时限提醒（{level}）",
-            "{name}：工单{ticket}「{summary}」的{target}时限为{due}，请跟进。",
+            "{name}：工单{ticket}「{summary}」的{target}时限为{due}{provisional}，请跟进。",
         ),
         "en": (
             "Ticket {ticket} SLA alert ({level})",
-            "{name}: the {target} deadline of ticket {ticket} ({summary}) is {due}. "
-            "Please follow up.",
+            "{name}: the {target} deadline of ticket {ticket} ({summary}) is {due}"
+            "{provisional}. Please follow up.",
         ),
     },
     "outage_notice": {
@@ -82,6 +84,14 @@ BUILTIN_TEMPLATES: Mapping[str, Mapping[str, tuple[str, str]]] = {
 }
 
 
+def _in_locale(value: Any, locale: str) -> Any:
+    """A parameter given per locale (``{"zh-CN": "…", "en": "…"}``) in the message's
+    locale (zh-CN when it has none); any other value as it is."""
+    if isinstance(value, Mapping) and DEFAULT_LOCALE in value:
+        return value.get(locale, value[DEFAULT_LOCALE])
+    return value
+
+
 class Templates:
     """The templates one app renders with."""
 
@@ -107,8 +117,9 @@ class Templates:
         if locales is None:
             raise ValidationError("template", name, f"unknown template; known: {self.names()}")
         subject, body = locales.get(locale) or locales[DEFAULT_LOCALE]
+        values = {k: _in_locale(v, locale) for k, v in params.items()}
         try:
-            return subject.format_map(params), body.format_map(params)
+            return subject.format_map(values), body.format_map(values)
         except KeyError as exc:
             raise ValidationError(
                 "params", sorted(params), f"template {name!r} needs the parameter {exc.args[0]!r}"

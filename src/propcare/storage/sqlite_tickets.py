@@ -471,9 +471,12 @@ class TicketRepo:
         where, params = _opened_in(estate_id, opened)
         wanted = "status NOT IN ('closed', 'cancelled')"
         if not open_only:
+            # A deadline missing where the ticket could have one: not an arrival of a
+            # consultation, nor a callback nobody needs (most closed tickets have those).
             wanted += (
-                " OR deadline_gaps IS NOT NULL OR response_due IS NULL OR arrival_due IS NULL "
-                "OR resolution_due IS NULL OR callback_due IS NULL"
+                " OR deadline_gaps IS NOT NULL OR response_due IS NULL OR resolution_due IS NULL"
+                " OR (arrival_due IS NULL AND category IN ('home_repair', 'common_repair'))"
+                " OR (callback_due IS NULL AND needs_callback = 1 AND resolved_at IS NOT NULL)"
             )
         ids = [
             int(r[0])

@@ -32,8 +32,9 @@ class Ticket:
         return self.state.status.value
 
     @property
-    def provisional(self) -> bool:
-        """Whether any deadline waits for a year's holiday data (provisional or open)."""
+    def awaits_holiday_data(self) -> bool:
+        """Whether any deadline waits for a year's holiday data: provisional, or held open
+        under the strict setting (``deadlines.provisional`` / ``deadlines.held`` say which)."""
         return bool(self.deadlines.gaps)
 
 
@@ -116,7 +117,7 @@ class HolidayGaps:
         years = ", ".join(map(str, self.years))
         if lang == "en":
             parts = [
-                f"{n} deadlines {word}"
+                f"{n} deadline{'' if n == 1 else 's'} {word}"
                 for n, word in ((self.provisional, "provisional"), (self.held, "held open"))
                 if n
             ]

@@ -835,6 +835,7 @@ class TicketService(Service):
                         "level": event.level,
                         "due": event.due,
                         "summary": ticket.state.summary,
+                        "provisional": _provisional_words(event.provisional),
                     },
                     key=f"sla:{ticket.id}:{event.target}:{event.level}:{person.id}",
                 ),
@@ -843,6 +844,16 @@ class TicketService(Service):
     def _estate_tz(self, uow: UnitOfWork, estate_id: int) -> str:
         estate = uow.estates.get(estate_id)
         return "Asia/Shanghai" if estate is None else estate.timezone
+
+
+def _provisional_words(years: str) -> str | dict[str, str]:
+    """What an alert's text adds when its deadline is provisional (per locale), or ""."""
+    if not years:
+        return ""
+    return {
+        "zh-CN": f"（临时时限：缺少 {years} 年节假日数据）",
+        "en": f" (provisional: {years} holiday data missing)",
+    }
 
 
 def _fill_in(kept: Deadlines, fresh: Deadlines) -> Deadlines:
