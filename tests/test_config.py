@@ -209,3 +209,31 @@ def test_opening_warns_from_november_when_next_years_holidays_are_missing(
     assert bool(said) == warned
     if warned:
         assert "'office'" in said[0] and "provisional" in said[0]
+
+
+# --- a mapping in code gets the same checks ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"calender": {}}, "calender={}: unknown key; known: channels"),
+        ({"dispatch": {"max_attempts": "8"}}, "dispatch.max_attempts='8': must be a whole number"),
+        ({"tickets": {"notify_chanel": "log"}}, "tickets.notify_chanel='log': unknown key"),
+    ],
+)
+def test_a_mapping_is_refused_where_the_file_would_be(
+    tmp_path: Path, config: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        open_with(config, tmp_path)
+    assert str(caught.value).startswith(message)
+
+
+def test_a_mapping_may_hold_read_only_mappings_tuples_and_false(tmp_path: Path) -> None:
+    from propcare.calendar import DEFAULT_CALENDARS
+
+    config = {"calendars": DEFAULT_CALENDARS, "channels": {"log": None},
+              "tickets": {"notify_channel": False}}  # fmt: skip
+    with open_with(config, tmp_path) as app:
+        assert set(app.calendars) == {"office", "24x7"} and app.ticket_channel is None

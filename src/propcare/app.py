@@ -23,7 +23,7 @@ from propcare.calendar import DEFAULT_CALENDARS, build_calendars
 from propcare.clock import Clock, SystemClock, zone
 from propcare.commission.basis import attribution_rule
 from propcare.commission.service import CommissionService
-from propcare.config import load_config
+from propcare.config import check_config, load_config
 from propcare.errors import ConfigError, PropcareError, ValidationError
 from propcare.ledger.arrears_service import ArrearsService
 from propcare.ledger.billing_service import BillingService
@@ -145,7 +145,8 @@ class Propcare:
         # Staff hear of assignments and SLA alerts on this channel; by default the log, when
         # configured, else nowhere. A channel named explicitly must exist.
         default_channel = "log" if "log" in self.channels else None
-        self.ticket_channel: str | None = tickets.get("notify_channel", default_channel)
+        notify = tickets.get("notify_channel", default_channel)
+        self.ticket_channel: str | None = None if notify is False else notify
         if self.ticket_channel is not None and self.ticket_channel not in self.channels:
             raise ConfigError(
                 "tickets.notify_channel", self.ticket_channel, "is not a configured channel"
@@ -214,6 +215,8 @@ class Propcare:
             raise ValidationError(
                 "config", config, "must be a mapping or the path of a propcare.toml file"
             )
+        elif config is not None:
+            check_config(config)  # what the file's schema refuses, a mapping in code may not
         host = PluginHost(plugins, load_entrypoints=load_entrypoints)
         merged = {**DEFAULT_CONFIG, **dict(config or {})}
         backend = host.choose("storage backend", backend_name(url), host.storage_backends())

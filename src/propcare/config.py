@@ -36,6 +36,7 @@ __all__ = [
     "DunningSettings",
     "SlaSettings",
     "TicketSettings",
+    "check_config",
     "load_config",
 ]
 
@@ -102,8 +103,8 @@ class ConfigFile:
     """The whole file. Every section is optional; a section given replaces the default
     of that key (``dispatch`` is merged key by key), as with ``Propcare.open(config=)``."""
 
-    channels: dict[str, Settings] | None = None
-    gateways: dict[str, Settings] | None = None
+    channels: dict[str, Settings | None] | None = None
+    gateways: dict[str, Settings | None] | None = None
     dispatch: DispatchSettings | None = None
     calendars: dict[str, CalendarSettings] | None = None
     tickets: TicketSettings | None = None
@@ -197,21 +198,43 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config", str(file), f"is not valid TOML: {exc}") from None
-    try:
-        _CONVERTER.structure(document, ConfigFile)
-    except Exception as exc:  # cattrs gathers every problem into one exception group
-        raise _first_problem(file, document, exc) from None
+    check_config(document, str(file))
     tickets = document.get("tickets") or {}
-    if tickets.get("notify_channel") is True:
-        raise ConfigError(
-            f"{file}: tickets.notify_channel", True, "name a channel, or false for none"
-        )
     if tickets.get("notify_channel") is False:
         tickets["notify_channel"] = None  # the mapping's word for "none"
     return _resolve_paths(document, file.parent)
 
 
-def _first_problem(file: Path, document: Mapping[str, Any], exc: Exception) -> ConfigError:
+def check_config(config: Mapping[str, Any], origin: str | None = None) -> None:
+    """Refuse what the file's schema refuses, in a file or in a mapping given in code:
+    an unknown key or a value of the wrong type, as a ConfigError naming the key (and
+    ``origin``, the file). ``Propcare.open`` calls it for every configuration."""
+    document = _plain(config)
+    try:
+        _CONVERTER.structure(document, ConfigFile)
+    except Exception as exc:  # cattrs gathers every problem into one exception group
+        raise _first_problem(origin, document, exc) from None
+    if (document.get("tickets") or {}).get("notify_channel") is True:
+        raise ConfigError(
+            _where(origin, "tickets.notify_channel"), True, "name a channel, or false for none"
+        )
+
+
+def _plain(value: Any) -> Any:
+    """Mappings as dicts and tuples as lists (a mapping in code may hold either), for the
+    check only: the configuration itself is used as given."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _where(origin: str | None, key: str) -> str:
+    return key if origin is None else f"{origin}: {key}"
+
+
+def _first_problem(origin: str | None, document: Mapping[str, Any], exc: Exception) -> ConfigError:
     """The first problem cattrs found, as a ConfigError naming the file and the key."""
     messages = cattrs.transform_error(exc, path="$")
     leaf = _leaf(exc)
@@ -227,12 +250,11 @@ def _first_problem(file: Path, document: Mapping[str, Any], exc: Exception) -> C
             known = _KNOWN.get(key)
             allowed = ", ".join(f.name for f in attrs.fields(known)) if known else ""
             rule = "unknown key" + (f"; known: {allowed}" if allowed else "")
-            return ConfigError(
-                f"{file}: {'.'.join([*path, name])}", _get(document, [*path, name]), rule
-            )
+            where = [*path, name]
+            return ConfigError(_where(origin, ".".join(where)), _get(document, where), rule)
         rule = leaf.rule if isinstance(leaf, ConfigError) else found["rule"]
-        return ConfigError(f"{file}: {key}", _get(document, path), rule)
-    return ConfigError(f"{file}", "...", f"is not a propcare configuration: {exc}")
+        return ConfigError(_where(origin, key), _get(document, path), rule)
+    return ConfigError(origin or "config", "...", f"is not a propcare configuration: {exc}")
 
 
 def _leaf(exc: BaseException) -> BaseException:
