@@ -1,0 +1,317 @@
+"""``propcare arrears``: the arrears roster (欠费清单), printed or written to XLSX/CSV."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+import click
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from propcare.access import ROLES
+from propcare.cli.common import (
+    Refused,
+    WorkCommand,
+    _actor_for,
+    _config_option,
+    _db_option,
+    _estate,
+    _estate_option,
+    _opened,
+    _out,
+    _pick,
+    _progress,
+    _yuan,
+    main,
+)
+from propcare.errors import (
+    PermissionDenied,
+)
+from propcare.ledger.arrears import ArrearsLine
+from propcare.registry.model import (
+    Estate,
+)
+
+ROSTER_HEADERS: tuple[str, ...] = (
+    "楼栋 Building",
+    "房号 Unit",
+    "业主 Owner",
+    "电话 Phone",
+    "收费项目 Fee item",
+    "欠费期间 Periods",
+    "月数 Months",
+    "年度 Years",
+    "欠费金额 Amount (元)",
+    "催收员 Collector",
+    "最近催收 Last attempt",
+)
+_MONEY_FORMAT = "#,##0.00"
+
+
+@attrs.frozen
+class _RosterRow:
+    building: str
+    unit: str
+    owner: str
+    phone: str
+    fee_item: str
+    periods: tuple[str, ...]
+    years: tuple[int, ...]
+    amount: Decimal
+    collector: str
+    last_attempt: str
+
+    def cells(self) -> tuple[str | int | Decimal, ...]:
+        """The values of a file row, in ROSTER_HEADERS order: numbers stay numbers."""
+        return (
+            self.building,
+            self.unit,
+            self.owner,
+            self.phone,
+            self.fee_item,
+            ", ".join(self.periods),
+            len(self.periods),
+            ", ".join(str(y) for y in self.years),
+            self.amount,
+            self.collector,
+            self.last_attempt,
+        )
+
+
+def _periods_text(periods: tuple[str, ...]) -> str:
+    if len(periods) <= 2:
+        return ", ".join(periods)
+    return f"{periods[0]} … {periods[-1]}"
+
+
+def _out_path(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and value.suffix.lower() not in (".xlsx", ".csv"):
+        raise click.BadParameter(
+            f"{str(value)!r} must end in .xlsx or .csv (the format follows the name)"
+        )
+    return value
+
+
+@main.command(cls=WorkCommand)
+@_db_option
+@_estate_option("whose arrears to list")
+@_config_option
+@click.option(
+    "--building",
+    metavar="ID|NAME",
+    default=None,
+    help="Only this building, by id or by name (1号楼). Default: every building.",
+)
+@click.option(
+    "--collector",
+    metavar="ID|NAME",
+    default=None,
+    help="Only the units this collector (催收员, a staff member) answers for today, by staff id "
+    "or name. Default: every unit.",
+)
+@click.option(
+    "--sort",
+    "sort_by",
+    type=click.Choice(["amount", "unit", "oldest"]),
+    default="amount",
+    show_default=True,
+    help="amount: the largest debts first; unit: by building and unit number; oldest: by the "
+    "earliest unpaid period.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    callback=_out_path,
+    default=None,
+    metavar="FILE.xlsx|FILE.csv",
+    help="Also write the roster to a file; the name's ending picks the format. XLSX: amounts "
+    "and month counts as numbers in a money format, a frozen header row with filters and a "
+    "total row. CSV: UTF-8 with a BOM (Excel opens it as UTF-8), no total row. An existing "
+    "file is replaced.",
+)
+@click.option(
+    "--table/--no-table",
+    "show_table",
+    default=None,
+    help="Print the roster as a table. Default: printed when there is no --out, a summary only "
+    "when there is.",
+)
+@click.option(
+    "--show-phones",
+    is_flag=True,
+    help="Show the owners' phones in full. Needs a role allowed owner.reveal_contact (admin, "
+    "finance); asking without it is refused, exit 1. Default: masked (138****5678).",
+)
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default=None,
+    help="Act as a staff member of this role, limited to --estate, instead of the system "
+    "administrator; its permissions apply (front_desk may read arrears, not reveal phones).",
+)
+def arrears(
+    db: str,
+    estate_id: int,
+    building: str | None,
+    collector: str | None,
+    sort_by: str,
+    out: Path | None,
+    show_table: bool | None,
+    show_phones: bool,
+    role: str | None,
+) -> None:
+    """The arrears roster (欠费清单): every unit's unpaid fee items, as of now.
+
+    One line per unit and fee item: owner, phone, the unpaid periods, the amount, the
+    collector and the last collection attempt.
+    """
+    actor = _actor_for(role, estate_id)
+    with _opened(db) as app:
+        estate = _estate(app, actor, estate_id)
+        building_id = None
+        if building is not None:
+            found = _pick(
+                building, app.estates.buildings(actor, estate.id), "building", estate.name
+            )
+            building_id = found.id
+        try:
+            staff = app.staff.list(actor, estate.id)
+        except PermissionDenied:
+            staff = []  # a plugin may hide staff: collectors are shown by id then
+        collector_id = None
+        if collector is not None:
+            collector_id = _pick(collector, staff, "collector", estate.name).id
+        with _progress() as bar:
+            bar.add_task("Reading the roster", total=None)
+            lines = app.arrears.roster(
+                actor,
+                estate.id,
+                building_id=building_id,
+                collector_staff_id=collector_id,
+                sort_by=sort_by,
+                show_phones=show_phones,
+            )
+        items = {i.code: i.name for i in app.billing.fee_items(actor, estate.id)}
+    names = {int(s.id): s.name for s in staff}
+    rows = [_roster_row(line, items, names) for line in lines]
+    if out is not None:
+        _write_roster(out, rows)
+    if show_table or (show_table is None and out is None):
+        _print_roster(estate, rows)
+    total = sum((r.amount for r in rows), Decimal(0))
+    units = len({line.unit_id for line in lines})
+    summary = f"{len(rows)} lines, {units} units, total {_yuan(total)} 元"
+    _out().print(Text(f"Arrears of {estate.name} (estate {estate.id}): {summary}"), soft_wrap=True)
+    if out is not None:
+        _out().print(Text(f"Written to {out}"), soft_wrap=True)
+
+
+def _roster_row(
+    line: ArrearsLine, items: Mapping[str, str], names: Mapping[int, str]
+) -> _RosterRow:
+    collector = ""
+    if line.collector_staff_id is not None:
+        collector = names.get(line.collector_staff_id, f"#{line.collector_staff_id}")
+    return _RosterRow(
+        building=line.building,
+        unit=line.unit,
+        owner=line.owner,
+        phone=line.phone,
+        fee_item=items.get(line.fee_item, line.fee_item),
+        periods=line.periods,
+        years=line.years,
+        amount=line.amount,
+        collector=collector,
+        last_attempt=line.last_attempt,
+    )
+
+
+def _print_roster(estate: Estate, rows: Sequence[_RosterRow]) -> None:
+    table = Table(title=f"欠费清单 Arrears · {estate.name}", box=box.SIMPLE_HEAD)
+    for header in ROSTER_HEADERS:
+        numeric = header.startswith(("月数", "欠费金额"))
+        table.add_column(header, justify="right" if numeric else "left")
+    for r in rows:
+        table.add_row(
+            Text(r.building),
+            Text(r.unit),
+            Text(r.owner),
+            Text(r.phone),
+            Text(r.fee_item),
+            Text(_periods_text(r.periods)),
+            str(len(r.periods)),
+            Text(", ".join(str(y) for y in r.years)),
+            _yuan(r.amount),
+            Text(r.collector),
+            Text(r.last_attempt),
+        )
+    _out().print(table)
+
+
+def _write_roster(path: Path, rows: Sequence[_RosterRow]) -> None:
+    try:
+        with _progress() as bar:
+            task = bar.add_task(f"Writing {path.name}", total=len(rows))
+            if path.suffix.lower() == ".csv":
+                _write_roster_csv(path, rows, lambda: bar.advance(task))
+            else:
+                _write_roster_xlsx(path, rows, lambda: bar.advance(task))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise Refused(f"out={str(path)!r}: cannot be written: {reason}") from exc
+
+
+def _write_roster_csv(path: Path, rows: Sequence[_RosterRow], step: Callable[[], None]) -> None:
+    # utf-8-sig: the BOM makes Excel read the file as UTF-8 rather than the ANSI code page.
+    with path.open("w", encoding="utf-8-sig", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(ROSTER_HEADERS)
+        for r in rows:
+            writer.writerow([str(c) for c in r.cells()])
+            step()
+
+
+def _write_roster_xlsx(path: Path, rows: Sequence[_RosterRow], step: Callable[[], None]) -> None:
+    import xlsxwriter  # the cli extra brings it; imported when a workbook is asked for
+
+    book = xlsxwriter.Workbook(str(path))
+    try:
+        sheet = book.add_worksheet("欠费清单")
+        head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1})
+        money = book.add_format({"num_format": _MONEY_FORMAT})
+        bold_money = book.add_format({"num_format": _MONEY_FORMAT, "bold": True, "top": 1})
+        bold = book.add_format({"bold": True, "top": 1})
+        sheet.write_row(0, 0, ROSTER_HEADERS, head)
+        amount_col = ROSTER_HEADERS.index("欠费金额 Amount (元)")
+        for i, r in enumerate(rows, start=1):
+            for j, value in enumerate(r.cells()):
+                if isinstance(value, Decimal):
+                    sheet.write_number(i, j, float(value), money)
+                elif isinstance(value, int):
+                    sheet.write_number(i, j, value)
+                else:
+                    sheet.write_string(i, j, value)
+            step()
+        last = len(rows)
+        sheet.write_string(last + 1, 0, "合计 Total", bold)
+        for j in range(1, len(ROSTER_HEADERS)):
+            sheet.write_blank(last + 1, j, None, bold)
+        total = sum((r.amount for r in rows), Decimal(0))
+        column = chr(ord("A") + amount_col)
+        sheet.write_formula(
+            last + 1, amount_col, f"=SUM({column}2:{column}{last + 1})", bold_money, float(total)
+        )
+        sheet.freeze_panes(1, 0)
+        sheet.autofilter(0, 0, max(last, 1), len(ROSTER_HEADERS) - 1)
+        for j, width in enumerate((10, 8, 10, 14, 14, 24, 8, 12, 16, 10, 26)):
+            sheet.set_column(j, j, width)
+    finally:
+        try:
+            book.close()
+        except xlsxwriter.exceptions.FileCreateError as exc:
+            raise OSError(exc.args[0].errno, exc.args[0].strerror) from exc
