@@ -1,0 +1,2 @@
+-- Payment idempotency keys scoped to the estate (and a gateway's merchant): issue 15.
+-- Reserved; filled in by that work.

@@ -1,0 +1,2 @@
+-- Granting roles as an audited action: issue 15.
+-- Reserved; filled in by that work.

@@ -1,0 +1,2 @@
+-- Tickets append-only (events never changed; the row only by appending): issue 15.
+-- Reserved; filled in by that work.
