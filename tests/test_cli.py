@@ -241,6 +241,30 @@ def test_info_does_not_touch_a_foreign_sqlite_file(tmp_path: Path) -> None:
     assert foreign.read_bytes() == before
 
 
+# A server nobody listens on (port 1): the command fails to connect, and says where it tried.
+SECRET_URLS = [
+    ("postgresql://user:pa/ssS3cr3t@127.0.0.1:1/x", "postgresql://user:***@127.0.0.1:1/x"),
+    ("postgresql://user:pa@ssS3cr3t@127.0.0.1:1/x", "postgresql://user:***@127.0.0.1:1/x"),
+    ("postgresql://user:paS3cr3t@127.0.0.1:1/x", "postgresql://user:***@127.0.0.1:1/x"),
+    ("postgresql://user:pa%zzS3cr3t@127.0.0.1:1/x", "postgresql://user:***@127.0.0.1:1/x"),
+    (
+        "postgresql://user@127.0.0.1:1/x?password=paS3cr3t&sslmode=disable",
+        "postgresql://user@127.0.0.1:1/x?password=***&sslmode=disable",
+    ),
+]
+
+
+@pytest.mark.parametrize(("url", "shown"), SECRET_URLS)
+def test_info_never_shows_a_database_password(url: str, shown: str) -> None:
+    pytest.importorskip("propcare_postgres")
+    result = run("info", "--db", url)
+    assert result.exit_code != 0
+    assert result.stderr.startswith(f"error: url={shown!r}: "), result.stderr
+    assert "S3cr3t" not in result.output and "pa/ss" not in result.output
+    assert "pa@ss" not in result.output and '"pa"' not in result.output
+    assert "Traceback" not in result.output
+
+
 def test_info_lists_entry_point_plugins_that_failed_to_load(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -723,6 +747,43 @@ def test_arrears_writes_a_csv_file_in_utf8_with_a_bom(billed: Estate, tmp_path: 
         ["2栋", "201", "李四", "139****4321", "物业费", "2026-01, 2026-02", "2", "2026", "400.00",
          "", ""],
     ]  # fmt: skip
+
+
+HOSTILE_NAME = '=HYPERLINK("http://x","y")'
+
+
+@pytest.fixture
+def hostile(billed: Estate) -> Estate:
+    """The billed estate, with unit 102 owned by someone named like a formula."""
+    with Propcare.open(sqlite_url(billed.db), load_entrypoints=False) as app:
+        (unit,) = [u for u in app.estates.units(ADMIN, billed.id) if u.number == "102"]
+        owner = app.owners.create(ADMIN, billed.id, HOSTILE_NAME, ["13700001111"])
+        app.owners.assign(ADMIN, unit.id, owner.id, HANDED_OVER)
+    return billed
+
+
+def test_the_arrears_csv_never_writes_a_name_as_a_formula(hostile: Estate, tmp_path: Path) -> None:
+    out = tmp_path / "arrears.csv"
+    result = arrears(hostile, "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.reader(out.read_bytes().decode("utf-8-sig").splitlines()))
+    assert rows[1][:4] == ["1栋", "102", "'" + HOSTILE_NAME, "137****1111"]
+    assert rows[1][6] == "2" and rows[1][8] == "600.00"  # numbers stay numbers
+
+
+def test_the_arrears_workbook_stores_a_name_as_text_not_a_formula(
+    hostile: Estate, tmp_path: Path
+) -> None:
+    out = tmp_path / "arrears.xlsx"
+    result = arrears(hostile, "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    sheet = openpyxl.load_workbook(out).worksheets[0]
+    owner = sheet["C2"]
+    assert (owner.value, owner.data_type, owner.quotePrefix) == (HOSTILE_NAME, "s", True)
+    assert (sheet["C3"].value, sheet["C3"].quotePrefix) == ("张三", False)
+    assert (sheet["I2"].value, sheet["I2"].data_type) == (600, "n")
+    formulas = [c.coordinate for row in sheet.iter_rows() for c in row if c.data_type == "f"]
+    assert formulas == ["I5"]  # only the total row's own SUM
 
 
 def test_arrears_refuses_an_output_name_it_cannot_write(billed: Estate, tmp_path: Path) -> None:

@@ -127,6 +127,7 @@ def test_an_sms_is_never_sent_in_quiet_hours_even_by_a_late_retry() -> None:
         sent_at = datetime(2026, 11, 3, 20, 50, tzinfo=SH)  # when the collector sent it
         attempt = app.collection.send_sms(ADMIN, unit.id, Decimal("88"), channel="sms", at=sent_at)
         assert attempt.at == sent_at
+        app.dispatch_idle()
         assert sms.attempts == 1 and sms.sent == []  # sent after commit: the gateway was down
         clock.set(datetime(2026, 11, 3, 21, 30, tzinfo=SH))  # the retry falls due at night
         assert app.dispatch().held == 1 and sms.sent == []

@@ -7,6 +7,8 @@ The world: one building of ten 100 m2 flats at 2.50 a month (250.00 a bill), bil
 
 from __future__ import annotations
 
+import csv
+import io
 import sqlite3
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
@@ -35,6 +37,7 @@ from propcare.commission.settle import (
     Statement,
     clawback_lines,
     month_from_inputs,
+    statement_csv,
 )
 from propcare.errors import (
     CalendarDataMissing,
@@ -586,6 +589,38 @@ def test_statements_export_as_csv_with_chinese_headers(w: World) -> None:
     assert rows[-1][-2] == "7.50" and rows[1][-1] == "250.00 × 3% = 7.50"
     english = w.app.commission.statement_csv(ADMIN, li.id, lang="en")
     assert english.startswith("kind,payment,transaction") and english.strip().endswith("7.50,")
+
+
+def test_the_statement_csv_never_writes_text_as_a_formula_and_keeps_amounts_numbers(
+    w: World,
+) -> None:
+    """Text a spreadsheet would run is marked as text (a leading '); a clawback's negative
+    amounts are numbers, written as they are."""
+    hostile = '=HYPERLINK("http://x","y")'
+    w.plan()
+    w.clock.set(OCT)
+    paid = w.app.payments.pay_at_counter(
+        ADMIN, w.units[0], Decimal("250"), "cash", at=OCT, txn_id=hostile
+    )
+    october = w.settle()[w.li]
+    rows = list(csv.reader(io.StringIO(w.app.commission.statement_csv(ADMIN, october.id))))
+    assert rows[1][2] == "counter:" + hostile  # the gateway's name comes first
+    assert rows[1][8:] == ["250.00", "3", "", "1", "1", "100", "7.50", "250.00 × 3% = 7.50"]
+
+    w.clock.set(datetime(2026, 11, 5, tzinfo=SH))
+    w.app.payments.refund(ADMIN, paid.payment_id, Decimal("250"), "退款")
+    november = w.settle("2026-11", datetime(2026, 12, 1, 9, tzinfo=SH))[w.li]
+    text = w.app.commission.statement_csv(ADMIN, november.id, lang="en")
+    (clawback,) = [r for r in csv.reader(io.StringIO(text)) if r[0] == "clawback"]
+    assert clawback[8] == "-250.00" and clawback[14] == "-7.50"
+    assert clawback[15] == "250.00 of 250.00 paid back; it earned 7.50 = -7.50"
+    assert text.strip().splitlines()[-1] == "total" + "," * 14 + "-7.50,"
+
+    # Whatever a line's text holds, it is never a formula.
+    line = november.lines[0]._replace(txn=hostile, fee_item="@SUM(A1)", tier="+1+cmd|'/C calc'!A0")
+    odd = attrs.evolve(november, lines=(line,))
+    (_, row, _) = list(csv.reader(io.StringIO(statement_csv(odd))))
+    assert row[2] == "'" + hostile and row[4] == "'@SUM(A1)" and row[10].startswith("'+1")
 
 
 # --- bad input ---------------------------------------------------------------------------------

@@ -116,6 +116,7 @@ def test_a_notification_is_written_as_one_masked_json_line(
     message_id = app.notify.send(
         admin, estate.id, "jsonl", Recipient("张三", "13812341234"), "notice", PARAMS
     )
+    app.dispatch_idle()
     (line,) = _lines(out)
     assert line["recipient"] == {"name": "张三", "address": "138****1234"}
     assert "13812341234" not in out.read_text(encoding="utf-8")
@@ -138,6 +139,7 @@ def test_sending_the_same_key_twice_writes_once(jsonl_app: tuple[Propcare, Path]
     first = app.notify.send(admin, estate.id, "jsonl", to, "notice", PARAMS, key="k1")
     second = app.notify.send(admin, estate.id, "jsonl", to, "notice", PARAMS, key="k1")
     assert first == second
+    app.dispatch_idle()
     assert [line["idempotency_key"] for line in _lines(out)] == [
         f"notify:{estate.id}:k1/channel:jsonl"
     ]

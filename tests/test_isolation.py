@@ -65,6 +65,7 @@ CALLS: dict[str, Call] = {
     "staff.list": lambda a, x, r: a.staff.list(x, r["estate"]),
     "staff.update": lambda a, x, r: a.staff.update(x, r["staff"], roles={"admin"}),
     "staff.actor_for": lambda a, x, r: a.staff.actor_for(x, r["staff"], date(2026, 1, 1)),
+    "staff.grants": lambda a, x, r: a.staff.grants(x, r["estate"]),
     "vendors.create": lambda a, x, r: a.vendors.create(x, r["estate"], "越权保洁"),
     "vendors.get": lambda a, x, r: a.vendors.get(x, r["vendor"]),
     "vendors.list": lambda a, x, r: a.vendors.list(x, r["estate"]),
@@ -72,6 +73,8 @@ CALLS: dict[str, Call] = {
     "notify.send": lambda a, x, r: a.notify.send(
         x, r["estate"], "log", Recipient("业主", "13812345678"), "notice", {}
     ),
+    "notify.failed": lambda a, x, r: a.notify.failed(x, r["estate"]),
+    "notify.requeue": lambda a, x, r: a.notify.requeue(x, r["estate"], all_failed=True),
     "tickets.open": lambda a, x, r: a.tickets.open(
         x,
         r["estate"],
@@ -104,6 +107,7 @@ CALLS: dict[str, Call] = {
     "tickets.recompute": lambda a, x, r: a.tickets.recompute(x, r["estate"]),
     "tickets.check_sla": lambda a, x, r: a.tickets.check_sla(x, r["estate"]),
     "tickets.holiday_gaps": lambda a, x, r: a.tickets.holiday_gaps(x, r["estate"]),
+    "tickets.verify": lambda a, x, r: a.tickets.verify(x, r["estate"]),
     "tickets.import_history": lambda a, x, r: a.tickets.import_history(
         x,
         r["estate"],
@@ -308,6 +312,7 @@ def _services(app: Propcare) -> dict[str, Service]:
 
 
 def _dump(app: Propcare) -> dict[str, list[tuple[Any, ...]]]:
+    app.dispatch_idle()  # deliveries queued earlier are made before the tables are read
     with app.unit_of_work(readonly=True) as uow:
         conn = uow.connection  # type: ignore[attr-defined]
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]

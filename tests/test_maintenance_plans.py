@@ -177,6 +177,7 @@ def test_tickets_carry_the_plans_category_channel_location_and_team(w: Any) -> N
     assert not upkeep.state.needs_callback
     done = w.app.tickets.resolve(w.boss, upkeep.id)
     assert done.status == "closed"
+    w.app.dispatch_idle()
     actions = [(e.payload["ticket_id"], e.payload["action"]) for e in w.sub.received]
     assert actions == [(upkeep.id, "open"), (walk.id, "open"), (upkeep.id, "assign"),
                        (upkeep.id, "resolve")]  # fmt: skip

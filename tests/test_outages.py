@@ -95,7 +95,9 @@ def _announce(w: Any, **kw: Any) -> Any:
         "building_ids": [w.b1.id],
     }
     args.update(kw)
-    return w.app.outages.announce(w.clerk, w.estate.id, **args)
+    outage = w.app.outages.announce(w.clerk, w.estate.id, **args)
+    w.app.dispatch_idle()  # the notices leave after commit, on the dispatch worker
+    return outage
 
 
 def _dump(app: Propcare) -> dict[str, list[tuple[Any, ...]]]:
@@ -205,6 +207,7 @@ def test_the_default_channel_is_the_log_when_no_ticket_channel_is_set(
             admin, estate.id, kind="gas", title="燃气管道改造", starts_at=CUT,
             ends_at=CUT_END, unit_ids=[unit.id],
         )  # fmt: skip
+        app.dispatch_idle()
     assert "停气通知" in caplog.text
 
 

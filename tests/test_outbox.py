@@ -47,6 +47,7 @@ def test_a_rolled_back_change_sends_nothing(clock: FixedClock, admin: Actor) -> 
     sub, chan = RecordingSubscriber(), RecordingChannel()
     with _open("sqlite://:memory:", clock, sub, chan) as app:
         estate = app.estates.create(admin, "翠苑")
+        app.dispatch_idle()
         sub.received.clear()
         with pytest.raises(RuntimeError), app.unit_of_work() as uow:
             from propcare.registry.events import RecordCreated
@@ -89,6 +90,7 @@ def test_a_failing_subscriber_never_stops_the_others_or_the_caller(
     with _open("sqlite://:memory:", clock, broken, fine) as app:
         estate = app.estates.create(admin, "翠苑")  # must not raise
         assert app.estates.get(admin, estate.id) == estate
+        app.dispatch_idle()
         assert ("subscriber:fine", "delivered", 1) in _deliveries(app)
         assert ("subscriber:broken", "pending", 1) in _deliveries(app)
     assert fine.topics_received() == ["registry.created"]
@@ -101,6 +103,7 @@ def test_a_channel_that_fails_n_times_delivers_once_when_it_recovers(
     with _open("sqlite://:memory:", clock, flaky) as app:
         estate = app.estates.create(admin, "翠苑")
         app.notify.send(admin, estate.id, "flaky", OWNER, "notice", PARAMS)
+        app.dispatch_idle()
         assert flaky.sent == [] and flaky.attempts == 1
         # Not due yet: the backoff holds the retry back.
         assert app.dispatch().delivered == 0 and flaky.attempts == 1
@@ -213,6 +216,7 @@ def test_the_log_channel_masks_the_address(
     with _open("sqlite://:memory:", clock) as app, caplog.at_level("INFO"):
         estate = app.estates.create(admin, "翠苑")
         app.notify.send(admin, estate.id, "log", OWNER, "notice", PARAMS, locale="en")
+        app.dispatch_idle()
     assert "138****5678" in caplog.text and "13812345678" not in caplog.text
     assert "Dear 张三" in caplog.text
 

@@ -48,6 +48,7 @@ class OutboxMachine(RuleBasedStateMachine):
         self.admin = Actor.system()
         self.app = self._open()
         self.estate = self.app.estates.create(self.admin, "翠苑").id
+        self.app.dispatch_idle()
         self.sent_keys: list[str] = []
 
     def _open(self) -> Propcare:
@@ -72,6 +73,9 @@ class OutboxMachine(RuleBasedStateMachine):
             PARAMS,
             key=f"n{key}",
         )
+        # The worker sends before time is made to jump: a lease outlived mid-send would
+        # let a second dispatcher send it again.
+        self.app.dispatch_idle()
         if name not in self.sent_keys:
             self.sent_keys.append(name)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,7 +39,8 @@ from propcare.ledger.gateways import (
 from propcare.ledger.journal import JournalEntry, Posting
 from propcare.plugins.hookspecs import hookimpl
 from propcare.plugins.records import PaymentGateway
-from propcare.registry.model import UnitId
+from propcare.registry.model import EstateId, UnitId
+from propcare.storage import sqlite as sqlite_backend
 
 SH = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=SH)
@@ -522,3 +524,145 @@ def test_a_notice_for_an_order_with_another_amount_posts_nothing(clock: Any) -> 
             ADMIN, "wechatpay", {"X-Sign": "s3"}, body("10", "100")
         )
         assert paid.new and w.owed() == []
+
+
+# --- idempotency keys scoped to the estate and the merchant (issue 15) ---------------------
+
+
+def test_two_estates_may_use_the_same_slip_number(app: Propcare) -> None:
+    """The issue's case: B's desk takes 50.00 on slip 0001, then A's desk 30.00 on its own
+    slip 0001. Both are payments; each posts once; nothing is flagged in B."""
+    w = World(app)
+    b_estate = app.estates.get_unit(ADMIN, w.other_unit).estate_id
+    desk_b = Actor("B前台", {"front_desk"}, {b_estate})
+    paid_b = app.payments.pay_at_counter(
+        desk_b, w.other_unit, Decimal("50.00"), "cash", txn_id="0001"
+    )
+    paid_a = app.payments.pay_at_counter(w.desk, w.unit, Decimal("30.00"), "cash", txn_id="0001")
+    assert paid_a.new and paid_a.payment_id != paid_b.payment_id
+    again = app.payments.pay_at_counter(w.desk, w.unit, Decimal("30.00"), "cash", txn_id="0001")
+    assert again == attrs.evolve(paid_a, new=False)
+    assert again.receipt is not None and again.receipt.estate_id == w.estate
+    assert app.ledger.trial_balance(ADMIN, w.estate)["cash"] == Decimal("30.00")
+    assert app.ledger.trial_balance(ADMIN, b_estate)["cash"] == Decimal("50.00")
+    assert app.payments.anomalies(ADMIN, w.estate) == []
+    assert app.payments.anomalies(ADMIN, b_estate) == []
+
+
+def test_the_counter_ignores_a_merchant_its_notice_carries(w: World) -> None:
+    """A till's slips are the desk's own numbers: a "merchant" in its JSON does not make
+    them a merchant's."""
+    first = w.app.payments.record(
+        ADMIN, _notice(w, "S-1", "10", unit_id=w.unit, raw={"merchant": "M1"})
+    )
+    with w.app.unit_of_work(readonly=True) as uow:
+        row = uow.payments.get(first.payment_id)
+    assert row is not None and row.merchant == ""
+
+
+@pytest.mark.parametrize("merchant", [7, "19000:00109", "商户", "x" * 65, " 1900000109"])
+def test_a_gateway_notice_with_a_malformed_merchant_is_refused(clock: Any, merchant: Any) -> None:
+    with open_with_wechat("sqlite://:memory:", clock) as app:
+        w = World(app)
+        before = w.state()
+        notice = PaymentNotice(
+            w.estate, "wechatpay", "4200001", Decimal("1"), T0, unit_id=w.unit,
+            raw={"merchant": merchant},
+        )  # fmt: skip
+        with pytest.raises(ValidationError, match="raw.merchant"):
+            app.payments.record(ADMIN, notice)
+        assert w.state() == before
+
+
+# Rows as the previous release (schema 16) wrote them, in SQL both databases read alike:
+# estate 2's slip 0001 (50.00, 10.00 of it refunded) and a WeChat Pay payment recorded
+# before notices named their merchant.
+_T = "'2026-11-01T01:00:00.000000+00:00'"
+LEGACY_PAYMENTS = f"""
+INSERT INTO estates (id, name, timezone) VALUES (1, 'A苑', 'Asia/Shanghai'),
+    (2, 'B苑', 'Asia/Shanghai');
+INSERT INTO buildings (id, estate_id, name) VALUES (1, 1, '1栋'), (2, 2, '1栋');
+INSERT INTO units (id, estate_id, building_id, number, floor_area, use)
+    VALUES (1, 1, 1, '101', '88', 'residential'), (2, 2, 2, '101', '88', 'residential');
+INSERT INTO journal_entries (id, estate_id, kind, at, idem_key, actor) VALUES
+    (1, 2, 'payment', {_T}, 'payment:counter:0001', 'system'),
+    (2, 2, 'payment', {_T}, 'payment:wechatpay:4200001', 'system'),
+    (3, 2, 'refund', {_T}, 'refund:1:r1', 'system');
+INSERT INTO postings (entry_id, estate_id, account, sub, unit_id, amount_fen, at) VALUES
+    (1, 2, 'cash', '', NULL, 5000, {_T}), (1, 2, 'owner_credit', '', 2, -5000, {_T}),
+    (2, 2, 'gateway', 'wechatpay', NULL, 10000, {_T}),
+    (2, 2, 'owner_credit', '', 2, -10000, {_T}),
+    (3, 2, 'cash', '', NULL, -1000, {_T}), (3, 2, 'owner_credit', '', 2, 1000, {_T});
+INSERT INTO receipt_counters (estate_id, year, last_number) VALUES (2, 2026, 2);
+INSERT INTO receipts (estate_id, year, number, entry_id, issued_at)
+    VALUES (2, 2026, 1, 1, {_T}), (2, 2026, 2, 2, {_T});
+INSERT INTO payment_notices (id, estate_id, provider, provider_txn_id, amount_fen, unit_id,
+    method, paid_at, entry_id, status, receipt_year, receipt_number) VALUES
+    (1, 2, 'counter', '0001', 5000, 2, 'cash', {_T}, 1, 'posted', 2026, 1),
+    (2, 2, 'wechatpay', '4200001', 10000, 2, 'wechat', {_T}, 2, 'posted', 2026, 2);
+INSERT INTO payment_allocations (payment_id, entry_id, unit_id, fee_item, period, amount_fen)
+    VALUES (1, 1, 2, '', '', 5000), (2, 2, 2, '', '', 10000), (1, 3, 2, '', '', -1000);
+INSERT INTO payment_refunds (payment_id, entry_id, amount_fen, reason, actor, at,
+    provider_refund_id, refund_no, status) VALUES (1, 3, 1000, '多收', 'system', {_T}, 'r1',
+    'r1', 'paid');
+"""
+LEGACY_SCHEMA = 16  # the release before payment keys were scoped (0017_payment_scope)
+
+
+def open_with_wechat(url: str, clock: Any, plugins: Iterable[object] = ()) -> Propcare:
+    return Propcare.open(
+        url, plugins=[*plugins, WeChatPlugin()], load_entrypoints=False, clock=clock,
+        config={"gateways": {"counter": {}, "wechatpay": {"secret": "s3"}}},
+    )  # fmt: skip
+
+
+def check_upgraded_payments(app: Propcare) -> None:
+    """LEGACY_PAYMENTS after the upgrade: kept whole, replays found, keys the estates'.
+
+    Run on PostgreSQL too, by the adapter's test."""
+    a, b = EstateId(1), EstateId(2)
+    kept = app.payments.payment(ADMIN, 1)
+    assert kept.receipt is not None and kept.receipt.label == "2026-000001"
+    assert (kept.amount, kept.unit_id, kept.status, kept.credit) == (
+        Decimal("50.00"), 2, "posted", Decimal("40.00"),
+    )  # fmt: skip
+    with app.unit_of_work(readonly=True) as uow:
+        assert uow.payments.refunded_fen(1) == 1000
+        assert [uow.payments.get(i).merchant for i in (1, 2)] == ["", ""]  # type: ignore[union-attr]
+    replay = app.payments.pay_at_counter(ADMIN, UnitId(2), Decimal("50.00"), "cash", txn_id="0001")
+    assert (replay.payment_id, replay.new) == (1, False)
+    own = app.payments.pay_at_counter(ADMIN, UnitId(1), Decimal("30.00"), "cash", txn_id="0001")
+    assert own.new and own.receipt is not None and own.receipt.label == "2026-000001"
+    # WeChat Pay repeats a notice of before the upgrade, now naming its merchant: the same.
+    notice = PaymentNotice(
+        b, "wechatpay", "4200001", Decimal("100.00"), T0, unit_id=UnitId(2), method="wechat",
+        raw={"merchant": "1900000109"},
+    )  # fmt: skip
+    assert app.payments.record(ADMIN, notice).payment_id == 2
+    fresh = app.payments.record(ADMIN, attrs.evolve(notice, provider_txn_id="4200002"))
+    assert fresh.new and fresh.receipt is not None and fresh.receipt.number == 3
+    routed = attrs.evolve(notice, estate_id=a, unit_id=UnitId(1), provider_txn_id="4200002")
+    with pytest.raises(Conflict, match="recorded for another estate"):
+        app.payments.record(ADMIN, routed)
+    assert app.ledger.trial_balance(ADMIN, a) == {
+        "cash": Decimal("30.00"), "owner_credit": Decimal("30.00"),
+    }  # fmt: skip
+    held = app.ledger.trial_balance(ADMIN, b)
+    assert (held["cash"], held["gateway:wechatpay"]) == (Decimal("40.00"), Decimal("200.00"))
+    assert app.payments.anomalies(ADMIN, b) == []
+
+
+def test_a_database_of_the_previous_release_upgrades_to_scoped_keys(
+    tmp_path: Path, clock: Any
+) -> None:
+    path = tmp_path / "previous.db"
+    conn = sqlite_backend.connect(str(path))
+    assert sqlite_backend.migrate(conn, target=LEGACY_SCHEMA) == LEGACY_SCHEMA
+    conn.executescript(LEGACY_PAYMENTS)
+    conn.close()
+    with open_with_wechat(f"sqlite:///{path}", clock) as app:
+        assert app.storage.schema_version() > LEGACY_SCHEMA
+        conn = app.storage.conn  # type: ignore[attr-defined]
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        check_upgraded_payments(app)

@@ -319,3 +319,25 @@ def test_the_owner_archive_export_masks_contacts_unless_the_role_allows(
         app.owners.archive(clerk, estate_id, date(2026, 1, 1), reveal_contacts=True)
     full = app.owners.archive(admin, estate_id, date(2026, 1, 1), reveal_contacts=True)
     assert full[0].phones == "13812345678" and full[0].id_card == "11010519491231002X"
+
+
+def test_the_owner_archive_never_writes_a_name_as_a_formula(app: Propcare, admin: Actor) -> None:
+    import csv
+    import io
+
+    from propcare.registry.archive import write_archive_csv
+
+    hostile = '=HYPERLINK("http://x","y")'
+    estate_id, building_id = _setup(app, admin)
+    unit = app.estates.add_unit(admin, building_id, "-1-023", Decimal("12.50"))  # a basement
+    owner = app.owners.create(admin, estate_id, hostile, ["+86 138 1234 5678"])
+    app.owners.assign(admin, unit.id, owner.id, date(2020, 5, 1))
+
+    out = io.StringIO()
+    rows = app.owners.archive(admin, estate_id, date(2026, 1, 1), reveal_contacts=True)
+    assert write_archive_csv(rows, out) == 1
+    (_, row) = list(csv.reader(io.StringIO(out.getvalue())))
+    # The name and the unit number a spreadsheet would compute are marked as text; the
+    # stored phone (13812345678) and the area are written as they are.
+    assert row[:3] == ["1栋", "'-1-023", "12.50"]
+    assert row[5:7] == ["'" + hostile, "13812345678"]

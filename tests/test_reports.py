@@ -500,12 +500,45 @@ def test_csv_cells_never_turn_into_formulas_and_money_keeps_two_places(tmp_path:
         ["'=SUM(A1)", "-5.00", "1.0000", "3", "90.50"],
         ["'@cmd", "", "", "", ""],
     ]
-    assert cell_text("-10", "text") == "'-10"
+    # One plain number is read as the number it says, so it is left as it is; a unit number
+    # like -1-023 a spreadsheet would compute (-24), so it is marked as text.
+    assert cell_text("-10", "text") == "-10"
+    assert cell_text("-1-023", "text") == "'-1-023"
+    assert cell_text(Decimal("-5"), "money") == "-5.00"
     book = openpyxl.load_workbook(write_xlsx(report, tmp_path / "odd.xlsx"))
     ws = book["怪值"]
     assert ws["A2"].value == "=SUM(A1)" and ws["A2"].data_type == "s"  # text, not a formula
     assert ws["B2"].value == -5 and ws["B2"].number_format == "#,##0.00"
     assert len(ws._charts) == 1
+
+
+HOSTILE = '=HYPERLINK("http://x","y")'
+
+
+def test_the_monthly_report_never_writes_a_name_as_a_formula(tmp_path: Path) -> None:
+    """An estate and a building named like a formula: text in the CSV (a leading ') and in
+    the workbook (a text cell with the quote prefix); the money beside them stays numbers."""
+    with Propcare.open("sqlite://:memory:", load_entrypoints=False, clock=FixedClock(NOW)) as app:
+        estate = app.estates.create(ADMIN, HOSTILE)
+        app.estates.add_building(ADMIN, estate.id, HOSTILE)
+        written = write_monthly(app, ADMIN, estate.id, PERIOD, tmp_path)
+    by_building = _read_csv(written["csv:collection_by_building"])
+    assert by_building[1][:3] == ["'" + HOSTILE, "0.00", "0.00"]
+    assert not any(cell.startswith("=") for path in written.values() if path.suffix == ".csv"
+                   for row in _read_csv(path) for cell in row)  # fmt: skip
+
+    book = openpyxl.load_workbook(written["xlsx"])
+    overview = book[book.sheetnames[0]]
+    subtitle = overview["A2"]
+    assert subtitle.value.startswith(HOSTILE) and subtitle.data_type == "s"
+    assert subtitle.quotePrefix
+    sheet = book[LABELS["zh-CN"]["collection_by_building"]]
+    cell = sheet["A2"]
+    assert (cell.value, cell.data_type, cell.quotePrefix) == (HOSTILE, "s", True)
+    assert (sheet["B2"].value, sheet["B2"].data_type, sheet["B2"].quotePrefix) == (0, "n", False)
+    formulas = [c.coordinate for ws in book for row in ws.iter_rows() for c in row
+                if c.data_type == "f"]  # fmt: skip
+    assert formulas == []
 
 
 # --- a month whose deadlines wait for holiday data (2027) ---------------------------------

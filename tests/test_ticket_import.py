@@ -89,6 +89,7 @@ def w() -> Iterator[World]:
         other_team=other_team.id,
         other_owner=other_owner.id,
     )
+    app.dispatch_idle()
     yield world
     app.close()
 
@@ -166,6 +167,7 @@ def _live_tickets(w: World) -> list[int]:
 
 
 def _tables(app: Propcare) -> dict[str, list[tuple[Any, ...]]]:
+    app.dispatch_idle()  # what the last change queued is delivered first
     with app.unit_of_work(readonly=True) as uow:
         conn = uow.connection  # type: ignore[attr-defined]
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -220,8 +222,10 @@ def test_imported_tickets_equal_the_live_tickets_made_from_the_same_events(w: Wo
 def test_the_import_is_one_event_not_one_per_ticket(w: World) -> None:
     live = _live_tickets(w)
     histories = [w.app.tickets.history(w.admin, i) for i in live]
+    w.app.dispatch_idle()
     w.sub.received.clear()
     count = w.app.tickets.import_history(w.admin, w.estate, histories * 3, batch=4)
+    w.app.dispatch_idle()
     assert count == 3 * len(live)
     first = max(live) + 1
     assert [(e.topic, dict(e.payload)) for e in w.sub.received] == [

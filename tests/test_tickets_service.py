@@ -99,6 +99,7 @@ def test_the_lifecycle_end_to_end_with_history_and_events(w: Any) -> None:
     assert [e.action for e in app.tickets.history(w.admin, t.id)] == [
         "open", "assign", "arrive", "charge", "resolve", "callback",
     ]  # fmt: skip
+    app.dispatch_idle()
     assert [e.payload["action"] for e in w.sub.received] == [
         "open", "assign", "arrive", "charge", "resolve", "callback",
     ]  # fmt: skip
@@ -209,6 +210,7 @@ def test_escalation_is_sent_once(w: Any) -> None:
     second = app.tickets.check_sla(w.admin, w.estate.id)
     assert ("response", "supervisor") in {(a.target, a.level) for a in second.sent}
     assert app.tickets.check_sla(w.admin, w.estate.id).sent == ()  # nothing twice
+    app.dispatch_idle()
     supervisors = [
         m for m in w.sms.sent if m.template == "sla_alert" and m.recipient.name == "赵主管"
     ]
@@ -263,6 +265,7 @@ def test_a_call_in_a_year_without_calendar_data_is_recorded_and_completed_later(
     by_target = {a.target: a.provisional for a in check.sent}
     assert by_target == {"response": "", "arrival": "2027"}  # alerted, and said to be provisional
     # The staff's SMS says so too; the 24x7 response alert does not.
+    w.app.dispatch_idle()
     texts = [m.body for m in w.sms.sent if m.template == "sla_alert"]
     arrival = [t for t in texts if "的arrival时限" in t]
     assert arrival and all("（临时时限：缺少 2027 年节假日数据）" in t for t in arrival)

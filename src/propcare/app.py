@@ -8,14 +8,15 @@ Nothing happens at import time; opening does the IO.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
 import os
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from functools import lru_cache
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 from zoneinfo import ZoneInfo
 
 from propcare.appraisal.service import AppraisalService
@@ -36,6 +37,7 @@ from propcare.notify.dispatch import Dispatcher, DispatchReport, subscriber_targ
 from propcare.notify.outbox import Backoff, Event, NewMessage
 from propcare.notify.service import NotifyService
 from propcare.notify.templates import Templates
+from propcare.notify.worker import DispatchWorker
 from propcare.plugins.host import PluginHost
 from propcare.plugins.records import Channel, EventSubscriber
 from propcare.registry.service import EstateService, OwnerService, StaffService, VendorService
@@ -43,6 +45,7 @@ from propcare.service import event_message
 from propcare.sla.engine import alert_rules, missing_data_rule
 from propcare.sla.policy import DEFAULT_POLICIES, PolicySet, policies_from_config
 from propcare.storage.ports import Storage, UnitOfWork
+from propcare.storage.urls import shown_url  # kept here for compatibility
 from propcare.tickets.outages import OutageService
 from propcare.tickets.plans import MaintenancePlanService
 from propcare.tickets.service import TicketService
@@ -51,6 +54,9 @@ from propcare.tickets.stats import TicketStatsService
 __all__ = ["DEFAULT_CONFIG", "Propcare", "backend_name", "shown_url"]
 
 log = logging.getLogger(__name__)
+
+# How long close() lets the auto-dispatch worker finish, and dispatch_idle() waits by default.
+DISPATCH_WAIT_SECONDS = 30.0
 
 DEFAULT_CONFIG: Mapping[str, Any] = {
     "channels": {"log": {}},
@@ -64,9 +70,28 @@ def _zone(name: str) -> ZoneInfo:
     return zone(name)
 
 
-def shown_url(url: str) -> str:
-    """``url`` with its password as ``***``: URLs end up in logs, tickets and chats."""
-    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
+def _open_storage(
+    name: str, opener: Callable[[str], Storage], url: str, adopt_foreign: bool
+) -> Storage:
+    """``opener(url)``, passing ``adopt_foreign=True`` on when asked: a backend whose
+    ``open`` takes no such keyword cannot add its tables to another program's database."""
+    if not adopt_foreign:
+        return opener(url)
+    parameters: Mapping[str, inspect.Parameter] = {}
+    # No signature to read (a builtin): taken as not supporting it.
+    with contextlib.suppress(TypeError, ValueError):
+        parameters = inspect.signature(opener).parameters
+    takes = "adopt_foreign" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+    if not takes:
+        raise ConfigError(
+            "adopt_foreign",
+            True,
+            f"the storage backend {name!r} cannot add propcare's tables to another program's "
+            "database (its open takes no adopt_foreign)",
+        )
+    return cast(Callable[..., Storage], opener)(url, adopt_foreign=True)
 
 
 def backend_name(url: str) -> str:
@@ -117,6 +142,8 @@ class Propcare:
                 max_attempts=int(dispatch["max_attempts"]),
             ),
         )
+        # Auto-dispatch runs here, off the caller's thread (started at the first commit).
+        self._dispatch_worker = DispatchWorker(self._dispatch_pass)
         plugin_policies = [p.record for p in host.sla_policies()]
         sla = dict(config.get("sla") or {})
         company, per_estate = policies_from_config(
@@ -184,7 +211,8 @@ class Propcare:
         self._warn_of_missing_years()
         # A year's holiday data added since the last opening: its provisional (or held)
         # deadlines become real now, and their flags clear, without anyone remembering to.
-        self.tickets._refresh_arrived_years()
+        if not getattr(storage, "readonly", False):  # a read-only database is only read
+            self.tickets._refresh_arrived_years()
 
     @classmethod
     def open(
@@ -195,6 +223,7 @@ class Propcare:
         load_entrypoints: bool = True,
         clock: Clock | None = None,
         config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        adopt_foreign: bool = False,
     ) -> Propcare:
         """Open the database at ``url`` (``sqlite:///path.db``, ``sqlite://:memory:``, ...).
 
@@ -204,6 +233,17 @@ class Propcare:
         name the file): ``channels``, ``gateways``, ``dispatch``, ``calendars``,
         ``tickets``, ``dunning``, ``commission`` and ``sla``, all checked here (see
         docs/reference/configuration.md).
+
+        A new database, or an empty one, gets propcare's tables. A database that holds
+        another program's tables and no propcare schema is refused with
+        :class:`~propcare.errors.ForeignDatabase` and left as it was, unless
+        ``adopt_foreign`` is true: then propcare adds its tables beside the others (the
+        backend must support it, as the built-in SQLite and the PostgreSQL backends do).
+        A database this process may only read is opened read-only where the backend can
+        (SQLite: a read-only file or folder); writing then raises
+        :class:`~propcare.errors.ReadOnlyDatabase`. Waiting longer than the backend's lock
+        timeout (30 s) for another writer raises :class:`~propcare.errors.DatabaseLocked`,
+        here as in any unit of work.
         """
         if clock is not None and not isinstance(clock, Clock):
             raise ValidationError("clock", clock, "must have a now() -> aware datetime method")
@@ -220,7 +260,7 @@ class Propcare:
         host = PluginHost(plugins, load_entrypoints=load_entrypoints)
         merged = {**DEFAULT_CONFIG, **dict(config or {})}
         backend = host.choose("storage backend", backend_name(url), host.storage_backends())
-        storage = backend.open(url)
+        storage = _open_storage(backend.name, backend.open, url, adopt_foreign)
         try:
             return cls(host=host, storage=storage, clock=clock or SystemClock(), config=merged)
         except PropcareError as exc:
@@ -301,20 +341,48 @@ class Propcare:
 
     def enqueue(self, uow: UnitOfWork, message: NewMessage, targets: Sequence[str]) -> int:
         message_id = uow.outbox.add(message, targets)
-        if targets and self.auto_dispatch:
-            uow.after_commit(self._after_commit)
+        if targets:
+            self.dispatch_after_commit(uow)
         return message_id
 
+    def dispatch_after_commit(self, uow: UnitOfWork) -> None:
+        """With ``dispatch.auto`` on, have the background worker deliver what is due once
+        ``uow`` commits (for services that make deliveries due, such as a requeue)."""
+        if self.auto_dispatch:
+            uow.after_commit(self._after_commit)
+
     def _after_commit(self) -> None:
-        self.dispatch()
+        # Never the caller's thread: a slow channel must not hold up the call that queued.
+        self._dispatch_worker.request()
+
+    def _dispatch_pass(self, should_stop: Callable[[], bool]) -> None:
+        self.dispatcher.dispatch(stop=should_stop)
 
     def dispatch(self, *, limit: int | None = None) -> DispatchReport:
-        """Deliver every outbox delivery that is due now (retries and leftovers of a crash too)."""
+        """Deliver every outbox delivery that is due now (retries and leftovers of a crash
+        too), in the caller's thread; returns when each has been attempted. A pass of the
+        auto-dispatch worker in progress is let finish first (what it has leased, it
+        sends), so the report counts what this call attempted."""
+        self._dispatch_worker.wait_idle(DISPATCH_WAIT_SECONDS)
         return self.dispatcher.dispatch(limit=limit)
+
+    def dispatch_idle(self, timeout: float | None = DISPATCH_WAIT_SECONDS) -> bool:
+        """Wait until the auto-dispatch worker has attempted everything committed so far
+        (and whatever its own deliveries queued); True when it has, False if ``timeout``
+        seconds passed first. Returns True at once when auto-dispatch is off or idle.
+
+        For tests and scripts that look at what was delivered right after a call: with
+        ``dispatch.auto`` the call returns before its messages are sent."""
+        return self._dispatch_worker.wait_idle(timeout)
 
     # --- lifetime ---------------------------------------------------------------------
 
-    def close(self) -> None:
+    def close(self, *, dispatch_timeout: float = DISPATCH_WAIT_SECONDS) -> None:
+        """Close the database, after the auto-dispatch worker has sent what it was asked
+        to. It gets ``dispatch_timeout`` seconds; then it stops after the delivery in hand
+        (waited for up to ``dispatch_timeout`` more) and puts back what it has not
+        attempted, due now, for the next ``app.dispatch()`` or the next app's worker."""
+        self._dispatch_worker.stop(dispatch_timeout)
         self.storage.close()
 
     def __enter__(self) -> Self:

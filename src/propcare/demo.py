@@ -137,7 +137,7 @@ def _db_path(value: Any) -> Path:
         if not value.lower().startswith("sqlite:"):
             raise ValidationError(
                 "db",
-                value,
+                shown_url(value),
                 "the demo builds an SQLite file here; give a path or an sqlite:/// URL "
                 "(a server database goes in DemoOptions.server_url)",
             )
@@ -165,6 +165,11 @@ def _optional_dir(value: Any) -> Path | None:
 def _estate_today(options: DemoOptions) -> date:
     clock = options.clock or SystemClock()
     return clock.now().astimezone(zone(DEFAULT_TZ)).date()
+
+
+def _shown_repr(url: str | None) -> str:
+    """How options and results show a database URL: without its password."""
+    return repr(url if url is None else shown_url(url))
 
 
 def _units_rule(_inst: Any, _attr: Any, value: Any) -> None:
@@ -205,7 +210,7 @@ class DemoOptions:
     )
     # A server database to build into instead of the SQLite file (postgresql://...,
     # with its storage plugin installed); it must hold no propcare data yet.
-    server_url: str | None = attrs.field(default=None)
+    server_url: str | None = attrs.field(default=None, repr=_shown_repr)
     # Where the monthly report of the last whole month goes (None: no report);
     # default: ``<db stem>-report/`` beside the database.
     report_dir: Path | None = attrs.field(
@@ -322,7 +327,7 @@ class DemoResult:
     """Where the demo database is, and the summary lines the steps reported."""
 
     db_path: Path
-    url: str
+    url: str = attrs.field(repr=_shown_repr)
     estate_id: int
     seconds: float
     summary: tuple[SummaryLine, ...]
@@ -2365,7 +2370,7 @@ def run_demo(
     with Propcare.open(url, clock=options.clock, config=options.config) as app:
         if options.server_url is not None and app.estates.list(Actor.system()):
             raise ValidationError(
-                "db", options.server_url, "already holds propcare data: the demo builds into "
+                "db", shown_url(url), "already holds propcare data: the demo builds into "
                 "an empty database (drop and create it again)"
             )  # fmt: skip
         ctx = DemoContext(

@@ -14,6 +14,8 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "CopyMismatch",
+    "DatabaseLocked",
+    "ForeignDatabase",
     "InvalidTransition",
     "MoneyTypeError",
     "NotFound",
@@ -21,6 +23,7 @@ __all__ = [
     "PermissionDenied",
     "PluginLoadError",
     "PropcareError",
+    "ReadOnlyDatabase",
     "SchemaVersionError",
     "StorageError",
     "ValidationError",
@@ -92,6 +95,22 @@ class CalendarDataMissing(PropcareError):
 
 class SchemaVersionError(StorageError):
     """The database was made by a newer propcare than this one."""
+
+
+class DatabaseLocked(StorageError):
+    """Another writer held the database's write lock longer than propcare waits for it
+    (30 s): nothing was written. Try again once that writer (a bill run, an import, another
+    process) has finished."""
+
+
+class ForeignDatabase(StorageError):
+    """The database holds another program's tables and no propcare schema: propcare does
+    not add its tables there unless asked (``Propcare.open(url, adopt_foreign=True)``)."""
+
+
+class ReadOnlyDatabase(StorageError):
+    """The database could be opened only for reading (its file or folder is read-only) and
+    something tried to write, or it needs an upgrade that would have to write."""
 
 
 class CopyMismatch(StorageError):

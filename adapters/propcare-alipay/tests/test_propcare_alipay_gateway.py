@@ -16,6 +16,7 @@ import propcare_alipay
 import pytest
 from propcare_alipay import AlipayError, NotAPayment, answer
 from propcare_alipay_testkit import (
+    SELLER_ID,
     T0,
     FakeAlipay,
     beijing,
@@ -314,3 +315,14 @@ def test_an_unreachable_gateway_is_a_propcare_error_and_stores_no_order(w: World
         w.app.payments.request_payment(ADMIN, w.unit, Decimal("250.00"), "alipay")
     assert caught.value.field == "alipay.trade.precreate"
     assert w.count("payment_orders") == 0
+
+
+def test_a_payment_is_kept_under_its_sellers_key(w: World) -> None:
+    """Alipay numbers the seller's trades: the payment is stored with the seller that
+    received it, so a replay is found whichever estate the notice is routed to."""
+    paid = w.app.payments.handle_notification(ADMIN, "alipay", {}, notice_body(w.order(), "250.00"))
+    with w.app.unit_of_work(readonly=True) as uow:
+        row = uow.payments.get(paid.payment_id)
+        assert row is not None and row.merchant == SELLER_ID
+        found = uow.payments.by_txn(w.estate + 1, "alipay", row.provider_txn_id, SELLER_ID)
+        assert found == row

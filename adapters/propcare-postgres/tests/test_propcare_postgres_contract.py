@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import propcare_postgres
+import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 from propcare_postgres.testing import TemporaryServer, require_postgres
@@ -37,6 +38,16 @@ class TestPostgres(StorageContract):
     @pytest.fixture
     def storage_plugins(self) -> list[object]:
         return [propcare_postgres]
+
+    @pytest.fixture
+    def short_lock_timeout(self, monkeypatch: pytest.MonkeyPatch) -> float:
+        monkeypatch.setattr(propcare_postgres.storage, "LOCK_TIMEOUT_S", 0.2)
+        return 0.2
+
+    def add_foreign_table(self, storage_url: str) -> None:
+        with psycopg.connect(storage_url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE their_customers (id BIGSERIAL PRIMARY KEY, name TEXT)")
+            conn.execute("INSERT INTO their_customers (name) VALUES ('theirs')")
 
 
 # --- the ledger state machine -------------------------------------------------------------

@@ -63,6 +63,7 @@ TIMESTAMPTZ = {
     "appraisal_inputs": {"entered_at"},
     "appraisal_cycles": {"closed_at"},
     "vendor_deductions": {"recorded_at"},
+    "role_grants": {"at"},
 }  # fmt: skip
 DATES = {
     "units": {"handover_date"},
@@ -113,12 +114,26 @@ INSERT INTO appraisal_cycles (estate_id, period, closed_at, closed_by, calibrati
     VALUES (1, '2026-10', {T}, 'test', '{{}}');
 INSERT INTO appraisal_results (id, estate_id, period, subject_kind, subject_id, body)
     VALUES (1, 1, '2026-10', 'staff', 1, '{{}}');
+INSERT INTO tickets (id, estate_id, category, channel, priority, status, unit_id,
+    first_contact_staff_id, opened_at, closed_at, needs_callback, response_due, policy,
+    last_seq, state)
+    VALUES (1, 1, 'home_repair', 'phone', 'normal', 'closed', 1, 1, {T}, {T}, 1, {T}, 'repair',
+    2, '{{}}');
+INSERT INTO ticket_events (ticket_id, seq, action, at, actor, data)
+    VALUES (1, 1, 'open', {T}, 'test', '{{}}'), (1, 2, 'charge', {T}, 'test', '{{}}');
+INSERT INTO ticket_charges (id, ticket_id, estate_id, unit_id, seq, item, quantity,
+    unit_price_fen, amount_fen, at) VALUES (1, 1, 1, 1, 2, '阀门', '1', 100, 100, {T});
+INSERT INTO sla_alerts (ticket_id, target, level, at) VALUES (1, 'response', 'warning', {T});
+INSERT INTO role_grants (id, estate_id, staff_id, added, removed, actor, actor_roles, at)
+    VALUES (1, 1, 1, '["collector"]', '[]', 'system', '["admin"]', {T});
 """
 
+# A trigger refuses every UPDATE or DELETE of its table, or (WHEN ...) only those that break
+# a rule: the tickets rows of migration 0019.
 _SQLITE_TRIGGER = re.compile(
     r"CREATE TRIGGER (\w+) BEFORE (UPDATE|DELETE) ON (\w+)\s+"
-    r"BEGIN SELECT RAISE\(ABORT, '([^']*)'\); END",
-    re.IGNORECASE,
+    r"(?:(WHEN) .*?\s+)?BEGIN SELECT RAISE\(ABORT, '([^']*)'\); END",
+    re.IGNORECASE | re.DOTALL,
 )
 
 
@@ -501,25 +516,30 @@ def test_constraints_refuse_what_sqlite_refuses(
 # --- append-only tables ----------------------------------------------------------------------
 
 
-def sqlite_refusals(lite: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
-    """(trigger, UPDATE/DELETE, table, message) of every SQLite trigger."""
+def sqlite_refusals(
+    lite: sqlite3.Connection, *, conditional: bool | None = False
+) -> list[tuple[str, str, str, str]]:
+    """(trigger, UPDATE/DELETE, table, message) of every SQLite trigger that refuses every
+    change (``conditional`` False), only some (True), or either (None)."""
     found: list[tuple[str, str, str, str]] = []
     for (ddl,) in lite.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'"):
         match = _SQLITE_TRIGGER.search(ddl)
         assert match is not None, f"a trigger this test cannot read: {ddl}"
-        trigger, event, table, message = match.groups()
-        found.append((trigger, event.upper(), table, message))
+        trigger, event, table, when, message = match.groups()
+        if conditional is None or conditional == bool(when):
+            found.append((trigger, event.upper(), table, message))
     assert found
     return found
 
 
 def test_same_triggers(pg: psycopg.Connection[Any], lite: sqlite3.Connection) -> None:
-    refusals = sqlite_refusals(lite)
+    refusals = sqlite_refusals(lite, conditional=None)
     protected = {table for _, _, table, _ in refusals}
     assert protected == {
         "journal_entries", "postings", "compensations", "commission_plans",
         "commission_statements", "commission_settlements", "appraisal_inputs",
-        "appraisal_results", "appraisal_cycles",
+        "appraisal_results", "appraisal_cycles", "tickets", "ticket_events", "ticket_charges",
+        "sla_alerts", "role_grants",
     }  # fmt: skip
     rows = pg.execute(
         "SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
@@ -543,10 +563,9 @@ def test_append_only_tables_refuse_update_and_delete(
     for trigger, event, table, message in sqlite_refusals(lite):
         # A row trigger fires only for rows: the seed must have one.
         assert pg.execute(f"SELECT count(*) FROM {table}").fetchone() != (0,), table
+        first = sqlite_columns(lite, table)[0]["name"]  # ticket_events has no estate_id
         statement = (
-            f"UPDATE {table} SET estate_id = estate_id"
-            if event == "UPDATE"
-            else f"DELETE FROM {table}"
+            f"UPDATE {table} SET {first} = {first}" if event == "UPDATE" else f"DELETE FROM {table}"
         )
         assert sqlite_outcome(lite, statement) == message, trigger
         error = pg_error(pg, statement)
@@ -566,7 +585,41 @@ def test_append_only_tables_refuse_truncate(
         assert error.sqlstate == "23000", table
         assert error.diag.message_primary == message, table
     # Other tables can still be emptied.
-    assert pg_error(pg, "TRUNCATE sla_alerts") is None
+    assert pg_error(pg, "TRUNCATE outages") is None
+
+
+# A ticket row changes only as the code changes it (migration 0019): each statement on the
+# seeded closed ticket, and the trigger that refuses it (None: accepted).
+T2 = "'2026-11-02T00:00:00.000000+00:00'"
+TICKET_UPDATES = [
+    ("UPDATE tickets SET channel = 'visit'", "tickets_intake_fixed"),
+    ("UPDATE tickets SET opened_at = " + T2, "tickets_intake_fixed"),
+    ("UPDATE tickets SET last_seq = 3", "tickets_last_seq_is_latest_event"),
+    ("UPDATE tickets SET last_seq = 1", "tickets_last_seq_is_latest_event"),
+    ("UPDATE tickets SET status = 'received'", "tickets_state_needs_an_event"),
+    ("UPDATE tickets SET state = '[]'", "tickets_state_needs_an_event"),
+    ("UPDATE tickets SET response_due = " + T2, "tickets_closed_deadlines_kept"),
+    ("UPDATE tickets SET policy = 'other'", "tickets_closed_deadlines_kept"),
+    ("UPDATE tickets SET response_due = NULL", None),  # cleared: recompute fills it in
+    ("UPDATE tickets SET arrival_due = " + T2, None),  # missing: filled in
+    ("UPDATE tickets SET estate_id = estate_id", None),
+]
+
+
+@pytest.mark.parametrize(("statement", "trigger"), TICKET_UPDATES)
+def test_ticket_rows_change_only_as_the_code_changes_them(
+    pg: psycopg.Connection[Any], lite: sqlite3.Connection, statement: str, trigger: str | None
+) -> None:
+    messages = {name: msg for name, _, _, msg in sqlite_refusals(lite, conditional=True)}
+    wanted = None if trigger is None else messages[trigger]
+    assert sqlite_outcome(lite, statement) == wanted
+    error = pg_error(pg, statement)
+    if wanted is None:
+        assert error is None, error
+    else:
+        assert isinstance(error, psycopg.IntegrityError), statement
+        assert error.sqlstate == "23000", statement
+        assert error.diag.message_primary == wanted, statement
 
 
 # --- values ---------------------------------------------------------------------------------

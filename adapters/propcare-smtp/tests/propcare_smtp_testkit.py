@@ -287,10 +287,13 @@ def open_app(
 
 
 def notify_owner(app: Propcare, *, key: str | None = None, to: Recipient = OWNER) -> int:
-    """Queue the zh-CN water-cut notice for ``to`` in a new estate; returns the message id."""
+    """Queue the zh-CN water-cut notice for ``to`` in a new estate; returns the message id
+    once the app's dispatch worker has made its first attempt (with auto-dispatch)."""
     admin = Actor.system()
     estate = app.estates.create(admin, "翠苑小区")
-    return app.notify.send(admin, estate.id, "email", to, "notice", PARAMS, key=key)
+    message_id = app.notify.send(admin, estate.id, "email", to, "notice", PARAMS, key=key)
+    app.dispatch_idle()
+    return message_id
 
 
 def deliveries(app: Propcare) -> list[Delivery]:

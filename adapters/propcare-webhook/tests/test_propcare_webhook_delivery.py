@@ -88,6 +88,7 @@ def test_a_notification_arrives_signed_with_every_field_and_the_chinese_text_int
         estate = app.estates.create(ADMIN, "翠苑")
         before = int(time.time())
         app.notify.send(ADMIN, estate.id, "webhook", OWNER, "notice", PARAMS, key="outage-7")
+        app.dispatch_idle()
         after = int(time.time())
         (delivery,) = webhook_deliveries(app)
         (request,) = receiver.requests
@@ -131,6 +132,7 @@ def test_a_gateway_answering_503_twice_gets_it_once_after_backoff_with_one_key()
     with Receiver(SECRET, replies) as receiver, opened(receiver.url, clock) as app:
         estate = app.estates.create(ADMIN, "翠苑")
         app.notify.send(ADMIN, estate.id, "webhook", OWNER, "notice", PARAMS)
+        app.dispatch_idle()
         (first,) = webhook_deliveries(app)
         assert (first.status, first.attempts) == ("pending", 1)
         assert "HTTP 503 Service Unavailable: busy" in (first.last_error or "")
@@ -158,6 +160,7 @@ def test_a_400_fails_for_good_after_one_attempt_with_the_reason() -> None:
     with Receiver(SECRET, [refusal]) as receiver, opened(receiver.url, clock) as app:
         estate = app.estates.create(ADMIN, "翠苑")
         app.notify.send(ADMIN, estate.id, "webhook", OWNER, "notice", PARAMS)
+        app.dispatch_idle()
         for _ in range(3):
             clock.advance(hours=2)
             app.dispatch()
@@ -178,6 +181,7 @@ def test_a_gateway_slower_than_the_timeout_is_retried_with_the_same_key() -> Non
         estate = app.estates.create(ADMIN, "翠苑")
         started = time.monotonic()
         app.notify.send(ADMIN, estate.id, "webhook", OWNER, "notice", PARAMS)
+        app.dispatch_idle()
         waited = time.monotonic() - started
         (first,) = webhook_deliveries(app)
         assert (first.status, first.attempts) == ("pending", 1)
@@ -200,6 +204,7 @@ def test_a_gateway_that_is_down_is_retried_and_delivered_when_it_is_back() -> No
     with opened(f"http://127.0.0.1:{port}/propcare/notify", clock) as app:
         estate = app.estates.create(ADMIN, "翠苑")
         app.notify.send(ADMIN, estate.id, "webhook", OWNER, "notice", PARAMS)
+        app.dispatch_idle()
         (down,) = webhook_deliveries(app)
         assert (down.status, down.attempts) == ("pending", 1)
         assert f"cannot reach http://127.0.0.1:{port}/propcare/notify" in (down.last_error or "")
@@ -234,6 +239,7 @@ def test_the_installed_entry_point_provides_the_channel() -> None:
         assert isinstance(app.channels["webhook"], WebhookChannel)
         estate = app.estates.create(ADMIN, "翠苑")
         app.notify.send(ADMIN, estate.id, "webhook", OWNER, "notice", PARAMS)
+        app.dispatch_idle()
         (delivery,) = webhook_deliveries(app)
         requests = receiver.requests
     assert delivery.status == "delivered"

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from propcare_wechatpay import WeChatPayClient
 from propcare_wechatpay_fake import (
     ADMIN,
+    MCHID,
     PLATFORM_SERIAL,
     PUBKEY_ID,
     SH,
@@ -93,6 +94,7 @@ def test_the_notice_carries_what_wechat_pay_said(fake: FakeWeChatPay) -> None:
     assert notice.paid_at.utcoffset() == timedelta(hours=8)
     assert notice.method == "wechat" and notice.unit_id is None
     assert notice.raw["trade_state"] == "SUCCESS" and "payer" not in notice.raw
+    assert notice.raw["merchant"] == MCHID  # the ledger keys the payment by it
 
 
 def test_a_key_named_by_its_public_key_id_verifies_too(fake: FakeWeChatPay) -> None:
@@ -282,3 +284,15 @@ def test_flipping_any_byte_of_the_body_fails_verification(data: st.DataObject, m
     with pytest.raises(ValidationError) as caught:
         client.parse_notification(headers, bytes(flipped))
     assert caught.value.field == "Wechatpay-Signature"
+
+
+def test_a_payment_is_kept_under_its_merchants_key(w: World) -> None:
+    """WeChat Pay numbers a merchant's transactions: the payment is stored with the merchant
+    that received it, so a replay is found whichever estate the notice is routed to."""
+    headers, body = w.fake.pay(ordered(w))
+    paid = w.app.payments.handle_notification(ADMIN, "wechatpay", headers, body)
+    with w.app.unit_of_work(readonly=True) as uow:
+        row = uow.payments.get(paid.payment_id)
+        assert row is not None and row.merchant == MCHID
+        found = uow.payments.by_txn(w.estate + 1, "wechatpay", row.provider_txn_id, MCHID)
+        assert found == row

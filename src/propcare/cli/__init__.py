@@ -29,8 +29,10 @@ from propcare.cli import (  # noqa: F401
     imports,
     info,
     migrate,
+    outbox,
     report,
     sla,
+    tickets,
 )
 from propcare.cli.arrears import ROSTER_HEADERS
 from propcare.cli.common import database_url, main

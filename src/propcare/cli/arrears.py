@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from propcare.ledger.arrears import ArrearsLine
 from propcare.registry.model import (
     Estate,
 )
+from propcare.tabular import Cell, XlsxCells, write_csv_file
 
 ROSTER_HEADERS: tuple[str, ...] = (
     "楼栋 Building",
@@ -266,14 +266,16 @@ def _write_roster(path: Path, rows: Sequence[_RosterRow]) -> None:
         raise Refused(f"out={str(path)!r}: cannot be written: {reason}") from exc
 
 
+def _stepped(rows: Sequence[_RosterRow], step: Callable[[], None]) -> Iterator[Sequence[Cell]]:
+    for r in rows:
+        yield r.cells()
+        step()
+
+
 def _write_roster_csv(path: Path, rows: Sequence[_RosterRow], step: Callable[[], None]) -> None:
-    # utf-8-sig: the BOM makes Excel read the file as UTF-8 rather than the ANSI code page.
-    with path.open("w", encoding="utf-8-sig", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(ROSTER_HEADERS)
-        for r in rows:
-            writer.writerow([str(c) for c in r.cells()])
-            step()
+    # propcare.tabular: UTF-8 with a BOM (Excel reads it as UTF-8, not the ANSI code page),
+    # a name a spreadsheet would run as a formula marked as text.
+    write_csv_file(path, ROSTER_HEADERS, _stepped(rows, step))
 
 
 def _write_roster_xlsx(path: Path, rows: Sequence[_RosterRow], step: Callable[[], None]) -> None:
@@ -281,24 +283,20 @@ def _write_roster_xlsx(path: Path, rows: Sequence[_RosterRow], step: Callable[[]
 
     book = xlsxwriter.Workbook(str(path))
     try:
+        cells = XlsxCells(book)  # text as text cells, never formulas
         sheet = book.add_worksheet("欠费清单")
-        head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1})
-        money = book.add_format({"num_format": _MONEY_FORMAT})
-        bold_money = book.add_format({"num_format": _MONEY_FORMAT, "bold": True, "top": 1})
-        bold = book.add_format({"bold": True, "top": 1})
-        sheet.write_row(0, 0, ROSTER_HEADERS, head)
+        head = cells.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1})
+        money = cells.add_format({"num_format": _MONEY_FORMAT})
+        bold_money = cells.add_format({"num_format": _MONEY_FORMAT, "bold": True, "top": 1})
+        bold = cells.add_format({"bold": True, "top": 1})
+        cells.write_row(sheet, 0, 0, ROSTER_HEADERS, head)
         amount_col = ROSTER_HEADERS.index("欠费金额 Amount (元)")
         for i, r in enumerate(rows, start=1):
             for j, value in enumerate(r.cells()):
-                if isinstance(value, Decimal):
-                    sheet.write_number(i, j, float(value), money)
-                elif isinstance(value, int):
-                    sheet.write_number(i, j, value)
-                else:
-                    sheet.write_string(i, j, value)
+                cells.write(sheet, i, j, value, money if isinstance(value, Decimal) else None)
             step()
         last = len(rows)
-        sheet.write_string(last + 1, 0, "合计 Total", bold)
+        cells.write(sheet, last + 1, 0, "合计 Total", bold)
         for j in range(1, len(ROSTER_HEADERS)):
             sheet.write_blank(last + 1, j, None, bold)
         total = sum((r.amount for r in rows), Decimal(0))

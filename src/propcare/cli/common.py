@@ -26,12 +26,13 @@ from propcare.app import Propcare
 from propcare.config import ENV_VAR, load_config
 from propcare.demo import (
     has_url_scheme,
-    is_propcare_database,
     sqlite_url,
 )
 from propcare.errors import (
+    DatabaseLocked,
     NotFound,
     PropcareError,
+    ReadOnlyDatabase,
     ValidationError,
 )
 from propcare.plugins.host import Provided
@@ -73,9 +74,14 @@ class WorkCommand(click.Command):
 
 
 class PropcareGroup(click.Group):
+    """A PropcareError that escapes a command is about its options (exit code 2), except
+    a database that is busy or read-only: the work was refused (1), options are fine."""
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (DatabaseLocked, ReadOnlyDatabase) as exc:
+            raise Refused(str(exc)) from exc
         except PropcareError as exc:
             raise CommandFailed(str(exc)) from exc
 
@@ -88,7 +94,8 @@ def database_url(text: str) -> str:
 
 
 def _require_existing(url: str) -> None:
-    """Refuse to create or migrate a file just to describe it."""
+    """Refuse to create a file just to describe it. Another program's database is refused
+    by ``Propcare.open`` itself (ForeignDatabase), before it writes anything."""
     if not url.lower().startswith("sqlite:"):
         return
     path = parse_sqlite_url(url)
@@ -96,8 +103,6 @@ def _require_existing(url: str) -> None:
         return
     if not Path(path).exists():
         raise NotFound("db", path, "no such database file (`propcare demo` makes one)")
-    if not is_propcare_database(Path(path)):
-        raise ValidationError("db", path, "is not a propcare database")
 
 
 def _offers(provided: Iterable[Provided[Any]]) -> str:
@@ -195,11 +200,18 @@ def _estate_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., An
 
 
 @contextmanager
-def _opened(db: str) -> Iterator[Propcare]:
+def _opened(db: str, *, auto_dispatch: bool = True) -> Iterator[Propcare]:
+    """The app on ``db`` with the configuration; ``auto_dispatch=False`` keeps what the
+    command queues in the outbox for the application's dispatcher instead of sending it
+    from this process. Every error at open (a busy or foreign database) is a
+    PropcareError, so the command ends with one line."""
     url = database_url(db)
     _require_existing(url)
-    path = _config_path()
-    with Propcare.open(url, config=path) as app:
+    config: Any = _config_path()
+    if not auto_dispatch:
+        settings = _config()
+        config = {**settings, "dispatch": {**dict(settings.get("dispatch") or {}), "auto": False}}
+    with Propcare.open(url, config=config) as app:
         yield app
 
 

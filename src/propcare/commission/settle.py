@@ -17,8 +17,6 @@ recorded in: by the time the money came in, then the provider's transaction id.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -37,6 +35,7 @@ from propcare.commission.plans import (
 )
 from propcare.errors import ValidationError
 from propcare.money import from_fen, split_by_weights, to_fen
+from propcare.tabular import Cell, csv_text
 
 __all__ = [
     "SourceTotals",
@@ -469,27 +468,33 @@ BASIS_ZH = {
 }
 
 
+def _yuan_cell(fen: int) -> Decimal:
+    """Fen as yuan with two places, a number cell (``-1000`` -> ``-10.00``)."""
+    return Decimal(fen).scaleb(-2)
+
+
 def statement_csv(statement: Statement, lang: str = "zh-CN") -> str:
-    """The statement as CSV: one row per line and a total row, amounts with two places."""
+    """The statement as CSV: one row per line and a total row, amounts with two places.
+
+    Amounts, rates and factors are numbers; the rest is text, written by
+    :mod:`propcare.tabular` (a transaction id or fee item a spreadsheet would run as a
+    formula gets a leading ``'``)."""
     if lang not in CSV_HEADERS:
         raise ValidationError("lang", lang, f"must be one of {', '.join(CSV_HEADERS)}")
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_HEADERS[lang])
     zh = lang == "zh-CN"
-    for line in statement.lines:
-        w.writerow(
-            [
-                KIND_ZH.get(line.kind, line.kind) if zh else line.kind, line.payment_id or "",
-                line.txn, line.unit_id or "", line.fee_item, line.period,
-                line.paid_on.isoformat() if line.paid_on else "",
-                BASIS_ZH.get(line.basis, line.basis) if zh else line.basis,
-                f"{Decimal(line.amount_fen) / 100:.2f}", f"{line.rate.normalize():f}",
-                line.tier, f"{line.factor.normalize():f}", f"{line.visit_factor.normalize():f}",
-                f"{line.share.normalize():f}", f"{Decimal(line.commission_fen) / 100:.2f}",
-                line.arithmetic,
-            ]
-        )  # fmt: skip
+    rows: list[Sequence[Cell]] = [
+        [
+            KIND_ZH.get(line.kind, line.kind) if zh else line.kind, line.payment_id or "",
+            line.txn, line.unit_id or "", line.fee_item, line.period,
+            line.paid_on.isoformat() if line.paid_on else "",
+            BASIS_ZH.get(line.basis, line.basis) if zh else line.basis,
+            _yuan_cell(line.amount_fen), line.rate.normalize(),
+            line.tier, line.factor.normalize(), line.visit_factor.normalize(),
+            line.share.normalize(), _yuan_cell(line.commission_fen),
+            line.arithmetic,
+        ]
+        for line in statement.lines
+    ]  # fmt: skip
     total = "合计" if lang == "zh-CN" else "total"
-    w.writerow([total] + [""] * 13 + [f"{statement.total:.2f}", ""])
-    return buf.getvalue()
+    rows.append([total, *[""] * 13, Decimal(f"{statement.total:.2f}"), ""])
+    return csv_text(CSV_HEADERS[lang], rows)

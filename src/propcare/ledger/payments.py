@@ -1,7 +1,24 @@
 """Payments (``app.payments``): notices in, allocations, receipts, refunds, compensation.
 
-Every payment is one journal entry keyed ``payment:{provider}:{txn}``, so a provider
-that repeats its notice a hundred times posts once. The entry debits where the money
+Every payment is one journal entry, recorded once per idempotency key, so a provider
+that repeats its notice a hundred times posts once. Who numbers the transaction decides
+the key:
+
+- The counter, and a gateway whose notice names no merchant: (estate, provider, txn id).
+  Each estate's front desk numbers its own slips, so estate A's slip "0001" is a payment
+  of its own, not a replay of estate B's "0001".
+- A gateway notice naming its merchant account (``notice.raw["merchant"]``: WeChat Pay's
+  mchid, Alipay's seller id): (provider, merchant, txn id), in every estate. The provider
+  numbers the merchant's transactions, and one merchant account may collect for several
+  estates (the notice's attach or order decides which). Two estates' payments never
+  share a transaction number, so they cannot collide; and a replay is caught even when
+  it is routed to another estate than the first notice (a mapping changed between the
+  two), where a key holding the estate would post the same money twice. Such a notice is
+  refused and flagged in the estate it was routed to, naming nothing of the other.
+
+Payments recorded before keys were scoped name no merchant: they keep their estate's key,
+and a merchant's notice that replays one in its estate finds it. No error of this module
+names another estate's unit, amount or estate. The entry debits where the money
 landed (cash drawer, bank, or the gateway's clearing account) and credits the unit's
 receivables as :func:`~propcare.ledger.allocation.allocate` splits it, with any
 overpayment credited to the owner. The receipt number is taken in the same
@@ -20,6 +37,7 @@ call and no money leaves without a record. The provider's answer moves it to pai
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -123,10 +141,30 @@ class _OrderMismatch(Exception):
 class _Mismatch(Exception):
     """A replayed transaction id with other details; flagged after the rollback."""
 
-    def __init__(self, row: PaymentRow, kind: str, detail: str) -> None:
-        self.row = row
+    def __init__(self, notice: PaymentNotice, kind: str, detail: str) -> None:
+        self.notice = notice
         self.kind = kind
         self.detail = detail
+
+
+# A merchant id goes into the journal key between colons: no colon, nothing unprintable.
+_MERCHANT = re.compile(r"[0-9A-Za-z_.\-]{1,64}")
+
+
+def _merchant(notice: PaymentNotice) -> str:
+    """The merchant account a gateway's notice names (``raw["merchant"]``), "" for none.
+
+    The counter's slips are the front desk's own numbers, whatever its notice carries."""
+    if notice.provider == "counter":
+        return ""
+    merchant = notice.raw.get("merchant", "")
+    if merchant == "":
+        return ""
+    if not isinstance(merchant, str) or not _MERCHANT.fullmatch(merchant):
+        raise ValidationError(
+            "notice.raw.merchant", merchant, "must be a merchant id: 1-64 letters, digits or _.-"
+        )
+    return merchant
 
 
 def _positive_fen(amount: object, field: str = "amount") -> int:
@@ -194,7 +232,7 @@ class PaymentService(Service):
                     unit_id=unit.id,
                     method=method,
                 )
-                result = self._record_in(uow, actor, notice, fen, unit.id, allocation)
+                result = self._record_in(uow, actor, notice, fen, "", unit.id, allocation)
                 uow.commit()
         except _Mismatch as exc:
             self._flag(exc)
@@ -203,17 +241,20 @@ class PaymentService(Service):
     def record(
         self, actor: Actor, notice: PaymentNotice, *, allocation: Rule = None
     ) -> PaymentResult:
-        """Process a verified notice once by (provider, provider_txn_id).
+        """Process a verified notice once by its idempotency key (see the module notes:
+        the estate's for the counter, the merchant's for a gateway notice naming one).
 
         A replay returns the first result; the same id with another amount is a Conflict
         and is flagged in ``payment_anomalies``, and so is a notice for an order whose
-        amount is not the order's: nothing is posted. A notice for no known unit or
-        order goes to suspense for :meth:`resolve_suspense`.
+        amount is not the order's, or a merchant's transaction already recorded for
+        another estate: nothing is posted. A notice for no known unit or order goes to
+        suspense for :meth:`resolve_suspense`.
         """
         actor = self._actor(actor)
         if not isinstance(notice, PaymentNotice):
             raise ValidationError("notice", notice, "must be a PaymentNotice")
         fen = _positive_fen(notice.amount)
+        merchant = _merchant(notice)
         self._client(notice.provider)
         try:
             with self._app.unit_of_work() as uow:
@@ -226,13 +267,15 @@ class PaymentService(Service):
                     order = uow.payments.order(estate.id, notice.order_id)
                     if order is not None:
                         unit_id, ordered = order
-                        seen = uow.payments.by_txn(notice.provider, notice.provider_txn_id)
+                        seen = uow.payments.by_txn(
+                            estate.id, notice.provider, notice.provider_txn_id, merchant
+                        )
                         if seen is None and ordered != fen:
                             raise _OrderMismatch(
                                 f"{from_fen(fen)} differs from the {from_fen(ordered)} of "
                                 f"order {notice.order_id}"
                             )
-                result = self._record_in(uow, actor, notice, fen, unit_id, allocation)
+                result = self._record_in(uow, actor, notice, fen, merchant, unit_id, allocation)
                 uow.commit()
         except _Mismatch as exc:
             self._flag(exc)
@@ -755,23 +798,35 @@ class PaymentService(Service):
         actor: Actor,
         notice: PaymentNotice,
         fen: int,
+        merchant: str,
         unit_id: int | None,
         rule: Rule,
     ) -> PaymentResult:
-        existing = uow.payments.by_txn(notice.provider, notice.provider_txn_id)
+        existing = uow.payments.by_txn(
+            notice.estate_id, notice.provider, notice.provider_txn_id, merchant
+        )
         if existing is not None:
+            if existing.estate_id != notice.estate_id:
+                # The same money routed to a second estate: its record there is not this
+                # estate's to see, so the message names nothing of it.
+                raise _Mismatch(
+                    notice,
+                    "recorded_for_another_estate",
+                    f"this {notice.provider} transaction of merchant {merchant} is recorded "
+                    "for another estate; not posted here",
+                )
             # A resolved suspense payment has a unit its replays do not name: not a mismatch.
             other_unit = existing.status == "posted" and existing.unit_id != unit_id
-            if existing.amount_fen != fen or existing.estate_id != notice.estate_id or other_unit:
+            if existing.amount_fen != fen or other_unit:
                 raise _Mismatch(
-                    existing,
+                    notice,
                     "amount_mismatch" if existing.amount_fen != fen else "details_mismatch",
-                    f"replayed with amount {from_fen(fen)} for unit {unit_id} in estate "
-                    f"{notice.estate_id}; first {from_fen(existing.amount_fen)} for unit "
-                    f"{existing.unit_id} in estate {existing.estate_id}",
+                    f"replayed with amount {from_fen(fen)} for unit {unit_id}; first "
+                    f"{from_fen(existing.amount_fen)} for unit {existing.unit_id}",
                 )
             return self._result(uow, existing, new=False)
-        key = f"payment:{notice.provider}:{notice.provider_txn_id}"
+        # The estate leads the journal key, so no two estates' keys meet there either.
+        key = f"payment:{notice.estate_id}:{notice.provider}:{merchant}:{notice.provider_txn_id}"
         debit = self._clearing(notice.provider, notice.method, fen)
         plan: AllocationPlan | None = None
         if unit_id is None:
@@ -801,6 +856,7 @@ class PaymentService(Service):
             paid_at=notice.paid_at,
             entry_id=entry_id,
             status="suspense" if plan is None else "posted",
+            merchant=merchant,
         )
         receipt: Receipt | None = None
         if plan is not None and unit_id is not None:
@@ -843,16 +899,18 @@ class PaymentService(Service):
         return row
 
     def _flag(self, exc: _Mismatch) -> NoReturn:
-        """Write the anomaly after the failed transaction rolled back, then refuse."""
-        row = exc.row
+        """Write the anomaly after the failed transaction rolled back, then refuse.
+
+        It goes to the estate the notice is for: the one whose caller is refused."""
+        notice = exc.notice
         with self._app.unit_of_work() as uow:
             uow.payments.add_anomaly(
-                row.estate_id,
-                row.provider,
-                row.provider_txn_id,
+                notice.estate_id,
+                notice.provider,
+                notice.provider_txn_id,
                 exc.kind,
                 exc.detail,
                 self._app.clock.now(),
             )
             uow.commit()
-        raise Conflict("provider_txn_id", row.provider_txn_id, exc.detail)
+        raise Conflict("provider_txn_id", notice.provider_txn_id, exc.detail)

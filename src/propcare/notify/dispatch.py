@@ -26,6 +26,7 @@ from propcare.notify.outbox import (
     OutboundMessage,
     Recipient,
     StoredMessage,
+    masked_in,
 )
 from propcare.notify.quiet import QuietHours
 from propcare.notify.templates import Templates
@@ -92,9 +93,17 @@ class Dispatcher:
         self._batch = batch
 
     def dispatch(
-        self, message_ids: Sequence[int] = (), *, limit: int | None = None
+        self,
+        message_ids: Sequence[int] = (),
+        *,
+        limit: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> DispatchReport:
-        """Deliver what is due now (only ``message_ids`` if given); return the counts."""
+        """Deliver what is due now (only ``message_ids`` if given); return the counts.
+
+        ``stop`` is asked before each delivery; once it says true, the deliveries claimed
+        and not yet attempted are put back (due now, no attempt counted) and the pass ends:
+        how the app's background worker stops when the app closes."""
         report = DispatchReport()
         done = 0
         while limit is None or done < limit:
@@ -105,8 +114,15 @@ class Dispatcher:
                 uow.commit()
             if not claimed:
                 break
-            outcomes = [(c, self._attempt(c)) for c in claimed]
-            report = report + self._record(outcomes)
+            outcomes: list[tuple[ClaimedDelivery, Exception | None]] = []
+            for delivery in claimed:
+                if stop is not None and stop():
+                    break
+                outcomes.append((delivery, self._attempt(delivery)))
+            put_back = claimed[len(outcomes) :]
+            report = report + self._record(outcomes, put_back)
+            if put_back:
+                break
             done += len(claimed)
             if len(claimed) < size:
                 break
@@ -172,10 +188,17 @@ class Dispatcher:
             created_at=message.created_at,
         )
 
-    def _record(self, outcomes: list[tuple[ClaimedDelivery, Exception | None]]) -> DispatchReport:
+    def _record(
+        self,
+        outcomes: list[tuple[ClaimedDelivery, Exception | None]],
+        put_back: Sequence[ClaimedDelivery] = (),
+    ) -> DispatchReport:
         delivered = retried = failed = held = 0
         now: datetime = self._clock.now()
         with self._storage.unit_of_work() as uow:
+            for delivery in put_back:
+                # Claimed but never attempted: due again now, the claim not counted.
+                uow.outbox.hold(delivery.delivery_id, now)
             for delivery, error in outcomes:
                 if error is None:
                     uow.outbox.mark_delivered(delivery.delivery_id, now)
@@ -186,11 +209,13 @@ class Dispatcher:
                     held += 1
                     continue
                 reason = f"{type(error).__name__}: {error}"
+                # Logs show the recipient's address masked, as the log channel does.
+                shown = masked_in(reason, delivery.message.payload)
                 permanent = isinstance(error, DeliveryFailed) and error.permanent
                 if permanent or self.backoff.exhausted(delivery.attempts):
                     uow.outbox.mark_failed(delivery.delivery_id, now, reason)
                     failed += 1
-                    log.error("delivery %s failed for good: %s", self._key(delivery), reason)
+                    log.error("delivery %s failed for good: %s", self._key(delivery), shown)
                 else:
                     next_at = now + self.backoff.delay(delivery.attempts)
                     uow.outbox.mark_retry(delivery.delivery_id, next_at, reason)
@@ -200,7 +225,7 @@ class Dispatcher:
                         self._key(delivery),
                         delivery.attempts,
                         next_at.isoformat(),
-                        reason,
+                        shown,
                     )
             uow.commit()
         return DispatchReport(delivered, retried, failed, held)

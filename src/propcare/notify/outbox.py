@@ -32,6 +32,7 @@ __all__ = [
     "StoredMessage",
     "decode_payload",
     "encode_payload",
+    "masked_in",
 ]
 
 
@@ -94,6 +95,16 @@ class Recipient:
         if digits.isdigit() and len(digits) >= 7:
             return mask_middle(digits, 3, 4)
         return mask_middle(self.address, 2, 2)
+
+
+def masked_in(text: str, payload: Mapping[str, Any]) -> str:
+    """``text`` (a channel's error) with the address of a notification's recipient masked,
+    for logs and lists: a gateway's error often quotes the number it refused."""
+    recipient = payload.get("recipient")
+    address = recipient.get("address") if isinstance(recipient, Mapping) else None
+    if not isinstance(address, str) or not address:
+        return text
+    return text.replace(address, Recipient(name="", address=address).masked)
 
 
 @attrs.frozen

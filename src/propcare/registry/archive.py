@@ -3,16 +3,18 @@
 Phones and ID numbers are masked unless the caller asks for them in full *and*
 the actor's role allows ``owner.reveal_contact``; asking without the right is
 refused rather than quietly masked, so an export never claims to be complete
-when it is not.
+when it is not. Every field is text, written by :mod:`propcare.tabular`: an owner's
+name that a spreadsheet would run as a formula (``=HYPERLINK(...)``) gets a leading ``'``.
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from typing import IO
 
 import attrs
+
+from propcare.tabular import write_csv
 
 __all__ = ["ARCHIVE_HEADERS", "ArchiveRow", "write_archive_csv"]
 
@@ -58,10 +60,5 @@ ARCHIVE_HEADERS: dict[str, tuple[str, ...]] = {
 
 def write_archive_csv(rows: Iterable[ArchiveRow], out: IO[str], locale: str = "zh-CN") -> int:
     """Write the rows as CSV with headers in ``locale``; returns the number of rows."""
-    writer = csv.writer(out)
-    writer.writerow(ARCHIVE_HEADERS.get(locale, ARCHIVE_HEADERS["zh-CN"]))
-    count = 0
-    for row in rows:
-        writer.writerow(attrs.astuple(row))
-        count += 1
-    return count
+    header = ARCHIVE_HEADERS.get(locale, ARCHIVE_HEADERS["zh-CN"])
+    return write_csv(out, header, (attrs.astuple(row) for row in rows))

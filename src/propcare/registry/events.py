@@ -9,7 +9,7 @@ import attrs
 
 from propcare.notify.outbox import Event
 
-__all__ = ["OwnershipChanged", "RecordCreated", "RecordUpdated", "UnitsAdded"]
+__all__ = ["OwnershipChanged", "RecordCreated", "RecordUpdated", "RolesChanged", "UnitsAdded"]
 
 
 @attrs.frozen
@@ -41,3 +41,19 @@ class OwnershipChanged(Event):
     previous_owner_id: int | None
     owner_id: int
     start: date
+
+
+@attrs.frozen
+class RolesChanged(Event):
+    """A staff member was given or lost roles (their first roles too): the audited grant.
+
+    ``grant_id`` is the row of the append-only audit (``app.staff.grants``); ``actor`` is
+    the name of who changed the roles.
+    """
+
+    topic: ClassVar[str] = "registry.roles_changed"
+    staff_id: int
+    grant_id: int
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    actor: str

@@ -15,9 +15,18 @@ from typing import Any
 
 import attrs
 
-from propcare.access import Actor, Resource
+from propcare.access import (
+    ACT_AS,
+    GRANT,
+    Actor,
+    Resource,
+    RoleGrant,
+    act_as_shortfall,
+    grant_shortfall,
+    role_allows,
+)
 from propcare.clock import DEFAULT_TZ
-from propcare.errors import Conflict, ValidationError
+from propcare.errors import Conflict, PermissionDenied, ValidationError
 from propcare.registry.archive import ArchiveRow
 from propcare.registry.archive_import import (
     ArchiveSource,
@@ -30,7 +39,13 @@ from propcare.registry.archive_import import (
     owner_key,
 )
 from propcare.registry.contact import Phone
-from propcare.registry.events import OwnershipChanged, RecordCreated, RecordUpdated, UnitsAdded
+from propcare.registry.events import (
+    OwnershipChanged,
+    RecordCreated,
+    RecordUpdated,
+    RolesChanged,
+    UnitsAdded,
+)
 from propcare.registry.model import (
     Building,
     BuildingId,
@@ -579,7 +594,14 @@ class OwnerService(RegistryService):
 
 
 class StaffService(RegistryService):
-    """Staff and teams (``app.staff``)."""
+    """Staff and teams (``app.staff``).
+
+    Giving or taking away a role is its own action, ``staff.grant``, checked for each role
+    (``Resource("staff", estate_id, staff_id, role=...)``) besides ``staff.write`` on the
+    record: the built-in role map allows it only for a role all of whose rights the actor's
+    roles hold or may assign (:func:`propcare.access.may_grant`). Each change is kept in an
+    append-only audit (:meth:`grants`) and published as ``registry.roles_changed``.
+    """
 
     def create_team(
         self, actor: Actor, estate_id: EstateId, name: str, kind: TeamKind | str = TeamKind.OTHER
@@ -632,6 +654,8 @@ class StaffService(RegistryService):
         active_to: date | None = None,
         phone: str | None = None,
     ) -> Staff:
+        """A new staff member with ``roles``: needs ``staff.write`` on the estate and
+        ``staff.grant`` for every role (see the class); the roles given are audited."""
         actor = self._actor(actor)
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "staff.write")
@@ -645,8 +669,10 @@ class StaffService(RegistryService):
                 phone=phone,
             )
             self._check_team(uow, actor, staff)
+            self._check_grants(actor, staff, staff.roles, giving=True)
             staff = uow.staff.add(staff)
             self._created(uow, estate.id, "staff", staff.id)
+            self._audit_grant(uow, actor, staff, added=staff.roles, removed=frozenset())
             uow.commit()
         return staff
 
@@ -676,20 +702,70 @@ class StaffService(RegistryService):
         ]
 
     def update(self, actor: Actor, staff_id: StaffId, **changes: Any) -> Staff:
+        """Change a staff member: needs ``staff.write``, and ``staff.grant`` for each role
+        added or removed (audited) and, when ``active_from`` or ``active_to`` changes, for
+        each of their roles: starting or ending when someone acts is granting their roles
+        for that time."""
         actor = self._actor(actor)
         allowed = frozenset({"name", "roles", "team_id", "active_from", "active_to", "phone"})
         with self._app.unit_of_work() as uow:
             old: Staff = self._get(uow, actor, uow.staff, "staff", staff_id, "staff.write")
             new = evolve_checked(old, changes, allowed)
             self._check_team(uow, actor, new)
+            added, removed = new.roles - old.roles, old.roles - new.roles
+            self._check_grants(actor, old, added, giving=True)
+            self._check_grants(actor, old, removed, giving=False)
+            if (new.active_from, new.active_to) != (old.active_from, old.active_to):
+                self._check_grants(actor, old, new.roles & old.roles, giving=True)
             uow.staff.update(new)
             self._updated(uow, old.estate_id, "staff", old.id, changes)
+            if added or removed:
+                self._audit_grant(uow, actor, new, added=added, removed=removed)
             uow.commit()
         return new
 
+    def grants(
+        self, actor: Actor, estate_id: EstateId, *, staff_id: StaffId | None = None
+    ) -> builtins.list[RoleGrant]:
+        """The audit of role changes in the estate (of one staff member if ``staff_id``),
+        oldest first: who gave or took away which roles, when, holding which roles.
+        Needs ``staff.read``."""
+        actor = self._actor(actor)
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, actor, estate_id, "staff.read")
+            if staff_id is not None:
+                staff: Staff = self._get(uow, actor, uow.staff, "staff", staff_id, "staff.read")
+                if staff.estate_id != estate.id:
+                    raise ValidationError(
+                        "staff_id", staff_id, f"is not a staff member of estate {estate.id}"
+                    )
+            return uow.staff.grants(estate.id, staff_id)
+
     def actor_for(self, actor: Actor, staff_id: StaffId, on: date) -> Actor:
-        """The :class:`Actor` a staff member acts as: their roles, their estate only."""
-        staff = self.get(actor, staff_id)
+        """The :class:`Actor` a staff member acts as: their roles, their estate only.
+
+        It hands out that person's rights, so it needs ``staff.act_as`` for each of their
+        roles (``Resource("staff", estate_id, staff_id, role=...)``): the built-in role map
+        allows it to admins (the system actor among them) and to managers for staff whose
+        rights are all a manager's own (technicians, collectors, supervisors, managers), so
+        acting as someone never gains a right (:func:`propcare.access.may_act_as`). A host
+        system that logs its users in as staff members calls it as ``Actor.system()``.
+        """
+        actor = self._actor(actor)
+        with self._app.unit_of_work(readonly=True) as uow:
+            staff: Staff = self._get(uow, actor, uow.staff, "staff", staff_id, "staff.read")
+        for role in sorted(staff.roles):
+            resource = Resource("staff", staff.estate_id, staff.id, role=role)
+            if not self._app.host.authorize(actor, ACT_AS, resource):
+                lacking = act_as_shortfall(actor.roles, (role,))
+                raise PermissionDenied(
+                    "staff_id",
+                    staff_id,
+                    f"{self._who(actor)} may not act as {staff.name} (role {role}): "
+                    + self._refusal(actor, ACT_AS, lacking, "lack")
+                    + "; acting as a staff member needs staff.act_as and every right "
+                    "of their roles",
+                )
         if not staff.active_on(on):
             raise ValidationError(
                 "staff_id", staff_id, f"{staff.name} is not active on {on.isoformat()}"
@@ -700,6 +776,78 @@ class StaffService(RegistryService):
             estate_ids=frozenset({staff.estate_id}),
             staff_id=staff.id,
         )
+
+    # --- granting roles --------------------------------------------------------------
+
+    @staticmethod
+    def _who(actor: Actor) -> str:
+        return f"{actor.name} (roles {', '.join(sorted(actor.roles)) or 'none'})"
+
+    @staticmethod
+    def _refusal(actor: Actor, action: str, lacking: Sequence[str], lack: str) -> str:
+        """Why the built-in rules refuse ``action``, or that the host's policy did."""
+        if not role_allows(actor.roles, action):
+            return f"those roles do not hold {action}"
+        if lacking:
+            return f"the role carries {', '.join(lacking)}, which those roles {lack}"
+        return f"the host system's propcare_authorize policy refused {action}"
+
+    def _check_grants(
+        self, actor: Actor, staff: Staff, roles: Iterable[str], *, giving: bool
+    ) -> None:
+        """``staff.grant`` for each role, before anything is written: PermissionDenied
+        naming the first role refused and the rule."""
+        record = staff.id or None  # a staff member being created has no id yet
+        for role in sorted(roles):
+            resource = Resource("staff", staff.estate_id, record, role=role)
+            if self._app.host.authorize(actor, GRANT, resource):
+                continue
+            lacking = grant_shortfall(actor.roles, role)
+            what = "give" if giving else "take away"
+            raise PermissionDenied(
+                "roles",
+                role,
+                f"{self._who(actor)} may not {what} this role: "
+                + self._refusal(actor, GRANT, lacking, "neither hold nor may assign")
+                + "; a role is given or taken away only by someone whose roles hold or may "
+                "assign every right it carries",
+            )
+
+    def _audit_grant(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        staff: Staff,
+        *,
+        added: frozenset[str],
+        removed: frozenset[str],
+    ) -> RoleGrant:
+        at = self._app.clock.now()
+        grant = uow.staff.add_grant(
+            RoleGrant(
+                estate_id=staff.estate_id,
+                staff_id=staff.id,
+                added=added,
+                removed=removed,
+                at=at,
+                actor=actor.name,
+                actor_roles=actor.roles,
+                actor_staff_id=actor.staff_id,
+            )
+        )
+        self._publish(
+            uow,
+            RolesChanged(
+                estate_id=staff.estate_id,
+                at=at,
+                staff_id=staff.id,
+                grant_id=grant.id,
+                added=grant.added,
+                removed=grant.removed,
+                actor=actor.name,
+            ),
+        )
+        return grant
 
     def _check_team(self, uow: UnitOfWork, actor: Actor, staff: Staff) -> None:
         if staff.team_id is None:

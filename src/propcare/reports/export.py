@@ -5,21 +5,23 @@ CSV (:func:`write_csv`): one file per section, ``<section key>.csv``, UTF-8 with
 rows. Numbers are plain numbers that any program can read back: counts as integers,
 money with two decimals and no thousands separator (``1234.50``), rates as fractions with
 four decimals (``0.8125`` is 81.25%; a percent sign would make them text), scores with
-two decimals; "no data" (None) is an empty cell. A text cell that starts with ``=``,
-``+``, ``-`` or ``@`` gets a leading ``'`` so a spreadsheet never runs it as a formula.
+two decimals; "no data" (None) is an empty cell. A text cell a spreadsheet could run as a
+formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return and is not
+one plain number) gets a leading ``'``: the rule of :mod:`propcare.tabular`, which writes
+every CSV and XLSX file propcare makes.
 
 XLSX (:func:`write_xlsx`, XlsxWriter): a first sheet "概览" / "Overview" with the
 report's title and subtitle and a linked table of contents, then one sheet per section
 (named by the section's title, at most 31 characters, unique; see :func:`sheet_names`):
 the header row frozen, values stored as numbers with the format of their column kind
-(money ``#,##0.00``, rates ``0.00%``, counts ``#,##0``, scores ``0.00``), columns sized
+(money ``#,##0.00``, rates ``0.00%``, counts ``#,##0``, scores ``0.00``), text as text
+cells (one a spreadsheet could run as a formula with Excel's quote prefix), columns sized
 to their content, the section's note under the table, and the section's chart (a native
 Excel column, line or pie chart) beside the table. A section without rows gets no chart.
 """
 
 from __future__ import annotations
 
-import csv
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -30,6 +32,7 @@ from typing import Any
 import xlsxwriter
 
 from propcare.reports.model import ChartKind, Column, Report, Section, Value
+from propcare.tabular import Cell, XlsxCells, csv_cell, write_csv_file
 
 __all__ = ["cell_text", "sheet_names", "write_csv", "write_xlsx"]
 
@@ -53,28 +56,28 @@ _OVERVIEW = {
 
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _SHEET_MAX = 31
-_FORMULA_START = ("=", "+", "-", "@")
+_PLACES = {"money": 2, "rate": 4, "score": 2}
 
 
 # --- CSV -------------------------------------------------------------------------------
 
 
+def _cell(value: Value, kind: str) -> Cell:
+    """A value as the table cell its column kind makes it: text, or a number with the
+    kind's decimal places (money and scores two, rates four)."""
+    if value is None:
+        return None
+    if kind == "text" or isinstance(value, str | bool):  # a bool is no Value: never 1
+        return str(value)
+    places = _PLACES.get(kind)
+    if places is not None:
+        return Decimal(f"{Decimal(value):.{places}f}")
+    return value
+
+
 def cell_text(value: Value, kind: str) -> str:
     """A value as its CSV cell reads (see the module notes)."""
-    if value is None:
-        return ""
-    if kind == "text" or isinstance(value, str):
-        text = str(value)
-        return f"'{text}" if text.startswith(_FORMULA_START) else text
-    if kind == "money":
-        return f"{Decimal(value):.2f}"
-    if kind == "rate":
-        return f"{Decimal(value):.4f}"
-    if kind == "score":
-        return f"{Decimal(value):.2f}"
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:f}"
+    return csv_cell(_cell(value, kind))
 
 
 def write_csv(report: Report, directory: Path | str) -> list[Path]:
@@ -85,13 +88,14 @@ def write_csv(report: Report, directory: Path | str) -> list[Path]:
     written: list[Path] = []
     for section in report.sections:
         path = out / f"{section.key}.csv"
-        with path.open("w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow([c.title for c in section.columns])
-            for row in section.rows:
-                writer.writerow(
-                    [cell_text(v, c.kind) for v, c in zip(row, section.columns, strict=True)]
-                )
+        write_csv_file(
+            path,
+            [c.title for c in section.columns],
+            (
+                [_cell(v, c.kind) for v, c in zip(row, section.columns, strict=True)]
+                for row in section.rows
+            ),
+        )
         written.append(path)
     return written
 
@@ -153,10 +157,11 @@ def _width(column: Column, values: Sequence[Value]) -> float:
 
 
 class _Formats:
-    def __init__(self, workbook: Any) -> None:
-        self.title = workbook.add_format({"bold": True, "font_size": 16})
-        self.subtitle = workbook.add_format({"font_size": 12, "font_color": "#595959"})
-        self.header = workbook.add_format(
+    def __init__(self, cells: XlsxCells) -> None:
+        self.cells = cells
+        self.title = cells.add_format({"bold": True, "font_size": 16})
+        self.subtitle = cells.add_format({"font_size": 12, "font_color": "#595959"})
+        self.header = cells.add_format(
             {
                 "bold": True,
                 "bg_color": "#DDEBF7",
@@ -166,29 +171,16 @@ class _Formats:
                 "text_wrap": True,
             }
         )
-        self.note = workbook.add_format({"italic": True, "font_color": "#595959"})
-        self.link = workbook.add_format({"font_color": "blue", "underline": 1})
+        self.note = cells.add_format({"italic": True, "font_color": "#595959"})
+        self.link = cells.add_format({"font_color": "blue", "underline": 1})
         self.by_kind: dict[str, Any] = {
-            kind: workbook.add_format({"num_format": fmt, "border": 1})
+            kind: cells.add_format({"num_format": fmt, "border": 1})
             for kind, fmt in _NUMBER_FORMATS.items()
         }
-        self.text = workbook.add_format({"border": 1})
+        self.text = cells.add_format({"border": 1})
 
     def cell(self, kind: str) -> Any:
         return self.by_kind.get(kind, self.text)
-
-
-def _write_cell(ws: Any, row: int, col: int, value: Value, kind: str, fmt: Any) -> None:
-    if value is None:
-        ws.write_blank(row, col, None, fmt)
-    elif isinstance(value, str):
-        ws.write_string(row, col, value, fmt)
-    elif isinstance(value, bool):  # not a Value, but never write True as 1
-        ws.write_string(row, col, str(value), fmt)
-    elif isinstance(value, int):
-        ws.write_number(row, col, value, fmt)
-    else:
-        ws.write_number(row, col, float(value), fmt)
 
 
 def _add_chart(workbook: Any, ws: Any, sheet: str, section: Section) -> None:
@@ -230,34 +222,42 @@ def _add_chart(workbook: Any, ws: Any, sheet: str, section: Section) -> None:
 
 
 def _write_section(workbook: Any, formats: _Formats, sheet: str, section: Section) -> None:
+    cells = formats.cells
     ws = workbook.add_worksheet(sheet)
     ws.set_row(0, 30)
     for col, column in enumerate(section.columns):
-        ws.write_string(0, col, column.title, formats.header)
+        cells.write(ws, 0, col, column.title, formats.header)
         ws.set_column(col, col, _width(column, [r[col] for r in section.rows]))
     for r, row in enumerate(section.rows, start=1):
         for col, (value, column) in enumerate(zip(row, section.columns, strict=True)):
-            _write_cell(ws, r, col, value, column.kind, formats.cell(column.kind))
+            cells.write(ws, r, col, _xlsx_cell(value), formats.cell(column.kind))
     if section.note:
-        ws.write_string(len(section.rows) + 2, 0, section.note, formats.note)
+        cells.write(ws, len(section.rows) + 2, 0, section.note, formats.note)
     ws.freeze_panes(1, 0)
     _add_chart(workbook, ws, sheet, section)
 
 
+def _xlsx_cell(value: Value) -> Cell:
+    """Values are stored as they are; the column's format shows the kind's places."""
+    return str(value) if isinstance(value, bool) else value  # never write True as 1
+
+
 def _write_overview(workbook: Any, formats: _Formats, report: Report, names: list[str]) -> None:
+    cells = formats.cells
     labels = _overview_labels(report.lang)
     ws = workbook.add_worksheet(names[0])
-    ws.write_string(0, 0, report.title, formats.title)
-    ws.write_string(1, 0, report.subtitle, formats.subtitle)
+    cells.write(ws, 0, 0, report.title, formats.title)
+    cells.write(ws, 1, 0, report.subtitle, formats.subtitle)
     ws.set_row(0, 24)
     for col, key in enumerate(("section", "rows", "note")):
-        ws.write_string(3, col, labels[key], formats.header)
+        cells.write(ws, 3, col, labels[key], formats.header)
     for i, (section, sheet) in enumerate(zip(report.sections, names[1:], strict=True)):
         row = 4 + i
         escaped = sheet.replace("'", "''")
-        ws.write_url(row, 0, f"internal:'{escaped}'!A1", formats.link, string=section.title)
-        ws.write_number(row, 1, len(section.rows), formats.cell("count"))
-        ws.write_string(row, 2, section.note, formats.text)
+        link = cells.text_format(section.title, formats.link)
+        ws.write_url(row, 0, f"internal:'{escaped}'!A1", link, string=section.title)
+        cells.write(ws, row, 1, len(section.rows), formats.cell("count"))
+        cells.write(ws, row, 2, section.note, formats.text)
     titles = [_display_width(s.title) for s in report.sections]
     ws.set_column(0, 0, max([_display_width(labels["section"]), 12, *titles]) + 2)
     ws.set_column(1, 1, 8)
@@ -273,7 +273,7 @@ def write_xlsx(report: Report, path: Path | str) -> Path:
     workbook = xlsxwriter.Workbook(str(out))
     try:
         workbook.set_properties({"title": f"{report.title} {report.subtitle}"})
-        formats = _Formats(workbook)
+        formats = _Formats(XlsxCells(workbook))
         _write_overview(workbook, formats, report, names)
         for section, sheet in zip(report.sections, names[1:], strict=True):
             _write_section(workbook, formats, sheet, section)

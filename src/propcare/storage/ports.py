@@ -37,11 +37,12 @@ from propcare.registry.model import (
 from propcare.sla.engine import Deadlines
 from propcare.tickets.model import Charge, TicketEvent, TicketState
 from propcare.tickets.planned import Outage, Plan
-from propcare.tickets.record import IntakeRefs, Ticket
+from propcare.tickets.record import IntakeRefs, StoredTicket, Ticket
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
+    from propcare.access import RoleGrant
     from propcare.appraisal.kpi import Scorecard
     from propcare.commission.basis import BasisRow, Split
     from propcare.commission.plans import Plan as CommissionPlan
@@ -64,6 +65,7 @@ __all__ = [
     "CommissionRepository",
     "Delivery",
     "EstateRepository",
+    "FailedDeliveryRow",
     "LedgerRepository",
     "OutageRepository",
     "OutboxRepository",
@@ -149,7 +151,12 @@ class TeamRepository(Repository[Team], Protocol):
 
 
 class StaffRepository(Repository[Staff], Protocol):
-    pass
+    def add_grant(self, grant: RoleGrant) -> RoleGrant:
+        """Append one change of a staff member's roles to the audit; it is never changed or
+        deleted afterwards (the backend refuses UPDATE and DELETE on it)."""
+
+    def grants(self, estate_id: EstateId, staff_id: int | None = None) -> list[RoleGrant]:
+        """The role changes in the estate (of one staff member if given), oldest first."""
 
 
 class VendorRepository(Repository[Vendor], Protocol):
@@ -179,6 +186,18 @@ class Delivery:
     delivered_at: datetime | None
 
 
+@attrs.frozen
+class FailedDeliveryRow:
+    """A delivery that ended ``failed``, with its message, as the outbox keeps it."""
+
+    delivery_id: int
+    target: str
+    attempts: int
+    last_error: str | None
+    failed_at: datetime
+    message: StoredMessage
+
+
 class OutboxRepository(Protocol):
     def add(self, message: NewMessage, targets: Sequence[str]) -> int:
         """Store a message and one pending delivery per target; return the message id.
@@ -203,6 +222,18 @@ class OutboxRepository(Protocol):
     def mark_failed(self, delivery_id: int, at: datetime, error: str) -> None: ...
 
     def deliveries(self, message_id: int | None = None) -> list[Delivery]: ...
+
+    def failed(self, estate_id: int, limit: int | None = None) -> list[FailedDeliveryRow]:
+        """The deliveries of the estate's messages that ended ``failed``, oldest first (the
+        first ``limit`` if given). A message without an estate is nobody's to list."""
+
+    def requeue(
+        self, estate_id: int, delivery_ids: Sequence[int] | None, due: datetime
+    ) -> list[int]:
+        """Put failed deliveries of the estate's messages back to ``pending``, due at
+        ``due``, with their attempts reset to 0 (the last error is kept until the next
+        attempt): those of ``delivery_ids``, or every one when None. Returns the ids put
+        back, ascending; an id that is not a failed delivery of the estate is left alone."""
 
     def messages(self, topic: str | None = None) -> list[StoredMessage]: ...
 
@@ -239,12 +270,14 @@ class TicketRepository(Protocol):
         deadlines: Deadlines,
         policy: str,
     ) -> None:
-        """Append ``event`` and store the state it led to; Conflict if it moved meanwhile."""
+        """Append ``event`` and store the state it led to; Conflict if it moved meanwhile.
 
-    def refresh(
-        self, ticket_id: int, state: TicketState, deadlines: Deadlines, policy: str
-    ) -> None:
-        """Store recomputed deadlines; the history is not touched."""
+        The only way a ticket's state changes: the backend refuses an UPDATE of the row
+        that is not one step to the latest event (the event is stored first)."""
+
+    def refresh(self, ticket_id: int, deadlines: Deadlines, policy: str) -> None:
+        """Store recomputed deadlines and the policy name; nothing else of the row, and
+        not the history. A closed ticket's known deadlines are refused (Conflict)."""
 
     def get(self, ticket_id: int) -> Ticket | None: ...
 
@@ -271,6 +304,14 @@ class TicketRepository(Protocol):
         ``[start, end)`` when given, by id."""
 
     def events(self, ticket_id: int) -> list[TicketEvent]: ...
+
+    def ids_in(self, estate_id: int) -> list[int]:
+        """The ids of every ticket of the estate, ascending."""
+
+    def stored(self, ticket_ids: Sequence[int]) -> list[StoredTicket]:
+        """These tickets exactly as stored, with their events and charge rows, by id; a
+        few queries for a chunk of ids, not one per ticket. A stored value that cannot be
+        read is named in ``unreadable`` rather than raised."""
 
     def add_charge(self, ticket_id: int, state: TicketState, seq: int, charge: Charge) -> None: ...
 
@@ -391,6 +432,7 @@ class PaymentRow:
     status: str
     receipt_year: int | None
     receipt_number: int | None
+    merchant: str = ""  # the gateway's merchant account the notice named; "" if none
 
 
 @attrs.frozen
@@ -414,7 +456,18 @@ class RefundRow:
 
 
 class PaymentsRepository(Protocol):
-    def by_txn(self, provider: str, provider_txn_id: str) -> PaymentRow | None: ...
+    def by_txn(
+        self, estate_id: int, provider: str, provider_txn_id: str, merchant: str = ""
+    ) -> PaymentRow | None:
+        """The payment a notice with this idempotency key replays, or None.
+
+        Without a ``merchant`` the key is the estate's: the row of (``estate_id``,
+        ``provider``, ``provider_txn_id``) recorded without a merchant; another estate's
+        slip of the same number is never found. With one it is the merchant's: the row of
+        (``provider``, ``merchant``, ``provider_txn_id``) in whichever estate it was
+        recorded (the caller must not show another estate's row), else the estate's row
+        recorded without a merchant (before its gateway named one).
+        """
 
     def get(self, payment_id: int) -> PaymentRow | None: ...
 
@@ -431,6 +484,7 @@ class PaymentsRepository(Protocol):
         paid_at: datetime,
         entry_id: int,
         status: str,
+        merchant: str = "",
     ) -> int: ...
 
     def set_status(

@@ -5,6 +5,22 @@ for writes so two processes queue for the write lock instead of failing
 half-way, a busy timeout, money as integer fen. One connection per storage,
 guarded by a lock: an app object may be shared between threads, and SQLite
 has one writer at a time anyway.
+
+Opening is careful with files that are not (yet) propcare's:
+
+- a new path or an empty file becomes a propcare database; a file holding another
+  program's tables and no propcare ``schema_version`` is refused
+  (:class:`~propcare.errors.ForeignDatabase`) before anything is written to it, unless
+  the caller asks to add propcare's tables beside them (``adopt_foreign``);
+- a file this process may not write (a read-only file, or a file in a read-only folder,
+  where SQLite cannot create the ``-wal`` and ``-shm`` files) is opened read-only: read
+  units of work work, a write raises :class:`~propcare.errors.ReadOnlyDatabase`. It
+  must already stand at the newest schema version, since upgrading would write;
+- the schema is read without a lock, and the write lock is taken only when a
+  migration is due, so opening never waits for another process's writes;
+- a write that waits longer than the busy timeout (``BUSY_TIMEOUT_S``, 30 s) for
+  another writer's lock, at open or in a unit of work, raises
+  :class:`~propcare.errors.DatabaseLocked` naming the database.
 """
 
 from __future__ import annotations
@@ -12,6 +28,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -19,10 +36,20 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, cast
+from urllib.parse import quote
 
 import attrs
 
-from propcare.errors import Conflict, SchemaVersionError, StorageError, ValidationError
+from propcare.access import RoleGrant
+from propcare.errors import (
+    Conflict,
+    DatabaseLocked,
+    ForeignDatabase,
+    ReadOnlyDatabase,
+    SchemaVersionError,
+    StorageError,
+    ValidationError,
+)
 from propcare.notify.outbox import NewMessage, StoredMessage, decode_payload, encode_payload
 from propcare.plugins.hookspecs import hookimpl
 from propcare.plugins.records import StorageBackend
@@ -44,7 +71,7 @@ from propcare.registry.model import (
     VendorId,
 )
 from propcare.storage.migrate import Migration, migrations, split_statements
-from propcare.storage.ports import ClaimedDelivery, Delivery
+from propcare.storage.ports import ClaimedDelivery, Delivery, FailedDeliveryRow
 from propcare.storage.sql import SqlSession
 from propcare.storage.sqlite_appraisal import AppraisalRepo
 from propcare.storage.sqlite_arrears import ArrearsRepo
@@ -107,18 +134,127 @@ def parse_sqlite_url(url: str) -> str:
 
 
 def connect(path: str) -> sqlite3.Connection:
+    """A read-write connection in WAL mode with foreign keys on and the busy timeout."""
+    conn = _connection(path)
+    _use_wal(conn, path)
+    return conn
+
+
+def _connection(path: str, *, uri: bool = False) -> sqlite3.Connection:
+    """A connection with the settings that change nothing in the file."""
     conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False, uri=uri
     )
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    return conn
+
+
+def _use_wal(conn: sqlite3.Connection, path: str) -> None:
     if path != ":memory:":
         conn.execute("PRAGMA journal_mode = WAL")
         # In WAL mode NORMAL keeps the database consistent across a crash; a power
         # cut may lose the last commits but never corrupts.
         conn.execute("PRAGMA synchronous = NORMAL")
+
+
+def writable(path: str) -> bool:
+    """Whether this process may write the database at ``path``: the file (if it exists)
+    and its folder, where SQLite keeps the ``-wal`` and ``-shm`` files beside it.
+
+    Asked of the operating system (``access``), so a read-only mount or an immutable
+    file counts too; root, who may write whatever the permission bits say, writes."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return False
+    return os.access(folder, os.W_OK)
+
+
+def _connect_readonly(path: str) -> sqlite3.Connection:
+    """A read-only connection to a database this process may not write.
+
+    ``mode=ro`` first: it sees commits still in the write-ahead log when the ``-wal``
+    and ``-shm`` files exist. In a read-only folder without them SQLite cannot read a
+    WAL database that way, and ``immutable=1`` reads the file alone, which then holds
+    every commit (the log was checkpointed and removed when its last writer closed)."""
+    base = f"{_file_uri(path)}?mode=ro"
+    conn = _connection(base, uri=True)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if _primary_code(exc) != sqlite3.SQLITE_CANTOPEN or os.path.exists(f"{path}-wal"):
+            raise
+    conn = _connection(f"{base}&immutable=1", uri=True)
+    conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
     return conn
+
+
+def _file_uri(path: str) -> str:
+    return "file:" + quote(os.path.abspath(path))
+
+
+def _primary_code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else int(code) & 0xFF
+
+
+def storage_error(exc: sqlite3.Error, database: str, doing: str | None = None) -> StorageError:
+    """``exc`` as the StorageError a caller can act on: a lock that did not come within
+    the busy timeout is :class:`DatabaseLocked`, a write to a read-only database
+    :class:`ReadOnlyDatabase`; ``doing`` says what failed (``cannot begin``, ...)."""
+    code = _primary_code(exc)
+    said = "" if doing is None else f"{doing}: "
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return DatabaseLocked(
+            "database",
+            database,
+            f"{said}another writer holds the database's write lock and did not release it "
+            f"within {BUSY_TIMEOUT_S:g} s, so nothing was written; try again when it has "
+            "finished (a bill run, an import, another propcare command), or stop the process "
+            "that holds it",
+        )
+    if code == sqlite3.SQLITE_READONLY:
+        return ReadOnlyDatabase(
+            "database",
+            database,
+            f"{said}the database is read-only here ({exc}); reading works, writing needs "
+            "write access to the file and its folder",
+        )
+    return StorageError("database", database, f"{said}{exc}")
+
+
+def schema_state(conn: sqlite3.Connection) -> tuple[str, list[str]]:
+    """``("empty", [])``, ``("propcare", [])`` or ``("foreign", tables)``.
+
+    A database is propcare's when it has propcare's version table (``schema_version``
+    with ``version``, ``name`` and ``applied_at``), whatever else it holds; foreign when it
+    holds anything else (tables, views, ...) but not that; empty when it holds nothing."""
+    rows = conn.execute(
+        "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite^_%' ESCAPE '^' "
+        "ORDER BY name"
+    ).fetchall()
+    if not rows:
+        return "empty", []
+    if any(r[0] == "table" and r[1] == "schema_version" for r in rows):
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(schema_version)")}
+        if {"version", "name", "applied_at"} <= columns:
+            return "propcare", []
+    return "foreign", [str(r[1]) for r in rows if r[0] in ("table", "view")]
+
+
+def foreign_database(database: str, tables: Sequence[str]) -> ForeignDatabase:
+    shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+    return ForeignDatabase(
+        "database",
+        database,
+        f"is not a propcare database: it holds another program's tables ({shown or 'none'}) "
+        "and no propcare schema_version table, so propcare adds nothing to it; name a "
+        "propcare database (or a new, empty one), or open it with "
+        "Propcare.open(url, adopt_foreign=True) to add propcare's tables beside them",
+    )
 
 
 def current_version(conn: sqlite3.Connection) -> int:
@@ -131,11 +267,33 @@ def current_version(conn: sqlite3.Connection) -> int:
     return int(found or 0)
 
 
+def newest_version() -> int:
+    known = migrations("sqlite")
+    return known[-1].version if known else 0
+
+
+def _newer_than_known(version: int, newest: int) -> SchemaVersionError:
+    return SchemaVersionError(
+        "schema_version",
+        version,
+        f"the database was made by a newer propcare (this one knows up to {newest}); "
+        "upgrade propcare",
+    )
+
+
 def migrate(conn: sqlite3.Connection, target: int | None = None) -> int:
-    """Bring the schema up to ``target`` (default: the newest); return the version."""
+    """Bring the schema up to ``target`` (default: the newest); return the version.
+
+    The version is read first without a lock; the write lock is taken only when a
+    migration is due, so opening a current database never waits for another writer."""
     known: list[Migration] = migrations("sqlite")
     newest = known[-1].version if known else 0
     goal = newest if target is None else target
+    version = current_version(conn)
+    if version > newest:
+        raise _newer_than_known(version, newest)
+    if version >= goal and version > 0:
+        return version
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(
@@ -145,15 +303,11 @@ def migrate(conn: sqlite3.Connection, target: int | None = None) -> int:
         version = current_version(conn)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     if version > newest:
-        raise SchemaVersionError(
-            "schema_version",
-            version,
-            f"the database was made by a newer propcare (this one knows up to {newest}); "
-            "upgrade propcare",
-        )
+        raise _newer_than_known(version, newest)
     for step in known:
         if step.version <= version or step.version > goal:
             continue
@@ -171,7 +325,8 @@ def migrate(conn: sqlite3.Connection, target: int | None = None) -> int:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         log.info("applied migration %04d_%s", step.version, step.name)
     return current_version(conn)
@@ -299,6 +454,52 @@ class UnitRepo(TableRepository[Unit]):
     def count(self, estate_id: EstateId) -> int:
         row = self._uow.execute("SELECT COUNT(*) FROM units WHERE estate_id = ?", (estate_id,))
         return int(row.fetchone()[0])
+
+
+class StaffRepo(TableRepository[Staff]):
+    """Staff, and the append-only audit of their role changes (``role_grants``)."""
+
+    _GRANT_COLUMNS = "estate_id, staff_id, added, removed, actor, actor_roles, actor_staff_id, at"
+
+    def add_grant(self, grant: RoleGrant) -> RoleGrant:
+        new_id = self._uow.insert_id(
+            f"INSERT INTO role_grants ({self._GRANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                grant.estate_id,
+                grant.staff_id,
+                json.dumps(list(grant.added)),
+                json.dumps(list(grant.removed)),
+                grant.actor,
+                json.dumps(list(grant.actor_roles)),
+                grant.actor_staff_id,
+                ts(grant.at),
+            ),
+        )
+        return attrs.evolve(grant, id=new_id)
+
+    def grants(self, estate_id: EstateId, staff_id: int | None = None) -> list[RoleGrant]:
+        sql = f"SELECT id, {self._GRANT_COLUMNS} FROM role_grants WHERE estate_id = ?"
+        params: list[Any] = [estate_id]
+        if staff_id is not None:
+            sql += " AND staff_id = ?"
+            params.append(staff_id)
+        found: list[RoleGrant] = []
+        for r in self._uow.execute(f"{sql} ORDER BY id", params):
+            by = r["actor_staff_id"]
+            found.append(
+                RoleGrant(
+                    id=r["id"],
+                    estate_id=EstateId(r["estate_id"]),
+                    staff_id=StaffId(r["staff_id"]),
+                    added=json.loads(r["added"]),
+                    removed=json.loads(r["removed"]),
+                    actor=r["actor"],
+                    actor_roles=json.loads(r["actor_roles"]),
+                    actor_staff_id=None if by is None else StaffId(by),
+                    at=parse_ts(r["at"]),
+                )
+            )
+        return found
 
 
 class OwnershipRepo:
@@ -478,6 +679,53 @@ class OutboxRepo:
             for r in rows
         ]
 
+    def failed(self, estate_id: int, limit: int | None = None) -> list[FailedDeliveryRow]:
+        params: list[Any] = [estate_id]
+        if limit is not None:
+            params.append(limit)
+        rows = self._uow.execute(
+            "SELECT d.id AS did, d.target, d.attempts, d.last_error, d.next_attempt_at, o.id, "
+            "o.estate_id, o.kind, o.topic, o.payload, o.idem_key, o.created_at "
+            "FROM deliveries d JOIN outbox o ON o.id = d.message_id "
+            "WHERE d.status = 'failed' AND o.estate_id = ? ORDER BY d.id"
+            + ("" if limit is None else " LIMIT ?"),
+            params,
+        ).fetchall()
+        return [
+            FailedDeliveryRow(
+                delivery_id=r["did"],
+                target=r["target"],
+                attempts=r["attempts"],
+                last_error=r["last_error"],
+                # mark_failed leaves the moment it gave up in next_attempt_at.
+                failed_at=parse_ts(r["next_attempt_at"]),
+                message=_message(r),
+            )
+            for r in rows
+        ]
+
+    def requeue(
+        self, estate_id: int, delivery_ids: Sequence[int] | None, due: datetime
+    ) -> list[int]:
+        update = (
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, "
+            "lease_until = NULL WHERE status = 'failed' "
+            "AND message_id IN (SELECT id FROM outbox WHERE estate_id = ?)"
+        )
+        if delivery_ids is None:
+            chunks: list[list[int]] = [[]]
+        else:
+            wanted = sorted(set(delivery_ids))
+            chunks = [wanted[i : i + 500] for i in range(0, len(wanted), 500)]
+        requeued: list[int] = []
+        for chunk in chunks:
+            only = f" AND id IN ({', '.join('?' for _ in chunk)})" if chunk else ""
+            rows = self._uow.execute(
+                f"{update}{only} RETURNING id", (ts(due), estate_id, *chunk)
+            ).fetchall()
+            requeued.extend(int(r[0]) for r in rows)
+        return sorted(requeued)
+
     def messages(self, topic: str | None = None) -> list[StoredMessage]:
         where, params = ("WHERE topic = ?", (topic,)) if topic else ("", ())
         rows = self._uow.execute(
@@ -654,8 +902,8 @@ class SqlRepositories:
         return TableRepository[Team](_session(self), TEAMS)
 
     @functools.cached_property
-    def staff(self) -> TableRepository[Staff]:
-        return TableRepository[Staff](_session(self), STAFF)
+    def staff(self) -> StaffRepo:
+        return StaffRepo(_session(self), STAFF)
 
     @functools.cached_property
     def vendors(self) -> TableRepository[Vendor]:
@@ -794,10 +1042,17 @@ class SqliteUnitOfWork(SqlUnitOfWork):
         return self._storage.conn
 
     def _begin(self) -> None:
+        if self._storage.readonly and not self._readonly:
+            raise ReadOnlyDatabase(
+                "database",
+                self._storage.url,
+                "is open read-only (this process may not write its file or its folder): "
+                "reading works, writing needs write access to both",
+            )
         try:
             self._storage.conn.execute("BEGIN" if self._readonly else "BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StorageError("database", self._storage.url, f"cannot begin: {exc}") from exc
+            raise storage_error(exc, self._storage.url, "cannot begin") from exc
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         self._require_active()
@@ -806,7 +1061,7 @@ class SqliteUnitOfWork(SqlUnitOfWork):
         except sqlite3.IntegrityError as exc:
             raise Conflict("record", _first_words(sql), f"violates a constraint: {exc}") from exc
         except sqlite3.Error as exc:
-            raise StorageError("database", self._storage.url, str(exc)) from exc
+            raise storage_error(exc, self._storage.url) from exc
 
     def tuples(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """All rows as plain tuples: for bulk reads, where a ``sqlite3.Row`` per row
@@ -817,7 +1072,7 @@ class SqliteUnitOfWork(SqlUnitOfWork):
         try:
             return cursor.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise StorageError("database", self._storage.url, str(exc)) from exc
+            raise storage_error(exc, self._storage.url) from exc
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
         self._require_active()
@@ -826,7 +1081,7 @@ class SqliteUnitOfWork(SqlUnitOfWork):
         except sqlite3.IntegrityError as exc:
             raise Conflict("record", _first_words(sql), f"violates a constraint: {exc}") from exc
         except sqlite3.Error as exc:
-            raise StorageError("database", self._storage.url, str(exc)) from exc
+            raise storage_error(exc, self._storage.url) from exc
 
     def insert_id(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int(cast(int, self.execute(sql, params).lastrowid))
@@ -847,7 +1102,7 @@ class SqliteUnitOfWork(SqlUnitOfWork):
         try:
             self._storage.conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            raise StorageError("database", self._storage.url, f"commit failed: {exc}") from exc
+            raise storage_error(exc, self._storage.url, "commit failed") from exc
         self._active = False
         self._committed = True
 
@@ -863,17 +1118,77 @@ def _first_words(sql: str) -> str:
 
 
 class SqliteStorage:
-    """An open SQLite database, migrated to the newest schema on open."""
+    """An open SQLite database, migrated to the newest schema on open.
 
-    def __init__(self, url: str, *, migrate_to: int | None = None) -> None:
+    ``adopt_foreign`` adds propcare's tables to a database that holds another program's
+    (refused by default, with :class:`~propcare.errors.ForeignDatabase`). ``readonly`` is
+    true when this process may not write the file or its folder: the database was opened
+    for reading only (see the module's docstring)."""
+
+    def __init__(
+        self, url: str, *, migrate_to: int | None = None, adopt_foreign: bool = False
+    ) -> None:
         self.url = url
         self.path = parse_sqlite_url(url)
         self.lock = threading.RLock()
+        memory = self.path == ":memory:"
+        self.readonly = not memory and os.path.exists(self.path) and not writable(self.path)
         try:
-            self.conn = connect(self.path)
+            self.conn = _connect_readonly(self.path) if self.readonly else _connection(self.path)
         except sqlite3.Error as exc:
-            raise StorageError("url", url, f"cannot open the SQLite database: {exc}") from exc
-        migrate(self.conn, migrate_to)
+            raise self._cannot_open(exc) from exc
+        try:
+            self._prepare(migrate_to, adopt_foreign)
+        except sqlite3.Error as exc:
+            self.conn.close()
+            raise storage_error(exc, url, "cannot open") from exc
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _cannot_open(self, exc: sqlite3.Error) -> StorageError:
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            return StorageError("database", self.url, f"cannot open: no folder {folder}")
+        if not os.path.exists(self.path) and not os.access(folder, os.W_OK):
+            return StorageError(
+                "database",
+                self.url,
+                f"cannot open: no such file, and this process may not create one in {folder}",
+            )
+        if self.readonly:
+            return ReadOnlyDatabase(
+                "database",
+                self.url,
+                f"cannot be read: {exc}. It is read-only here, and a write-ahead log "
+                "(-wal) beside it can be read only with write access to the folder: open it "
+                "once with write access, or copy the file with its -wal and -shm elsewhere",
+            )
+        return storage_error(exc, self.url, "cannot open")
+
+    def _prepare(self, migrate_to: int | None, adopt_foreign: bool) -> None:
+        """Refuse another program's database, then upgrade (or, read-only, check) the
+        schema. Nothing is written to a database that is refused."""
+        state, tables = schema_state(self.conn)
+        if state == "foreign" and not adopt_foreign:
+            raise foreign_database(self.url, tables)
+        if not self.readonly:
+            _use_wal(self.conn, self.path)
+            migrate(self.conn, migrate_to)
+            return
+        version, newest = current_version(self.conn), newest_version()
+        if version > newest:
+            raise _newer_than_known(version, newest)
+        goal = newest if migrate_to is None else migrate_to
+        if version < goal:
+            what = "is empty" if state == "empty" else f"stands at schema version {version}"
+            raise ReadOnlyDatabase(
+                "database",
+                self.url,
+                f"{what} and is read-only here (this process may not write its file or its "
+                f"folder); this propcare needs version {goal}: open it once with write access "
+                "to upgrade it, or copy it somewhere writable",
+            )
 
     def unit_of_work(self, *, readonly: bool = False) -> SqliteUnitOfWork:
         return SqliteUnitOfWork(self, readonly)
@@ -890,8 +1205,9 @@ class SqliteStorage:
         return f"SqliteStorage({self.url!r})"
 
 
-def open_sqlite(url: str) -> SqliteStorage:
-    return SqliteStorage(url)
+def open_sqlite(url: str, *, adopt_foreign: bool = False) -> SqliteStorage:
+    """The storage backend's ``open``: ``adopt_foreign`` as :class:`SqliteStorage` takes it."""
+    return SqliteStorage(url, adopt_foreign=adopt_foreign)
 
 
 @hookimpl

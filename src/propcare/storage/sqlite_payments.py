@@ -18,7 +18,7 @@ __all__ = ["PaymentsRepo"]
 
 _COLUMNS = (
     "id, estate_id, provider, provider_txn_id, amount_fen, unit_id, order_id, method, paid_at, "
-    "entry_id, status, receipt_year, receipt_number"
+    "entry_id, status, receipt_year, receipt_number, merchant"
 )
 
 
@@ -32,10 +32,22 @@ class PaymentsRepo:
         values[8] = datetime.fromisoformat(str(values[8]))
         return PaymentRow(*values)  # type: ignore[arg-type]
 
-    def by_txn(self, provider: str, provider_txn_id: str) -> PaymentRow | None:
+    def by_txn(
+        self, estate_id: int, provider: str, provider_txn_id: str, merchant: str = ""
+    ) -> PaymentRow | None:
+        # Both reads are on a unique index (payment_notices_key, payment_notices_merchant_key).
+        if merchant:
+            r = self._uow.execute(
+                f"SELECT {_COLUMNS} FROM payment_notices WHERE provider = ? AND merchant = ? "
+                "AND provider_txn_id = ?",
+                (provider, merchant, provider_txn_id),
+            ).fetchone()
+            if r is not None:
+                return self._row(r)
         r = self._uow.execute(
-            f"SELECT {_COLUMNS} FROM payment_notices WHERE provider = ? AND provider_txn_id = ?",
-            (provider, provider_txn_id),
+            f"SELECT {_COLUMNS} FROM payment_notices WHERE estate_id = ? AND provider = ? "
+            "AND merchant = '' AND provider_txn_id = ?",
+            (estate_id, provider, provider_txn_id),
         ).fetchone()
         return None if r is None else self._row(r)
 
@@ -58,11 +70,12 @@ class PaymentsRepo:
         paid_at: datetime,
         entry_id: int,
         status: str,
+        merchant: str = "",
     ) -> int:
         new_id = self._uow.insert_id(
             "INSERT INTO payment_notices (estate_id, provider, provider_txn_id, amount_fen, "
-            "unit_id, order_id, method, paid_at, entry_id, status) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "unit_id, order_id, method, paid_at, entry_id, status, merchant) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 estate_id,
                 provider,
@@ -74,6 +87,7 @@ class PaymentsRepo:
                 ts(paid_at),
                 entry_id,
                 status,
+                merchant,
             ),
         )
         return new_id

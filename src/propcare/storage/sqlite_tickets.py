@@ -32,7 +32,13 @@ from propcare.tickets.model import (
     TicketEvent,
     TicketState,
 )
-from propcare.tickets.record import IntakeRefs, Ticket
+from propcare.tickets.record import (
+    STATE_COLUMNS,
+    IntakeRefs,
+    StoredCharge,
+    StoredTicket,
+    Ticket,
+)
 
 if TYPE_CHECKING:
     from propcare.storage.sql import SqlSession
@@ -422,22 +428,41 @@ class TicketRepo:
         deadlines: Deadlines,
         policy: str,
     ) -> None:
-        """Record ``event`` and the state it led to; Conflict if someone else moved first."""
+        """Record ``event`` and the state it led to; Conflict if someone else moved first.
+
+        The event goes in first: the database lets the row's ``last_seq`` move only to
+        the ticket's latest event (migration 0019). Two writers of the same seq collide
+        on the event's key, the second with the Conflict below.
+        """
+        try:
+            self._uow.execute(_INSERT_EVENT, _event_row(ticket_id, event))
+        except Conflict as exc:
+            raise Conflict(
+                "ticket_id", ticket_id, "changed by someone else meanwhile; reload it"
+            ) from exc
         cur = self._uow.execute(
             f"UPDATE tickets SET {_SNAPSHOT} WHERE id = ? AND last_seq = ?",
             (*_snapshot(state, deadlines, policy), ticket_id, event.seq - 1),
         )
         if cur.rowcount != 1:
             raise Conflict("ticket_id", ticket_id, "changed by someone else meanwhile; reload it")
-        self._uow.execute(_INSERT_EVENT, _event_row(ticket_id, event))
 
-    def refresh(
-        self, ticket_id: int, state: TicketState, deadlines: Deadlines, policy: str
-    ) -> None:
-        """Store recomputed deadlines (a policy or calendar changed); the history stays."""
+    def refresh(self, ticket_id: int, deadlines: Deadlines, policy: str) -> None:
+        """Store recomputed deadlines (a policy or calendar changed) and the policy name;
+        nothing else of the row changes, and the history is not touched."""
         self._uow.execute(
-            f"UPDATE tickets SET {_SNAPSHOT} WHERE id = ?",
-            (*_snapshot(state, deadlines, policy), ticket_id),
+            "UPDATE tickets SET response_due = ?, arrival_due = ?, resolution_due = ?, "
+            "callback_due = ?, deadline_gaps = ?, provisional = ?, held = ?, policy = ? "
+            "WHERE id = ?",
+            (
+                _ts(deadlines.response),
+                _ts(deadlines.arrival),
+                _ts(deadlines.resolution),
+                _ts(deadlines.callback),
+                *_gap_columns(deadlines),
+                policy,
+                ticket_id,
+            ),
         )
 
     def get(self, ticket_id: int) -> Ticket | None:
@@ -511,17 +536,49 @@ class TicketRepo:
             "WHERE ticket_id = ? ORDER BY seq",
             (ticket_id,),
         )
-        return [
-            TicketEvent(
-                seq=r["seq"],
-                action=r["action"],
-                at=datetime.fromisoformat(r["at"]),
-                actor=r["actor"],
-                staff_id=r["staff_id"],
-                data=json.loads(r["data"]),
+        return [_event(r) for r in rows]
+
+    def ids_in(self, estate_id: int) -> list[int]:
+        """The ids of every ticket of the estate, ascending."""
+        rows = self._uow.tuples(
+            "SELECT id FROM tickets WHERE estate_id = ? ORDER BY id", (estate_id,)
+        )
+        return [int(r[0]) for r in rows]
+
+    def stored(self, ticket_ids: Sequence[int]) -> list[StoredTicket]:
+        """The tickets with these ids exactly as stored, with their events and charge
+        rows, by id: three queries for up to a chunk of ids (pass at most a few hundred).
+        A value that cannot be read is named in ``unreadable``, never raised."""
+        found: list[StoredTicket] = []
+        for i in range(0, len(ticket_ids), _CHUNK):
+            chunk = list(ticket_ids[i : i + _CHUNK])
+            marks = ", ".join("?" * len(chunk))
+            events: dict[int, list[Any]] = {}
+            for r in self._uow.tuples(
+                "SELECT ticket_id, seq, action, at, actor, staff_id, data FROM ticket_events "
+                f"WHERE ticket_id IN ({marks}) ORDER BY ticket_id, seq",
+                chunk,
+            ):
+                events.setdefault(int(r[0]), []).append(r[1:])
+            charges: dict[int, list[StoredCharge]] = {}
+            for r in self._uow.tuples(
+                "SELECT ticket_id, seq, item, quantity, unit_price_fen, amount_fen, at "
+                f"FROM ticket_charges WHERE ticket_id IN ({marks}) ORDER BY ticket_id, seq",
+                chunk,
+            ):
+                charges.setdefault(int(r[0]), []).append(
+                    StoredCharge(r[1], r[2], r[3], r[4], r[5], _time_or_text(r[6]))
+                )
+            rows = self._uow.tuples(
+                f"SELECT id, {', '.join(STATE_COLUMNS)}, state, policy, provisional, held, "
+                "response_due, arrival_due, resolution_due, callback_due, deadline_gaps "
+                f"FROM tickets WHERE id IN ({marks}) ORDER BY id",
+                chunk,
             )
-            for r in rows
-        ]
+            found.extend(
+                _stored(r, events.get(int(r[0]), []), charges.get(int(r[0]), [])) for r in rows
+            )
+        return found
 
     def add_charge(self, ticket_id: int, state: TicketState, seq: int, charge: Charge) -> None:
         self._uow.execute(_INSERT_CHARGE, _charge_row(ticket_id, state, seq, charge))
@@ -630,3 +687,98 @@ def _load_gaps(text: str) -> tuple[HolidayGap, ...]:
     gaps = json.loads(text)
     held = set(gaps.pop("held", ()))
     return tuple(HolidayGap(target, years, target in held) for target, years in gaps.items())
+
+
+def _event(r: Sequence[Any]) -> TicketEvent:
+    """(seq, action, at, actor, staff_id, data) of a ticket_events row."""
+    return TicketEvent(
+        seq=r[0],
+        action=r[1],
+        at=datetime.fromisoformat(r[2]),
+        actor=r[3],
+        staff_id=r[4],
+        data=json.loads(r[5]),
+    )
+
+
+_TIME_COLUMNS = frozenset(
+    {
+        "opened_at", "responded_at", "arrived_at", "resolved_at", "closed_at",
+        "cancelled_at", "callback_at",
+    }
+)  # fmt: skip
+_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
+
+
+def _time_or_text(text: Any) -> Any:
+    """A stored time as an aware datetime; what cannot be read as one stays as stored."""
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except _UNREADABLE:
+        return text
+
+
+def _due(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _stored(row: Sequence[Any], event_rows: list[Any], charges: list[StoredCharge]) -> StoredTicket:
+    """A StoredTicket of ``SELECT id, STATE_COLUMNS, state, policy, provisional, held,
+    the four deadlines, deadline_gaps``: what cannot be read is named, never raised."""
+    n = len(STATE_COLUMNS)
+    columns: dict[str, object] = {}
+    for name, value in zip(STATE_COLUMNS, row[1 : n + 1], strict=True):
+        if name in _TIME_COLUMNS:
+            value = _time_or_text(value)
+        elif name == "needs_callback" and value in (0, 1):
+            value = bool(value)
+        columns[name] = value
+    state_text, policy, provisional, held = row[n + 1 : n + 5]
+    unreadable: list[tuple[str, str]] = []
+    state: TicketState | None = None
+    try:
+        state = state_from_dict(json.loads(state_text))
+    except _UNREADABLE as exc:
+        unreadable.append(("state", f"{type(exc).__name__}: {exc}"))
+    deadlines: Deadlines | None = None
+    try:
+        response, arrival, resolution, callback, gaps = row[n + 5 : n + 10]
+        deadlines = Deadlines(
+            response=_due(response),
+            arrival=_due(arrival),
+            resolution=_due(resolution),
+            callback=_due(callback),
+            gaps=() if gaps is None else _load_gaps(gaps),
+        )
+        if state is not None:  # shown in the zone the ticket was opened in, as _ticket does
+            zone = state.opened_at.tzinfo
+            deadlines = attrs.evolve(
+                deadlines,
+                **{
+                    name: due.astimezone(zone)
+                    for name in ("response", "arrival", "resolution", "callback")
+                    if (due := getattr(deadlines, name)) is not None
+                },
+            )
+    except _UNREADABLE as exc:
+        unreadable.append(("deadlines", f"{type(exc).__name__}: {exc}"))
+    events: list[TicketEvent] = []
+    for r in event_rows:
+        try:
+            events.append(_event(r))
+        except _UNREADABLE as exc:
+            unreadable.append((f"events[seq={r[0]}]", f"{type(exc).__name__}: {exc}"))
+    return StoredTicket(
+        id=int(row[0]),
+        columns=columns,
+        state=state,
+        deadlines=deadlines,
+        policy=policy,
+        provisional=provisional,
+        held=held,
+        events=tuple(events),
+        charges=tuple(charges),
+        unreadable=tuple(unreadable),
+    )

@@ -12,14 +12,22 @@ A backend runs it by subclassing and providing a fresh, empty database per test:
             return f"sqlite:///{tmp_path / 'contract.db'}"
 
 The tests go through ``Propcare.open(storage_url)`` and the services, so they
-check the backend the way the library uses it, not only its repositories.
+check the backend the way the library uses it, not only its repositories. A backend
+that is not SQLite also overrides ``short_lock_timeout`` (make it give up waiting for
+a lock within a fraction of a second) and ``add_foreign_table`` (create another
+program's table in the fresh database), for the storage-fault tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,11 +35,27 @@ import pytest
 from propcare.access import Actor
 from propcare.app import Propcare
 from propcare.clock import FixedClock
-from propcare.errors import Conflict, StorageError
+from propcare.errors import (
+    Conflict,
+    DatabaseLocked,
+    ForeignDatabase,
+    NotFound,
+    PermissionDenied,
+    PropcareError,
+    StorageError,
+)
+from propcare.ledger.gateways import CounterClient, PaymentNotice
 from propcare.notify.outbox import NewMessage
+from propcare.plugins.hookspecs import hookimpl
+from propcare.plugins.records import EventSubscriber, PaymentGateway
 from propcare.registry.model import Estate, EstateId, Owner, UnitId
 from propcare.registry.service import UnitSpec
+from propcare.storage.ports import UnitOfWork
+from propcare.storage.sql import SqlSession
+from propcare.storage.sqlite_values import ts
 from propcare.testing.fakes import RecordingSubscriber
+from propcare.tickets.model import Action, TicketEvent
+from propcare.tickets.record import TicketVerification
 
 __all__ = ["StorageContract"]
 
@@ -82,7 +106,9 @@ class StorageContract:
             app.close()
 
     def _estate(self, app: Propcare, name: str = "翠苑小区") -> Estate:
-        return app.estates.create(ADMIN, name)
+        estate = app.estates.create(ADMIN, name)
+        app.dispatch_idle()  # its event is delivered (by the app's worker) before the test goes on
+        return estate
 
     # --- schema -----------------------------------------------------------------------
 
@@ -465,3 +491,571 @@ class StorageContract:
         assert (
             app.maintenance.generate(ADMIN, estate.id, october, october + timedelta(days=1)) == []
         )
+
+    # --- role grants: audited, kept as written, scoped by estate (issue 15) ----------------
+
+    def test_role_grants_are_audited_kept_as_written_and_scoped(self, app: Propcare) -> None:
+        estate = self._estate(app)
+        other = self._estate(app, "海棠湾")
+        boss = app.staff.create(ADMIN, estate.id, "钱经理", ["manager"], date(2020, 1, 1))
+        manager = app.staff.actor_for(ADMIN, boss.id, date(2026, 1, 1))
+        clerk = app.staff.create(manager, estate.id, "王客服", ["front_desk"], date(2020, 1, 1))
+        with pytest.raises(PermissionDenied, match="roles='admin'"):
+            app.staff.update(manager, clerk.id, roles={"admin", "finance"})
+        app.staff.update(manager, clerk.id, roles={"collector"})
+        grants = app.staff.grants(ADMIN, estate.id)
+        assert [
+            (g.staff_id, g.added, g.removed, g.actor, g.actor_roles, g.actor_staff_id, g.at)
+            for g in grants
+        ] == [
+            (boss.id, ("manager",), (), "system", ("admin",), None, START),
+            (clerk.id, ("front_desk",), (), "钱经理", ("manager",), boss.id, START),
+            (clerk.id, ("collector",), ("front_desk",), "钱经理", ("manager",), boss.id, START),
+        ]
+        assert app.staff.grants(manager, estate.id, staff_id=clerk.id) == grants[1:]
+        assert app.staff.grants(ADMIN, other.id) == []
+        for statement in (
+            "UPDATE role_grants SET added = '[\"admin\"]'",
+            "DELETE FROM role_grants",
+        ):
+            with (
+                pytest.raises(Exception, match="role grants are kept as written"),
+                app.unit_of_work() as uow,
+            ):
+                uow.connection.execute(statement)  # type: ignore[attr-defined]
+                uow.commit()
+        assert app.staff.grants(ADMIN, estate.id) == grants
+
+    # --- payments: idempotency keys scoped to the estate and the merchant (issue 15) ------
+
+    def _two_estates_with_a_unit(self, app: Propcare) -> tuple[Estate, UnitId, Estate, UnitId]:
+        a, b = self._estate(app, "A苑"), self._estate(app, "B苑")
+        units: list[UnitId] = []
+        for estate, number in ((a, "1-101"), (b, "3-303")):
+            building = app.estates.add_building(ADMIN, estate.id, "1栋")
+            units.append(app.estates.add_unit(ADMIN, building.id, number, Decimal("88")).id)
+        return a, units[0], b, units[1]
+
+    def _app_with_a_gateway(
+        self, storage_url: str, storage_plugins: list[object], clock: FixedClock
+    ) -> Propcare:
+        """The app with a second gateway, ``fakepay``, whose notices the tests build."""
+
+        class FakePay:
+            @hookimpl
+            def propcare_payment_gateways(self) -> list[PaymentGateway]:
+                return [PaymentGateway("fakepay", CounterClient)]
+
+        return Propcare.open(
+            storage_url, plugins=[*storage_plugins, FakePay()], load_entrypoints=False,
+            clock=clock, config={"gateways": {"counter": {}, "fakepay": {}}},
+        )  # fmt: skip
+
+    @staticmethod
+    def _fakepay(
+        estate: Estate, unit: UnitId, amount: str, txn: str = "4200001", merchant: str = "M1"
+    ) -> PaymentNotice:
+        return PaymentNotice(
+            estate.id, "fakepay", txn, Decimal(amount), START, unit_id=unit,
+            method="fakepay", raw={"merchant": merchant},
+        )  # fmt: skip
+
+    def test_estates_number_their_counter_slips_independently(self, app: Propcare) -> None:
+        a, unit_a, b, unit_b = self._two_estates_with_a_unit(app)
+        desk_a = Actor("A前台", {"front_desk"}, {a.id})
+        desk_b = Actor("B前台", {"front_desk"}, {b.id})
+        paid_b = app.payments.pay_at_counter(
+            desk_b, unit_b, Decimal("50.00"), "cash", txn_id="0001"
+        )
+        paid_a = app.payments.pay_at_counter(
+            desk_a, unit_a, Decimal("30.00"), "cash", txn_id="0001"
+        )
+        assert paid_a.new and (paid_a.unit_id, paid_a.amount) == (unit_a, Decimal("30.00"))
+        for desk, unit, amount, first in ((desk_a, unit_a, "30.00", paid_a),
+                                          (desk_b, unit_b, "50.00", paid_b)):  # fmt: skip
+            again = app.payments.pay_at_counter(desk, unit, Decimal(amount), "cash", txn_id="0001")
+            assert (again.payment_id, again.entry_id, again.receipt, again.new) == (
+                first.payment_id, first.entry_id, first.receipt, False,
+            )  # fmt: skip
+        for estate, cash, paid in ((a, "30.00", paid_a), (b, "50.00", paid_b)):
+            assert app.ledger.trial_balance(ADMIN, estate.id)["cash"] == Decimal(cash)
+            assert paid.receipt is not None and paid.receipt.estate_id == estate.id
+            assert paid.receipt.label == "2026-000001"  # each estate's own series
+            assert app.payments.anomalies(ADMIN, estate.id) == []
+            with app.unit_of_work(readonly=True) as uow:
+                posted = uow.payments.in_status(estate.id, "posted")
+            assert [p.id for p in posted] == [paid.payment_id]
+        # A replay in the estate with another amount is still refused, naming its own data.
+        with pytest.raises(Conflict, match=r"first 30\.00 for unit") as info:
+            app.payments.pay_at_counter(desk_a, unit_a, Decimal("31.00"), "cash", txn_id="0001")
+        assert "50.00" not in str(info.value) and f"unit {unit_b}" not in str(info.value)
+        assert [k for _, _, k, _ in app.payments.anomalies(ADMIN, a.id)] == ["amount_mismatch"]
+        assert app.payments.anomalies(ADMIN, b.id) == []
+
+    def test_a_merchants_transaction_is_one_payment_whichever_estate_it_reaches(
+        self, storage_url: str, storage_plugins: list[object], clock: FixedClock
+    ) -> None:
+        with self._app_with_a_gateway(storage_url, storage_plugins, clock) as app:
+            a, unit_a, b, unit_b = self._two_estates_with_a_unit(app)
+            first = app.payments.record(ADMIN, self._fakepay(b, unit_b, "50.00"))
+            again = app.payments.record(ADMIN, self._fakepay(b, unit_b, "50.00"))
+            assert first.new and (again.payment_id, again.new) == (first.payment_id, False)
+            # One merchant account collecting for both estates: the same transaction routed
+            # to A (its mapping changed) is the same money, not a second payment.
+            with pytest.raises(Conflict, match="recorded for another estate") as info:
+                app.payments.record(ADMIN, self._fakepay(a, unit_a, "50.00"))
+            for secret in ("50.00", "B苑", "3-303", f"unit {unit_b}", f"estate {b.id}"):
+                assert secret not in str(info.value)
+            assert "gateway:fakepay" not in app.ledger.trial_balance(ADMIN, a.id)
+            [(provider, txn, kind, detail)] = app.payments.anomalies(ADMIN, a.id)
+            assert (provider, txn, kind) == ("fakepay", "4200001", "recorded_for_another_estate")
+            assert "50.00" not in detail and "B苑" not in detail
+            assert app.payments.anomalies(ADMIN, b.id) == []
+            # Another merchant's transaction of that number is another payment.
+            other = app.payments.record(ADMIN, self._fakepay(a, unit_a, "30.00", merchant="M2"))
+            assert other.new and other.unit_id == unit_a
+            for estate, held in ((a, "30.00"), (b, "50.00")):
+                balance = app.ledger.trial_balance(ADMIN, estate.id)
+                assert balance["gateway:fakepay"] == Decimal(held)
+
+    def test_the_database_holds_payment_keys_per_estate_and_per_merchant(
+        self, app: Propcare
+    ) -> None:
+        a, unit_a, b, _ = self._two_estates_with_a_unit(app)
+        paid = app.payments.pay_at_counter(ADMIN, unit_a, Decimal("10.00"), "cash", txn_id="0001")
+
+        def add(
+            uow: UnitOfWork, estate: Estate, provider: str, txn: str, merchant: str = ""
+        ) -> int:
+            return uow.payments.add(
+                estate_id=estate.id, provider=provider, provider_txn_id=txn, amount_fen=1000,
+                unit_id=None, order_id=None, method="", paid_at=START, entry_id=paid.entry_id,
+                status="suspense", merchant=merchant,
+            )  # fmt: skip
+
+        # Past the service's own checks: the schema itself must hold the keys.
+        with pytest.raises(Conflict), app.unit_of_work() as uow:
+            add(uow, a, "counter", "0001")
+        with app.unit_of_work() as uow:
+            slip_b = add(uow, b, "counter", "0001")
+            of_m1 = add(uow, a, "fakepay", "T9", "M1")
+            of_m2 = add(uow, b, "fakepay", "T9", "M2")
+            uow.commit()
+        with pytest.raises(Conflict), app.unit_of_work() as uow:
+            add(uow, b, "fakepay", "T9", "M1")
+        with app.unit_of_work(readonly=True) as uow:
+
+            def found(*key: object) -> int | None:
+                row = uow.payments.by_txn(*key)  # type: ignore[arg-type]
+                return None if row is None else row.id
+
+            assert found(a.id, "counter", "0001") == paid.payment_id
+            assert found(b.id, "counter", "0001") == slip_b
+            assert found(b.id, "fakepay", "T9", "M1") == of_m1  # the merchant's, in any estate
+            assert found(a.id, "fakepay", "T9", "M2") == of_m2
+            assert found(a.id, "fakepay", "T9") is None  # no merchant: the estate's own key
+            assert found(b.id, "fakepay", "T9", "M3") is None
+            # A row kept before its gateway named a merchant is found in its own estate.
+            assert found(a.id, "counter", "0001", "M1") == paid.payment_id
+            assert found(b.id, "counter", "0001", "M1") == slip_b
+            stored = uow.payments.get(of_m1)
+            assert stored is not None and (stored.estate_id, stored.merchant) == (a.id, "M1")
+
+    def test_no_payment_error_names_another_estates_data(
+        self, storage_url: str, storage_plugins: list[object], clock: FixedClock
+    ) -> None:
+        with self._app_with_a_gateway(storage_url, storage_plugins, clock) as app:
+            a, unit_a, b, unit_b = self._two_estates_with_a_unit(app)
+            pay = app.payments
+            paid_b = pay.pay_at_counter(ADMIN, unit_b, Decimal("4321.09"), "pos", txn_id="0001")
+            pay.record(ADMIN, self._fakepay(b, unit_b, "4321.07", txn="4200009"))
+            parked_b = pay.record(
+                ADMIN,
+                PaymentNotice(b.id, "counter", "P-1", Decimal("4321.05"), START, order_id="x"),
+            )
+            parked_a = pay.record(
+                ADMIN, PaymentNotice(a.id, "counter", "P-2", Decimal("1.00"), START, order_id="x")
+            )
+            finance_a = Actor("A财务", {"finance", "front_desk"}, {a.id})
+            pay.pay_at_counter(finance_a, unit_a, Decimal("30.00"), "cash", txn_id="0001")
+            before_b = pay.anomalies(ADMIN, b.id)
+            counter_body = json.dumps(
+                {"estate_id": a.id, "txn_id": "0001", "amount": "4000", "unit_id": unit_a,
+                 "paid_at": START.isoformat()}
+            ).encode()  # fmt: skip
+            probes: dict[str, Callable[[], object]] = {
+                "slip replayed in A": lambda: pay.pay_at_counter(
+                    finance_a, unit_a, Decimal("31.00"), "cash", txn_id="0001"),
+                "slip replayed by the system": lambda: pay.pay_at_counter(
+                    ADMIN, unit_a, Decimal("32.00"), "cash", txn_id="0001"),
+                "B's slip number at A's till, JSON": lambda: pay.handle_notification(
+                    ADMIN, "counter", {}, counter_body),
+                "B's merchant transaction routed to A": lambda: pay.record(
+                    ADMIN, self._fakepay(a, unit_a, "1.00", txn="4200009")),
+                "A's suspense slip with another amount": lambda: pay.record(
+                    ADMIN, PaymentNotice(a.id, "counter", "P-2", Decimal("2.00"), START)),
+                "a notice for B by A's staff": lambda: pay.record(
+                    finance_a, self._fakepay(b, unit_b, "1.00", txn="4200010")),
+                "B's payment": lambda: pay.payment(finance_a, paid_b.payment_id),
+                "refund B's payment": lambda: pay.refund(
+                    finance_a, paid_b.payment_id, Decimal("1.00"), "退"),
+                "reverse B's payment": lambda: pay.reverse(finance_a, paid_b.payment_id, "错"),
+                "resolve B's suspense": lambda: pay.resolve_suspense(
+                    finance_a, parked_b.payment_id, unit_a),
+                "resolve A's suspense to B's unit": lambda: pay.resolve_suspense(
+                    ADMIN, parked_a.payment_id, unit_b),
+                "resolve A's suspense to B's unit by A": lambda: pay.resolve_suspense(
+                    finance_a, parked_a.payment_id, unit_b),
+                "pay at B's unit": lambda: pay.pay_at_counter(
+                    finance_a, unit_b, Decimal("1.00"), "cash", txn_id="0001"),
+                "order for B's unit": lambda: pay.request_payment(
+                    finance_a, unit_b, Decimal("1.00"), "fakepay"),
+                "B's credit": lambda: pay.apply_credit(finance_a, unit_b),
+                "B's anomalies": lambda: pay.anomalies(finance_a, b.id),
+                "B's suspense": lambda: pay.suspense(finance_a, b.id),
+                "B's refunds": lambda: pay.refunds(finance_a, b.id),
+                "B's compensations": lambda: pay.compensations(finance_a, b.id),
+            }  # fmt: skip
+            messages: dict[str, str] = {}
+            for name, probe in probes.items():
+                with pytest.raises(PropcareError) as info:
+                    probe()
+                messages[name] = str(info.value)
+            messages.update({f"A's anomaly {k}": d for _, _, k, d in pay.anomalies(ADMIN, a.id)})
+            secrets = ("4321.09", "4321.07", "4321.05", "B苑", "3-303",
+                       f"unit {unit_b}", f"estate {b.id}")  # fmt: skip
+            leaks = {name: m for name, m in messages.items() if any(s in m for s in secrets)}
+            assert leaks == {}
+            assert pay.anomalies(ADMIN, b.id) == before_b
+
+    # --- tickets: an append-only history, a row that moves only by appending (issue 15) ----
+
+    def _ticket_world(self, app: Propcare) -> tuple[Estate, int, int, int]:
+        """An estate with a unit, a front-desk clerk and a technician (their ids)."""
+        estate = self._estate(app)
+        building = app.estates.add_building(ADMIN, estate.id, "1栋")
+        (unit,) = app.estates.add_units(ADMIN, building.id, [UnitSpec("101", Decimal("90"))])
+        clerk = app.staff.create(ADMIN, estate.id, "王客服", ["front_desk"], date(2020, 1, 1))
+        tech = app.staff.create(ADMIN, estate.id, "李师傅", ["technician"], date(2020, 1, 1))
+        return estate, unit.id, clerk.id, tech.id
+
+    def test_a_late_response_stays_late_whatever_the_sql(
+        self, app: Propcare, clock: FixedClock
+    ) -> None:
+        """Ticket history feeds timeliness, appraisal and pay: the database refuses to
+        delete or rewrite an event, a charge or an alert, to delete a ticket, or to change
+        a ticket row except one event at a time (each as Conflict)."""
+        estate, unit, clerk, tech = self._ticket_world(app)
+        other = self._estate(app, "海棠湾")
+        ticket = app.tickets.open(
+            ADMIN, estate.id, category="home_repair", channel="phone", summary="漏水",
+            unit_id=unit, first_contact_staff_id=clerk,
+        )  # fmt: skip
+        app.tickets.charge(ADMIN, ticket.id, "水龙头", Decimal("35"))
+        clock.set(START + timedelta(hours=3))
+        assert app.tickets.check_sla(ADMIN, estate.id).sent  # the response alerts
+        clock.set(START + timedelta(hours=5))
+        app.tickets.assign(ADMIN, ticket.id, staff_id=tech)
+        clock.set(START + timedelta(hours=6))
+        app.tickets.resolve(ADMIN, ticket.id, "换了阀门")
+        clock.set(START + timedelta(hours=7))
+        closed = app.tickets.callback(ADMIN, ticket.id, satisfaction="satisfied")
+        # Due 15 minutes after the call, answered 5 hours after it.
+        assert closed.deadlines.response == START + timedelta(minutes=15)
+        assert closed.state.responded_at == START + timedelta(hours=5)
+        assert closed.status == "closed"
+
+        def response() -> tuple[int, int]:
+            (row,) = app.ticket_stats.metrics(
+                ADMIN, estate.id, START - timedelta(days=1), START + timedelta(days=1)
+            )
+            rate = row.timely["response"]
+            return rate.numerator, rate.denominator
+
+        assert response() == (0, 1)
+        history = app.tickets.history(ADMIN, ticket.id)
+        (assign,) = [e for e in history if e.action is Action.ASSIGN]
+        events = "ticket events are append-only"
+        charges = "ticket charges are append-only"
+        alerts = "sla alerts are a record of what was sent"
+        changes = "a ticket changes only with a new event"
+        one_step = "a ticket moves one event at a time"
+        intake = "the intake of a ticket never changes"
+        refused = [
+            ("DELETE FROM ticket_events WHERE ticket_id = ? AND seq = ?", (ticket.id, assign.seq),
+             events),
+            ("UPDATE ticket_events SET at = ? WHERE ticket_id = ? AND seq = ?",
+             (ts(START), ticket.id, assign.seq), events),
+            ("UPDATE ticket_events SET action = 'note' WHERE ticket_id = ?", (ticket.id,), events),
+            ("DELETE FROM tickets WHERE id = ?", (ticket.id,), "tickets are never deleted"),
+            ("UPDATE tickets SET responded_at = opened_at WHERE id = ?", (ticket.id,), changes),
+            ("UPDATE tickets SET status = 'received' WHERE id = ?", (ticket.id,), changes),
+            ("UPDATE tickets SET state = ? WHERE id = ?", ("{}", ticket.id), changes),
+            ("UPDATE tickets SET response_due = ? WHERE id = ?",
+             (ts(START + timedelta(hours=6)), ticket.id), "a closed ticket keeps its known"),
+            ("UPDATE tickets SET policy = 'lenient' WHERE id = ?", (ticket.id,),
+             "a closed ticket keeps its known"),
+            ("UPDATE tickets SET last_seq = last_seq - 1 WHERE id = ?", (ticket.id,), one_step),
+            ("UPDATE tickets SET last_seq = last_seq + 1 WHERE id = ?", (ticket.id,), one_step),
+            ("UPDATE tickets SET estate_id = ? WHERE id = ?", (other.id, ticket.id), intake),
+            ("UPDATE tickets SET opened_at = ? WHERE id = ?",
+             (ts(START - timedelta(days=1)), ticket.id), intake),
+            ("UPDATE tickets SET first_contact_staff_id = ? WHERE id = ?", (tech, ticket.id),
+             intake),
+            ("DELETE FROM ticket_charges WHERE ticket_id = ?", (ticket.id,), charges),
+            ("UPDATE ticket_charges SET amount_fen = 1 WHERE ticket_id = ?", (ticket.id,),
+             charges),
+            ("DELETE FROM sla_alerts WHERE ticket_id = ?", (ticket.id,), alerts),
+            ("UPDATE sla_alerts SET at = ? WHERE ticket_id = ?", (ts(START), ticket.id), alerts),
+        ]  # fmt: skip
+        for statement, params, message in refused:
+            with pytest.raises(Conflict, match=message), app.unit_of_work() as uow:
+                uow.execute(statement, params)  # type: ignore[attr-defined]
+                uow.commit()
+        assert app.tickets.history(ADMIN, ticket.id) == history
+        assert app.tickets.get(ADMIN, ticket.id) == closed
+        assert response() == (0, 1)
+        assert app.tickets.verify(ADMIN, estate.id) == TicketVerification(estate.id, 1)
+
+    def test_verify_reports_rows_that_differ_from_their_events(
+        self, app: Propcare, clock: FixedClock
+    ) -> None:
+        """What the triggers must let through (recompute moves an open ticket's deadlines;
+        a row moved one step to a forged event) is what verify reports, field by field."""
+        estate, unit, clerk, tech = self._ticket_world(app)
+
+        def repair() -> int:
+            return app.tickets.open(
+                ADMIN, estate.id, category="home_repair", channel="phone", summary="漏水",
+                unit_id=unit, first_contact_staff_id=clerk,
+            ).id  # fmt: skip
+
+        moved, forged, cleared = repair(), repair(), repair()
+        repair()  # left alone
+        clock.set(START + timedelta(minutes=10))
+        app.tickets.assign(ADMIN, cleared, staff_id=tech)
+        app.tickets.resolve(ADMIN, cleared)
+        app.tickets.callback(ADMIN, cleared, satisfaction="satisfied")
+        assert app.tickets.verify(ADMIN, estate.id) == TicketVerification(estate.id, 4)
+        due = app.tickets.get(ADMIN, moved).deadlines.response
+        assert due is not None
+        with app.unit_of_work() as uow:
+            run = uow.execute  # type: ignore[attr-defined]
+            run(
+                "UPDATE tickets SET response_due = ? WHERE id = ?",
+                (ts(START + timedelta(hours=5)), moved),
+            )
+            run(
+                "INSERT INTO ticket_events (ticket_id, seq, action, at, actor, staff_id, data) "
+                "VALUES (?, 2, 'note', ?, 'someone', NULL, ?)",
+                (forged, ts(START + timedelta(minutes=10)), '{"text": "ok"}'),
+            )
+            run(
+                "UPDATE tickets SET last_seq = 2, responded_at = opened_at, "
+                "state = replace(state, ?, ?) WHERE id = ?",
+                ('"summary":"漏水"', '"summary":"已修好"', forged),
+            )
+            run("UPDATE tickets SET resolution_due = NULL WHERE id = ?", (cleared,))
+            uow.commit()
+        report = app.tickets.verify(ADMIN, estate.id)
+        assert (report.checked, report.ok) == (4, False)
+        found = {t.ticket_id: t for t in report.differing}
+        assert sorted(found) == sorted([moved, forged, cleared])
+        (difference,) = found[moved].differences
+        assert difference.field == "deadlines.response"
+        assert difference.stored == (START + timedelta(hours=5)).isoformat()
+        assert difference.rebuilt == due.isoformat()
+        assert {"responded_at", "state.summary", "state.last_seq"} <= set(found[forged].fields)
+        assert found[cleared].fields == ("deadlines.resolution",)
+        assert "stored none" in found[cleared].describe()
+        # recompute puts the deadlines back; a row that is not its history stays reported.
+        app.tickets.recompute(ADMIN, estate.id)
+        assert [t.ticket_id for t in app.tickets.verify(ADMIN, estate.id).differing] == [forged]
+
+    def test_verify_passes_on_every_way_a_ticket_is_written(
+        self, app: Propcare, clock: FixedClock
+    ) -> None:
+        estate, unit, clerk, tech = self._ticket_world(app)
+        opened = {
+            "category": "home_repair", "channel": "phone", "priority": "normal",
+            "summary": "旧系统工单", "unit_id": unit, "location": "", "reporter_owner_id": None,
+            "reporter_name": "", "estate_id": estate.id, "first_contact_staff_id": clerk,
+        }  # fmt: skip
+        old = START - timedelta(days=30)
+        history = [
+            TicketEvent(1, Action.OPEN, old, "旧系统", clerk, opened),
+            TicketEvent(2, Action.ASSIGN, old + timedelta(hours=1), "旧系统", clerk,
+                        {"staff_id": tech, "team_id": None}),
+            TicketEvent(3, Action.CHARGE, old + timedelta(hours=2), "旧系统", tech,
+                        {"item": "阀门", "quantity": "2", "unit_price": "12.50",
+                         "amount": "25.00"}),
+            TicketEvent(4, Action.RESOLVE, old + timedelta(hours=3), "旧系统", tech, {}),
+            TicketEvent(5, Action.CALLBACK, old + timedelta(days=1), "旧系统", clerk,
+                        {"satisfaction": "satisfied", "fixed": True, "channel": "phone"}),
+        ]  # fmt: skip
+        assert app.tickets.import_history(ADMIN, estate.id, [history, history[:2]]) == 2
+
+        def repair(**kw: object) -> int:
+            return app.tickets.open(
+                ADMIN, estate.id, category="home_repair", channel="phone", summary="漏水",
+                unit_id=unit, first_contact_staff_id=clerk, **kw,  # type: ignore[arg-type]
+            ).id  # fmt: skip
+
+        reworked, noted, cancelled, paused = repair(), repair(), repair(priority="urgent"), repair()
+        clock.set(START + timedelta(hours=1))
+        for ticket in (reworked, noted):
+            app.tickets.assign(ADMIN, ticket, staff_id=tech)
+            app.tickets.charge(ADMIN, ticket, "上门费", Decimal("20"))
+            app.tickets.resolve(ADMIN, ticket)
+        app.tickets.callback(ADMIN, reworked, satisfaction="dissatisfied", fixed=False)
+        app.tickets.callback(ADMIN, noted, satisfaction="satisfied")
+        app.tickets.note(ADMIN, noted, "业主来电致谢")
+        app.tickets.cancel(ADMIN, cancelled, "业主自行修好")
+        app.tickets.assign(ADMIN, paused, staff_id=tech)
+        app.tickets.pause(ADMIN, paused, "等配件")
+        assert app.tickets.get(ADMIN, reworked).state.rework_count == 1
+        app.tickets.recompute(ADMIN, estate.id)
+        report = app.tickets.verify(ADMIN, estate.id)
+        assert report == TicketVerification(estate.id, 6), report.describe()
+
+    # --- storage faults: a lock held too long, another program's database -----------------
+
+    @pytest.fixture
+    def short_lock_timeout(self, monkeypatch: pytest.MonkeyPatch) -> float:
+        """Make the backend give up waiting for another writer's lock after 0.2 s (the
+        built-in SQLite backend's busy timeout); a backend overrides this with its own
+        setting. Returns the seconds."""
+        monkeypatch.setattr("propcare.storage.sqlite.BUSY_TIMEOUT_S", 0.2)
+        return 0.2
+
+    def add_foreign_table(self, storage_url: str) -> None:
+        """Create the table ``their_customers`` with one row (name ``theirs``) in the fresh
+        database at ``storage_url``, as another program would; a backend that is not
+        SQLite overrides this."""
+        if not storage_url.startswith("sqlite:///"):
+            pytest.skip(f"{type(self).__name__} must override add_foreign_table")
+        with sqlite3.connect(storage_url.removeprefix("sqlite:///")) as conn:
+            conn.execute("CREATE TABLE their_customers (id INTEGER PRIMARY KEY, name TEXT)")
+            conn.execute("INSERT INTO their_customers (name) VALUES ('theirs')")
+        conn.close()
+
+    def test_a_writer_kept_waiting_past_the_lock_timeout_gets_database_locked(
+        self, storage_url: str, storage_plugins: list[object], short_lock_timeout: float
+    ) -> None:
+        if not self.persistent:
+            pytest.skip("needs a second connection to the same database")
+        first = Propcare.open(storage_url, plugins=storage_plugins, load_entrypoints=False)
+        second = Propcare.open(storage_url, plugins=storage_plugins, load_entrypoints=False)
+        try:
+            first.estates.create(ADMIN, "翠苑小区")
+            with first.unit_of_work():  # another writer, holding the write lock
+                started = time.monotonic()
+                with pytest.raises(DatabaseLocked) as caught:
+                    second.estates.create(ADMIN, "B苑")
+                waited = time.monotonic() - started
+            assert short_lock_timeout <= waited + 0.05 and waited < short_lock_timeout + 5
+            assert "another writer holds" in str(caught.value)
+            assert [e.name for e in second.estates.list(ADMIN)] == ["翠苑小区"]
+            second.estates.create(ADMIN, "B苑")  # the lock is free: the same app writes again
+        finally:
+            first.close()
+            second.close()
+
+    def test_another_programs_database_is_refused_untouched_unless_adopted(
+        self, storage_url: str, storage_plugins: list[object]
+    ) -> None:
+        if not self.persistent:
+            pytest.skip("an in-memory database cannot hold another program's tables")
+        self.add_foreign_table(storage_url)
+        with pytest.raises(ForeignDatabase) as caught:
+            Propcare.open(storage_url, plugins=storage_plugins, load_entrypoints=False)
+        assert "their_customers" in str(caught.value) and "adopt_foreign" in str(caught.value)
+        with pytest.raises(ForeignDatabase):  # refused again: the first refusal wrote nothing
+            Propcare.open(storage_url, plugins=storage_plugins, load_entrypoints=False)
+        with Propcare.open(
+            storage_url, plugins=storage_plugins, load_entrypoints=False, adopt_foreign=True
+        ) as adopted:
+            self._estate(adopted)
+        with Propcare.open(storage_url, plugins=storage_plugins, load_entrypoints=False) as app:
+            assert [e.name for e in app.estates.list(ADMIN)] == ["翠苑小区"]
+            with app.unit_of_work(readonly=True) as uow:
+                sql = cast(SqlSession, uow)  # both backends' units of work are SQL sessions
+                rows = sql.execute("SELECT name FROM their_customers").fetchall()
+            assert [tuple(r) for r in rows] == [("theirs",)]
+
+    # --- the outbox: failed deliveries, per estate ------------------------------------------
+
+    def test_failed_deliveries_are_listed_and_requeued_within_their_estate(
+        self, app: Propcare
+    ) -> None:
+        a, b = self._estate(app, "A苑"), self._estate(app, "B苑")
+        app.auto_dispatch = False  # look at the rows before anything is sent again
+
+        def notification(estate: Estate, key: str, phone: str) -> NewMessage:
+            payload = {
+                "channel": "sms",
+                "recipient": {"name": "业主", "address": phone},
+                "template": "notice",
+                "locale": "zh-CN",
+                "params": {},
+            }
+            return NewMessage(estate.id, "notification", "notify.notice", payload, key, START)
+
+        with app.unit_of_work() as uow:
+            uow.outbox.add(notification(a, "fa-1", "13812345678"), ["channel:sms"])
+            uow.outbox.add(notification(a, "fa-2", "13900001111"), ["channel:sms"])
+            uow.outbox.add(notification(b, "fb-1", "13722223333"), ["channel:sms"])
+            uow.commit()
+        failed_at = START + timedelta(minutes=3)
+        with app.unit_of_work() as uow:
+            claimed = uow.outbox.claim_due(START, START + timedelta(minutes=5), 10)
+            for c in claimed:
+                phone = c.message.payload["recipient"]["address"]
+                uow.outbox.mark_failed(c.delivery_id, failed_at, f"refused {phone}")
+            uow.commit()
+        by_key = {c.message.key: c.delivery_id for c in claimed}
+        a_ids, b_id = [by_key["fa-1"], by_key["fa-2"]], by_key["fb-1"]
+
+        listed = app.notify.failed(ADMIN, a.id)
+        assert [f.delivery_id for f in listed] == a_ids
+        assert [(f.recipient, f.error, f.attempts) for f in listed] == [
+            ("138****5678", "refused 138****5678", 1),
+            ("139****1111", "refused 139****1111", 1),
+        ]
+        assert listed[0].failed_at == failed_at and listed[0].created_at == START
+        assert [f.delivery_id for f in app.notify.failed(ADMIN, b.id)] == [b_id]
+        with pytest.raises(NotFound):  # B's delivery, named through A: nothing changes
+            app.notify.requeue(ADMIN, a.id, [a_ids[0], b_id])
+        with pytest.raises(NotFound):
+            app.notify.failed(Actor("B经理", {"manager"}, {b.id}), a.id)
+
+        assert app.notify.requeue(ADMIN, a.id, all_failed=True) == a_ids
+        with app.unit_of_work(readonly=True) as uow:
+            rows = {d.delivery_id: (d.status, d.attempts) for d in uow.outbox.deliveries()}
+        assert [rows[i] for i in a_ids] == [("pending", 0), ("pending", 0)]
+        assert rows[b_id] == ("failed", 1)
+        with app.unit_of_work() as uow:  # due now, and claimed like any pending delivery
+            again = uow.outbox.claim_due(START, START + timedelta(minutes=5), 10)
+            uow.commit()
+        requeued = [c for c in again if c.target == "channel:sms"]  # not outbox.requeued's
+        assert sorted(c.delivery_id for c in requeued) == a_ids
+        assert {c.attempts for c in requeued} == {1}
+
+    def test_a_slow_subscriber_does_not_hold_up_the_call_that_committed(
+        self, app: Propcare
+    ) -> None:
+        release, got = threading.Event(), list[str]()
+
+        def slow(envelope: object) -> None:
+            release.wait(10)
+            got.append(getattr(envelope, "topic", ""))
+
+        app.subscribe(EventSubscriber("slow", slow, frozenset({"registry.created"})))
+        try:
+            estate = app.estates.create(ADMIN, "翠苑小区")  # returns while "slow" waits
+            assert got == []
+            assert app.estates.get(ADMIN, estate.id) == estate  # storage serves the caller
+        finally:
+            release.set()
+        assert app.dispatch_idle(10)
+        assert got == ["registry.created"]

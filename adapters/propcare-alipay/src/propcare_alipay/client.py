@@ -251,7 +251,10 @@ class AlipayClient:
             )
         paid_at = _beijing_time("gmt_payment", _required(params, "gmt_payment"))
         raw = {k: v for k, v in params.items() if k != "sign"}
-        raw["notify_id"] = notify_id  # the ledger dedupes by trade_no; kept for the record
+        raw["notify_id"] = notify_id  # kept for the record
+        # The ledger keys the payment by (provider, merchant, trade_no): the seller account
+        # that received the money, whichever estate the notice is for.
+        raw["merchant"] = settings.seller_id
         return PaymentNotice(
             estate_id=settings.estate_id,
             provider=PROVIDER,

@@ -11,13 +11,22 @@ This module runs that SQL on PostgreSQL:
   ``date`` as ISO text, a whole ``numeric`` (``SUM`` of bigint) as ``int``;
 - writers take one transaction-scoped advisory lock, so write units of work run
   one at a time across every process on the database, as SQLite's ``BEGIN
-  IMMEDIATE`` makes them; readers never wait (MVCC);
+  IMMEDIATE`` makes them; readers never wait (MVCC). No lock is waited for longer
+  than the session's ``lock_timeout``: 30 s (``LOCK_TIMEOUT_S``) unless the server,
+  the role or the URL (``?options=-c%20lock_timeout%3D5s``) sets one; a writer that
+  waited that long gets :class:`~propcare.errors.DatabaseLocked`, at open as in any
+  unit of work;
+- a database whose schema holds another program's tables and no propcare
+  ``schema_version`` is refused (:class:`~propcare.errors.ForeignDatabase`) before
+  anything is written, unless opened with ``adopt_foreign=True``; a database at the
+  newest version is opened without taking the migration lock;
 - a connection the server dropped is replaced at the next unit of work; the
   transaction it was in is gone, so nothing of it was written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -34,10 +43,16 @@ from psycopg.rows import RowMaker, tuple_row
 from psycopg.types.datetime import DateLoader, TimestamptzLoader
 from psycopg.types.numeric import NumericLoader
 
-from propcare.app import shown_url
-from propcare.errors import Conflict, SchemaVersionError, StorageError, ValidationError
-from propcare.storage.sqlite import SqlUnitOfWork
+from propcare.errors import (
+    Conflict,
+    DatabaseLocked,
+    SchemaVersionError,
+    StorageError,
+    ValidationError,
+)
+from propcare.storage.sqlite import SqlUnitOfWork, foreign_database
 from propcare.storage.sqlite_values import ts
+from propcare.storage.urls import ambiguity, scrubbed, shown_url
 
 __all__ = [
     "MIGRATIONS_PACKAGE",
@@ -55,6 +70,9 @@ MIGRATIONS_PACKAGE = "propcare_postgres.migrations"
 # Advisory lock keys (any bigint; these spell "propcare" and "migrate" in hex-ish).
 WRITE_LOCK = 0x70726F7063617265
 MIGRATE_LOCK = 0x6D69677261746500
+# How long a statement waits for a lock (the write lock above, a table's) when the session
+# has no lock_timeout of its own; then DatabaseLocked.
+LOCK_TIMEOUT_S = 30.0
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -168,7 +186,14 @@ def _bind(sql: str, params: Sequence[Any]) -> tuple[Any, Any]:
 def _conninfo(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.split("+", 1)[0].lower() not in ("postgresql", "postgres"):
-        raise ValidationError("url", url, "use postgresql://user[:password]@host[:port]/database")
+        raise ValidationError(
+            "url", shown_url(url), "use postgresql://user[:password]@host[:port]/database"
+        )
+    # libpq would read the password otherwise than it was meant (and quote parts of it
+    # back as a host or port in its error): refuse, and say how to write it.
+    problem = ambiguity(url)
+    if problem is not None:
+        raise ValidationError("url", shown_url(url), problem)
     return "postgresql://" + rest
 
 
@@ -178,9 +203,18 @@ def connect(url: str) -> psycopg.Connection[Any]:
     try:
         conn = psycopg.connect(_conninfo(url), autocommit=True, row_factory=_named_row)
     except psycopg.Error as exc:
-        raise StorageError("url", shown_url(url), f"cannot connect to PostgreSQL: {exc}") from exc
+        # libpq's message may quote the connection string (a bad percent-escape, say).
+        reason = scrubbed(str(exc), url)
+        raise StorageError(
+            "url", shown_url(url), f"cannot connect to PostgreSQL: {reason}"
+        ) from exc
     conn.execute("SET TIME ZONE 'UTC'")
     conn.execute("SET DateStyle = 'ISO, YMD'")
+    # Never wait for a lock forever; a lock_timeout the server, role or URL set stands.
+    conn.execute(
+        "SELECT set_config('lock_timeout', %s, false) WHERE current_setting('lock_timeout') = '0'",
+        (f"{int(LOCK_TIMEOUT_S * 1000)}ms",),
+    )
     adapters = conn.adapters
     adapters.register_loader("timestamptz", _TimestampText)
     adapters.register_loader("date", _DateText)
@@ -213,12 +247,39 @@ def current_version(conn: psycopg.Connection[Any]) -> int:
     return int(found[0] or 0) if found else 0
 
 
+def schema_state(conn: psycopg.Connection[Any]) -> tuple[str, list[str]]:
+    """``("empty", [])``, ``("propcare", [])`` or ``("foreign", tables)`` for the schema
+    propcare's tables go in (the first of the ``search_path``): propcare's when it has
+    propcare's version table (``schema_version`` with ``version``, ``name`` and
+    ``applied_at``), foreign when it has other tables or views but not that."""
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+        "ORDER BY c.relname"
+    ).fetchall()
+    names = [str(r[0]) for r in rows]
+    if not names:
+        return "empty", []
+    if "schema_version" in names:
+        columns = conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'schema_version'"
+        ).fetchall()
+        if {"version", "name", "applied_at"} <= {str(c[0]) for c in columns}:
+            return "propcare", []
+    return "foreign", names
+
+
 def migrate(conn: psycopg.Connection[Any], target: int | None = None) -> int:
     """Bring the schema up to ``target`` (default: the newest); return the version.
-    Concurrent openers wait on an advisory lock: each file runs once."""
+    Concurrent openers wait on an advisory lock: each file runs once. A database already
+    at ``target`` is only read: no lock is taken."""
     known = migrations()
     newest = known[-1][0] if known else 0
     goal = newest if target is None else target
+    version = current_version(conn)
+    if version > 0 and goal <= version <= newest:
+        return version
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
         conn.execute(
@@ -282,12 +343,16 @@ class PostgresUnitOfWork(SqlUnitOfWork):
                 conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
         except psycopg.Error as exc:
-            self._storage.drop_if_broken()
+            self._storage.abandon()  # the transaction begun, if any, is not left open
+            if isinstance(exc, pg_errors.LockNotAvailable):
+                raise self._storage.locked("cannot begin") from exc
             raise StorageError("database", self._storage.shown, f"cannot begin: {exc}") from exc
 
     def _failed(self, exc: psycopg.Error, sql: str) -> Exception:
         if isinstance(exc, pg_errors.IntegrityError):
             return Conflict("record", _first_words(sql), f"violates a constraint: {exc}")
+        if isinstance(exc, pg_errors.LockNotAvailable):
+            return self._storage.locked(_first_words(sql))
         self._storage.drop_if_broken()
         return StorageError("database", self._storage.shown, str(exc).strip())
 
@@ -369,18 +434,46 @@ class PostgresUnitOfWork(SqlUnitOfWork):
 
 
 class PostgresStorage:
-    """An open PostgreSQL database, migrated to the newest schema on open."""
+    """An open PostgreSQL database, migrated to the newest schema on open.
 
-    def __init__(self, url: str, *, migrate_to: int | None = None) -> None:
+    ``adopt_foreign`` adds propcare's tables to a schema that holds another program's
+    (refused by default, with :class:`~propcare.errors.ForeignDatabase`)."""
+
+    def __init__(
+        self, url: str, *, migrate_to: int | None = None, adopt_foreign: bool = False
+    ) -> None:
         self.url = url
         self.shown = shown_url(url)
         self.lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = connect(url)
+        self.lock_timeout = f"{LOCK_TIMEOUT_S:g}s"
         try:
+            row = self._conn.execute("SHOW lock_timeout").fetchone()
+            self.lock_timeout = str(cast(Any, row)[0])
+            state, tables = schema_state(self._conn)
+            if state == "foreign" and not adopt_foreign:
+                raise foreign_database(self.shown, tables)
             migrate(self._conn, migrate_to)
         except psycopg.Error as exc:
             self._conn.close()
+            if isinstance(exc, pg_errors.LockNotAvailable):
+                raise self.locked("cannot open") from exc
             raise StorageError("database", self.shown, f"cannot migrate: {exc}") from exc
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def locked(self, doing: str) -> DatabaseLocked:
+        """The error of a lock not had within ``lock_timeout``."""
+        return DatabaseLocked(
+            "database",
+            self.shown,
+            f"{doing}: another writer holds a lock this needs (propcare's write or migration "
+            f"lock, or a table's) and did not release it within {self.lock_timeout}, so "
+            "nothing was written; try again when it has finished (a bill run, an import, "
+            "another propcare process), or end the session that holds it "
+            "(pg_stat_activity, pg_locks)",
+        )
 
     @property
     def conn(self) -> psycopg.Connection[Any]:
@@ -397,6 +490,19 @@ class PostgresStorage:
                 self._conn.close()
             self._conn = connect(self.url)
         return self._conn
+
+    def abandon(self) -> None:
+        """Roll back a transaction left open by a failure, then drop a broken connection."""
+        conn = self._conn
+        if (
+            conn is not None
+            and not conn.closed
+            and not conn.broken
+            and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        ):
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("ROLLBACK")
+        self.drop_if_broken()
 
     def drop_if_broken(self) -> None:
         if self._conn is not None and (self._conn.closed or self._conn.broken):
@@ -420,5 +526,7 @@ class PostgresStorage:
         return f"PostgresStorage({self.shown!r})"
 
 
-def open_postgres(url: str) -> PostgresStorage:
-    return PostgresStorage(url)
+def open_postgres(url: str, *, adopt_foreign: bool = False) -> PostgresStorage:
+    """The storage backend's ``open``: ``adopt_foreign`` as :class:`PostgresStorage`
+    takes it."""
+    return PostgresStorage(url, adopt_foreign=adopt_foreign)

@@ -160,6 +160,9 @@ class WeChatPayClient:
         # The payer's openid is a personal identifier the ledger has no use for.
         raw = {k: v for k, v in data.items() if k != "payer"}
         raw["notification_id"] = envelope.get("id")
+        # The ledger keys the payment by (provider, merchant, transaction_id): WeChat Pay
+        # numbers a merchant's transactions, whichever estate the notice is for.
+        raw["merchant"] = s.mchid
         return PaymentNotice(
             estate_id=s.estate_id,
             provider=PROVIDER,
