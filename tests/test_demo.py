@@ -1304,3 +1304,16 @@ def test_no_report_directory_writes_no_report(tmp_path: Path) -> None:
     assert result.report == {}
     assert not (tmp_path / "n-report").exists()
     assert not [k for k in _lines(result) if k.startswith("Monthly report")]
+
+
+def test_a_file_with_another_tools_schema_version_table_is_not_replaced(tmp_path: Path) -> None:
+    # Same table name, other columns: not propcare's, so the demo must not delete it.
+    import sqlite3
+
+    path = tmp_path / "theirs.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_version (id INTEGER, applied TEXT)")
+    with pytest.raises(Conflict, match="is not a propcare database"):
+        run_demo(options(path, units=50, months=1))
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("schema_version",)]

@@ -553,7 +553,7 @@ def test_the_counter_ignores_a_merchant_its_notice_carries(w: World) -> None:
     """A till's slips are the desk's own numbers: a "merchant" in its JSON does not make
     them a merchant's."""
     first = w.app.payments.record(
-        ADMIN, _notice(w, "S-1", "10", unit_id=w.unit, raw={"merchant": "M1"})
+        ADMIN, attrs.evolve(_notice(w, "S-1", "10", unit_id=w.unit), merchant="M1")
     )
     with w.app.unit_of_work(readonly=True) as uow:
         row = uow.payments.get(first.payment_id)
@@ -565,12 +565,11 @@ def test_a_gateway_notice_with_a_malformed_merchant_is_refused(clock: Any, merch
     with open_with_wechat("sqlite://:memory:", clock) as app:
         w = World(app)
         before = w.state()
-        notice = PaymentNotice(
-            w.estate, "wechatpay", "4200001", Decimal("1"), T0, unit_id=w.unit,
-            raw={"merchant": merchant},
-        )  # fmt: skip
-        with pytest.raises(ValidationError, match="raw.merchant"):
-            app.payments.record(ADMIN, notice)
+        with pytest.raises(ValidationError, match="merchant"):
+            PaymentNotice(
+                w.estate, "wechatpay", "4200001", Decimal("1"), T0, unit_id=w.unit,
+                merchant=merchant,
+            )  # fmt: skip
         assert w.state() == before
 
 
@@ -636,7 +635,7 @@ def check_upgraded_payments(app: Propcare) -> None:
     # WeChat Pay repeats a notice of before the upgrade, now naming its merchant: the same.
     notice = PaymentNotice(
         b, "wechatpay", "4200001", Decimal("100.00"), T0, unit_id=UnitId(2), method="wechat",
-        raw={"merchant": "1900000109"},
+        merchant="1900000109",
     )  # fmt: skip
     assert app.payments.record(ADMIN, notice).payment_id == 2
     fresh = app.payments.record(ADMIN, attrs.evolve(notice, provider_txn_id="4200002"))

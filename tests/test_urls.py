@@ -258,3 +258,23 @@ def test_every_secret_libpq_reads_from_a_key_value_string_is_hidden(rest: str) -
     for dsn in (f"password={rest}", f"host=h password={rest} dbname=d", f"sslpassword = {rest}"):
         for key, value in _libpq_secrets(dsn).items():
             assert _hidden(dsn, value), (dsn, key, value)
+
+
+def test_a_key_value_connection_string_given_as_db_is_refused_masked() -> None:
+    from click.testing import CliRunner
+
+    from propcare.cli import main
+
+    result = CliRunner().invoke(main, ["info", "--db", "host=h dbname=x password=S3cr3t"])
+    assert result.exit_code == 2, result.output
+    assert "S3cr3t" not in result.output
+    assert "give a postgresql:// URL, not a key=value connection string" in result.stderr
+
+
+def test_a_bad_url_never_shows_the_password() -> None:
+    from propcare.app import backend_name
+    from propcare.errors import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        backend_name("host=h password=S3cr3t")
+    assert "S3cr3t" not in str(caught.value)

@@ -3,17 +3,20 @@
 Importing propcare does no IO; :meth:`Propcare.open` opens the database.
 """
 
-from propcare.access import Actor, Resource
+from propcare.access import Actor, Resource, RoleGrant
 from propcare.app import Propcare
 from propcare.clock import Clock, FixedClock, SystemClock
 from propcare.errors import (
     ConfigError,
     Conflict,
+    DatabaseLocked,
+    ForeignDatabase,
     InvalidTransition,
     MoneyTypeError,
     NotFound,
     PermissionDenied,
     PropcareError,
+    ReadOnlyDatabase,
     StorageError,
     ValidationError,
 )
@@ -50,12 +53,14 @@ __all__ = [
     "Clock",
     "ConfigError",
     "Conflict",
+    "DatabaseLocked",
     "DeliveryFailed",
     "Estate",
     "Event",
     "EventEnvelope",
     "EventSubscriber",
     "FixedClock",
+    "ForeignDatabase",
     "IdCardNumber",
     "InvalidTransition",
     "MoneyTypeError",
@@ -69,8 +74,10 @@ __all__ = [
     "Phone",
     "Propcare",
     "PropcareError",
+    "ReadOnlyDatabase",
     "Recipient",
     "Resource",
+    "RoleGrant",
     "Staff",
     "StorageBackend",
     "StorageError",

@@ -97,7 +97,8 @@ def _open_storage(
 def backend_name(url: str) -> str:
     """``postgresql+psycopg://...`` -> ``postgresql``; ``sqlite:///a.db`` -> ``sqlite``."""
     if not isinstance(url, str) or ":" not in url:
-        raise ValidationError("url", url, "must be a database URL such as sqlite:///propcare.db")
+        shown = shown_url(url) if isinstance(url, str) else url
+        raise ValidationError("url", shown, "must be a database URL such as sqlite:///propcare.db")
     return url.split(":", 1)[0].split("+", 1)[0].lower()
 
 
@@ -397,4 +398,4 @@ class Propcare:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Propcare({self.storage.url!r})"
+        return f"Propcare({shown_url(self.storage.url)!r})"  # reprs end up in logs

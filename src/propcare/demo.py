@@ -60,7 +60,7 @@ from propcare.registry.model import (
     Vendor,
 )
 from propcare.registry.service import UnitSpec
-from propcare.storage.sqlite import parse_sqlite_url
+from propcare.storage.sqlite import parse_sqlite_url, schema_state
 from propcare.tickets.model import (
     CALLBACK_POLICY,
     REPAIRS,
@@ -344,7 +344,8 @@ Progress = Callable[[int, int, str | None], None]
 
 
 def is_propcare_database(path: Path) -> bool:
-    """True if ``path`` is an SQLite file with propcare's ``schema_version`` table."""
+    """True if ``path`` is an SQLite file with propcare's version table (``schema_version``
+    with its columns: the rule ``Propcare.open`` applies, ``storage.sqlite.schema_state``)."""
     try:
         with path.open("rb") as f:
             if f.read(16) != b"SQLite format 3\x00":
@@ -362,10 +363,8 @@ def _has_schema_table(path: Path, mode: str) -> bool:
     except sqlite3.Error:
         return False
     try:
-        row = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-        ).fetchone()
-        return row is not None
+        # The library's own rule: propcare's version table, with its columns.
+        return schema_state(conn)[0] == "propcare"
     except sqlite3.Error:
         return False
     finally:

@@ -55,7 +55,7 @@ def test_a_good_notice_decodes_into_a_payment_notice() -> None:
     assert notice.unit_id is None
     assert notice.raw["notify_id"] == SIGNED["notify_id"] and "sign" not in notice.raw
     assert notice.raw["subject"] == "物业费 2026-11"
-    assert notice.raw["merchant"] == SELLER_ID  # the ledger keys the payment by it
+    assert notice.merchant == SELLER_ID  # the ledger keys the payment by it
 
 
 @settings(max_examples=150, deadline=None)

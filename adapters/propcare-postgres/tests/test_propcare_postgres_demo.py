@@ -57,6 +57,8 @@ def test_info_describes_a_postgresql_database_without_its_password(
     assert done.exit_code == 0, done.output
     assert "postgresql (from postgres)" in done.stdout
     assert "secret" not in done.stdout and "test:***@" in done.stdout
+    with Propcare.open(url, plugins=[propcare_postgres], load_entrypoints=False) as app:
+        assert "secret" not in repr(app) and "test:***@" in repr(app)  # reprs reach logs
 
 
 def test_postgres_and_driver_spellings_of_the_url_open_the_same_backend(

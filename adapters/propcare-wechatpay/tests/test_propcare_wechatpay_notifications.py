@@ -94,7 +94,7 @@ def test_the_notice_carries_what_wechat_pay_said(fake: FakeWeChatPay) -> None:
     assert notice.paid_at.utcoffset() == timedelta(hours=8)
     assert notice.method == "wechat" and notice.unit_id is None
     assert notice.raw["trade_state"] == "SUCCESS" and "payer" not in notice.raw
-    assert notice.raw["merchant"] == MCHID  # the ledger keys the payment by it
+    assert notice.merchant == MCHID  # the ledger keys the payment by it
 
 
 def test_a_key_named_by_its_public_key_id_verifies_too(fake: FakeWeChatPay) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ from propcare.registry.model import (
     Staff,
 )
 from propcare.storage.sqlite import parse_sqlite_url
+from propcare.storage.urls import secrets_in, shown_url
 
 REFUSED = 1
 USAGE_ERROR = 2
@@ -90,7 +92,18 @@ def database_url(text: str) -> str:
     """A URL as given, or a plain path made an SQLite URL (``x.db`` -> ``sqlite:///x.db``)."""
     if not text.strip():
         raise ValidationError("db", text, "must be a database URL or a path to an SQLite file")
-    return text if has_url_scheme(text) else sqlite_url(Path(text).expanduser())
+    if has_url_scheme(text):
+        return text
+    if secrets_in(text) or _DSN.match(text):
+        # libpq's key=value form is not a path: taken for one, it would be echoed whole
+        # (password and all) in "no such database file".
+        raise ValidationError(
+            "db", shown_url(text), "give a postgresql:// URL, not a key=value connection string"
+        )
+    return sqlite_url(Path(text).expanduser())
+
+
+_DSN = re.compile(r"^\s*(host|hostaddr|dbname|user|port|password)\s*=", re.IGNORECASE)
 
 
 def _require_existing(url: str) -> None:

@@ -9,6 +9,7 @@ and Alipay plug in through ``propcare_payment_gateways`` without ledger changes.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -64,12 +65,28 @@ class PaymentIntent:
     pay_url: str | None = None
 
 
+def _merchant(_inst: Any, _attribute: Any, value: Any) -> None:
+    if not isinstance(value, str) or (value and not _MERCHANT.fullmatch(value)):
+        raise ValidationError(
+            "merchant", value, "must be a merchant id: 1-64 letters, digits or _.-"
+        )
+
+
+# A merchant id goes into the journal key between colons: no colon, nothing unprintable.
+_MERCHANT = re.compile(r"[0-9A-Za-z_.\-]{1,64}")
+
+
 @attrs.frozen
 class PaymentNotice:
-    """A verified "money arrived" message. ``(provider, provider_txn_id)`` is unique.
+    """A verified "money arrived" message.
 
     It names the ``unit_id`` directly (front desk) or the ``order_id`` it pays; a
     notice naming neither, or an unknown one, goes to suspense for a person.
+    ``merchant`` is the provider's merchant account that received the money (WeChat
+    Pay's mchid, Alipay's seller id), "" for the counter. The payment is recorded once
+    per (estate, provider, provider_txn_id) when ``merchant`` is "", and once per
+    (provider, merchant, provider_txn_id) across estates when it is given: see
+    :mod:`propcare.ledger.payments`.
     """
 
     estate_id: int
@@ -81,6 +98,7 @@ class PaymentNotice:
     order_id: str | None = None
     method: str = ""  # counter: cash, pos, transfer; gateways: their own
     raw: Mapping[str, Any] = attrs.field(factory=dict)
+    merchant: str = attrs.field(default="", validator=_merchant)
 
 
 @attrs.frozen

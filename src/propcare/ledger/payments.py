@@ -7,7 +7,7 @@ the key:
 - The counter, and a gateway whose notice names no merchant: (estate, provider, txn id).
   Each estate's front desk numbers its own slips, so estate A's slip "0001" is a payment
   of its own, not a replay of estate B's "0001".
-- A gateway notice naming its merchant account (``notice.raw["merchant"]``: WeChat Pay's
+- A gateway notice naming its merchant account (``notice.merchant``: WeChat Pay's
   mchid, Alipay's seller id): (provider, merchant, txn id), in every estate. The provider
   numbers the merchant's transactions, and one merchant account may collect for several
   estates (the notice's attach or order decides which). Two estates' payments never
@@ -37,7 +37,6 @@ call and no money leaves without a record. The provider's answer moves it to pai
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -147,24 +146,11 @@ class _Mismatch(Exception):
         self.detail = detail
 
 
-# A merchant id goes into the journal key between colons: no colon, nothing unprintable.
-_MERCHANT = re.compile(r"[0-9A-Za-z_.\-]{1,64}")
-
-
 def _merchant(notice: PaymentNotice) -> str:
-    """The merchant account a gateway's notice names (``raw["merchant"]``), "" for none.
+    """The merchant account that numbers the notice's transaction ("" for none).
 
     The counter's slips are the front desk's own numbers, whatever its notice carries."""
-    if notice.provider == "counter":
-        return ""
-    merchant = notice.raw.get("merchant", "")
-    if merchant == "":
-        return ""
-    if not isinstance(merchant, str) or not _MERCHANT.fullmatch(merchant):
-        raise ValidationError(
-            "notice.raw.merchant", merchant, "must be a merchant id: 1-64 letters, digits or _.-"
-        )
-    return merchant
+    return "" if notice.provider == "counter" else notice.merchant
 
 
 def _positive_fen(amount: object, field: str = "amount") -> int:

@@ -33,7 +33,12 @@ Settings = Mapping[str, Any]
 
 @attrs.frozen
 class StorageBackend:
-    """A storage backend, chosen by the scheme of the URL given to ``Propcare.open``."""
+    """A storage backend, chosen by the scheme of the URL given to ``Propcare.open``.
+
+    ``open(url)`` refuses (``ForeignDatabase``) a database holding another program's
+    tables and no propcare schema, writing nothing; one that can take such a database
+    over accepts the keyword ``adopt_foreign=True`` too.
+    """
 
     name: str
     open: Callable[[str], Storage]

@@ -557,7 +557,7 @@ class StorageContract:
     ) -> PaymentNotice:
         return PaymentNotice(
             estate.id, "fakepay", txn, Decimal(amount), START, unit_id=unit,
-            method="fakepay", raw={"merchant": merchant},
+            method="fakepay", merchant=merchant,
         )  # fmt: skip
 
     def test_estates_number_their_counter_slips_independently(self, app: Propcare) -> None:

@@ -254,7 +254,6 @@ class AlipayClient:
         raw["notify_id"] = notify_id  # kept for the record
         # The ledger keys the payment by (provider, merchant, trade_no): the seller account
         # that received the money, whichever estate the notice is for.
-        raw["merchant"] = settings.seller_id
         return PaymentNotice(
             estate_id=settings.estate_id,
             provider=PROVIDER,
@@ -263,6 +262,7 @@ class AlipayClient:
             paid_at=paid_at,
             order_id=out_trade_no,
             method=PROVIDER,
+            merchant=settings.seller_id,
             raw=raw,
         )
 

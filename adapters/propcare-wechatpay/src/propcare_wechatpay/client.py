@@ -162,7 +162,6 @@ class WeChatPayClient:
         raw["notification_id"] = envelope.get("id")
         # The ledger keys the payment by (provider, merchant, transaction_id): WeChat Pay
         # numbers a merchant's transactions, whichever estate the notice is for.
-        raw["merchant"] = s.mchid
         return PaymentNotice(
             estate_id=s.estate_id,
             provider=PROVIDER,
@@ -171,6 +170,7 @@ class WeChatPayClient:
             paid_at=paid_at,
             order_id=order_id,
             method="wechat",
+            merchant=s.mchid,
             raw=raw,
         )
 
