@@ -286,3 +286,45 @@ def test_the_cli_refuses_another_programs_database_by_the_librarys_rule(tmp_path
     line = error_line(result)
     assert "is not a propcare database" in line and "adopt_foreign" in line
     assert path.read_bytes() == before
+
+
+def test_a_read_only_database_opens_with_a_new_years_file_and_leaves_the_flags(
+    tmp_path: Path,
+) -> None:
+    # Opening recomputes the deadlines that waited for a year once its data is configured;
+    # on a database it may not write, it reads them as they are instead of failing.
+    from datetime import date, datetime
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from propcare import FixedClock
+
+    path = tmp_path / "estate.db"
+    url = f"sqlite:///{path}"
+    sh = ZoneInfo("Asia/Shanghai")
+    with Propcare.open(
+        url, load_entrypoints=False, clock=FixedClock(datetime(2027, 1, 4, 9, tzinfo=sh))
+    ) as app:
+        estate = app.estates.create(ADMIN, "翠苑")
+        unit = app.estates.add_unit(
+            ADMIN, app.estates.add_building(ADMIN, estate.id, "1栋").id, "101", Decimal(90)
+        )
+        clerk = app.staff.create(ADMIN, estate.id, "王", ["front_desk"], date(2024, 1, 1))
+        app.tickets.open(
+            app.staff.actor_for(ADMIN, clerk.id, date(2024, 1, 1)), estate.id,
+            category="home_repair", channel="phone", summary="漏水", unit_id=unit.id,
+        )  # fmt: skip
+    fixture = tmp_path / "fixture-2027.toml"
+    fixture.write_text(
+        'name = "test fixture, not the State Council schedule"\n'
+        'covers = [2027]\ndays_off = ["2027-01-01"]\n',
+        encoding="utf-8",
+    )
+    office = {"windows": {"mon-fri": ["09:00-12:00", "13:30-18:00"]},
+              "sources": ["cn", {"file": str(fixture)}]}  # fmt: skip
+    config = {"calendars": {"office": office, "24x7": {"always": True}}}
+    with read_only(path), Propcare.open(url, load_entrypoints=False, config=config) as app:
+        assert app.storage.readonly  # type: ignore[attr-defined]
+        assert app.tickets.holiday_gaps(ADMIN, estate.id).tickets == 1  # still flagged
+    with Propcare.open(url, load_entrypoints=False, config=config) as app:
+        assert app.tickets.holiday_gaps(ADMIN, estate.id).tickets == 0  # writable: refreshed
