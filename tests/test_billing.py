@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from propcare import Actor, Propcare, UnitSpec
+from propcare import Actor, FixedClock, Propcare, UnitSpec
 from propcare.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationError
 from propcare.ledger import billing_service
 from propcare.ledger.billing import (
@@ -332,20 +333,26 @@ def test_an_estate_without_units_bills_nothing(app: Propcare) -> None:
     assert (report.billed_now, report.already_billed, report.total_now) == (0, 0, Decimal(0))
 
 
+def _on(clock: FixedClock, day: date) -> date:
+    """Move the clock to ``day`` (late fees accrue by days that have passed)."""
+    clock.set(datetime.combine(day, time(9), tzinfo=ZoneInfo("Asia/Shanghai")))
+    return day
+
+
 def test_late_fees_are_off_until_a_contract_sets_them(
-    app: Propcare, estate: dict[str, Any]
+    app: Propcare, estate: dict[str, Any], clock: FixedClock
 ) -> None:
     e, u = estate["estate"], estate["units"]
     app.billing.run(ADMIN, e.id, "2026-11")  # due 2026-11-16
-    assert app.billing.assess_late_fees(ADMIN, e.id, date(2026, 12, 21)).posted == 0
+    assert app.billing.assess_late_fees(ADMIN, e.id, _on(clock, date(2026, 12, 21))).posted == 0
     app.billing.set_late_fees(ADMIN, e.id, Decimal("0.0003"), grace_days=5, cap=Decimal("0.1"))
     # 35 days after the due date, 30 after the grace: 223.93 x 0.0003 x 30 = 2.01537 -> 2.02;
     # 816.00 -> 7.344 -> 7.34; 166.67 -> 1.50003 -> 1.50.
     report = app.billing.assess_late_fees(ADMIN, e.id, date(2026, 12, 21))
     assert (report.posted, report.total_now) == (3, Decimal("10.86"))
-    assert app.billing.assess_late_fees(ADMIN, e.id, date(2026, 12, 28)).posted == 0  # same month
+    assert app.billing.assess_late_fees(ADMIN, e.id, _on(clock, date(2026, 12, 28))).posted == 0
     # Much later the cap (10% of 223.93 = 22.39) holds: only the rest of it is posted.
-    app.billing.assess_late_fees(ADMIN, e.id, date(2028, 1, 31))
+    app.billing.assess_late_fees(ADMIN, e.id, _on(clock, date(2028, 1, 31)))
     fees = _rows(
         app,
         "SELECT SUM(amount_fen) FROM late_fees WHERE unit_id = ? AND fee_item = 'property_fee'",
@@ -356,12 +363,12 @@ def test_late_fees_are_off_until_a_contract_sets_them(
 
 
 def test_a_late_fee_is_waived_by_a_permitted_role_with_a_reason(
-    app: Propcare, estate: dict[str, Any]
+    app: Propcare, estate: dict[str, Any], clock: FixedClock
 ) -> None:
     e, unit = estate["estate"], estate["units"]["101"]
     app.billing.run(ADMIN, e.id, "2026-11")
     app.billing.set_late_fees(ADMIN, e.id, "0.0003")
-    app.billing.assess_late_fees(ADMIN, e.id, date(2026, 12, 16))
+    app.billing.assess_late_fees(ADMIN, e.id, _on(clock, date(2026, 12, 16)))
     (entry_id,) = _rows(app, "SELECT entry_id FROM late_fees WHERE unit_id = ?", (unit.id,))[0]
     before = app.ledger.unit_balance(ADMIN, unit.id)
     clerk = Actor("前台", {"front_desk"}, {e.id})

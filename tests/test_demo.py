@@ -26,7 +26,7 @@ from propcare.appraisal.kpi import Scorecard, grade_of
 from propcare.appraisal.metrics import BUILTIN
 from propcare.appraisal.service import Appraisal
 from propcare.appraisal.service import Result as AppraisalResult
-from propcare.clock import FixedClock
+from propcare.clock import FixedClock, SystemClock
 from propcare.commission.settle import Statement
 from propcare.demo import (
     BUILDINGS,
@@ -67,6 +67,11 @@ ADMIN = Actor.system()
 MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 CHINESE_NAME = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
 UNIT_NUMBER = re.compile(r"^(\d+)-(\d+)(\d{2})$")
+
+
+def _clock_on(day: date) -> FixedClock:
+    """A clock at the evening of ``day``, for a demo of a day the machine has not reached."""
+    return FixedClock(datetime.combine(day, time(18), tzinfo=ZoneInfo("Asia/Shanghai")))
 
 
 def options(db: Path, **changes: object) -> DemoOptions:
@@ -449,7 +454,9 @@ def test_business_dates_follow_the_today_option(
 ) -> None:
     opts, _, first = built
     later = date(2027, 3, 1)
-    run_demo(attrs.evolve(opts, db=tmp_path / "later.db", today=later))
+    # The clock on that day too: the demo takes payments up to its today, and money is
+    # never dated ahead of the clock (issue 15).
+    run_demo(attrs.evolve(opts, db=tmp_path / "later.db", today=later, clock=_clock_on(later)))
     moved = read_back(tmp_path / "later.db")
     shift = later - opts.today
     for a, b in zip(first.units, moved.units, strict=True):
@@ -616,8 +623,11 @@ def test_the_pipeline_needs_neither_click_nor_rich() -> None:
 def test_a_year_without_holiday_data_is_reported_once_not_warned_per_ticket(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    today = date(2027, 2, 1)
     with caplog.at_level("WARNING"):
-        result = run_demo(options(tmp_path / "d.db", units=50, months=1, today=date(2027, 2, 1)))
+        result = run_demo(
+            options(tmp_path / "d.db", units=50, months=1, today=today, clock=_clock_on(today))
+        )
     # No warning a ticket: the tickets carry the flag, the summary says it once.
     assert not [r for r in caplog.records if "ticket deadlines" in r.getMessage()]
     lines = {line.label: line.value for line in result.summary}
@@ -1317,3 +1327,30 @@ def test_a_file_with_another_tools_schema_version_table_is_not_replaced(tmp_path
         run_demo(options(path, units=50, months=1))
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("schema_version",)]
+
+
+def test_a_demo_in_january_without_the_years_holidays_holds_decembers_appraisal(
+    tmp_path: Path,
+) -> None:
+    # From 1 January without the year's holiday data, December's late tickets have
+    # provisional deadlines: its appraisal is not closed (the service refuses), and the
+    # demo says why instead of failing.
+    today = date(2027, 1, 20)
+    result = run_demo(
+        options(tmp_path / "d.db", units=50, months=2, today=today, clock=_clock_on(today))
+    )
+    lines = {line.label: line.value for line in result.summary}
+    held = [v for k, v in lines.items() if "2026-12" in v and "waiting for 2027" in v]
+    assert held, lines
+    assert "add-next-years-holidays.md" in held[0]
+
+
+def test_a_demo_dated_ahead_of_the_machine_clock_runs_on_that_day(tmp_path: Path) -> None:
+    # --today after the machine's date: the demo's clock is that day, so its payments are
+    # not refused as money dated ahead of the clock.
+    today = SystemClock().now().date() + timedelta(days=400)
+    result = run_demo(options(tmp_path / "d.db", units=50, months=1, today=today))
+    lines = {line.label: line.value for line in result.summary}
+    assert "at the counter" in lines["Payments 收费"] and not lines["Payments 收费"].startswith(
+        "0 "
+    )

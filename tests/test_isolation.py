@@ -321,6 +321,12 @@ def _dump(app: Propcare) -> dict[str, list[tuple[Any, ...]]]:
 
 @pytest.fixture
 def world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
+    return build_world(app, admin)
+
+
+def build_world(app: Propcare, admin: Actor) -> tuple[dict[str, Any], Actor]:
+    """Estates A and B, with one record of every kind in A (their ids in the dict
+    returned, by kind) and B's manager. tests/test_fuzz_api.py builds on it too."""
     a = app.estates.create(admin, "A苑")
     b = app.estates.create(admin, "B苑")
     building = app.estates.add_building(admin, a.id, "1栋")

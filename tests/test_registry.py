@@ -83,7 +83,9 @@ def test_id_card_checksum_is_verified_and_the_number_kept_out_of_messages() -> N
 
 
 @given(area=floor_areas())
-def test_any_positive_area_with_up_to_4_decimals_is_kept_exactly(area: Decimal) -> None:
+def test_any_area_from_1_to_100000_m2_with_up_to_4_decimals_is_kept_exactly(
+    area: Decimal,
+) -> None:
     unit = Unit(estate_id=EstateId(1), building_id=BuildingId(1), number="1", floor_area=area)
     assert unit.floor_area == area
 
@@ -95,6 +97,10 @@ def test_any_positive_area_with_up_to_4_decimals_is_kept_exactly(area: Decimal) 
         (Decimal("-3"), ValidationError),
         (Decimal("NaN"), ValidationError),
         (Decimal("1.00001"), ValidationError),
+        (Decimal("0.5"), ValidationError),
+        (Decimal("100000.0001"), ValidationError),
+        (Decimal("1e30"), ValidationError),
+        (2**63, ValidationError),
         (89.5, TypeError),
     ],
 )

@@ -35,7 +35,7 @@ from propcare.access import Actor
 from propcare.app import Propcare, shown_url
 from propcare.appraisal.kpi import Band, Kpi, Rule, RuleKind
 from propcare.appraisal.service import Appraisal, Result
-from propcare.clock import DEFAULT_TZ, Clock, SystemClock, zone
+from propcare.clock import DEFAULT_TZ, Clock, FixedClock, SystemClock, zone
 from propcare.commission.settle import days_of
 from propcare.errors import CalendarDataMissing, Conflict, ValidationError
 from propcare.ledger.arrears import CollectionRate
@@ -160,6 +160,19 @@ def _optional_dir(value: Any) -> Path | None:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("report_dir", value, "must be a directory path or None")
     return Path(value).expanduser()
+
+
+def _demo_clock(options: DemoOptions) -> Clock:
+    """The demo's clock: the one given; else, for a ``today`` after the machine's date,
+    that day's evening, so the demo's payments and deposits (never dated ahead of the
+    clock) are not refused as future money; else the machine's."""
+    if options.clock is not None:
+        return options.clock
+    system = SystemClock()
+    tz = zone(DEFAULT_TZ)
+    if options.today > system.now().astimezone(tz).date():
+        return FixedClock(datetime.combine(options.today, day_time(18), tz))
+    return system
 
 
 def _estate_today(options: DemoOptions) -> date:
@@ -2160,6 +2173,18 @@ def appraise_staff(ctx: DemoContext) -> None:
         if closed.held
         else ""
     )
+    # A month whose tickets' deadlines wait for a year's holiday data is not closed (the
+    # service refuses: pay is not set on provisional timeliness); nor are the ones after it.
+    for i, period in enumerate(periods):
+        gaps = app.tickets.holiday_gaps(ctx.actor, estate_id, period=period)
+        if gaps.tickets:
+            years = ", ".join(map(str, gaps.years))
+            why = (
+                f"{gaps.tickets} tickets of {period} have deadlines waiting for {years} holiday "
+                "data; add it (docs/how-to/add-next-years-holidays.md), then close"
+            )
+            periods = periods[:i]
+            break
     if not periods:
         reason = why or f"no month of the demo period is over by the clock ({closed.open_month})"
         ctx.report("Appraisal 绩效考核", f"none closed: {reason}")
@@ -2366,7 +2391,7 @@ def run_demo(
         url = sqlite_url(options.db)
     else:
         url = options.server_url
-    with Propcare.open(url, clock=options.clock, config=options.config) as app:
+    with Propcare.open(url, clock=_demo_clock(options), config=options.config) as app:
         if options.server_url is not None and app.estates.list(Actor.system()):
             raise ValidationError(
                 "db", shown_url(url), "already holds propcare data: the demo builds into "

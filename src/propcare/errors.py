@@ -27,21 +27,44 @@ __all__ = [
     "SchemaVersionError",
     "StorageError",
     "ValidationError",
+    "shown",
 ]
+
+
+# How much of a value a message quotes: a 100,000-character name is refused with its
+# first characters and its length, not echoed whole into logs and terminals.
+SHOWN_CHARS = 200
+SHOWN_REPR = 300
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a message, at most about ``SHOWN_REPR`` characters: long text
+    and bytes by a prefix of ``SHOWN_CHARS`` and their length, anything else cut short."""
+    if isinstance(value, str | bytes) and len(value) > SHOWN_CHARS:
+        unit = "characters" if isinstance(value, str) else "bytes"
+        return f"{value[:SHOWN_CHARS]!r}... ({len(value):,} {unit})"
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the error itself
+        text = f"<{type(value).__name__}>"
+    if len(text) > SHOWN_REPR:
+        text = f"{text[:SHOWN_REPR]}... ({len(text):,} characters)"
+    return text
 
 
 class PropcareError(Exception):
     """Base of every error propcare raises on purpose.
 
     ``field``, ``value`` and ``rule`` are kept as attributes for programs; the
-    message reads ``field=value: rule`` for people.
+    message reads ``field=value: rule`` for people, the value as :func:`shown` quotes it
+    (a long one by its beginning and its length).
     """
 
     def __init__(self, field: str, value: Any, rule: str) -> None:
         self.field = field
         self.value = value
         self.rule = rule
-        super().__init__(f"{field}={value!r}: {rule}")
+        super().__init__(f"{field}={shown(value)}: {rule}")
 
 
 class ValidationError(PropcareError, ValueError):

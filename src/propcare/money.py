@@ -3,6 +3,14 @@
 A float is never money (binary fractions cannot hold 0.1 yuan), so every entry
 point rejects it with :class:`~propcare.errors.MoneyTypeError`, which is both a
 ``TypeError`` and a :class:`~propcare.errors.PropcareError`.
+
+An amount a caller gives (:func:`exact`: a payment, a deposit, a fee, a target) is at
+most ``MAX_AMOUNT`` yuan either way, ten billion (100亿): more than any estate's fees in
+a century, and far below what integer fen overflow at (2**63 fen, about 9.2e16 yuan,
+PostgreSQL's bigint and SQLite's integer alike). An amount propcare computes
+(:func:`money`: a rate times an area, a late fee) may go beyond it up to ``LIMIT``
+(10**15 yuan, where ``Decimal`` arithmetic at 28 digits is still exact to the fen);
+anything larger is refused with ValidationError rather than overflowing.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ from propcare.errors import MoneyTypeError, ValidationError
 
 __all__ = [
     "FEN",
+    "LIMIT",
+    "MAX_AMOUNT",
     "ZERO",
     "exact",
     "from_fen",
@@ -25,11 +35,13 @@ __all__ = [
 
 FEN = Decimal("0.01")
 ZERO = Decimal("0.00")
+MAX_AMOUNT = Decimal(10**10)  # yuan, either way, for an amount a caller gives
+LIMIT = Decimal(10**15)  # yuan, either way, for any amount at all
 
 Amount = Decimal | int | str
 
 
-def _as_decimal(value: object, field: str) -> Decimal:
+def _as_decimal(value: object, field: str, limit: Decimal = LIMIT) -> Decimal:
     # bool is an int subclass; True yuan is a bug, not an amount.
     if isinstance(value, bool | float):
         raise MoneyTypeError(field, value, "money must be a Decimal, int or str, never a float")
@@ -38,6 +50,8 @@ def _as_decimal(value: object, field: str) -> Decimal:
     elif isinstance(value, int):
         result = Decimal(value)
     elif isinstance(value, str):
+        if len(value) > 40 or "\x00" in value:
+            raise ValidationError(field, value, "is not a decimal number")
         try:
             result = Decimal(value.strip())
         except InvalidOperation:
@@ -48,6 +62,8 @@ def _as_decimal(value: object, field: str) -> Decimal:
         )
     if not result.is_finite():
         raise ValidationError(field, value, "money must be a finite number")
+    if abs(result) > limit:
+        raise ValidationError(field, value, f"must be at most {limit:,} yuan either way")
     return result
 
 
@@ -56,13 +72,15 @@ def money(value: Amount, field: str = "amount") -> Decimal:
 
     Use this for computed amounts (rate x area); use :func:`exact` for amounts a
     person typed, where a third decimal is a mistake rather than something to round.
+    Up to ``LIMIT`` yuan either way.
     """
     return _as_decimal(value, field).quantize(FEN, rounding=ROUND_HALF_UP)
 
 
-def exact(value: Amount, field: str = "amount") -> Decimal:
-    """Accept ``value`` only if it is already a whole number of fen."""
-    d = _as_decimal(value, field)
+def exact(value: Amount, field: str = "amount", *, limit: Decimal = MAX_AMOUNT) -> Decimal:
+    """Accept ``value`` only if it is already a whole number of fen, and at most
+    ``limit`` (``MAX_AMOUNT``, ten billion yuan) either way: an amount a caller gives."""
+    d = _as_decimal(value, field, limit)
     q = d.quantize(FEN, rounding=ROUND_HALF_UP)
     if q != d:
         raise ValidationError(field, value, "must be a whole number of fen (at most 2 decimals)")
@@ -70,8 +88,9 @@ def exact(value: Amount, field: str = "amount") -> Decimal:
 
 
 def to_fen(value: Amount, field: str = "amount") -> int:
-    """Integer fen for storage; the amount must already be whole fen."""
-    return int(exact(value, field) * 100)
+    """Integer fen for storage; the amount must already be whole fen (up to ``LIMIT``:
+    what is stored was checked where it came in, or computed from what was)."""
+    return int(exact(value, field, limit=LIMIT) * 100)
 
 
 def from_fen(fen: int) -> Decimal:

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import attrs
 
 from propcare.access import Actor, Resource
-from propcare.clock import require_aware
+from propcare.clock import AHEAD_TOLERANCE, not_ahead, require_instant
 from propcare.errors import NotFound, PermissionDenied, ValidationError
 from propcare.notify.outbox import Event, NewMessage
 from propcare.registry.model import Estate, EstateId
 from propcare.storage.ports import UnitOfWork
+from propcare.validators import optional_record_id, text
+from propcare.validators import record_id as record_id_of
 
 if TYPE_CHECKING:
     from propcare.app import Propcare
@@ -47,8 +49,12 @@ class Service:
 
     @staticmethod
     def _actor(actor: object) -> Actor:
+        """``actor`` if it is an Actor whose name and staff id may be stored (events and
+        journal entries keep who acted)."""
         if not isinstance(actor, Actor):
             raise ValidationError("actor", actor, "must be a propcare.Actor")
+        text("actor.name", actor.name)
+        optional_record_id("actor.staff_id", actor.staff_id)
         return actor
 
     def _authorize(self, actor: Actor, action: str, resource: Resource) -> None:
@@ -78,9 +84,7 @@ class Service:
         """:meth:`_get` with any lookup by id (``find``) returning a record that has an
         ``estate_id``: NotFound for one the actor may not see, then the action checked
         on it (as a ``resource`` kind, default ``kind``)."""
-        if isinstance(record_id, bool) or not isinstance(record_id, int):
-            raise ValidationError(f"{kind}_id", record_id, "must be an integer id")
-        record = find(record_id)
+        record = find(record_id_of(f"{kind}_id", record_id))
         if record is None or not actor.sees(EstateId(record.estate_id)):
             raise NotFound(
                 f"{kind}_id",
@@ -93,9 +97,7 @@ class Service:
         return record
 
     def _estate(self, uow: UnitOfWork, actor: Actor, estate_id: Any, action: str) -> Estate:
-        if isinstance(estate_id, bool) or not isinstance(estate_id, int):
-            raise ValidationError("estate_id", estate_id, "must be an integer id")
-        estate = uow.estates.get(EstateId(estate_id))
+        estate = uow.estates.get(EstateId(record_id_of("estate_id", estate_id)))
         if estate is None or not actor.sees(estate.id):
             raise NotFound(
                 "estate_id", estate_id, f"no estate with this id among those {actor.name} may see"
@@ -104,8 +106,25 @@ class Service:
         return estate
 
     def _at(self, at: datetime | None, field: str = "at") -> datetime:
-        """``at`` when the caller gives one (it must be aware), else now by the app's clock."""
-        return self._app.clock.now() if at is None else require_aware(field, at)
+        """``at`` when the caller gives one (aware, 1970 to 2100), else now by the app's
+        clock."""
+        return self._app.clock.now() if at is None else require_instant(field, at)
+
+    def _money_at(self, at: datetime | None, field: str = "at", what: str = "money") -> datetime:
+        """:meth:`_at` for a movement of money: never dated more than a day ahead of the
+        app's clock (:func:`propcare.clock.not_ahead`)."""
+        now = self._app.clock.now()
+        return now if at is None else not_ahead(field, require_instant(field, at), now, what)
+
+    def _money_day(self, day: date, zone: str, field: str = "as_of") -> date:
+        """A date a movement of money is computed as of (late fees): at most a day past
+        today in the estate's time zone ``zone``."""
+        today = self._app.clock.now().astimezone(self._app.zone(zone)).date()
+        if day > today + AHEAD_TOLERANCE:
+            raise ValidationError(
+                field, day, f"money cannot be dated ahead of today ({today}) by more than a day"
+            )
+        return day
 
     def _publish(self, uow: UnitOfWork, event: Event, key: str | None = None) -> int:
         """Write ``event`` to this unit of work's outbox, for each subscriber that wants it."""

@@ -21,7 +21,8 @@ from typing import Any
 import attrs
 
 from propcare.errors import ValidationError
-from propcare.validators import enum_member, non_empty, valid_date
+from propcare.money import exact
+from propcare.validators import enum_member, non_empty, text, valid_date
 
 __all__ = [
     "Band",
@@ -32,6 +33,7 @@ __all__ = [
     "Score",
     "Scorecard",
     "calibrate",
+    "calibration_limits",
     "check_bands",
     "grade_of",
     "rank_within",
@@ -43,9 +45,17 @@ ZERO = Decimal(0)
 CENT = Decimal("0.01")
 
 
-def _dec(field: str, value: Any, *, minimum: Decimal | None = None) -> Decimal:
+# Weights, points, caps and a metric's thresholds: far below this, whatever the unit.
+LIMIT = Decimal(10**10)
+
+
+def _dec(
+    field: str, value: Any, *, minimum: Decimal | None = None, maximum: Decimal = LIMIT
+) -> Decimal:
     if isinstance(value, bool | float):
         raise ValidationError(field, value, "write it as a Decimal or a string, not a float")
+    if isinstance(value, str) and len(value) > 40:
+        raise ValidationError(field, value, "is not a number")
     try:
         out = value if isinstance(value, Decimal) else Decimal(value)
     except (ArithmeticError, TypeError, ValueError):
@@ -54,6 +64,19 @@ def _dec(field: str, value: Any, *, minimum: Decimal | None = None) -> Decimal:
         raise ValidationError(field, value, "must be finite")
     if minimum is not None and out < minimum:
         raise ValidationError(field, value, f"must not be below {minimum}")
+    if abs(out) > maximum:
+        raise ValidationError(field, value, f"must be at most {maximum:,}")
+    return out
+
+
+def _grades(field: str, value: Any, *, maximum: Decimal) -> dict[str, Decimal]:
+    """A mapping of names (grades, levels) to numbers from 0 to ``maximum``."""
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, value, "must be a mapping of names to numbers")
+    out = {}
+    for key, number in value.items():
+        text(field, key)
+        out[key] = _dec(f"{field}.{key}", number, minimum=ZERO, maximum=maximum)
     return out
 
 
@@ -74,11 +97,28 @@ def _high(value: Any) -> Decimal:
 
 
 def _base_bonus(value: Any) -> Decimal:
-    return _dec("base_bonus", value, minimum=ZERO)
+    amount = exact(value, "base_bonus")  # yuan: at most MAX_AMOUNT, whole fen
+    if amount < 0:
+        raise ValidationError("base_bonus", value, "must not be below 0")
+    return amount
 
 
 def _praise_points(value: Any) -> Decimal:
-    return _dec("praise_points", value, minimum=ZERO)
+    return _dec("praise_points", value, minimum=ZERO, maximum=HUNDRED)
+
+
+def _vendor_threshold(value: Any) -> Decimal | None:
+    return None if value is None else _dec("vendor_threshold", value, minimum=ZERO, maximum=HUNDRED)
+
+
+def _vendor_rate(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    return _dec("vendor_deduction_rate", value, minimum=ZERO, maximum=Decimal(1))
+
+
+def _label(value: Any) -> None:
+    text("label", value, required=False)
 
 
 def _no_data(value: Any) -> Decimal | None:
@@ -195,7 +235,7 @@ class Kpi:
     rule: Rule = attrs.field(converter=_rule)
     cap: Decimal = attrs.field(default=HUNDRED, converter=_cap)
     no_data: Decimal | None = attrs.field(default=None, converter=_no_data)
-    label: str = ""
+    label: str = attrs.field(default="", validator=lambda _i, _a, v: _label(v))
 
     def __attrs_post_init__(self) -> None:
         if self.weight <= 0:
@@ -223,6 +263,7 @@ class Band:
 
 def check_bands(bands: Sequence[Band]) -> tuple[Band, ...]:
     """Bands sorted from the lowest; they must cover 0..100 with no gap or overlap."""
+    bands = _items("bands", bands, Band)
     if not bands:
         raise ValidationError("bands", [], "give at least one grade band")
     ordered = sorted(bands, key=lambda b: b.low)
@@ -262,15 +303,32 @@ def grade_of(bands: Sequence[Band], total: Decimal) -> str:
 
 
 def _multipliers(value: Mapping[str, Any]) -> dict[str, Decimal]:
-    return {g: _dec(f"multipliers.{g}", m, minimum=ZERO) for g, m in dict(value).items()}
+    return _grades("multipliers", value, maximum=HUNDRED)
 
 
 def _levels(value: Mapping[str, Any]) -> dict[str, Decimal]:
-    return {k: _dec(f"inspection_weights.{k}", w, minimum=ZERO) for k, w in dict(value).items()}
+    return _grades("inspection_weights", value, maximum=HUNDRED)
+
+
+def calibration_limits(value: Any) -> dict[str, Decimal]:
+    """A forced distribution as :func:`calibrate` takes it: grade -> share from 0 to 1."""
+    return _grades("calibration", value, maximum=Decimal(1))
+
+
+def _items(field: str, value: Any, kind: type[Any]) -> tuple[Any, ...]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ValidationError(field, value, f"must be a list of {kind.__name__}")
+    items = tuple(value)
+    if len(items) > 100:
+        raise ValidationError(field, len(items), "at most 100")
+    for i, item in enumerate(items):
+        if not isinstance(item, kind):
+            raise ValidationError(f"{field}[{i}]", item, f"must be a {kind.__name__}")
+    return items
 
 
 def _kpis(value: Iterable[Kpi]) -> tuple[Kpi, ...]:
-    return tuple(value)
+    return _items("kpis", value, Kpi)
 
 
 def _first_of_month(_inst: Any, attribute: Any, value: date) -> None:
@@ -303,8 +361,9 @@ class Scorecard:
         },
     )
     praise_points: Decimal = attrs.field(default=ZERO, converter=_praise_points)
-    vendor_threshold: Decimal | None = None
-    vendor_deduction_rate: Decimal | None = None  # a share of the vendor's monthly fee
+    vendor_threshold: Decimal | None = attrs.field(default=None, converter=_vendor_threshold)
+    # a share of the vendor's monthly fee
+    vendor_deduction_rate: Decimal | None = attrs.field(default=None, converter=_vendor_rate)
     version: int = 1
     id: int = 0
 

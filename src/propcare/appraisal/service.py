@@ -12,7 +12,7 @@ graded by the bands of the scorecard in force at the end of the span.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -29,6 +29,7 @@ from propcare.appraisal.kpi import (
     Score,
     Scorecard,
     calibrate,
+    calibration_limits,
     grade_of,
     rank_within,
     score,
@@ -40,6 +41,7 @@ from propcare.period import Period
 from propcare.registry.model import Estate, EstateId, Staff
 from propcare.service import Service
 from propcare.storage.ports import UnitOfWork
+from propcare.validators import NOTE_MAX, optional_record_id, record_id, text
 
 __all__ = ["AggregateResult", "Appraisal", "AppraisalService", "Result"]
 
@@ -200,21 +202,36 @@ class AppraisalService(Service):
         actor = self._actor(actor)
         extra: dict[str, Any] = {}
         if inspection_weights is not None:
-            extra["inspection_weights"] = dict(inspection_weights)
+            extra["inspection_weights"] = inspection_weights
+        if multipliers is not None:
+            extra["multipliers"] = multipliers
+        text("role", role)
+        card = Scorecard(  # checked before the storage is asked anything
+            estate_id=0,
+            role=role,
+            effective_from=effective_from,
+            kpis=kpis,
+            bands=bands,
+            base_bonus=base_bonus,
+            praise_points=praise_points,
+            vendor_threshold=vendor_threshold,
+            vendor_deduction_rate=vendor_deduction_rate,
+            **extra,
+        )
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "appraisal.configure")
             card = Scorecard(
                 estate_id=estate.id,
                 role=role,
                 effective_from=effective_from,
-                kpis=tuple(kpis),
-                bands=tuple(bands),
-                multipliers=dict(multipliers or {}),
+                kpis=card.kpis,
+                bands=card.bands,
+                multipliers=card.multipliers,
                 base_bonus=base_bonus,
                 praise_points=praise_points,
                 vendor_threshold=vendor_threshold,
                 vendor_deduction_rate=vendor_deduction_rate,
-                **extra,
+                inspection_weights=card.inspection_weights,
             )
             known = self.metric_names()
             for kpi in card.kpis:
@@ -270,10 +287,19 @@ class AppraisalService(Service):
     ) -> Decimal:
         """An inspection at ``level`` (team_leader, supervisor, area_steward) of one staff
         member, team or vendor: ``base`` less each itemised deduction ("垃圾未清: 2").
-        Returns the score (never below 0)."""
+        Returns the score (never below 0); at most 100 deductions."""
         actor = self._actor(actor)
-        if level not in LEVELS:
+        parse_period(period)
+        if not isinstance(level, str) or level not in LEVELS:
             raise ValidationError("level", level, f"must be one of {', '.join(LEVELS)}")
+        optional_record_id("staff_id", staff_id)
+        optional_record_id("team_id", team_id)
+        optional_record_id("vendor_id", vendor_id)
+        if isinstance(deductions, str | bytes | Mapping) or not isinstance(deductions, Iterable):
+            raise ValidationError("deductions", deductions, "must be a list of (reason, points)")
+        deductions = tuple(deductions)
+        if len(deductions) > 100:
+            raise ValidationError("deductions", len(deductions), "at most 100")
         named = [
             (k, v)
             for k, v in (("staff", staff_id), ("team", team_id), ("vendor", vendor_id))
@@ -289,6 +315,7 @@ class AppraisalService(Service):
             reason, pts = item
             if not isinstance(reason, str) or not reason.strip():
                 raise ValidationError(f"deductions[{i}].reason", reason, "say what was found")
+            text(f"deductions[{i}].reason", reason)
             items.append(
                 (
                     reason.strip(),
@@ -320,8 +347,11 @@ class AppraisalService(Service):
         corrects: str | None = None,
     ) -> None:  # fmt: skip
         actor = self._actor(actor)
+        record_id("staff_id", staff_id)
+        parse_period(period)
         if kind != "training" and (not isinstance(reason, str) or not reason.strip()):
             raise ValidationError("reason", reason, f"a {kind} needs a reason")
+        text("reason", reason, max_length=NOTE_MAX, required=False)
         with self._app.unit_of_work() as uow:
             staff = self._active_staff(uow, actor, staff_id, period)
             estate = uow.estates.get(staff.estate_id)
@@ -372,6 +402,7 @@ class AppraisalService(Service):
         value = _points("points", points, low=-HUNDRED, high=HUNDRED)
         if value == 0:
             raise ValidationError("points", points, "a correction changes something")
+        parse_period(corrects_period, "corrects_period")
         self._staff_input(actor, staff_id, period, "adjustment", value, reason, corrects_period)
 
     def inputs(
@@ -396,6 +427,7 @@ class AppraisalService(Service):
         """The month's results: stored ones once it is closed, else computed now."""
         actor = self._actor(actor)
         parse_period(period)
+        calibration = None if calibration is None else calibration_limits(calibration)
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "appraisal.read")
             if period in uow.appraisal.closed_periods(estate.id):
@@ -415,6 +447,7 @@ class AppraisalService(Service):
         and the vendors' fee deductions. Closing a closed month returns it."""
         actor = self._actor(actor)
         parse_period(period)
+        calibration = None if calibration is None else calibration_limits(calibration)
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "appraisal.close")
             if period in uow.appraisal.closed_periods(estate.id):
@@ -485,6 +518,8 @@ class AppraisalService(Service):
         """A quarter (``2026-Q4``) or a year (``2026``) from its closed months: each
         subject's mean monthly total, graded by the bands in force at its end."""
         actor = self._actor(actor)
+        if not isinstance(span, str):
+            raise ValidationError("span", span, "write a quarter as 2026-Q4 or a year as 2026")
         if len(span) == 4 and span.isdigit():
             months = [f"{span}-{m:02d}" for m in range(1, 13)]
         elif len(span) == 7 and span[:4].isdigit() and span[4:6] == "-Q" and span[6] in "1234":
@@ -492,6 +527,7 @@ class AppraisalService(Service):
             months = [f"{span[:4]}-{m:02d}" for m in range(3 * q - 2, 3 * q + 1)]
         else:
             raise ValidationError("span", span, "write a quarter as 2026-Q4 or a year as 2026")
+        parse_period(months[0], "span")
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "appraisal.read")
             closed = [m for m in months if m in uow.appraisal.closed_periods(estate.id)]

@@ -29,7 +29,7 @@ import attrs
 
 from propcare.errors import ConfigError, ValidationError
 from propcare.money import split_by_weights, to_fen
-from propcare.validators import enum_member, valid_date
+from propcare.validators import enum_member, optional_record_id, record_id, valid_date
 
 __all__ = [
     "Attribution",
@@ -101,20 +101,29 @@ class BasisRow(NamedTuple):
 
 def check_shares(shares: Mapping[int, Decimal | str | int]) -> dict[int, Decimal]:
     """Staff id -> percent; every share positive and all summing to exactly 100."""
+    if not isinstance(shares, Mapping):
+        raise ValidationError("shares", shares, "must map staff ids to percent shares")
     if not shares:
         raise ValidationError("shares", dict(shares), "name at least one collector")
+    if len(shares) > 1_000:
+        raise ValidationError("shares", len(shares), "at most 1,000 collectors")
     out: dict[int, Decimal] = {}
     for staff, share in shares.items():
         if isinstance(staff, bool) or not isinstance(staff, int):
             raise ValidationError("shares", staff, "keys are staff ids")
-        if isinstance(share, bool | float):
+        record_id("shares", staff)
+        if isinstance(share, bool | float) or not isinstance(share, Decimal | int | str):
             raise ValidationError(f"shares[{staff}]", share, "a share is a Decimal percent")
         try:
-            value = Decimal(share)
+            value = Decimal(share) if not isinstance(share, str) or len(share) <= 40 else None
         except ArithmeticError:
-            raise ValidationError(f"shares[{staff}]", share, "not a number") from None
-        if not value.is_finite() or value <= 0:
-            raise ValidationError(f"shares[{staff}]", share, "a share is a positive percent")
+            value = None
+        if value is None:
+            raise ValidationError(f"shares[{staff}]", share, "not a number")
+        if not value.is_finite() or not 0 < value <= HUNDRED:
+            raise ValidationError(
+                f"shares[{staff}]", share, "a share is a positive percent, at most 100"
+            )
         out[staff] = value
     total = sum(out.values(), Decimal(0))
     if total != HUNDRED:
@@ -138,6 +147,8 @@ class Split:
     id: int = 0
 
     def __attrs_post_init__(self) -> None:
+        optional_record_id("building_id", self.building_id)
+        optional_record_id("unit_id", self.unit_id)
         if (self.building_id is None) == (self.unit_id is None):
             raise ValidationError(
                 "split", (self.building_id, self.unit_id), "name a building or a unit"

@@ -29,7 +29,15 @@ from propcare.commission.basis import BasisClass, CreditedLine, basis_class
 from propcare.errors import ValidationError
 from propcare.money import to_fen
 from propcare.plugins.hookspecs import hookimpl
-from propcare.validators import enum_member, non_empty, valid_date
+from propcare.validators import (
+    NOTE_MAX,
+    enum_member,
+    non_empty,
+    optional_record_id,
+    params,
+    text,
+    valid_date,
+)
 
 __all__ = [
     "CollectorMonth",
@@ -76,6 +84,21 @@ def _first_of_month(_inst: Any, attribute: Any, value: date) -> None:
         )
 
 
+def _params(value: Any) -> dict[str, Any]:
+    return params("params", value)
+
+
+def _role(_inst: Any, _attr: Any, value: Any) -> None:
+    from propcare.access import ROLES  # the role list lives with the role map
+
+    if value is not None and (not isinstance(value, str) or value not in ROLES):
+        raise ValidationError("role", value, f"must be None or a staff role: {', '.join(ROLES)}")
+
+
+def _reason(_inst: Any, _attr: Any, value: Any) -> None:
+    text("reason", value, max_length=NOTE_MAX, required=False)
+
+
 @attrs.frozen
 class Plan:
     """One version of a commission plan (see the module notes)."""
@@ -83,18 +106,19 @@ class Plan:
     estate_id: int
     name: str = attrs.field(validator=non_empty("name"))
     effective_from: date = attrs.field(validator=_first_of_month)
-    kind: str = "tiered"
-    params: Mapping[str, Any] = attrs.field(factory=dict)
+    kind: str = attrs.field(default="tiered", validator=non_empty("kind"))
+    params: Mapping[str, Any] = attrs.field(factory=dict, converter=_params)
     staff_id: int | None = None
-    role: str | None = None
+    role: str | None = attrs.field(default=None, validator=_role)
     floor_fen: int | None = None
     cap_fen: int | None = None
     version: int = 1
     corrects: int | None = None  # the version id this one corrects
-    reason: str = ""
+    reason: str = attrs.field(default="", validator=_reason)
     id: int = 0
 
     def __attrs_post_init__(self) -> None:
+        optional_record_id("staff_id", self.staff_id)
         if (self.staff_id is None) == (self.role is None):
             raise ValidationError(
                 "applies_to", (self.staff_id, self.role), "name one collector or one role"

@@ -41,6 +41,7 @@ from propcare.commission.plans import (
     WorkingWeeks,
 )
 from propcare.commission.settle import (
+    CSV_HEADERS,
     SourceTotals,
     Statement,
     add_settled,
@@ -59,8 +60,19 @@ from propcare.money import exact, from_fen, to_fen
 from propcare.registry.model import EstateId, Staff, StaffId
 from propcare.service import Service
 from propcare.storage.ports import UnitOfWork
+from propcare.validators import (
+    NOTE_MAX,
+    bounded_int,
+    choice,
+    optional_record_id,
+    text,
+)
+from propcare.validators import params as check_params
 
 __all__ = ["CommissionService", "Settlement"]
+
+# A monthly household target: more households than any estate has.
+MAX_HOUSEHOLDS = 1_000_000
 
 
 @attrs.frozen
@@ -150,8 +162,21 @@ class CommissionService(Service):
     ) -> Plan:
         """A plan, or the next version of the plan called ``name``, for one collector
         (``staff_id``) or a role, from the first day of a month that is not settled yet.
-        To change a settled month's pay, correct its plan (:meth:`correct_plan`)."""
+        To change a settled month's pay, correct its plan (:meth:`correct_plan`).
+        ``params`` map text to what JSON holds (at most 10,000 characters); ``role`` is a
+        staff role; ``floor`` and ``cap`` are at most ``MAX_AMOUNT``."""
         actor = self._actor(actor)
+        Plan(  # checked before the storage is asked anything
+            estate_id=0,
+            name=name,
+            effective_from=effective_from,
+            kind=kind,
+            params=params,
+            staff_id=staff_id,
+            role=role,
+            floor_fen=_money_fen(floor, "floor"),
+            cap_fen=_money_fen(cap, "cap"),
+        )
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "commission.configure")
             plan = Plan(
@@ -194,6 +219,11 @@ class CommissionService(Service):
         actor = self._actor(actor)
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError("reason", reason, "a correction needs a reason")
+        text("reason", reason, max_length=NOTE_MAX)
+        if params is not None:
+            params = check_params("params", params)
+        _money_fen(floor, "floor")
+        _money_fen(cap, "cap")
         with self._app.unit_of_work() as uow:
             old: Plan = self._find(
                 actor, uow.commission.plan, "plan", plan_id, "commission.configure",
@@ -254,10 +284,8 @@ class CommissionService(Service):
         actor = self._actor(actor)
         parse_period(period)
         fen = _money_fen(amount, "amount")
-        if households is not None and (
-            isinstance(households, bool) or not isinstance(households, int) or households < 1
-        ):
-            raise ValidationError("households", households, "must be a whole number above 0")
+        if households is not None:
+            bounded_int("households", households, 1, MAX_HOUSEHOLDS)
         if fen is None and households is None:
             raise ValidationError("target", None, "give an amount, households, or both")
         if fen == 0:
@@ -297,6 +325,7 @@ class CommissionService(Service):
         """Several collectors share a building's or a unit's collections, by percent shares
         that sum to exactly 100, from ``start`` (after the last settled month)."""
         actor = self._actor(actor)
+        Split(0, shares, start, building_id, unit_id, end)  # checked before any lookup
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "commission.configure")
             split = Split(
@@ -338,6 +367,7 @@ class CommissionService(Service):
         """Settled statements, by period, collector and sequence."""
         if period is not None:
             parse_period(period)
+        optional_record_id("staff_id", staff_id)
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, self._actor(actor), estate_id, "commission.read")
             return uow.commission.statements(
@@ -355,6 +385,7 @@ class CommissionService(Service):
 
     def statement_csv(self, actor: Actor, statement_id: int, *, lang: str = "zh-CN") -> str:
         """A statement as CSV (zh-CN headers by default, ``lang="en"`` for English)."""
+        choice("lang", lang, CSV_HEADERS)
         return statement_csv(self.statement(actor, statement_id), lang)
 
     # --- settling -----------------------------------------------------------------------

@@ -9,13 +9,23 @@ exceeds what its receivable still owes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
 from propcare.errors import ValidationError
+from propcare.validators import MAX_ID, bounded_int, text
 
-__all__ = ["Allocation", "AllocationPlan", "AsSpecified", "ByPriority", "Rule", "allocate"]
+__all__ = [
+    "Allocation",
+    "AllocationPlan",
+    "AsSpecified",
+    "ByPriority",
+    "Rule",
+    "allocate",
+    "check_rule",
+]
 
 OpenItem = tuple[str, str, int]  # (fee item, period, fen still owed)
 
@@ -40,11 +50,52 @@ class AllocationPlan:
 
 
 def _items(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
+    return _fee_items(value)
 
 
 def _spec(value: Iterable[tuple[str, str, int]]) -> tuple[tuple[str, str, int], ...]:
-    return tuple(value)
+    return _lines(value)
+
+
+def _sequence(field: str, value: Any) -> tuple[Any, ...]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ValidationError(field, value, "must be a list")
+    items = tuple(value)
+    if len(items) > 1_000:
+        raise ValidationError(field, len(items), "at most 1,000 lines")
+    return items
+
+
+def _fee_items(value: Any) -> tuple[str, ...]:
+    items = _sequence("allocation", value)
+    for item in items:
+        text("allocation fee item", item)
+    return items
+
+
+def _lines(value: Any) -> tuple[tuple[str, str, int], ...]:
+    lines = _sequence("allocation", value)
+    for line in lines:
+        if not isinstance(line, tuple | list) or len(line) != 3:
+            raise ValidationError("allocation", line, "a line is (fee item, period, fen)")
+        text("allocation fee item", line[0])
+        text("allocation period", line[1])
+        bounded_int("allocation fen", line[2], 1, MAX_ID)
+    return tuple((line[0], line[1], line[2]) for line in lines)
+
+
+def check_rule(rule: Any) -> Rule:
+    """``rule`` if it is None or a well-formed ByPriority or AsSpecified (for a rule that
+    reached a service without its own checks: a subclass, a mutated instance)."""
+    if rule is None:
+        return None
+    if isinstance(rule, ByPriority):
+        _fee_items(rule.fee_items)
+        return rule
+    if isinstance(rule, AsSpecified):
+        _lines(rule.lines)
+        return rule
+    raise ValidationError("allocation", rule, "must be None, ByPriority or AsSpecified")
 
 
 @attrs.frozen

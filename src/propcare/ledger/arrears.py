@@ -8,13 +8,14 @@ out of the collection rate (it measures fees, not penalties).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 import attrs
 
 from propcare.errors import ValidationError
+from propcare.validators import bounded_int, text
 
 __all__ = [
     "DEFAULT_BUCKETS",
@@ -25,6 +26,10 @@ __all__ = [
     "check_buckets",
     "period_start",
 ]
+
+
+# An age in days a bucket may name: two centuries, past any bill propcare keeps.
+MAX_DAYS = 73_000
 
 
 def period_start(period: str) -> date:
@@ -53,7 +58,19 @@ DEFAULT_BUCKETS: tuple[AgingBucket, ...] = (
 
 
 def check_buckets(buckets: Sequence[AgingBucket]) -> None:
-    """Buckets must start at 0, follow each other without gap or overlap, and end open."""
+    """Buckets must start at 0, follow each other without gap or overlap, and end open;
+    each a labelled AgingBucket of whole days (at most 100 of them)."""
+    if isinstance(buckets, str | bytes | Mapping) or not isinstance(buckets, Sequence):
+        raise ValidationError("buckets", buckets, "must be a list of AgingBucket")
+    if len(buckets) > 100:
+        raise ValidationError("buckets", len(buckets), "at most 100")
+    for i, bucket in enumerate(buckets):
+        if not isinstance(bucket, AgingBucket):
+            raise ValidationError(f"buckets[{i}]", bucket, "must be an AgingBucket")
+        text(f"buckets[{i}].label", bucket.label)
+        bounded_int(f"buckets[{i}].low", bucket.low, 0, MAX_DAYS)
+        if bucket.high is not None:
+            bounded_int(f"buckets[{i}].high", bucket.high, 0, MAX_DAYS)
     if not buckets or buckets[0].low != 0 or buckets[-1].high is not None:
         raise ValidationError("buckets", [b.label for b in buckets], "start at 0 and end open")
     for before, after in itertools.pairwise(buckets):

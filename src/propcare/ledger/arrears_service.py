@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from propcare.access import Actor, Resource
-from propcare.clock import require_aware
+from propcare.clock import require_instant
 from propcare.errors import ValidationError
 from propcare.ledger.arrears import (
     DEFAULT_BUCKETS,
@@ -20,12 +20,14 @@ from propcare.ledger.arrears import (
     check_buckets,
     period_start,
 )
+from propcare.ledger.billing import parse_period
 from propcare.ledger.collection import collector_on
 from propcare.money import ZERO, from_fen
 from propcare.registry.contact import mask_phone
 from propcare.registry.model import EstateId
 from propcare.service import Service
 from propcare.storage.ports import UnitOfWork
+from propcare.validators import flag, optional_record_id
 
 __all__ = ["ArrearsService"]
 
@@ -51,6 +53,9 @@ class ArrearsService(Service):
         actor = self._actor(actor)
         if sort_by not in _SORTS:
             raise ValidationError("sort_by", sort_by, f"must be one of: {', '.join(_SORTS)}")
+        optional_record_id("building_id", building_id)
+        optional_record_id("collector_staff_id", collector_staff_id)
+        flag("show_phones", show_phones)
         when = self._at(as_of, "as_of")
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.read")
@@ -133,12 +138,9 @@ class ArrearsService(Service):
         billed for them, as of ``as_of``; for the estate, or per building or collector."""
         if group_by not in _GROUPS:
             raise ValidationError("group_by", group_by, "must be None, building or collector")
-        last = last_period or first_period
+        last = first_period if last_period is None else last_period
         for field, value in (("first_period", first_period), ("last_period", last)):
-            try:
-                period_start(value)
-            except (ValueError, AttributeError):
-                raise ValidationError(field, value, "a period is written YYYY-MM") from None
+            parse_period(value, field)
         actor = self._actor(actor)
         when = self._at(as_of, "as_of")
         with self._app.unit_of_work(readonly=True) as uow:
@@ -169,7 +171,7 @@ class ArrearsService(Service):
         """历史欠费清缴: collected in [start, end) for bills of years before ``start``'s year."""
         if group_by not in _GROUPS:
             raise ValidationError("group_by", group_by, "must be None, building or collector")
-        start, end = require_aware("start", start), require_aware("end", end)
+        start, end = require_instant("start", start), require_instant("end", end)
         if end <= start:
             raise ValidationError("end", end, "must be after the start")
         actor = self._actor(actor)

@@ -27,7 +27,7 @@ from dateutil.relativedelta import relativedelta
 from dateutil.rrule import MONTHLY, rrule
 
 from propcare.errors import MoneyTypeError, ValidationError
-from propcare.money import FEN, money, split_by_weights, to_fen
+from propcare.money import FEN, MAX_AMOUNT, money, split_by_weights, to_fen
 from propcare.registry.model import UnitUse
 from propcare.validators import enum_member, non_empty
 
@@ -42,6 +42,8 @@ __all__ = [
     "Schedule",
     "UnitFacts",
     "bill_lines",
+    "check_code",
+    "check_terms",
     "due_date",
     "late_fee_now",
     "parse_period",
@@ -74,27 +76,33 @@ class FeeKind(enum.StrEnum):
 
 
 def parse_period(value: Any, field: str = "period") -> date:
-    """``'2026-11'`` -> date(2026, 11, 1)."""
+    """``'2026-11'`` -> date(2026, 11, 1) (years 1900 to 9998)."""
     if not isinstance(value, str):
         raise ValidationError(field, value, "a billing period is written YYYY-MM")
     found = _PERIOD.match(value)
-    if found is None:
+    if found is None or not 1900 <= int(found[1]) <= 9998:
         raise ValidationError(field, value, "a billing period is written YYYY-MM")
     return date(int(found[1]), int(found[2]), 1)
 
 
 def _decimal(field: str, value: Any) -> Decimal:
+    """A rate or an amount of a fee's terms: finite, at most ``MAX_AMOUNT`` either way and
+    six decimals (a rate of 2.355 yuan/m2 is a rate; 1E-30 is a typo)."""
     if isinstance(value, bool | float):
         raise MoneyTypeError(field, value, "must be a Decimal or str, never a float")
     if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, str):
+        value = Decimal(value)
+    elif isinstance(value, str):
         try:
-            value = Decimal(value)
+            value = Decimal(value) if len(value) <= 40 else Decimal("NaN")
         except ArithmeticError:
             raise ValidationError(field, value, "is not a decimal number") from None
     if not isinstance(value, Decimal) or not value.is_finite():
         raise ValidationError(field, value, "must be a finite Decimal")
+    if abs(value) > MAX_AMOUNT:
+        raise ValidationError(field, value, f"must be at most {MAX_AMOUNT:,} either way")
+    if value != value.quantize(Decimal("0.000001")):
+        raise ValidationError(field, value, "at most 6 decimals")
     return value
 
 
@@ -120,7 +128,12 @@ def _rates(value: Any) -> Mapping[UnitUse, Decimal]:
 
 
 def _amount(value: Any) -> Decimal | None:
-    return None if value is None else _positive("amount", value)
+    if value is None:
+        return None
+    d = _positive("amount", value)
+    if d != d.quantize(FEN):
+        raise ValidationError("amount", value, "must be a whole number of fen (at most 2 decimals)")
+    return d
 
 
 def _fee_kind(value: Any) -> FeeKind:
@@ -151,10 +164,35 @@ def _due(value: Any) -> int | str:
 
 
 def _code(_inst: Any, _attr: Any, value: Any) -> None:
-    if not isinstance(value, str) or not _CODE.match(value):
-        raise ValidationError("code", value, "lower-case letters, digits and _, at most 40")
+    check_code(value)
+
+
+def check_code(value: Any, field: str = "code") -> str:
+    """A fee item's code: lower-case letters, digits and _, at most 40, not reserved."""
+    if not isinstance(value, str) or not _CODE.fullmatch(value):
+        raise ValidationError(field, value, "lower-case letters, digits and _, at most 40")
     if value in RESERVED_CODES:
-        raise ValidationError("code", value, "is reserved for the ledger's own receivables")
+        raise ValidationError(field, value, "is reserved for the ledger's own receivables")
+    return value
+
+
+def check_terms(
+    *,
+    name: Any = None,
+    rates: Any = None,
+    amount: Any = None,
+    due: Any = None,
+    vacancy_rate: Any = None,
+) -> None:
+    """The checks :class:`FeeItem` makes of the terms given (None: not given), for a
+    service to make before it looks anything up."""
+    if name is not None:
+        non_empty("fee item name")(None, None, name)
+    _rates(rates)
+    _amount(amount)
+    if due is not None:
+        _due(due)
+    _vacancy(vacancy_rate)
 
 
 @attrs.frozen

@@ -19,7 +19,7 @@ import attrs
 from dateutil.relativedelta import relativedelta
 
 from propcare.access import Actor
-from propcare.clock import require_aware
+from propcare.clock import require_instant
 from propcare.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from propcare.ledger.accounts import Account, EntryKind
 from propcare.ledger.billing import (
@@ -30,6 +30,8 @@ from propcare.ledger.billing import (
     LateFeeTerms,
     Schedule,
     bill_lines,
+    check_code,
+    check_terms,
     late_fee_now,
     parse_period,
 )
@@ -37,6 +39,7 @@ from propcare.ledger.events import BillRun
 from propcare.money import exact, from_fen, to_fen
 from propcare.registry.model import EstateId, Unit, UnitId
 from propcare.service import Service, new_key
+from propcare.validators import KEY_MAX, NOTE_MAX, day, optional_text, record_id, text
 
 __all__ = ["CHUNK", "BillRunReport", "BillingService", "LateFeeReport"]
 
@@ -62,9 +65,7 @@ class LateFeeReport:
 
 
 def _day(field: str, value: Any) -> date:
-    if isinstance(value, datetime) or not isinstance(value, date):
-        raise ValidationError(field, value, "must be a date")
-    return value
+    return day(field, value)
 
 
 class BillingService(Service):
@@ -84,8 +85,10 @@ class BillingService(Service):
     ) -> FeeItem:
         """Define a fee item: ``rates`` per unit use (yuan/m2/month) for an area fee,
         ``amount`` (yuan/month) for a fixed one; ``due`` is days after the period start
-        or ``'end_of_first_month'``; ``vacancy_rate`` a fraction for units not handed over."""
+        or ``'end_of_first_month'``; ``vacancy_rate`` a fraction for units not handed over.
+        Rates and amounts are at most ``MAX_AMOUNT`` with at most 6 decimals."""
         actor = self._actor(actor)
+        FeeItem(0, code, name, kind, schedule, rates or {}, amount, due, vacancy_rate)
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.configure")
             item = FeeItem(
@@ -129,6 +132,8 @@ class BillingService(Service):
         kind of fee is a new item. Arguments left None keep their value.
         """
         actor = self._actor(actor)
+        check_code(code)
+        check_terms(name=name, rates=rates, amount=amount, due=due, vacancy_rate=vacancy_rate)
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.configure")
             item = uow.billing.item(estate.id, code)
@@ -163,6 +168,7 @@ class BillingService(Service):
         (exclusive). One assignment per unit and item at a time (Conflict otherwise);
         a second space is a second item."""
         actor = self._actor(actor)
+        check_code(code)
         start = _day("start", start)
         if end is not None and _day("end", end) <= start:
             raise ValidationError("end", end, f"must be after the start {start}")
@@ -198,6 +204,7 @@ class BillingService(Service):
         up on the 20th is billed to the 19th). A period already billed past ``end`` is not
         rebilled: credit the owner with a compensation if the space was returned early."""
         actor = self._actor(actor)
+        check_code(code)
         end = _day("end", end)
         with self._app.unit_of_work() as uow:
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.configure")
@@ -228,6 +235,8 @@ class BillingService(Service):
         value = exact(amount, "amount")
         if value <= 0:
             raise ValidationError("amount", amount, "a charge is a positive amount")
+        check_code(code)
+        optional_text("key", key, max_length=KEY_MAX)
         with self._app.unit_of_work() as uow:
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.bill")
             item = uow.billing.item(unit.estate_id, code)
@@ -276,7 +285,7 @@ class BillingService(Service):
         start = parse_period(period)
         now = self._app.clock.now()
         if at is not None:
-            if require_aware("at", at) > now:
+            if require_instant("at", at) > now:
                 raise ValidationError("at", at, "bills are not dated in the future")
             now = at
         with self._app.unit_of_work(readonly=True) as uow:
@@ -373,6 +382,7 @@ class BillingService(Service):
     ) -> LateFeeTerms:
         """Record the contract's late-fee clause for the estate (there is none by default)."""
         actor = self._actor(actor)
+        record_id("estate_id", estate_id)
         terms = LateFeeTerms(daily_rate, grace_days, cap)
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.configure")
@@ -382,13 +392,16 @@ class BillingService(Service):
 
     def assess_late_fees(self, actor: Actor, estate_id: EstateId, as_of: date) -> LateFeeReport:
         """Post the late fees accrued by ``as_of`` on overdue bills, if the contract sets
-        any; once per bill and month of ``as_of`` (a rerun in the month posts nothing)."""
+        any; once per bill and month of ``as_of`` (a rerun in the month posts nothing).
+        ``as_of`` is not more than a day past today in the estate's time zone: a late fee
+        accrues by days that have passed, not by days to come."""
         actor = self._actor(actor)
         as_of = _day("as_of", as_of)
         now = self._app.clock.now()
         month = f"{as_of:%Y-%m}"
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.bill")
+            self._money_day(as_of, estate.timezone)
             terms = uow.billing.terms(estate.id)
             if terms is None:
                 return LateFeeReport(estate.id, as_of, 0, from_fen(0))
@@ -418,6 +431,9 @@ class BillingService(Service):
         from propcare.ledger.journal import JournalEntry, Posting
 
         actor = self._actor(actor)
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("reason", reason, "waiving a late fee needs a reason")
+        text("reason", reason, max_length=NOTE_MAX)
         with self._app.unit_of_work() as uow:
             entry: JournalEntry = self._find(
                 actor, uow.ledger.get, "entry", entry_id, "ledger.waive"

@@ -20,6 +20,16 @@ from propcare.notify.outbox import Notification, Recipient
 from propcare.registry.model import Building, EstateId, Staff, Unit, UnitId
 from propcare.service import Service
 from propcare.storage.ports import UnitOfWork
+from propcare.validators import (
+    NOTE_MAX,
+    day,
+    enum_member,
+    optional_day,
+    optional_record_id,
+    optional_text,
+    record_id,
+    text,
+)
 
 __all__ = ["CollectionService"]
 
@@ -46,18 +56,23 @@ class CollectionService(Service):
     ) -> CollectorAssignment:
         """Make ``staff_id`` the collector of a building or a unit from ``start``."""
         actor = self._actor(actor)
+        record_id("staff_id", staff_id)
+        optional_record_id("building_id", building_id)
+        optional_record_id("unit_id", unit_id)
+        day("start", start)
+        optional_day("end", end)
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.assign")
             staff: Staff | None = uow.staff.get(staff_id) if isinstance(staff_id, int) else None
             if staff is None or staff.estate_id != estate.id or "collector" not in staff.roles:
                 raise ValidationError("staff_id", staff_id, "no collector with this id here")
-            for kind, record_id in (("building", building_id), ("unit", unit_id)):
-                if record_id is None:
+            for kind, place_id in (("building", building_id), ("unit", unit_id)):
+                if place_id is None:
                     continue
                 repo = uow.buildings if kind == "building" else uow.units
-                found = repo.get(record_id) if isinstance(record_id, int) else None
+                found = repo.get(place_id)
                 if found is None or found.estate_id != estate.id:
-                    raise ValidationError(f"{kind}_id", record_id, f"no {kind} with this id here")
+                    raise ValidationError(f"{kind}_id", place_id, f"no {kind} with this id here")
             assignment = uow.collection.add_assignment(
                 CollectorAssignment(
                     estate_id=estate.id,
@@ -73,6 +88,7 @@ class CollectionService(Service):
 
     def collector_of(self, actor: Actor, unit_id: UnitId, on: date) -> int | None:
         """The collector answering for the unit on ``on`` (unit assignment beats building)."""
+        day("on", on)
         with self._app.unit_of_work(readonly=True) as uow:
             unit: Unit = self._get(
                 uow, self._actor(actor), uow.units, "unit", unit_id, "ledger.read"
@@ -84,6 +100,7 @@ class CollectionService(Service):
         actor = self._actor(actor)
         if not isinstance(title, str) or not title.strip():
             raise ValidationError("title", title, "a dunning campaign needs a title")
+        text("title", title)
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.dun")
             campaign = uow.collection.add_campaign(
@@ -107,6 +124,12 @@ class CollectionService(Service):
     ) -> DunningAttempt:
         """Log a posted notice, call or visit and what came of it."""
         actor = self._actor(actor)
+        enum_member(Method, "method", method)
+        enum_member(Outcome, "outcome", outcome)
+        optional_record_id("collector_staff_id", collector_staff_id)
+        optional_record_id("campaign_id", campaign_id)
+        optional_day("promised_date", promised_date)
+        text("note", note, max_length=NOTE_MAX, required=False)
         when = self._at(at)
         with self._app.unit_of_work() as uow:
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.dun")
@@ -134,6 +157,9 @@ class CollectionService(Service):
         owed = exact(amount, "amount")
         if owed <= 0:
             raise ValidationError("amount", amount, "a reminder is for an amount owed")
+        optional_text("channel", channel, required=True)
+        optional_record_id("campaign_id", campaign_id)
+        optional_record_id("collector_staff_id", collector_staff_id)
         now = self._at(at)
         name = channel or self._app.ticket_channel or "log"
         with self._app.unit_of_work() as uow:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -17,9 +17,21 @@ from propcare.money import exact, to_fen
 from propcare.registry.model import EstateId, Unit, UnitId
 from propcare.service import Service
 from propcare.storage.ports import UnitOfWork
-from propcare.validators import enum_member
+from propcare.validators import NOTE_MAX, enum_member, flag, text
 
 __all__ = ["DepositService"]
+
+
+def _deductions(value: object) -> tuple[Deduction, ...]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ValidationError("deductions", value, "must be a list of Deduction")
+    items = tuple(value)
+    if len(items) > 100:
+        raise ValidationError("deductions", len(items), "at most 100")
+    for i, item in enumerate(items):
+        if not isinstance(item, Deduction):
+            raise ValidationError(f"deductions[{i}]", item, "must be a Deduction")
+    return items
 
 
 class DepositService(Service):
@@ -41,8 +53,9 @@ class DepositService(Service):
             raise ValidationError("amount", amount, "a deposit is more than zero")
         if not isinstance(purpose, str) or not purpose.strip():
             raise ValidationError("purpose", purpose, "say what the deposit is for")
+        text("purpose", purpose)
         till = enum_member(Till, "method", method)
-        when = self._at(at)
+        when = self._money_at(at, what="a deposit")
         with self._app.unit_of_work() as uow:
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.deposit")
             next_id = uow.deposits.next_id()
@@ -84,11 +97,12 @@ class DepositService(Service):
         note: str = "",
         at: datetime | None = None,
     ) -> Deposit:
-        """Record the inspection (装修验房); deductions are decided at the refund."""
+        """Record the inspection (装修验房); deductions are decided at the refund. ``at`` is
+        not more than a day ahead of the app's clock."""
         actor = self._actor(actor)
-        if not isinstance(passed, bool):
-            raise ValidationError("passed", passed, "must be True or False")
-        when = self._at(at)
+        flag("passed", passed)
+        text("note", note, max_length=NOTE_MAX, required=False)
+        when = self._money_at(at, what="an inspection")
         with self._app.unit_of_work() as uow:
             deposit = self._load(uow, actor, deposit_id, "ledger.deposit")
             require_step(deposit, "inspect")
@@ -113,11 +127,12 @@ class DepositService(Service):
         method: str = "cash",
         at: datetime | None = None,
     ) -> Deposit:
-        """Pay the deposit back less ``deductions`` (each with its reason)."""
+        """Pay the deposit back less ``deductions`` (each with its reason; at most 100).
+        ``at`` is not more than a day ahead of the app's clock."""
         actor = self._actor(actor)
-        items = tuple(deductions)
+        items = _deductions(deductions)
         till = enum_member(Till, "method", method)
-        when = self._at(at)
+        when = self._money_at(at, what="a refund")
         with self._app.unit_of_work() as uow:
             deposit = self._load(uow, actor, deposit_id, "ledger.refund")
             require_step(deposit, "refund")

@@ -46,9 +46,10 @@ from typing import Literal, NoReturn
 import attrs
 
 from propcare.access import Actor
+from propcare.clock import not_ahead, require_instant
 from propcare.errors import ConfigError, Conflict, InvalidTransition, NotFound, ValidationError
 from propcare.ledger.accounts import Account, EntryKind
-from propcare.ledger.allocation import Allocation, AllocationPlan, Rule, allocate
+from propcare.ledger.allocation import Allocation, AllocationPlan, Rule, allocate, check_rule
 from propcare.ledger.gateways import (
     COUNTER_METHODS,
     GatewayClient,
@@ -58,10 +59,19 @@ from propcare.ledger.gateways import (
     RefundRequest,
 )
 from propcare.ledger.journal import JournalEntry, Posting, Receipt, reversal
-from propcare.money import from_fen, to_fen
+from propcare.money import exact, from_fen, to_fen
 from propcare.registry.model import EstateId, Unit, UnitId
 from propcare.service import Service, new_key
 from propcare.storage.ports import PaymentRow, RefundRow, UnitOfWork
+from propcare.validators import (
+    KEY_MAX,
+    NOTE_MAX,
+    choice,
+    optional_record_id,
+    optional_text,
+    record_id,
+    text,
+)
 
 __all__ = ["APPROVER_ROLES", "Compensation", "PaymentResult", "PaymentService", "Refund"]
 
@@ -154,7 +164,8 @@ def _merchant(notice: PaymentNotice) -> str:
 
 
 def _positive_fen(amount: object, field: str = "amount") -> int:
-    fen = to_fen(amount, field)  # type: ignore[arg-type]  # floats raise MoneyTypeError
+    # exact(): at most MAX_AMOUNT; a float raises MoneyTypeError.
+    fen = to_fen(exact(amount, field), field)  # type: ignore[arg-type]
     if fen <= 0:
         raise ValidationError(field, amount, "must be a positive amount of yuan")
     return fen
@@ -163,7 +174,38 @@ def _positive_fen(amount: object, field: str = "amount") -> int:
 def _reason(reason: object) -> str:
     if not isinstance(reason, str) or not reason.strip():
         raise ValidationError("reason", reason, "a reason is required")
-    return reason.strip()
+    return text("reason", reason, max_length=NOTE_MAX).strip()
+
+
+def _checked_notice(notice: PaymentNotice, now: datetime) -> PaymentNotice:
+    """What :meth:`PaymentService.record` takes from a notice, checked as any argument:
+    a gateway plugin builds it from what a provider sent (docs: "Input limits")."""
+    record_id("notice.estate_id", notice.estate_id)
+    optional_record_id("notice.unit_id", notice.unit_id)
+    optional_text("notice.order_id", notice.order_id, max_length=KEY_MAX, required=True)
+    text("notice.provider", notice.provider)
+    text("notice.provider_txn_id", notice.provider_txn_id, max_length=KEY_MAX)
+    text("notice.method", notice.method, required=False)
+    not_ahead("notice.paid_at", require_instant("notice.paid_at", notice.paid_at), now, "a payment")
+    return notice
+
+
+# A provider's callback as received: an HTTP body of at most a megabyte, text headers.
+MAX_BODY = 1_000_000
+
+
+def _checked_callback(provider: object, headers: object, body: object) -> str:
+    name = text("provider", provider)
+    if not isinstance(headers, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and "\x00" not in k + v
+        for k, v in headers.items()
+    ):
+        raise ValidationError("headers", headers, "must be a mapping of text to text")
+    if not isinstance(body, bytes):
+        raise ValidationError("body", body, "must be the bytes received")
+    if len(body) > MAX_BODY:
+        raise ValidationError("body", body, f"must be at most {MAX_BODY:,} bytes")
+    return name
 
 
 def _settle_postings(unit_id: int, plan: AllocationPlan) -> list[Posting]:
@@ -198,13 +240,15 @@ class PaymentService(Service):
         """Take a front-desk payment for ``unit_id`` and issue its receipt.
 
         ``txn_id`` (the till's slip number) makes a retried call post once; without one
-        every call is a new payment.
+        every call is a new payment. ``at`` is when it was paid: not more than a day ahead
+        of the app's clock.
         """
         actor = self._actor(actor)
         fen = _positive_fen(amount)
-        if method not in COUNTER_METHODS:
-            raise ValidationError("method", method, f"one of {', '.join(sorted(COUNTER_METHODS))}")
-        when = self._at(at)
+        choice("method", method, COUNTER_METHODS)
+        optional_text("txn_id", txn_id, max_length=KEY_MAX)
+        check_rule(allocation)
+        when = self._money_at(at, what="a payment")
         self._client("counter")
         try:
             with self._app.unit_of_work() as uow:
@@ -234,11 +278,14 @@ class PaymentService(Service):
         and is flagged in ``payment_anomalies``, and so is a notice for an order whose
         amount is not the order's, or a merchant's transaction already recorded for
         another estate: nothing is posted. A notice for no known unit or order goes to
-        suspense for :meth:`resolve_suspense`.
+        suspense for :meth:`resolve_suspense`. A notice dated more than a day ahead of the
+        app's clock is refused, as any of its fields out of the input limits.
         """
         actor = self._actor(actor)
         if not isinstance(notice, PaymentNotice):
             raise ValidationError("notice", notice, "must be a PaymentNotice")
+        _checked_notice(notice, self._app.clock.now())
+        check_rule(allocation)
         fen = _positive_fen(notice.amount)
         merchant = _merchant(notice)
         self._client(notice.provider)
@@ -279,7 +326,11 @@ class PaymentService(Service):
     def handle_notification(
         self, actor: Actor, provider: str, headers: Mapping[str, str], body: bytes
     ) -> PaymentResult:
-        """A provider's callback, as received: verified by its client, then recorded."""
+        """A provider's callback, as received: verified by its client, then recorded.
+
+        ``headers`` map text to text; ``body`` is the bytes received, at most a megabyte."""
+        self._actor(actor)
+        _checked_callback(provider, headers, body)
         notice = self._client(provider).parse_notification(headers, body)
         if notice.provider != provider:
             raise ValidationError("provider", notice.provider, f"the notice is not from {provider}")
@@ -296,7 +347,7 @@ class PaymentService(Service):
         suspense for a person, never lost."""
         actor = self._actor(actor)
         fen = _positive_fen(amount)
-        client = self._client(provider)
+        client = self._client(text("provider", provider))
         with self._app.unit_of_work(readonly=True) as uow:
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.pay")
         order_id = uuid.uuid4().hex
@@ -341,9 +392,11 @@ class PaymentService(Service):
         allocation: Rule = None,
         at: datetime | None = None,
     ) -> PaymentResult:
-        """Move a suspense payment to ``unit_id``: allocated like a payment, with a receipt."""
+        """Move a suspense payment to ``unit_id``: allocated like a payment, with a receipt
+        dated ``at`` (not more than a day ahead of the app's clock)."""
         actor = self._actor(actor)
-        when = self._at(at)
+        check_rule(allocation)
+        when = self._money_at(at)
         with self._app.unit_of_work() as uow:
             row = self._load(uow, actor, payment_id, "ledger.refund")
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.refund")
@@ -390,14 +443,16 @@ class PaymentService(Service):
         entry is committed first; a provider other than the counter is asked after
         the commit (see the module notes), and the returned :class:`Refund` says
         whether it was paid. ``refund_id`` makes a retried call refund once (it is
-        also the id the provider sees, so the provider pays once too).
+        also the id the provider sees, so the provider pays once too). ``at`` is not more
+        than a day ahead of the app's clock.
         """
         actor = self._actor(actor)
         fen = _positive_fen(amount)
         why = _reason(reason)
-        when = self._at(at)
+        when = self._money_at(at, what="a refund")
         if refund_id is not None and (not isinstance(refund_id, str) or not refund_id.strip()):
             raise ValidationError("refund_id", refund_id, "must be a non-empty string")
+        optional_text("refund_id", refund_id, max_length=KEY_MAX)
         with self._app.unit_of_work() as uow:
             row = self._load(uow, actor, payment_id, "ledger.refund")
             if refund_id is not None:
@@ -501,9 +556,10 @@ class PaymentService(Service):
 
     def confirm_refund(self, actor: Actor, refund_id: int, *, at: datetime | None = None) -> Refund:
         """Record that the provider paid out a ``pending`` refund (its refund notice or
-        a query said so): refunds payable are debited and the clearing credited, once."""
+        a query said so): refunds payable are debited and the clearing credited, once
+        (``at`` not more than a day ahead of the app's clock)."""
         actor = self._actor(actor)
-        when = self._at(at)
+        when = self._money_at(at, what="a refund")
         with self._app.unit_of_work() as uow:
             row: RefundRow = self._find(
                 actor, uow.payments.refund_row, "refund", refund_id, "ledger.refund"
@@ -626,7 +682,7 @@ class PaymentService(Service):
         reversed and its receipt voided; returns the reversal's id."""
         actor = self._actor(actor)
         why = _reason(reason)
-        when = self._at(at)
+        when = self._money_at(at)
         with self._app.unit_of_work() as uow:
             row = self._load(uow, actor, payment_id, "ledger.refund")
             if row.status == "reversed":
@@ -662,9 +718,10 @@ class PaymentService(Service):
         """Apply the unit's owner credit to its open receivables, oldest first.
 
         Returns the CREDIT_APPLIED entry's id, or None when there is nothing to apply.
+        ``at`` is not more than a day ahead of the app's clock.
         """
         actor = self._actor(actor)
-        when = self._at(at)
+        when = self._money_at(at)
         with self._app.unit_of_work() as uow:
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.pay")
             entry_id = self.apply_credit_in(uow, unit.estate_id, unit.id, when, actor.name)
@@ -718,11 +775,11 @@ class PaymentService(Service):
         actor = self._actor(actor)
         fen = _positive_fen(amount)
         why = _reason(reason)
-        when = self._at(at)
+        record_id("approver_staff_id", approver_staff_id)
+        check_rule(allocation)
+        when = self._money_at(at, what="a compensation")
         with self._app.unit_of_work() as uow:
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.refund")
-            if isinstance(approver_staff_id, bool) or not isinstance(approver_staff_id, int):
-                raise ValidationError("approver_staff_id", approver_staff_id, "must be a staff id")
             approver = uow.staff.get(approver_staff_id)
             if approver is None or approver.estate_id != unit.estate_id:
                 raise ValidationError(

@@ -19,8 +19,17 @@ from propcare.money import from_fen
 from propcare.registry.model import EstateId, UnitId
 from propcare.service import Service
 from propcare.storage.ports import UnitOfWork
+from propcare.validators import NOTE_MAX, bounded_int, record_id, text
 
 __all__ = ["LedgerService"]
+
+# Receipts are numbered per estate and year from 1 (shown with six digits and more).
+MAX_RECEIPT = 10**9
+
+
+def _year(year: object) -> int:
+    """A receipt year: money is dated from 1970 to 2099 (propcare.clock)."""
+    return bounded_int("year", year, 1970, 2099)
 
 
 class LedgerService(Service):
@@ -66,10 +75,14 @@ class LedgerService(Service):
         """Post the entry that undoes ``entry_id``, dated now; returns its id.
 
         Only roles allowed ``ledger.reverse``; a reversal is not itself reversed, and
-        an entry is reversed at most once.
+        an entry is reversed at most once. ``at`` is not more than a day ahead of the
+        app's clock.
         """
         actor = self._actor(actor)
-        when = self._at(at)
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("reason", reason, "a reversal needs a reason")
+        text("reason", reason, max_length=NOTE_MAX)
+        when = self._money_at(at)
         with self._app.unit_of_work() as uow:
             original = self._load(uow, actor, entry_id, "ledger.reverse")
             if original.kind is EntryKind.REVERSAL:
@@ -108,6 +121,7 @@ class LedgerService(Service):
         return out
 
     def receipts(self, actor: Actor, estate_id: EstateId, year: int) -> list[Receipt]:
+        _year(year)
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, self._actor(actor), estate_id, "ledger.read")
             return uow.ledger.receipts(estate.id, year)
@@ -122,11 +136,15 @@ class LedgerService(Service):
         *,
         at: datetime | None = None,
     ) -> None:
-        """Void a receipt; it keeps its number (the sequence stays gapless)."""
+        """Void a receipt; it keeps its number (the sequence stays gapless). ``at`` is not
+        more than a day ahead of the app's clock."""
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError("reason", reason, "voiding a receipt needs a reason")
+        text("reason", reason, max_length=NOTE_MAX)
+        _year(year)
+        bounded_int("number", number, 1, MAX_RECEIPT)
         actor = self._actor(actor)
-        when = self._at(at)
+        when = self._money_at(at)
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.reverse")
             uow.ledger.void_receipt(estate.id, year, number, when, reason.strip())
@@ -139,8 +157,7 @@ class LedgerService(Service):
         return uow.ledger.issue_receipt(estate_id, entry_id, at)
 
     def _load(self, uow: UnitOfWork, actor: Actor, entry_id: object, action: str) -> JournalEntry:
-        if isinstance(entry_id, bool) or not isinstance(entry_id, int):
-            raise ValidationError("entry_id", entry_id, "must be an integer id")
+        entry_id = record_id("entry_id", entry_id)
         entry = uow.ledger.get(entry_id)
         if entry is None or not actor.sees(EstateId(entry.estate_id)):
             raise NotFound(

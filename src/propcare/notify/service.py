@@ -24,6 +24,8 @@ from propcare.notify.quiet import QuietHours
 from propcare.registry.model import EstateId
 from propcare.service import Service, new_key
 from propcare.storage.ports import FailedDeliveryRow, UnitOfWork
+from propcare.validators import KEY_MAX, optional_text, text
+from propcare.validators import params as check_params
 
 __all__ = ["DeliveriesRequeued", "FailedDelivery", "NotifyService"]
 
@@ -121,9 +123,19 @@ class NotifyService(Service):
 
         The same ``key`` sent twice in an estate queues it once (the first message's
         id is returned); the same key with a different message raises Conflict.
-        Channels see it as ``notify:<estate id>:<key>/channel:<name>``.
+        Channels see it as ``notify:<estate id>:<key>/channel:<name>``. ``params`` map
+        text to what JSON holds, at most 10,000 characters as JSON.
         """
         actor = self._actor(actor)
+        text("channel", channel)
+        if not isinstance(recipient, Recipient):
+            raise ValidationError("recipient", recipient, "must be a propcare.Recipient")
+        text("recipient name", recipient.name, required=False)
+        text("recipient address", recipient.address, max_length=KEY_MAX)
+        text("template", template)
+        params = check_params("params", params)
+        text("locale", locale)
+        optional_text("key", key, max_length=KEY_MAX)
         with self._app.unit_of_work() as uow:
             self._estate(uow, actor, estate_id, "notify.send")
             message_id = self.queue(

@@ -301,7 +301,11 @@ def _text(value: Any) -> str:
 
 def _file_rows(path: Path) -> list[tuple[int, list[Any]]]:
     """(row number, cells) of the file's first sheet; row numbers as a spreadsheet shows them."""
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a name too long, a folder that may not be read, ...
+        raise ValidationError("file", str(path), f"cannot be read: {exc.strerror}") from None
+    if not found:
         raise ValidationError("file", str(path), "is not a file")
     if path.suffix.lower() == ".csv":
         raw = path.read_bytes()

@@ -36,16 +36,31 @@ def mask_phone(number: str) -> str:
     return mask_middle(number, 3, 4 if len(number) >= 8 else 2)
 
 
+# What a number is once spaces, dashes and a +86 are taken away (GB/T 13400, the
+# numbering plan of the mainland; other countries' numbers keep their + and code):
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")  # 11 digits: 13x to 19x
+_WITH_AREA_CODE = re.compile(r"0[1-9][0-9]{8,10}")  # 010-1234 5678, 0571-8888 6666
+_LOCAL = re.compile(r"[2-8][0-9]{6,7}")  # a landline within its area: 7 or 8 digits
+_SERVICE = re.compile(r"[48]00[0-9]{7}")  # 400 and 800 numbers
+_INTERNATIONAL = re.compile(r"\+[1-9][0-9]{7,14}")  # E.164: +852 ..., +1 ...
+_PHONE_RULE = (
+    "must be a phone number: a mainland mobile (11 digits from 13 to 19), a landline (0 and "
+    "the area code, then 7 or 8 digits; or the 7 or 8 digits alone), a 400/800 number, or + "
+    "and a country code; spaces and dashes allowed"
+)
+
+
 def _normalise_phone(value: Any) -> str:
     if not isinstance(value, str) or not _PHONE_RE.match(value.strip()):
-        raise ValidationError(
-            "phone", value, "must be a phone number of 6 to 20 digits (spaces and dashes allowed)"
-        )
+        raise ValidationError("phone", value, _PHONE_RULE)
     digits = re.sub(r"[ \-]", "", value.strip())
     if digits.startswith("+86"):
         digits = digits[3:]
-    if len(digits) == 11 and digits.startswith("1") and digits[1] not in "3456789":
-        raise ValidationError("phone", value, "a mobile number starts with 13-19")
+    if digits.startswith("1") and not _MOBILE.fullmatch(digits):
+        raise ValidationError("phone", value, "a mobile number is 11 digits from 13 to 19")
+    rules = (_MOBILE, _WITH_AREA_CODE, _LOCAL, _SERVICE, _INTERNATIONAL)
+    if not any(rule.fullmatch(digits) for rule in rules):
+        raise ValidationError("phone", value, _PHONE_RULE)
     return digits
 
 

@@ -8,6 +8,7 @@ another estate. ``id`` is 0 until the record is stored.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any, NewType
@@ -17,7 +18,15 @@ import attrs
 from propcare.clock import DEFAULT_TZ, zone
 from propcare.errors import ValidationError
 from propcare.registry.contact import IdCardNumber, Phone
-from propcare.validators import enum_member, non_empty, positive_decimal, valid_date
+from propcare.validators import (
+    NAME_MAX,
+    enum_member,
+    non_empty,
+    optional_record_id,
+    optional_text,
+    positive_decimal,
+    valid_date,
+)
 
 __all__ = [
     "Building",
@@ -82,12 +91,19 @@ def _tz(value: Any) -> str:
     return str(value)
 
 
+# A unit's floor area (square metres): from a storage locker or a parking space to a
+# whole shopping centre; at most 4 decimals (registers give 2; shared areas apportioned
+# to a unit (公摊) may carry more).
+MIN_AREA = Decimal(1)
+MAX_AREA = Decimal(100_000)
+
+
 def _area(value: Any) -> Decimal:
     if isinstance(value, int) and not isinstance(value, bool):
         return Decimal(value)
     if isinstance(value, str):
         try:
-            return Decimal(value)
+            return Decimal(value) if len(value) <= 40 else Decimal("NaN")
         except ArithmeticError:
             raise ValidationError("floor_area", value, "is not a decimal number") from None
     return value  # type: ignore[no-any-return]
@@ -96,7 +112,12 @@ def _area(value: Any) -> Decimal:
 def _phones(value: Any) -> tuple[Phone, ...]:
     if isinstance(value, str | Phone):
         value = (value,)
-    return tuple(p if isinstance(p, Phone) else Phone(p) for p in value)
+    if isinstance(value, bytes | Mapping) or not isinstance(value, Iterable):
+        raise ValidationError("phones", value, "must be a phone number or a list of them")
+    phones = tuple(p if isinstance(p, Phone) else Phone(p) for p in value)
+    if len(phones) > 10:
+        raise ValidationError("phones", len(phones), "at most 10 phone numbers")
+    return phones
 
 
 def _optional_id_card(value: Any) -> IdCardNumber | None:
@@ -109,6 +130,20 @@ def _optional_phone(value: Any) -> Phone | None:
     if value is None or isinstance(value, Phone):
         return value
     return Phone(value)
+
+
+def _optional_id(field: str) -> Any:
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        optional_record_id(field, value)
+
+    return check
+
+
+def _optional_name(field: str) -> Any:
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        optional_text(field, value, max_length=NAME_MAX)
+
+    return check
 
 
 @attrs.frozen
@@ -127,6 +162,10 @@ class Building:
 
 def _area_rule(_inst: Any, _attr: Any, value: Decimal) -> None:
     positive_decimal("floor_area", "square metres")(_inst, _attr, value)
+    if not MIN_AREA <= value <= MAX_AREA:
+        raise ValidationError(
+            "floor_area", value, f"must be from {MIN_AREA} to {MAX_AREA:,} square metres"
+        )
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -4:
         raise ValidationError("floor_area", value, "at most 4 decimals of a square metre")
@@ -189,7 +228,13 @@ def _roles(value: Any) -> frozenset[str]:
 
     if isinstance(value, str):
         value = (value,)
-    roles = frozenset(value)
+    if isinstance(value, bytes | Mapping) or not isinstance(value, Iterable):
+        raise ValidationError("roles", value, "must be a role or a list of roles")
+    items = tuple(value)
+    for role in items:
+        if not isinstance(role, str):
+            raise ValidationError("roles", role, "a role is text, such as front_desk")
+    roles = frozenset(items)
     if not roles:
         raise ValidationError("roles", sorted(roles), "a staff member needs at least one role")
     unknown = sorted(r for r in roles if r not in ROLES)
@@ -204,7 +249,7 @@ class Staff:
     name: str = attrs.field(validator=non_empty("staff name"))
     roles: frozenset[str] = attrs.field(converter=_roles)
     active_from: date = attrs.field(validator=valid_date("active_from"))
-    team_id: TeamId | None = None
+    team_id: TeamId | None = attrs.field(default=None, validator=_optional_id("team_id"))
     active_to: date | None = attrs.field(
         default=None, validator=valid_date("active_to", optional=True)
     )
@@ -226,6 +271,6 @@ class Vendor:
     estate_id: EstateId
     name: str = attrs.field(validator=non_empty("vendor name"))
     service: str = attrs.field(default="cleaning", validator=non_empty("vendor service", 60))
-    contact_name: str | None = None
+    contact_name: str | None = attrs.field(default=None, validator=_optional_name("contact_name"))
     phone: Phone | None = attrs.field(default=None, converter=_optional_phone)
     id: VendorId = VendorId(0)

@@ -7,6 +7,7 @@ its event in the outbox and commits; on any error nothing is written.
 from __future__ import annotations
 
 import builtins
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
@@ -29,6 +30,7 @@ from propcare.clock import DEFAULT_TZ
 from propcare.errors import Conflict, PermissionDenied, ValidationError
 from propcare.registry.archive import ArchiveRow
 from propcare.registry.archive_import import (
+    ArchiveSheet,
     ArchiveSource,
     CheckedRow,
     ImportProblem,
@@ -67,6 +69,7 @@ from propcare.registry.model import (
 )
 from propcare.service import Service, evolve_checked
 from propcare.storage.ports import UnitOfWork
+from propcare.validators import day, flag, optional_day, optional_record_id
 
 __all__ = ["EstateService", "OwnerService", "StaffService", "UnitSpec", "VendorService"]
 
@@ -79,6 +82,31 @@ class UnitSpec:
     floor_area: Decimal
     use: UnitUse | str = UnitUse.RESIDENTIAL
     handover_date: date | None = None
+
+
+def _unit_specs(specs: Any) -> builtins.list[UnitSpec]:
+    if isinstance(specs, str | bytes | Mapping) or not isinstance(specs, Iterable):
+        raise ValidationError("specs", specs, "must be a list of UnitSpec")
+    found = builtins.list(specs)
+    if len(found) > 100_000:
+        raise ValidationError("specs", f"{len(found)} units", "at most 100,000 at a time")
+    for i, spec in enumerate(found):
+        if not isinstance(spec, UnitSpec):
+            raise ValidationError(f"specs[{i}]", spec, "must be a UnitSpec")
+    return found
+
+
+def _check_source(source: Any) -> None:
+    """What import_archive reads: a sheet, a path, or rows (an iterable of mappings)."""
+    if isinstance(source, str):
+        if not source or len(source) > 4096 or "\x00" in source:
+            raise ValidationError("source", source, "is not a file path")
+    elif isinstance(source, bytes | Mapping) or not isinstance(
+        source, ArchiveSheet | os.PathLike | Iterable
+    ):
+        raise ValidationError(
+            "source", source, "must be a file path, an ArchiveSheet or rows as mappings"
+        )
 
 
 class RegistryService(Service):
@@ -217,8 +245,10 @@ class EstateService(RegistryService):
     def add_units(
         self, actor: Actor, building_id: BuildingId, specs: Iterable[UnitSpec]
     ) -> builtins.list[Unit]:
-        """Add many units to one building in one transaction: all of them or none."""
+        """Add many units to one building in one transaction: all of them or none (at
+        most 100,000 at a time)."""
         actor = self._actor(actor)
+        specs = _unit_specs(specs)
         with self._app.unit_of_work() as uow:
             building: Building = self._get(
                 uow, actor, uow.buildings, "building", building_id, "estate.write"
@@ -321,6 +351,10 @@ class EstateService(RegistryService):
         (``done`` 0 starts each stage), for a progress bar.
         """
         actor = self._actor(actor)
+        flag("all_or_nothing", all_or_nothing)
+        if progress is not None and not callable(progress):
+            raise ValidationError("progress", progress, "must be a function (done, total)")
+        _check_source(source)
         with self._app.unit_of_work(readonly=True) as uow:
             # Refused before a file is read: an actor that may not import learns nothing of it.
             estate = self._archive_estate(uow, actor, estate_id)
@@ -500,6 +534,8 @@ class OwnerService(RegistryService):
         ``reveal_contacts=True`` needs ``owner.reveal_contact`` and gives them in full.
         """
         actor = self._actor(actor)
+        day("on", on)
+        flag("reveal_contacts", reveal_contacts)
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "owner.read")
             if reveal_contacts:
@@ -538,6 +574,7 @@ class OwnerService(RegistryService):
         History is kept: earlier owners stay in :meth:`history` with their dates.
         """
         actor = self._actor(actor)
+        day("start", start)
         with self._app.unit_of_work() as uow:
             unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "owner.write")
             owner: Owner = self._get(uow, actor, uow.owners, "owner", owner_id, "owner.write")
@@ -578,6 +615,7 @@ class OwnerService(RegistryService):
 
     def owner_of(self, actor: Actor, unit_id: UnitId, on: date) -> Owner | None:
         """The unit's owner on ``on``, or None if it had none then."""
+        day("on", on)
         with self._app.unit_of_work(readonly=True) as uow:
             unit: Unit = self._get(
                 uow, self._actor(actor), uow.units, "unit", unit_id, "owner.read"
@@ -691,6 +729,8 @@ class StaffService(RegistryService):
         active_on: date | None = None,
         team_id: TeamId | None = None,
     ) -> builtins.list[Staff]:
+        optional_day("active_on", active_on)
+        optional_record_id("team_id", team_id)
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, self._actor(actor), estate_id, "staff.read")
             found = uow.staff.in_estate(estate.id)
@@ -731,6 +771,7 @@ class StaffService(RegistryService):
         oldest first: who gave or took away which roles, when, holding which roles.
         Needs ``staff.read``."""
         actor = self._actor(actor)
+        optional_record_id("staff_id", staff_id)
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "staff.read")
             if staff_id is not None:
@@ -752,6 +793,7 @@ class StaffService(RegistryService):
         system that logs its users in as staff members calls it as ``Actor.system()``.
         """
         actor = self._actor(actor)
+        day("on", on)
         with self._app.unit_of_work(readonly=True) as uow:
             staff: Staff = self._get(uow, actor, uow.staff, "staff", staff_id, "staff.read")
         for role in sorted(staff.roles):

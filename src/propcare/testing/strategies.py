@@ -15,8 +15,8 @@ def amounts(min_fen: int = -(10**12), max_fen: int = 10**12) -> st.SearchStrateg
 
 
 def floor_areas() -> st.SearchStrategy[Decimal]:
-    """Positive floor areas in square metres with up to 4 decimals."""
-    return st.integers(1, 10**9).map(lambda n: Decimal(n).scaleb(-4).normalize())
+    """Floor areas a unit may have: 1 to 100,000 square metres with up to 4 decimals."""
+    return st.integers(10**4, 10**9).map(lambda n: Decimal(n).scaleb(-4).normalize())
 
 
 def weights(max_size: int = 20) -> st.SearchStrategy[list[Decimal]]:

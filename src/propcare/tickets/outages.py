@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from propcare.access import Actor
-from propcare.clock import require_aware
+from propcare.clock import require_instant
 from propcare.errors import ConfigError, ValidationError
 from propcare.notify.outbox import Notification, Recipient
 from propcare.registry.model import Building, EstateId, Owner, OwnerId, Unit
@@ -126,8 +126,8 @@ class OutageService(Service):
         """
         actor = self._actor(actor)
         announced_at = self._at(at)
-        require_aware("starts_at", starts_at)
-        require_aware("ends_at", ends_at)
+        require_instant("starts_at", starts_at)
+        require_instant("ends_at", ends_at)
         buildings = id_list(building_ids, "building_ids")
         units = id_list(unit_ids, "unit_ids")
         channel_name = self._channel(channel)
@@ -198,7 +198,7 @@ class OutageService(Service):
 
     def _channel(self, channel: str | None) -> str:
         name = channel if channel is not None else (self._app.ticket_channel or "log")
-        if name not in self._app.channels:
+        if not isinstance(name, str) or name not in self._app.channels:
             raise ConfigError(
                 "channel",
                 name,
@@ -289,8 +289,8 @@ class OutageService(Service):
 
 
 def _period(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    require_aware("start", start)
-    require_aware("end", end)
+    require_instant("start", start)
+    require_instant("end", end)
     if end <= start:
         raise ValidationError("end", end, f"must be after start {start}")
     return start, end

@@ -23,7 +23,7 @@ from propcare.errors import CalendarDataMissing, ValidationError
 from propcare.notify.outbox import Event
 from propcare.registry.model import EstateId
 from propcare.tickets.model import Category, Channel
-from propcare.validators import aware, enum_member, non_empty
+from propcare.validators import aware, enum_member, non_empty, record_id, text
 
 __all__ = [
     "DEFAULT_LEAD",
@@ -75,6 +75,10 @@ def parse_rule(rule: Any, dtstart: datetime) -> rrule:
         raise ValidationError("rule", rule, "must be one RRULE, not a set")
     if any(f"FREQ={freq}" in text.upper() for freq in _TOO_FREQUENT):
         raise ValidationError("rule", rule, "must repeat at most hourly")
+    parts = _rule_parts(text)
+    for part, most in (("COUNT", 100_000), ("INTERVAL", 1_000)):
+        if part in parts and (not parts[part].isdigit() or int(parts[part]) > most):
+            raise ValidationError("rule", rule, f"{part} must be a whole number up to {most:,}")
     return parsed
 
 
@@ -293,7 +297,9 @@ class Plan:
     dtstart: datetime = attrs.field(validator=aware("dtstart"))
     first_contact_staff_id: int
     category: Category = attrs.field(default=Category.COMMON_REPAIR, converter=_category)
-    location: str = ""
+    location: str = attrs.field(
+        default="", validator=lambda _i, _a, v: text("location", v, required=False)
+    )
     unit_id: int | None = None
     team_id: int | None = None
     calendar: str | None = attrs.field(default=None, validator=_calendar_name)
@@ -453,9 +459,7 @@ def _iter_ids(values: Any, field: str) -> Iterator[int]:
     if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
         raise ValidationError(field, values, "must be a list of integer ids")
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ValidationError(field, v, "must be an integer id")
-        yield v
+        yield record_id(field, v)
 
 
 def id_list(values: Any, field: str) -> tuple[int, ...]:

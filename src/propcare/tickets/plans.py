@@ -26,13 +26,14 @@ import attrs
 
 from propcare.access import Actor, Resource
 from propcare.calendar import BusinessCalendar
-from propcare.clock import require_aware
+from propcare.clock import require_instant
 from propcare.errors import ConfigError, PropcareError, ValidationError
 from propcare.registry.model import EstateId, Staff, Team, Unit
 from propcare.service import Service
 from propcare.storage.ports import UnitOfWork
 from propcare.tickets.model import CallbackPolicy, Category, Priority, Status
 from propcare.tickets.planned import HeldBack, NonWorking, Plan, occurrence_key
+from propcare.validators import optional_record_id, text
 
 __all__ = ["Generation", "MaintenancePlanService"]
 
@@ -50,11 +51,7 @@ class Generation:
 
 
 def _optional_id(value: Any, field: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(field, value, "must be an integer id or None")
-    return value
+    return optional_record_id(field, value)
 
 
 class MaintenancePlanService(Service):
@@ -86,7 +83,7 @@ class MaintenancePlanService(Service):
         an occurrence on a day off: see :class:`~propcare.tickets.planned.Plan`.
         """
         actor = self._actor(actor)
-        require_aware("dtstart", dtstart)
+        require_instant("dtstart", dtstart)
         if calendar is not None and (
             not isinstance(calendar, str) or calendar not in self._app.calendars
         ):
@@ -94,8 +91,8 @@ class MaintenancePlanService(Service):
             raise ValidationError(
                 "calendar", calendar, f"is not a configured calendar; configured: {configured}"
             )
-        if not isinstance(location, str):
-            raise ValidationError("location", location, "must be text")
+        text("location", location, required=False)
+        text("title", title)
         unit_id = _optional_id(unit_id, "unit_id")
         team_id = _optional_id(team_id, "team_id")
         staff_id = _optional_id(
@@ -186,8 +183,8 @@ class MaintenancePlanService(Service):
         :attr:`Generation.held`); everything else is generated.
         """
         actor = self._actor(actor)
-        require_aware("start", start)
-        require_aware("end", end)
+        require_instant("start", start)
+        require_instant("end", end)
         if end <= start:
             raise ValidationError("end", end, f"must be after start {start}")
         opened: list[int] = []

@@ -9,17 +9,19 @@ commit. Nothing is written when any step refuses.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import enum
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from propcare.access import Actor, Resource
-from propcare.errors import NotFound, PropcareError, ValidationError
+from propcare.clock import require_instant
+from propcare.errors import MoneyTypeError, NotFound, PropcareError, ValidationError
 from propcare.money import exact, money, to_fen
 from propcare.notify.outbox import Notification, Recipient
 from propcare.period import Period
@@ -54,7 +56,20 @@ from propcare.tickets.record import (
     TicketVerification,
     state_columns,
 )
-from propcare.validators import enum_member
+from propcare.validators import (
+    NAME_MAX,
+    NOTE_MAX,
+    SUMMARY_MAX,
+    bounded_int,
+    day,
+    enum_member,
+    flag,
+    optional_record_id,
+    optional_text,
+    params,
+    record_id,
+    text,
+)
 
 __all__ = ["TicketService"]
 
@@ -145,8 +160,8 @@ class TicketService(Service):
         first_contact_staff_id: int | None,
         plan: tuple[int, str] | None,
     ) -> Ticket:
-        if isinstance(estate_id, bool) or not isinstance(estate_id, int):
-            raise ValidationError("estate_id", estate_id, "must be an integer id")
+        record_id("estate_id", estate_id)
+        optional_record_id("first_contact_staff_id", first_contact_staff_id)
         staff_id = first_contact_staff_id if first_contact_staff_id is not None else actor.staff_id
         unit_id, owner_id = data.get("unit_id"), data.get("reporter_owner_id")
         ids_ok = (_is_id(staff_id), _is_id(unit_id, optional=True), _is_id(owner_id, optional=True))
@@ -213,7 +228,12 @@ class TicketService(Service):
     ) -> dict[str, Any]:
         if not isinstance(summary, str) or not summary.strip():
             raise ValidationError("summary", summary, "describe what was reported")
-        if unit_id is None and not (isinstance(location, str) and location.strip()):
+        text("summary", summary, max_length=SUMMARY_MAX)
+        optional_record_id("unit_id", unit_id)
+        optional_record_id("reporter_owner_id", reporter_owner_id)
+        text("location", location, required=False)
+        text("reporter_name", reporter_name, required=False)
+        if unit_id is None and not location.strip():
             raise ValidationError(
                 "location", location, "give a unit_id, or a location for common areas"
             )
@@ -248,6 +268,8 @@ class TicketService(Service):
 
         The first-contact owner does not change: they stay accountable.
         """
+        optional_record_id("staff_id", staff_id)
+        optional_record_id("team_id", team_id)
         return self._act(
             actor, ticket_id, Action.ASSIGN, {"staff_id": staff_id, "team_id": team_id}, at
         )
@@ -263,6 +285,7 @@ class TicketService(Service):
         self, actor: Actor, ticket_id: int, reason: str, *, at: datetime | None = None
     ) -> Ticket:
         """Stop the SLA clock: waiting for the owner, for parts, for an outside party."""
+        text("reason", reason, max_length=NOTE_MAX)
         return self._act(actor, ticket_id, Action.PAUSE, {"reason": reason}, at)
 
     def resume(self, actor: Actor, ticket_id: int, *, at: datetime | None = None) -> Ticket:
@@ -277,7 +300,12 @@ class TicketService(Service):
         promised: str | None = None,
         at: datetime | None = None,
     ) -> Ticket:
-        """Send a work order to an outside party (developer's engineering dept, a vendor)."""
+        """Send a work order to an outside party (developer's engineering dept, a vendor).
+
+        ``promised`` is the day the party promised to finish by, as a ``date`` or written
+        YYYY-MM-DD."""
+        text("party", party)
+        promised = _promised(promised)
         return self._act(
             actor, ticket_id, Action.DISPATCH, {"party": party, "promised": promised}, at
         )
@@ -289,6 +317,7 @@ class TicketService(Service):
     def resolve(
         self, actor: Actor, ticket_id: int, note: str = "", *, at: datetime | None = None
     ) -> Ticket:
+        text("note", note, max_length=NOTE_MAX, required=False)
         return self._act(actor, ticket_id, Action.RESOLVE, {"note": note}, at)
 
     def rate(
@@ -317,8 +346,8 @@ class TicketService(Service):
         """回访: closes the ticket, or reopens it as rework (返修) when not fixed."""
         if channel not in ("phone", "visit", "online"):
             raise ValidationError("channel", channel, "a callback is by phone, visit or online")
-        if not isinstance(fixed, bool):
-            raise ValidationError("fixed", fixed, "must be True or False")
+        flag("fixed", fixed)
+        text("comment", comment, max_length=NOTE_MAX, required=False)
         data = {
             "satisfaction": enum_member(Satisfaction, "satisfaction", satisfaction).value,
             "fixed": fixed,
@@ -337,12 +366,14 @@ class TicketService(Service):
     ) -> Ticket:
         """Close without a callback: where the category's policy needs none, or with the
         reason none could be made (the owner could not be reached after repeated tries)."""
+        optional_text("reason", reason, max_length=NOTE_MAX, required=True)
         data = {} if reason is None else {"reason": reason}
         return self._act(actor, ticket_id, Action.CLOSE, data, at)
 
     def cancel(
         self, actor: Actor, ticket_id: int, reason: str, *, at: datetime | None = None
     ) -> Ticket:
+        text("reason", reason, max_length=NOTE_MAX)
         return self._act(actor, ticket_id, Action.CANCEL, {"reason": reason}, at)
 
     def note(
@@ -350,6 +381,7 @@ class TicketService(Service):
     ) -> Ticket:
         if not isinstance(text, str) or not text.strip():
             raise ValidationError("text", text, "a note needs text")
+        _text("text", text, max_length=NOTE_MAX)
         return self._act(actor, ticket_id, Action.NOTE, {"text": text}, at)
 
     def charge(
@@ -362,7 +394,11 @@ class TicketService(Service):
         *,
         at: datetime | None = None,
     ) -> Ticket:
-        """Price an item of a paid service (有偿服务) for the fee ledger to bill."""
+        """Price an item of a paid service (有偿服务) for the fee ledger to bill.
+
+        ``quantity`` is more than 0 and at most 10,000, to the hundredth (1.5 hours); the
+        amount, ``unit_price`` times ``quantity``, is at most ``MAX_AMOUNT`` like any."""
+        text("item", item)
         price = exact(unit_price, "unit_price")
         if price <= 0:
             raise ValidationError("unit_price", unit_price, "must be more than zero")
@@ -371,13 +407,26 @@ class TicketService(Service):
             if isinstance(quantity, int) and not isinstance(quantity, bool)
             else quantity
         )
-        if not isinstance(qty, Decimal) or not qty.is_finite() or qty <= 0:
-            raise ValidationError("quantity", quantity, "must be a positive Decimal or int")
+        if isinstance(qty, float):
+            raise MoneyTypeError("quantity", quantity, "must be a Decimal or int, never a float")
+        if (
+            not isinstance(qty, Decimal)
+            or not qty.is_finite()
+            or not 0 < qty <= MAX_QUANTITY
+            or qty != qty.quantize(Decimal("0.01"))
+        ):
+            raise ValidationError(
+                "quantity",
+                quantity,
+                f"must be a Decimal or int above 0 and at most {MAX_QUANTITY:,}, "
+                "at most 2 decimals",
+            )
+        amount = exact(money(price * qty), "amount")  # within MAX_AMOUNT, as a typed amount
         data = {
             "item": item,
             "quantity": str(qty),
             "unit_price": str(price),
-            "amount": str(money(price * qty)),
+            "amount": str(amount),
         }
         return self._act(actor, ticket_id, Action.CHARGE, data, at)
 
@@ -409,8 +458,7 @@ class TicketService(Service):
         whole call, not one per ticket.
         """
         actor = self._actor(actor)
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise ValidationError("batch", batch, "must be a positive integer (tickets a write)")
+        bounded_int("batch", batch, 1, 100_000, " (tickets a write)")
         if isinstance(histories, str | bytes | Mapping) or not isinstance(histories, Iterable):
             raise ValidationError(
                 "histories", type(histories).__name__, "must be an iterable of event lists"
@@ -475,6 +523,7 @@ class TicketService(Service):
             try:
                 if not isinstance(event, TicketEvent):
                     raise ValidationError("event", type(event).__name__, "must be a TicketEvent")
+                _check_imported(event)
                 if previous is not None and event.at < previous:
                     raise ValidationError(
                         "at", event.at.isoformat(), f"goes back before {previous.isoformat()}"
@@ -547,6 +596,9 @@ class TicketService(Service):
         they count from the stored deadlines.
         """
         actor = self._actor(actor)
+        flag("open_only", open_only)
+        if period is not None:
+            Period.parse(period)
         changed = examined = 0
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "sla.recompute")
@@ -620,6 +672,8 @@ class TicketService(Service):
         """How many of the estate's tickets (opened in ``period``, ``"YYYY-MM"``, if given)
         have deadlines that wait for a year's holiday data, and which years."""
         actor = self._actor(actor)
+        if period is not None:
+            Period.parse(period)
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "ticket.read")
             zone = self._app.zone(estate.timezone)
@@ -814,9 +868,7 @@ class TicketService(Service):
         return staff
 
     def _load(self, uow: UnitOfWork, actor: Actor, ticket_id: Any, action: str) -> Ticket:
-        if isinstance(ticket_id, bool) or not isinstance(ticket_id, int):
-            raise ValidationError("ticket_id", ticket_id, "must be an integer id")
-        ticket = uow.tickets.get(ticket_id)
+        ticket = uow.tickets.get(record_id("ticket_id", ticket_id))
         if ticket is None or not actor.sees(ticket.state.estate_id):  # type: ignore[arg-type]
             raise self._not_found(actor, ticket_id)
         self._authorize(actor, action, Resource("ticket", ticket.state.estate_id, ticket_id))  # type: ignore[arg-type]
@@ -839,6 +891,7 @@ class TicketService(Service):
         at: datetime | None,
     ) -> Ticket:
         actor = self._actor(actor)
+        record_id("ticket_id", ticket_id)
         when = self._at(at)
         with self._app.unit_of_work() as uow:
             ticket = self._load(uow, actor, ticket_id, _NEEDS[action])
@@ -985,6 +1038,33 @@ class TicketService(Service):
     def _estate_tz(self, uow: UnitOfWork, estate_id: int) -> str:
         estate = uow.estates.get(estate_id)
         return "Asia/Shanghai" if estate is None else estate.timezone
+
+
+# How much of a paid service one charge may price (hours, pieces, square metres).
+MAX_QUANTITY = Decimal(10_000)
+_text = text  # TicketService.note's parameter is named text
+
+
+def _promised(value: Any) -> str | None:
+    """A promised day as stored: None, or a date (or its YYYY-MM-DD text) in range."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= 10 and "\x00" not in value:
+        with contextlib.suppress(ValueError):  # not a date: refused below, with the rule
+            value = date.fromisoformat(value)
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise ValidationError("promised", value, "must be a date, or one written YYYY-MM-DD")
+    return day("promised", value).isoformat()
+
+
+def _check_imported(event: TicketEvent) -> None:
+    """What the live methods check of an event's fields, for an imported one: who made it,
+    and data that JSON can hold, without NUL, within the size of a live event's."""
+    bounded_int("seq", event.seq, 0, 1_000_000)  # the open event's is checked to be 1
+    require_instant("at", event.at)
+    text("actor", event.actor, max_length=NAME_MAX)
+    optional_record_id("staff_id", event.staff_id)
+    params("data", event.data)
 
 
 def _provisional_words(years: str) -> str | dict[str, str]:

@@ -59,7 +59,7 @@ from typing import Any
 import attrs
 
 from propcare.access import Actor
-from propcare.clock import require_aware
+from propcare.clock import require_instant
 from propcare.errors import ValidationError
 from propcare.registry.model import EstateId
 from propcare.service import Service
@@ -173,15 +173,15 @@ class TicketStatsService(Service):
         ``ticket.read`` on the estate.
         """
         actor = self._actor(actor)
-        start = require_aware("start", start)
-        end = require_aware("end", end)
+        start = require_instant("start", start)
+        end = require_instant("end", end)
         if end <= start:
             raise ValidationError("end", end, f"must be after start ({start.isoformat()})")
         if group_by is not None and group_by not in GROUP_BY:
             raise ValidationError(
                 "group_by", group_by, f"must be None or one of: {', '.join(GROUP_BY)}"
             )
-        when = self._app.clock.now() if as_of is None else require_aware("as_of", as_of)
+        when = self._app.clock.now() if as_of is None else require_instant("as_of", as_of)
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "ticket.read")
             rows = uow.ticket_stats.metrics(estate.id, start, end, when, group_by)
