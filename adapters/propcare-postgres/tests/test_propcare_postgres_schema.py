@@ -244,7 +244,7 @@ def test_files_have_the_sqlite_numbers_and_names() -> None:
     ours = [(m.version, m.name) for m in pg_migrations()]
     theirs = [(m.version, m.name) for m in migrations("sqlite")]
     assert ours == theirs
-    assert len(ours) == 19
+    assert len(ours) == 23
 
 
 def test_files_do_not_record_their_version() -> None:

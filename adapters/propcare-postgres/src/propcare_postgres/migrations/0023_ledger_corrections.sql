@@ -1,0 +1,2 @@
+-- Ledger corrections (reversals of paid bills, re-billing): issue 16.
+-- Reserved; filled in by that work.

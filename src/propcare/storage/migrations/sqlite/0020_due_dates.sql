@@ -1,0 +1,2 @@
+-- Bills' due dates, for the roster and aging by days past due: issue 16.
+-- Reserved; filled in by that work.

@@ -1,0 +1,2 @@
+-- Contact reveals audited (the front desk reaches the owner it calls back): issue 16.
+-- Reserved; filled in by that work.

@@ -1,0 +1,2 @@
+-- One anomaly row per distinct payment notice: issue 16.
+-- Reserved; filled in by that work.
