@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 # editable beside propcare so that its entry point is found and its tests run.
 ADAPTERS := $(patsubst %/pyproject.toml,%,$(wildcard adapters/*/pyproject.toml))
 
-.PHONY: demo test lint typecheck pytest explore bench docs clean
+.PHONY: demo test lint typecheck pytest fuzz bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,10 +39,11 @@ pytest: $(VENV)/.dev-installed
 
 test: lint typecheck pytest
 
-# Random exploration with Hypothesis (more, random examples; see conftest.py). Not part of
-# `make test`, which runs the derandomized `ci` profile so that CI is deterministic.
-explore: $(VENV)/.dev-installed
-	HYPOTHESIS_PROFILE=explore $(BIN)/pytest -q -p no:cacheprovider
+# Random exploration with Hypothesis: the `deep` profile of conftest.py (random, many
+# examples). Not part of `make test`, which runs the derandomized `ci` profile so that CI is
+# deterministic; plain `pytest` runs the random `dev` profile.
+fuzz: $(VENV)/.dev-installed
+	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/run.py

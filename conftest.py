@@ -1,11 +1,14 @@
 """Hypothesis profiles for every test directory (tests/ and each adapter's tests/).
 
-``ci`` (the default, what ``make test`` and CI run): derandomized, so a run on a clean
-clone tries the same examples every time and a failure reproduces; no example database;
-no deadlines (speed is measured in benchmarks/, never asserted in tests).
-``explore`` (``make explore``): random examples, more of them where a test does not fix
-its own number, to look for what the fixed examples miss. A failure it finds prints the
-example to add with ``@example`` so the ``ci`` profile keeps it.
+- ``ci`` (what ``make test`` and so CI run): derandomized, so a run on a clean clone tries
+  the same examples every time and a failure reproduces; no example database; no deadlines
+  (speed is measured in benchmarks/, never asserted in tests).
+- ``dev`` (the default when pytest runs without ``HYPOTHESIS_PROFILE``): random examples,
+  with the example database in .hypothesis/, so a failure found on a developer's machine is
+  tried first the next time.
+- ``deep`` (``make fuzz``): random and many more examples where a test does not fix its own
+  number, to look for what the fixed examples miss. What it finds goes into the test as an
+  ``@example`` (or a test of its own), so ``ci`` keeps it.
 """
 
 from __future__ import annotations
@@ -26,14 +29,20 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
-    "explore",
-    max_examples=500,
+    "dev",
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "deep",
+    max_examples=2000,
     deadline=None,
     print_blob=True,
     phases=tuple(Phase),
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -163,15 +164,34 @@ def test_scores_stay_in_range_and_weights_renormalise_exactly(
         assert s.total is None
         return
     assert s.total is not None and 0 <= s.total <= 100
+    # The exact total as a fraction, rounded half up once: no intermediate rounding at all.
     exact = sum(
         (
-            k.weight * k.rule.points(m)
+            Fraction(k.weight) * Fraction(k.rule.points(m))
             for k, m in zip(used, (x for x in xs if x is not None), strict=False)
         ),
-        D(0),
+        Fraction(0),
     )
-    expected = min(D(100), max(D(0), exact / sum(k.weight for k in used) + plus - minus))
-    assert s.total == expected.quantize(D("0.01"), rounding="ROUND_HALF_UP")
+    total = exact / sum(Fraction(k.weight) for k in used) + Fraction(plus) - Fraction(minus)
+    total = min(Fraction(100), max(Fraction(0), total))
+    cents = total * 100
+    whole, rest = divmod(cents.numerator, cents.denominator)
+    assert s.total == D(whole + (2 * rest >= cents.denominator)) / 100
+
+
+def test_a_total_on_a_half_cent_is_rounded_from_the_exact_value() -> None:
+    # Weights 25, 1, 26 and 5 of a card whose fifth KPI (43) has no data: the rest are
+    # renormalised by 57. The exact total is 47.245 (to the digit), which rounds to 47.25;
+    # summing the four shares, each divided by 57 and rounded at 28 digits, gave
+    # 47.24499...9 and 47.24 (the clean-clone failure of the property below, found again by
+    # a search over such cards).
+    weights = (D(25), D(1), D(26), D(5), D(43))
+    values = (D("85.975"), D("77.028"), D("11.807"), D("31.916"), None)
+    kpis = [
+        Kpi(f"m{i}", w, Rule("linear", target=D(100), floor=D(0))) for i, w in enumerate(weights)
+    ]
+    s = score(card(*kpis), {f"m{i}": v for i, v in enumerate(values)})
+    assert s.total == D("47.25")
 
 
 rules = st.sampled_from(

@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import Any
 
 import attrs
@@ -455,11 +456,14 @@ def score(
             ),
         )
     out = []
-    weighted_sum = ZERO
+    # The total is computed exactly, as one fraction: summing rounded shares could land a
+    # total on the other side of x.xx5 than the exact one (and a grade with it).
+    weighted = Fraction(0)
     for kpi, value, points, note in lines:
+        if points is not None:
+            weighted += Fraction(kpi.weight) * Fraction(points)
         share = ZERO if points is None else kpi.weight * points / used
-        weighted_sum += share  # exact; the line shows it to four places
-        share = share.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+        share = share.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)  # shown to four places
         out.append(
             KpiLine(
                 kpi.metric,
@@ -472,13 +476,21 @@ def score(
                 note,
             )
         )
-    total = min(HUNDRED, max(ZERO, weighted_sum + commendations - deductions)).quantize(
-        CENT, rounding=ROUND_HALF_UP
-    )
+    exact = weighted / Fraction(used) + Fraction(commendations) - Fraction(deductions)
+    total = _cents_half_up(min(Fraction(100), max(Fraction(0), exact)))
     grade = grade_of(card.bands, total)
     multiplier = card.multipliers.get(grade, ZERO)
     bonus = (card.base_bonus * multiplier).quantize(CENT, rounding=ROUND_HALF_UP)
     return Score(total, tuple(out), commendations, deductions, grade, bonus)
+
+
+def _cents_half_up(value: Fraction) -> Decimal:
+    """A non-negative fraction to the cent, half up, without any intermediate rounding."""
+    hundredths = value * 100
+    whole, rest = divmod(hundredths.numerator, hundredths.denominator)
+    if 2 * rest >= hundredths.denominator:
+        whole += 1
+    return (Decimal(whole) / 100).quantize(CENT)
 
 
 def rank_within(totals: Mapping[int, tuple[Any, Decimal | None]]) -> dict[int, int | None]:
