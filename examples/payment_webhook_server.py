@@ -9,6 +9,13 @@ verifies it and the ledger records the payment once, however often it is sent:
 - ``POST /notify/alipay``: answers ``success`` once recorded, and 400 ``fail`` otherwise
   (Alipay retries until it reads ``success``).
 
+A genuine notice that reports no money (the adapters raise their ``NotAPayment`` after
+verifying it) is acknowledged the same way, or the provider would re-send it for a day,
+and recorded: a refund's outcome (WeChat Pay's ``REFUND.*``; Alipay's ``TRADE_CLOSED`` of a
+full refund) that says one of our refunds is paid confirms it with
+``app.payments.confirm_refund``; a refund that failed, or that propcare did not make, is
+logged as a warning for a person; an order closed unpaid is logged.
+
 Run it with the adapters installed and their settings in a JSON file::
 
     python examples/payment_webhook_server.py --db propcare.db --config gateways.json --port 8080
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import logging
 import sys
@@ -35,6 +43,43 @@ log = logging.getLogger("payment_webhook_server")
 
 Start = Callable[[str, list[tuple[str, str]]], Any]
 MAX_BODY = 64 * 1024  # notifications are small; refuse anything larger
+
+
+def _not_a_payment() -> tuple[type[PropcareError], ...]:
+    """The installed adapters' NotAPayment: a verified notice with no money in it."""
+    found: list[type[PropcareError]] = []
+    for module in ("propcare_wechatpay", "propcare_alipay"):
+        with contextlib.suppress(ImportError):
+            found.append(importlib.import_module(module).NotAPayment)
+    return tuple(found)
+
+
+NOT_A_PAYMENT = _not_a_payment()
+
+
+def record_not_a_payment(app: Propcare, who: Actor, provider: str, said: Any) -> tuple[int, str]:
+    """Record a genuine notice that posts nothing: the log level and what was done.
+
+    A refund of ours that the notice says is paid is confirmed (once: confirming a paid
+    refund changes nothing). A refund that did not go through (WeChat Pay's
+    ``REFUND.ABNORMAL``, the payer's card closed; ``REFUND.CLOSED``) or one propcare did
+    not make (refunded by hand on the merchant platform) is a warning: a person acts on
+    it. An order closed unpaid is only noted."""
+    of_refund = f" of refund {said.refund_no}" if said.refund_no else ""
+    what = f"{said.status}{of_refund} for trade {said.trade_no} (order {said.order_id})"
+    if said.refund_no is None:
+        return logging.INFO, f"{what}: nothing to post"
+    ours = [
+        r
+        for r in app.payments.refunds(who, said.estate_id)
+        if r.provider == provider and r.refund_no == said.refund_no
+    ]
+    if not ours:
+        return logging.WARNING, f"{what}: not a refund propcare made; check the merchant platform"
+    if not said.refund_paid:
+        return logging.WARNING, f"{what}: the refund is not paid; it stays {ours[0].status}"
+    done = app.payments.confirm_refund(who, ours[0].id)
+    return logging.INFO, f"{what}: refund {done.refund_no} {done.status}"
 
 
 def make_app(
@@ -67,14 +112,21 @@ def make_app(
         }
         headers["Content-Type"] = environ.get("CONTENT_TYPE", "")
         try:
-            result = app.payments.handle_notification(who, provider, headers, body)
+            try:
+                result = app.payments.handle_notification(who, provider, headers, body)
+            except NOT_A_PAYMENT as said:
+                # Recorded before it is acknowledged: if recording fails, "fail" brings it back.
+                level, done = record_not_a_payment(app, who, provider, said)
+                log.log(level, "%s notice acknowledged: %s", provider, done)
+                result = None
         except PropcareError as exc:
             log.warning("%s notification refused: %s", provider, exc)
             if provider == "wechatpay":
                 fail = json.dumps({"code": "FAIL", "message": str(exc)[:200]}).encode()
                 return answer(start, "400 Bad Request", fail, "application/json")
             return answer(start, "400 Bad Request", b"fail", "text/plain")
-        log.info("%s payment %s recorded (new: %s)", provider, result.payment_id, result.new)
+        if result is not None:
+            log.info("%s payment %s recorded (new: %s)", provider, result.payment_id, result.new)
         if provider == "wechatpay":
             return answer(start, "200 OK", b'{"code": "SUCCESS"}', "application/json")
         return answer(start, "200 OK", b"success", "text/plain")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import sys
 import threading
 import urllib.error
@@ -100,6 +101,11 @@ class Site:
             conn = uow.connection  # type: ignore[attr-defined]
             return int(conn.execute("SELECT COUNT(*) FROM payment_notices").fetchone()[0])
 
+    def entries(self) -> int:
+        with self.app.unit_of_work(readonly=True) as uow:
+            conn = uow.connection  # type: ignore[attr-defined]
+            return int(conn.execute("SELECT COUNT(*) FROM journal_entries").fetchone()[0])
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -145,6 +151,70 @@ def test_an_alipay_notice_sent_100_times_posts_once(site: Site) -> None:
     assert tampered != body
     assert site.post("alipay", headers, tampered) == (400, b"fail")
     assert site.payments() == 1
+
+
+def test_a_wechat_pay_refund_callback_is_acknowledged_and_confirms_the_refund(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    intent = site.app.payments.request_payment(ADMIN, site.units[0], Decimal("250"), "wechatpay")
+    headers, body = site.wechat.pay(intent.order_id)
+    paid = site.app.payments.handle_notification(ADMIN, "wechatpay", headers, body)
+    site.wechat.refund_script = ["PROCESSING", "PROCESSING"]
+    first = site.app.payments.refund(ADMIN, paid.payment_id, Decimal("50"), "多收退款")
+    second = site.app.payments.refund(ADMIN, paid.payment_id, Decimal("20"), "多收退款")
+    assert (first.status, second.status) == ("pending", "pending")
+    # A refund that failed at WeChat Pay: acknowledged (else it is re-sent for a day), kept.
+    headers, body = site.wechat.refund_callback(second.refund_no, "REFUND.ABNORMAL")
+    headers["Content-Type"] = "application/json"
+    with caplog.at_level(logging.INFO, logger="payment_webhook_server"):
+        assert site.post("wechatpay", headers, body) == (200, b'{"code": "SUCCESS"}')
+    [warned] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"REFUND.ABNORMAL of refund {second.refund_no}" in warned.getMessage()
+    assert "not paid; it stays pending" in warned.getMessage()
+    site.wechat.settle(first.refund_no)
+    headers, body = site.wechat.refund_callback(first.refund_no, "REFUND.SUCCESS")
+    headers["Content-Type"] = "application/json"
+    for _ in range(3):
+        assert site.post("wechatpay", headers, body) == (200, b'{"code": "SUCCESS"}')
+    statuses = {r.refund_no: r.status for r in site.app.payments.refunds(ADMIN, site.estate)}
+    assert statuses == {first.refund_no: "paid", second.refund_no: "pending"}
+    balances = site.app.ledger.trial_balance(ADMIN, site.estate)
+    assert balances["gateway:wechatpay"] == Decimal("200.00")  # 250 in, 50 paid back once
+    assert balances["refunds_payable"] == Decimal("20.00")
+    assert site.payments() == 1
+    # Forged, a refund callback is refused like any other.
+    forged = {**headers, "Wechatpay-Signature": headers["Wechatpay-Signature"][::-1]}
+    status, answer = site.post("wechatpay", forged, body)
+    assert status == 400 and json.loads(answer)["code"] == "FAIL"
+
+
+def test_an_alipay_closed_trade_is_acknowledged_and_posts_nothing(site: Site) -> None:
+    intent = site.app.payments.request_payment(ADMIN, site.units[1], Decimal("250"), "alipay")
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    body = alipay_kit.notice_body(intent.order_id, "250.00")
+    assert site.post("alipay", headers, body) == (200, b"success")
+    paid = site.app.payments.handle_notification(ADMIN, "alipay", {}, body)  # the replay
+    refund = site.app.payments.refund(ADMIN, paid.payment_id, Decimal("250.00"), "退房")
+    assert refund.status == "paid"  # Alipay refunds at once (fund_change Y)
+    entries = site.entries()
+    # Refunded in full, the trade closes: Alipay's notice says so, and is acknowledged.
+    closed = alipay_kit.form(alipay_kit.signed(alipay_kit.notice_params(
+        intent.order_id, "250.00", trade_status="TRADE_CLOSED", out_biz_no=refund.refund_no,
+        refund_fee="250.00", gmt_refund="2026-11-05 08:59:30.215", notify_id="c" * 32,
+    )))  # fmt: skip
+    assert site.post("alipay", headers, closed) == (200, b"success")
+    # An order closed unpaid, too.
+    unpaid = site.app.payments.request_payment(ADMIN, site.units[1], Decimal("9"), "alipay")
+    closed_unpaid = alipay_kit.form(alipay_kit.signed(alipay_kit.notice_params(
+        unpaid.order_id, "9.00", trade_no="2026110522001400002", trade_status="TRADE_CLOSED",
+    )))  # fmt: skip
+    assert site.post("alipay", headers, closed_unpaid) == (200, b"success")
+    assert site.entries() == entries and site.payments() == 1
+    assert [r.status for r in site.app.payments.refunds(ADMIN, site.estate)] == ["paid"]
+    # Signed by anyone else, it is refused.
+    forged = alipay_kit.form(alipay_kit.signed(alipay_kit.notice_params(
+        intent.order_id, "250.00", trade_status="TRADE_CLOSED"), signer="other"))  # fmt: skip
+    assert site.post("alipay", headers, forged) == (400, b"fail")
 
 
 def test_anything_else_is_not_found(site: Site) -> None:

@@ -57,8 +57,9 @@ def public_pem(name: str) -> str:
     )
 
 
-def _text(params: Mapping[str, str], drop: tuple[str, ...]) -> str:
-    pairs = sorted((k, v) for k, v in params.items() if k not in drop and v != "")
+def _text(params: Mapping[str, str], drop: tuple[str, ...], *, keep_empty: bool = False) -> str:
+    """Requests are signed without their empty values; notices with every value."""
+    pairs = sorted((k, v) for k, v in params.items() if k not in drop and (keep_empty or v != ""))
     return "&".join(k + "=" + v for k, v in pairs)
 
 
@@ -111,10 +112,11 @@ def notice_params(
 def signed(
     params: Mapping[str, str], signer: str = "alipay", charset: str = "utf-8"
 ) -> dict[str, str]:
-    """``params`` with ``sign_type`` RSA2 and the ``sign`` of ``signer``'s key."""
+    """``params`` with ``sign_type`` RSA2 and the ``sign`` of ``signer``'s key, over
+    every parameter but those two, empty ones included (as Alipay signs a notice)."""
     out = dict(params)
     out["sign_type"] = "RSA2"
-    out["sign"] = rsa2(key(signer), _text(out, ("sign", "sign_type")), charset)
+    out["sign"] = rsa2(key(signer), _text(out, ("sign", "sign_type"), keep_empty=True), charset)
     return out
 
 

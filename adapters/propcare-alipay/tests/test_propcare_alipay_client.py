@@ -12,6 +12,7 @@ from typing import Any
 
 import propcare_alipay
 import pytest
+from alipay import AliPay  # python-alipay-sdk: how Alipay's SDK verifies a notice
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given, settings
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from propcare_alipay import AlipayClient, AlipayError, answer, decode_form
 from propcare_alipay.signing import response_members
 from propcare_alipay_testkit import (
+    APP_ID,
     SELLER_ID,
     SH,
     T0,
@@ -73,13 +75,90 @@ def test_changing_any_signed_value_fails_verification(name: str, value: str) -> 
     assert caught.value.field == "sign"
 
 
-@given(extra=st.dictionaries(st.sampled_from(["a", "zz", "body", "passback_params"]),
-                             st.just(""), min_size=1))  # fmt: skip
-def test_empty_values_are_not_signed(extra: dict[str, str]) -> None:
-    # Alipay leaves empty values out of the signed text, so adding one changes nothing.
+# --- empty parameters, as Alipay's own SDK verifies them ------------------------------
+
+
+def sdk() -> Any:
+    """python-alipay-sdk's client with the test keys: Alipay's verification of a notice."""
+    return AliPay(
+        appid=APP_ID,
+        app_notify_url=None,
+        app_private_key_string=private_pem("app"),
+        alipay_public_key_string=public_pem("alipay"),
+        sign_type="RSA2",
+    )
+
+
+def sdk_verifies(params: dict[str, str]) -> bool:
+    """What python-alipay-sdk says of a notice: ``verify(data, sign)`` as its docs show,
+    with every parameter received but ``sign`` (it drops ``sign_type`` itself)."""
+    data = dict(params)
+    signature = data.pop("sign")
+    return bool(sdk().verify(data, signature))
+
+
+def test_a_notice_with_an_empty_parameter_verifies_as_alipays_sdk_verifies_it() -> None:
+    # Alipay sends body= (and passback_params=, ...) and signs them like any value.
+    params = signed(notice_params(ORDER, "268.50", body=""))
+    assert sdk_verifies(params)
+    notice = parse(form(params))
+    assert notice.amount == Decimal("268.50") and notice.raw["body"] == ""
+
+
+def test_a_notice_signed_by_alipays_sdk_with_an_empty_parameter_is_accepted() -> None:
+    # The SDK's own signing (AliPay.sign_data, here holding the "alipay" key as Alipay
+    # would) signs every parameter it is given, body= included, and writes the form.
+    as_alipay = AliPay(
+        appid=APP_ID,
+        app_notify_url=None,
+        app_private_key_string=private_pem("alipay"),
+        alipay_public_key_string=public_pem("alipay"),
+        sign_type="RSA2",
+    )
+    params = notice_params(ORDER, "268.50", body="", passback_params="")
+    body = as_alipay.sign_data(dict(params)) + "&sign_type=RSA2"
+    notice = parse(body.encode("ascii"))
+    assert notice.amount == Decimal("268.50") and notice.order_id == ORDER
+    assert notice.raw["body"] == "" and notice.raw["passback_params"] == ""
+
+
+def test_an_empty_parameter_added_after_signing_fails_as_in_alipays_sdk() -> None:
     params = signed(SIGNED)
-    params.update(extra)
-    assert parse(form(params)).amount == Decimal("268.50")
+    params["body"] = ""
+    assert not sdk_verifies(params)
+    with pytest.raises(ValidationError) as caught:
+        parse(form(params))
+    assert caught.value.field == "sign"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    empty=st.lists(
+        st.sampled_from(["body", "passback_params", "voucher_detail_list", "buyer_logon_id"]),
+        unique=True,
+        max_size=3,
+    ),
+    sent=st.sets(st.integers(0, 3)),
+    alipay_signs_empty=st.booleans(),
+)
+def test_the_verdict_on_empty_parameters_is_the_sdks(
+    empty: list[str], sent: set[int], alipay_signs_empty: bool
+) -> None:
+    """Whether the signer included the empty values or not, and whichever of them reach
+    us, the adapter accepts exactly the notices python-alipay-sdk accepts."""
+    params = notice_params(ORDER, "268.50", **dict.fromkeys(empty, ""))
+    if alipay_signs_empty:
+        params = signed(params)
+    else:  # a signer that left them out: then they must not be there either
+        params = {**signed({k: v for k, v in params.items() if v}),
+                  **{k: "" for i, k in enumerate(empty) if i in sent}}  # fmt: skip
+    expected = sdk_verifies(params)
+    try:
+        parse(form(params))
+    except ValidationError as exc:
+        assert exc.field == "sign" and not expected
+    else:
+        assert expected
 
 
 def test_a_gbk_notice_is_decoded_and_verified_in_gbk() -> None:

@@ -233,6 +233,38 @@ def test_only_a_verified_notice_without_money_is_not_a_payment(w: World) -> None
     assert not isinstance(caught.value, NotAPayment) and caught.value.field == "sign"
 
 
+def test_a_full_refund_notice_is_genuine_not_a_payment_and_names_the_refund(w: World) -> None:
+    order = w.order()
+    paid = w.app.payments.handle_notification(ADMIN, "alipay", {}, notice_body(order, "250.00"))
+    refund = w.app.payments.refund(ADMIN, paid.payment_id, Decimal("250.00"), "退房")
+    before = w.state()
+    # What Alipay sends when a trade is refunded in full: the trade closes.
+    closed = _with(
+        trade_status="TRADE_CLOSED",
+        out_biz_no=refund.refund_no,
+        refund_fee="250.00",
+        gmt_refund="2026-11-05 08:59:30.215",
+        gmt_close="2026-11-05 08:59:30",
+        notify_id="c" * 32,
+    )(order)
+    with pytest.raises(NotAPayment) as caught:
+        w.app.payments.handle_notification(ADMIN, "alipay", {}, closed)
+    said = caught.value
+    assert (said.status, said.trade_no, said.refund_no) == (
+        "TRADE_CLOSED",
+        "2026110522001400001",
+        refund.refund_no,
+    )
+    assert said.refund_paid and said.estate_id == w.estate and "sign" not in said.params
+    assert w.state() == before
+    # An order closed unpaid names no refund.
+    with pytest.raises(NotAPayment) as unpaid:
+        w.app.payments.handle_notification(
+            ADMIN, "alipay", {}, _with(trade_status="TRADE_CLOSED")(w.order())
+        )
+    assert unpaid.value.refund_no is None and not unpaid.value.refund_paid
+
+
 def test_a_notice_for_another_amount_than_its_order_is_not_posted(w: World) -> None:
     order = w.order("250.00")
     before = w.state()

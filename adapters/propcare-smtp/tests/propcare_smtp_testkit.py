@@ -286,12 +286,19 @@ def open_app(
     )
 
 
-def notify_owner(app: Propcare, *, key: str | None = None, to: Recipient = OWNER) -> int:
-    """Queue the zh-CN water-cut notice for ``to`` in a new estate; returns the message id
-    once the app's dispatch worker has made its first attempt (with auto-dispatch)."""
+def notify_owner(
+    app: Propcare,
+    *,
+    key: str | None = None,
+    to: Recipient = OWNER,
+    params: Mapping[str, Any] = PARAMS,
+) -> int:
+    """Queue the zh-CN water-cut notice (``params``) for ``to`` in a new estate; returns
+    the message id once the app's dispatch worker has made its first attempt (with
+    auto-dispatch)."""
     admin = Actor.system()
-    estate = app.estates.create(admin, "翠苑小区")
-    message_id = app.notify.send(admin, estate.id, "email", to, "notice", PARAMS, key=key)
+    estate = app.estates.create(admin, str(params.get("estate", "翠苑小区")))
+    message_id = app.notify.send(admin, estate.id, "email", to, "notice", params, key=key)
     app.dispatch_idle()
     return message_id
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
 import propcare_smtp
 import pytest
-from propcare_smtp import message_id_for
+from propcare_smtp import SmtpSettings, message_id_for
 from propcare_smtp_testkit import (
     BODY,
     FROM,
     OWNER,
+    PARAMS,
     SUBJECT,
     T0,
     Credentials,
@@ -26,7 +28,7 @@ from propcare_smtp_testkit import (
     smtp_server,
 )
 
-from propcare import ConfigError, FixedClock, Propcare
+from propcare import ConfigError, FixedClock, OutboundMessage, Propcare
 
 
 @pytest.fixture
@@ -65,7 +67,14 @@ def test_installed_adapter_is_found_by_entry_point_and_mails_the_zh_cn_notice(
     assert (sender.display_name, sender.addr_spec) == ("翠苑物业服务中心", FROM)
     key = f"{stored.key}/channel:email"
     assert stored.key.endswith(":water-2026-11-03")
-    assert mail["Message-ID"] == message_id_for(key, "cuiyuan.example")
+    # Fixed by the stored delivery: its key, estate and queue instant, and the message.
+    delivered = OutboundMessage(
+        key, "email", stored.estate_id, OWNER, SUBJECT, BODY, "zh-CN", "notice", T0
+    )
+    assert mail["Message-ID"] == message_id_for(
+        delivered, SmtpSettings.from_mapping(email_settings(port))
+    )
+    assert mail["Message-ID"].endswith("@cuiyuan.example>")
     assert parsedate_to_datetime(mail["Date"]) == T0
     assert mail["Date"] == format_datetime(T0)  # Asia/Shanghai: +0800
     assert mail["Auto-Submitted"] == "auto-generated"
@@ -227,6 +236,22 @@ def test_two_notices_get_two_message_ids(clock: FixedClock) -> None:
         notify_owner(app, key="two")
     ids = [r.parsed()["Message-ID"] for r in handler.delivered]
     assert len(ids) == 2 and ids[0] != ids[1]
+
+
+def test_two_installations_sending_the_same_estates_notice_use_two_message_ids() -> None:
+    """Every installation has an estate 1, and callers reuse their keys: two databases
+    queueing "water-2026-11-03" for estate 1, to the same owner through the same sender,
+    still send two Message-IDs (RFC 5322 wants them unique), whether they queue it at
+    other instants or at the same one (both held back by quiet hours that end at the same
+    minute, or given the same ``not_before``) for estates of other names."""
+    handler = Recorder()
+    with smtp_server(handler) as port:
+        for at, estate in ((T0, "翠苑小区"), (T0 + timedelta(seconds=7), "翠苑小区"),
+                           (T0, "兰亭小区")):  # fmt: skip
+            with open_app(email_settings(port), FixedClock(at)) as app:
+                notify_owner(app, key="water-2026-11-03", params={**PARAMS, "estate": estate})
+    ids = [mail.parsed()["Message-ID"] for mail in handler.delivered]
+    assert len(ids) == 3 and len(set(ids)) == 3
 
 
 def test_bad_settings_stop_the_app_from_opening(clock: FixedClock) -> None:

@@ -9,7 +9,10 @@ from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
+from zoneinfo import ZoneInfo
 
+import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from propcare_smtp import SmtpSettings, build_message, header_text, message_id_for
@@ -17,6 +20,7 @@ from propcare_smtp_testkit import normalised
 
 from propcare import OutboundMessage, Recipient
 
+SH = ZoneInfo("Asia/Shanghai")
 SETTINGS = SmtpSettings(
     host="smtp.example.com", from_address="wuye@cuiyuan.example", from_name="翠苑物业服务中心"
 )
@@ -125,19 +129,72 @@ def test_header_text_puts_an_injection_attempt_on_one_line() -> None:
 
 
 @given(st.text(max_size=100))
-def test_message_id_is_a_valid_id_fixed_by_the_key(key: str) -> None:
-    message_id = message_id_for(key, "cuiyuan.example")
+def test_message_id_is_a_valid_id_fixed_by_the_delivery(key: str) -> None:
+    message_id = message_id_for(outbound(key=key), SETTINGS)
     assert re.fullmatch(r"<[0-9a-f]{32}@cuiyuan\.example>", message_id)
-    assert message_id == message_id_for(key, "cuiyuan.example")
-    parsed, _ = round_trip(outbound(key=key))
+    assert message_id == message_id_for(outbound(key=key), SETTINGS)
+    parsed, raw = round_trip(outbound(key=key))
     assert parsed["Message-ID"] == message_id
     assert not parsed["Message-ID"].defects
+    assert raw.startswith(f"Message-ID: {message_id}\r\n".encode())  # first, as before
 
 
 @given(st.text(max_size=60), st.text(max_size=60))
 def test_different_keys_give_different_message_ids(one: str, two: str) -> None:
     if one != two:
-        assert message_id_for(one, "x.example") != message_id_for(two, "x.example")
+        ids = {message_id_for(outbound(key=k), SETTINGS) for k in (one, two)}
+        assert len(ids) == 2
+
+
+def _differently(name: str) -> tuple[OutboundMessage, SmtpSettings]:
+    """Estate 1's notice under one key, as another installation might send it: the same
+    but for ``name``."""
+    here = attrs.evolve(outbound(), estate_id=1)
+    if name == "sender":
+        return here, attrs.evolve(SETTINGS, from_address="wuye@lanting.example")
+    changed: dict[str, object] = {
+        "queued a microsecond later": {"created_at": here.created_at + timedelta(microseconds=1)},
+        "recipient": {"recipient": Recipient("张三", "zhang.san@example.net")},
+        "recipient's name": {"recipient": Recipient("张叁", "zhang.san@example.com")},
+        "subject": {"subject": "【兰亭小区】停水通知"},
+        "text": {"body": "尊敬的张三：后日停水。"},
+        "locale": {"locale": "en"},
+    }[name]
+    return attrs.evolve(here, **changed), SETTINGS  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "queued a microsecond later",
+        "sender",
+        "recipient",
+        "recipient's name",
+        "subject",
+        "text",
+        "locale",
+    ],
+)
+def test_the_same_key_and_estate_in_two_installations_get_two_message_ids(name: str) -> None:
+    """Estate ids and keys repeat across installations (every database has an estate 1
+    and may have a "notify:1:water"): a message that differs in anything else has
+    another id, so no mail system drops it as the repeat of another."""
+    here = attrs.evolve(outbound(), estate_id=1)
+    there, settings = _differently(name)
+    assert message_id_for(here, SETTINGS) != message_id_for(there, settings)
+
+
+def test_the_same_message_built_again_has_the_same_id_and_bytes() -> None:
+    # What a retry does, in any process: the stored delivery, rendered and built again.
+    stored = outbound()
+    again = attrs.evolve(stored, created_at=stored.created_at.astimezone(SH))  # read back
+    assert round_trip(stored)[1] == round_trip(again)[1]
+    # Another settings object with the same values, as after a restart.
+    reread = SmtpSettings.from_mapping(
+        {"host": "smtp.example.com", "from_address": "wuye@cuiyuan.example",
+         "from_name": "翠苑物业服务中心"}
+    )  # fmt: skip
+    assert message_id_for(stored, reread) == message_id_for(stored, SETTINGS)
 
 
 def test_the_date_is_the_queue_time_in_the_configured_zone() -> None:

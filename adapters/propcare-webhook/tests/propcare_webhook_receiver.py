@@ -1,8 +1,10 @@
 """A webhook receiver for the tests: a real HTTP server on 127.0.0.1 in a thread.
 
 It checks every request with :func:`propcare_webhook.verify`, as a company's
-gateway would, records it, and answers from a script of replies (status, delay,
-body); a request that fails verification is answered 401 whatever the script says.
+gateway would (or, for ``signature="standard-webhooks"``, with the ``standardwebhooks``
+library, as a Standard Webhooks receiver would), records it, and answers from a script
+of replies (status, delay, body); a request that fails verification is answered 401
+whatever the script says.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Self
 
 import attrs
 from propcare_webhook import SignatureInvalid, verify
+from standardwebhooks import Webhook, WebhookVerificationError
 
 __all__ = ["Received", "Receiver", "Reply"]
 
@@ -60,8 +63,16 @@ class _Server(ThreadingHTTPServer):
 class Receiver:
     """``with Receiver(secret, [Reply(503), Reply(200)]) as r: ... r.url ... r.requests``."""
 
-    def __init__(self, secret: str, replies: Sequence[Reply] = (), *, port: int = 0) -> None:
+    def __init__(
+        self,
+        secret: str,
+        replies: Sequence[Reply] = (),
+        *,
+        port: int = 0,
+        signature: str = "propcare",
+    ) -> None:
         self.secret = secret
+        self.signature = signature
         self._replies = list(replies)
         self._lock = threading.Lock()
         self._requests: list[Received] = []
@@ -96,9 +107,13 @@ class Receiver:
     def _handle(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         rejection: str | None = None
         try:
-            verify(self.secret, handler.headers, body, now=datetime.now(UTC))
-        except SignatureInvalid as exc:
-            rejection = str(exc)
+            if self.signature == "standard-webhooks":
+                # The library reads the machine's clock, with its own 5-minute tolerance.
+                Webhook(self.secret).verify(body, dict(handler.headers.items()))
+            else:
+                verify(self.secret, handler.headers, body, now=datetime.now(UTC))
+        except (SignatureInvalid, WebhookVerificationError) as exc:
+            rejection = str(exc) or type(exc).__name__
         with self._lock:
             reply = self._replies.pop(0) if self._replies else Reply()
         status = 401 if rejection is not None else reply.status

@@ -17,7 +17,7 @@ import re
 import secrets
 import threading
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -84,28 +84,44 @@ class Keys:
         )
 
 
+# The test platform certificate's validity: five years, as WeChat Pay issues them, around
+# both the tests' fixed clocks (2026-11) and the machine's own (which wechatpayv3 reads).
+CERT_FROM = datetime(2024, 6, 1, tzinfo=UTC)
+CERT_UNTIL = datetime(2029, 6, 1, tzinfo=UTC)
+
+
+def certificate(
+    key: rsa.RSAPrivateKey,
+    *,
+    serial: int = PLATFORM_SERIAL,
+    not_before: datetime = CERT_FROM,
+    not_after: datetime = CERT_UNTIL,
+) -> str:
+    """A self-signed platform certificate (PEM) of ``key`` with that serial and validity."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA (test)")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .sign(key, SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
 @functools.cache
 def keys() -> Keys:
     """One set of keys per test run: RSA key generation is the slow part."""
     merchant, platform, other = (
         rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(3)
     )
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA (test)")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(platform.public_key())
-        .serial_number(PLATFORM_SERIAL)
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .sign(platform, SHA256())
-    )
     return Keys(
         merchant=merchant,
         platform=platform,
-        platform_cert_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+        platform_cert_pem=certificate(platform),
         other=other,
         apiv3_key=secrets.token_hex(16),
     )
@@ -134,13 +150,15 @@ def signed_headers(
     }
 
 
-def encrypt_resource(data: Mapping[str, Any], *, apiv3_key: str | None = None) -> dict[str, str]:
+def encrypt_resource(
+    data: Mapping[str, Any], *, apiv3_key: str | None = None, original_type: str = "transaction"
+) -> dict[str, str]:
     nonce = secrets.token_hex(6)  # 12 characters, as WeChat Pay sends
-    aad = "transaction"
+    aad = original_type
     key = (apiv3_key or keys().apiv3_key).encode()
     sealed = AESGCM(key).encrypt(nonce.encode(), json.dumps(data).encode(), aad.encode())
     return {
-        "original_type": "transaction",
+        "original_type": original_type,
         "algorithm": "AEAD_AES_256_GCM",
         "ciphertext": base64.b64encode(sealed).decode(),
         "associated_data": aad,
@@ -173,6 +191,23 @@ def transaction(order_id: str, total: int, txn_id: str, **changes: Any) -> dict[
     return resource
 
 
+def refund(
+    txn_id: str, order_id: str, refund_no: str, refund: int, total: int, status: str = "SUCCESS"
+) -> dict[str, Any]:
+    """The decrypted resource of a refund callback (退款结果通知)."""
+    return {
+        "mchid": MCHID,
+        "transaction_id": txn_id,
+        "out_trade_no": order_id,
+        "refund_id": "50300" + secrets.token_hex(8),
+        "out_refund_no": refund_no,
+        "refund_status": status,
+        "success_time": "2026-11-02T09:00:30+08:00",
+        "user_received_account": "招商银行信用卡0403",
+        "amount": {"total": total, "refund": refund, "payer_total": total, "payer_refund": refund},
+    }
+
+
 def callback(
     resource: Mapping[str, Any],
     *,
@@ -182,14 +217,18 @@ def callback(
     event_type: str = "TRANSACTION.SUCCESS",
     apiv3_key: str | None = None,
 ) -> tuple[dict[str, str], bytes]:
-    """A payment callback as WeChat Pay posts it: signed headers and the raw body."""
+    """A payment (or, by ``event_type``, refund) callback as WeChat Pay posts it: signed
+    headers and the raw body."""
+    refunding = event_type.startswith("REFUND.")
     envelope = {
         "id": "EV-" + secrets.token_hex(8),
         "create_time": at.isoformat(timespec="seconds"),
         "resource_type": "encrypt-resource",
         "event_type": event_type,
-        "summary": "支付成功",
-        "resource": encrypt_resource(resource, apiv3_key=apiv3_key),
+        "summary": "退款成功" if refunding else "支付成功",
+        "resource": encrypt_resource(
+            resource, apiv3_key=apiv3_key, original_type="refund" if refunding else "transaction"
+        ),
     }
     body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
     return signed_headers(body, at=at, key=key, serial=serial), body
@@ -397,6 +436,23 @@ class FakeWeChatPay:
         """A PROCESSING refund is paid (as WeChat Pay does some minutes later)."""
         with self._lock:
             self.refunds[refund_no]["status"] = "SUCCESS"
+
+    def refund_callback(
+        self, refund_no: str, event_type: str = "REFUND.SUCCESS"
+    ) -> tuple[dict[str, str], bytes]:
+        """WeChat Pay's callback of a refund's outcome (signed, encrypted)."""
+        with self._lock:
+            held = self.refunds[refund_no]
+        status = event_type.removeprefix("REFUND.")
+        resource = refund(
+            held["transaction_id"],
+            held["out_trade_no"],
+            refund_no,
+            held["amount"]["refund"],
+            held["amount"]["total"],
+            status,
+        )
+        return callback(resource, at=self.clock.now(), event_type=event_type)
 
 
 class World:

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from propcare_wechatpay import WeChatPayClient
+from propcare_wechatpay import NotAPayment, WeChatPayClient
 from propcare_wechatpay_fake import (
     ADMIN,
     MCHID,
@@ -25,6 +25,7 @@ from propcare_wechatpay_fake import (
     account_settings,
     callback,
     keys,
+    signed_headers,
     transaction,
     world,
 )
@@ -232,19 +233,52 @@ def test_a_signed_notice_with_bad_content_posts_nothing(w: World, fault: str) ->
     assert w.state() == before and w.owed() != []
 
 
-def test_a_notice_sealed_with_another_apiv3_key_or_for_refunds_posts_nothing(w: World) -> None:
+def test_a_notice_sealed_with_another_apiv3_key_or_of_another_kind_posts_nothing(
+    w: World,
+) -> None:
     order = ordered(w)
     resource = transaction(order, 25000, "4200000007")
     cases = {
         "resource.ciphertext": callback(resource, apiv3_key="0" * 32),
-        "event_type": callback(resource, event_type="REFUND.SUCCESS"),
+        # A refund event must carry a refund: a transaction under it names no refund.
+        "resource.out_refund_no": callback(resource, event_type="REFUND.SUCCESS"),
+        "event_type": callback(resource, event_type="REFUND.SOMETHING"),
     }
     before = w.state()
     for field, (headers, body) in cases.items():
         with pytest.raises(ValidationError) as caught:
             w.app.payments.handle_notification(ADMIN, "wechatpay", headers, body)
-        assert caught.value.field == field
+        assert caught.value.field == field and not isinstance(caught.value, NotAPayment)
     assert w.state() == before
+
+
+@pytest.mark.parametrize(
+    ("event_type", "paid"),
+    [("REFUND.SUCCESS", True), ("REFUND.ABNORMAL", False), ("REFUND.CLOSED", False)],
+)
+def test_a_refund_callback_is_genuine_not_a_payment_and_names_the_refund(
+    w: World, event_type: str, paid: bool
+) -> None:
+    payment = w.app.payments.handle_notification(ADMIN, "wechatpay", *w.fake.pay(ordered(w)))
+    w.fake.refund_script = ["PROCESSING"]
+    refund = w.app.payments.refund(ADMIN, payment.payment_id, Decimal("50"), "多收退款")
+    assert refund.status == "pending"
+    before = w.state()
+    with pytest.raises(NotAPayment) as caught:
+        w.app.payments.handle_notification(
+            ADMIN, "wechatpay", *w.fake.refund_callback(refund.refund_no, event_type)
+        )
+    said = caught.value
+    assert (said.status, said.refund_no, said.refund_paid) == (event_type, refund.refund_no, paid)
+    assert said.estate_id == w.estate and said.trade_no.startswith("4200000")
+    assert "user_received_account" not in said.resource  # the payer's bank card: not ours
+    assert w.state() == before
+    # Forged, it is refused for its signature before anything in it is believed.
+    _, body = w.fake.refund_callback(refund.refund_no, event_type)
+    forged = signed_headers(body, at=w.clock.now(), key=keys().other)
+    with pytest.raises(ValidationError) as refused:
+        w.app.payments.handle_notification(ADMIN, "wechatpay", forged, body)
+    assert not isinstance(refused.value, NotAPayment)
 
 
 def test_a_notice_for_another_amount_than_its_order_posts_nothing(w: World) -> None:

@@ -246,11 +246,16 @@ class PaymentsRepo:
         kind: str,
         detail: str,
         at: datetime,
+        *,
+        merchant: str = "",
+        notice_key: str = "",
     ) -> None:
+        # A notice_key writes one row per distinct notice: a re-send of one already
+        # flagged meets the unique key of migration 0022 and writes nothing.
         self._uow.execute(
             "INSERT INTO payment_anomalies (estate_id, provider, provider_txn_id, kind, detail, "
-            "at) VALUES (?, ?, ?, ?, ?, ?)",
-            (estate_id, provider, provider_txn_id, kind, detail, ts(at)),
+            "at, merchant, notice_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (estate_id, provider, provider_txn_id, kind, detail, ts(at), merchant, notice_key),
         )
 
     def anomalies(self, estate_id: int) -> list[tuple[str, str, str, str]]:

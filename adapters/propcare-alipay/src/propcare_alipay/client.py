@@ -72,9 +72,35 @@ class AlipayError(PropcareError):
 
 
 class NotAPayment(ValidationError):
-    """A genuine notice (signature and ids verified) that reports no money received:
-    ``WAIT_BUYER_PAY`` or ``TRADE_CLOSED``. Nothing is posted. A web endpoint may
-    answer ``success`` to it to stop Alipay's re-sends; see :func:`answer`."""
+    """A genuine notice (signature, ids and age verified) that reports no money received:
+    ``WAIT_BUYER_PAY``, or ``TRADE_CLOSED`` (an order closed unpaid, or a trade refunded
+    in full). Nothing is posted. A web endpoint acknowledges it (answers ``success``, see
+    :func:`answer`), or Alipay re-sends it for a day, and records what it says:
+
+    - ``estate_id``: the estate this merchant account collects for;
+    - ``status``, ``trade_no``, ``order_id``: the trade as Alipay reports it;
+    - ``refund_no``: for a refund notice, our refund number (Alipay's ``out_biz_no``,
+      the ``out_request_no`` of ``alipay.trade.refund``), else None; ``refund_paid``:
+      whether the notice says that refund is paid (a full refund closes the trade);
+    - ``params``: every verified parameter but ``sign``.
+    """
+
+    def __init__(
+        self, field: str, value: Any, rule: str, *, estate_id: int, params: Mapping[str, str]
+    ) -> None:
+        super().__init__(field, value, rule)
+        self.estate_id = estate_id
+        self.params: dict[str, str] = {k: v for k, v in params.items() if k != "sign"}
+        self.status = self.params.get("trade_status", "")
+        self.trade_no = self.params.get("trade_no", "")
+        self.order_id = self.params.get("out_trade_no", "")
+        self.refund_no: str | None = self.params.get("out_biz_no") or None
+        # A full refund closes the trade; Alipay's notice then names the refund and its total.
+        self.refund_paid = (
+            self.status == "TRADE_CLOSED"
+            and self.refund_no is not None
+            and bool(self.params.get("refund_fee"))
+        )
 
 
 def answer(ok: bool) -> bytes:
@@ -201,7 +227,7 @@ class AlipayClient:
         """Verify an asynchronous notice and decode it; ValidationError if it does not verify.
 
         Checked, in order: the RSA2 signature with the Alipay public key (over every
-        non-empty parameter but ``sign`` and ``sign_type``, sorted); ``app_id`` and
+        parameter but ``sign`` and ``sign_type``, empty ones included, sorted); ``app_id`` and
         ``seller_id`` are ours; ``notify_time`` is at most ``max_notice_age`` old and at
         most ``MAX_CLOCK_SKEW`` ahead; ``trade_status`` reports money received (else
         :class:`NotAPayment`); ``out_trade_no``, ``trade_no``, ``total_amount`` (yuan, at
@@ -213,7 +239,7 @@ class AlipayClient:
         sign_type = _required(params, "sign_type")
         if sign_type != "RSA2":
             raise ValidationError("sign_type", sign_type, "must be RSA2 (SHA256withRSA)")
-        text = signing_text(params, exclude=("sign", "sign_type"))
+        text = signing_text(params, exclude=("sign", "sign_type"), keep_empty=True)
         if not verify(self.settings.alipay_public_key, text, signature, charset):
             raise ValidationError(
                 "sign", signature[:24] + "...", "does not verify with alipay_public_key"
@@ -241,6 +267,8 @@ class AlipayClient:
                 "trade_status",
                 status,
                 f"reports no payment (only {' or '.join(sorted(PAID_STATUSES))} are posted)",
+                estate_id=settings.estate_id,
+                params=params,
             )
         out_trade_no = _required(params, "out_trade_no")
         trade_no = _required(params, "trade_no")

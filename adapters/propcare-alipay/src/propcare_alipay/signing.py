@@ -1,10 +1,12 @@
 """Alipay's RSA2 signatures: the signed text, signing, verifying, and loading keys.
 
-Alipay signs a set of parameters by sorting them by key, dropping empty values and
-joining them as ``k=v`` with ``&``; the bytes of that text (in the message's charset)
-are signed with SHA256withRSA (PKCS#1 v1.5) and the signature travels base64-encoded.
-Requests sign every parameter but ``sign``; asynchronous notifications are verified
-over every parameter but ``sign`` and ``sign_type``. A response is signed over the
+Alipay signs a set of parameters by sorting them by key and joining them as ``k=v``
+with ``&``; the bytes of that text (in the message's charset) are signed with
+SHA256withRSA (PKCS#1 v1.5) and the signature travels base64-encoded. Requests sign
+every non-empty parameter but ``sign``; asynchronous notifications are verified over
+every parameter they carry but ``sign`` and ``sign_type``, **empty ones included**
+(``body=`` signs as ``body=``), as Alipay's SDKs verify them (the Java SDK's
+``getSignCheckContentV1``, python-alipay-sdk's ``AliPay.verify``). A response is signed over the
 exact text of its ``<method>_response`` JSON object, so :func:`response_members`
 keeps each top-level member's source text next to its value.
 """
@@ -39,10 +41,20 @@ MIN_KEY_BITS = 2048
 _JSON_SPACE = " \t\n\r"
 
 
-def signing_text(params: Mapping[str, str], exclude: Collection[str] = ("sign",)) -> str:
-    """The text Alipay signs: non-empty parameters but ``exclude``, sorted, ``k=v&k=v``."""
+def signing_text(
+    params: Mapping[str, str],
+    exclude: Collection[str] = ("sign",),
+    *,
+    keep_empty: bool = False,
+) -> str:
+    """The text Alipay signs: the parameters but ``exclude``, sorted, ``k=v&k=v``.
+
+    A request leaves empty values out (``keep_empty`` False); a notice is verified over
+    every parameter it carries, empty ones included (``keep_empty`` True)."""
     return "&".join(
-        f"{key}={params[key]}" for key in sorted(params) if key not in exclude and params[key]
+        f"{key}={params[key]}"
+        for key in sorted(params)
+        if key not in exclude and (keep_empty or params[key])
     )
 
 

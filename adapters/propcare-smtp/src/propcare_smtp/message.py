@@ -2,13 +2,17 @@
 
 Everything in it is derived from the :class:`~propcare.OutboundMessage` and the
 settings, nothing from the moment of sending: a retry of the same delivery sends
-the same bytes, so a receiver (or a person) can tell a repeat by its Message-ID.
+the same bytes, so a receiver (or a person) can tell a repeat by its Message-ID; and
+a message that differs in anything, from another installation too, has another
+Message-ID (see :func:`message_id_for`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from datetime import UTC
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -26,14 +30,46 @@ _BREAKS_AND_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 
 
-def message_id_for(idempotency_key: str, domain: str) -> str:
-    """``<32 hex digits@domain>``, a hash of the key: the same key gives the same id.
+# Stands in for the Message-ID while the rest of the message is hashed; always the same,
+# so it changes nothing in the digest from one build to the next.
+_PLACEHOLDER = "<message-id>"
+
+
+def message_id_for(message: OutboundMessage, settings: SmtpSettings) -> str:
+    """``<32 hex digits@message_id_domain>``: the Message-ID :func:`build_message` gives.
+
+    The first 128 bits of the SHA-256 of the delivery's idempotency key, its estate, the
+    instant it was queued (to the microsecond, in UTC) and every other byte of the message
+    (headers and body: sender, recipient, date, subject, text). So:
+
+    - a retry of the delivery, from any process and after a restart, builds the same
+      bytes from the same stored message and settings, and so carries the same id: a mail
+      system that drops a repeated Message-ID drops the repeat of a message that did
+      arrive, and a person can tell a repeat;
+    - two messages that differ in anything (another notice, another installation whose
+      estate 1 reuses this one's key, another recipient, sender or text) have different
+      ids, so no mail system drops a message as a repeat of another. Two ids agree only
+      for the same key and estate, queued at the same microsecond, with the same bytes
+      to the same person: the same message, whose repeat loses the reader nothing.
 
     Hashed rather than copied because a key may hold any text (a caller's key in
-    Chinese, slashes, colons) and a Message-ID may not; 128 bits make two keys
+    Chinese, slashes, colons) and a Message-ID may not; 128 bits make two messages
     sharing an id as likely as guessing a random UUID.
     """
-    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
+    return str(build_message(message, settings)["Message-ID"])
+
+
+def _message_id(message: OutboundMessage, content: bytes, domain: str) -> str:
+    fixed = [
+        message.idempotency_key,
+        message.estate_id,
+        message.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+    ]
+    digest = hashlib.sha256(
+        json.dumps(fixed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        + b"\n"
+        + content
+    ).hexdigest()[:32]
     return f"<{digest}@{domain}>"
 
 
@@ -46,7 +82,8 @@ def build_message(message: OutboundMessage, settings: SmtpSettings) -> EmailMess
     """The e-mail for ``message``; ValueError if the recipient's address is not e-mail."""
     to = ascii_address(message.recipient.address)
     mail = EmailMessage(policy=SMTP)
-    mail["Message-ID"] = message_id_for(message.idempotency_key, settings.message_id_domain)
+    # First among the headers; its value, a digest of all the rest, is set at the end.
+    mail["Message-ID"] = _PLACEHOLDER
     # The time it was queued, not sent: a retry must not change the message.
     mail["Date"] = format_datetime(message.created_at.astimezone(ZoneInfo(settings.timezone)))
     sender = ascii_address(settings.from_address)
@@ -70,4 +107,8 @@ def build_message(message: OutboundMessage, settings: SmtpSettings) -> EmailMess
     # After set_content, which clears every Content-* header.
     if _LANGUAGE_TAG.fullmatch(message.locale):
         mail["Content-Language"] = message.locale
+    # replace_header keeps the header where it is: first.
+    mail.replace_header(
+        "Message-ID", _message_id(message, mail.as_bytes(), settings.message_id_domain)
+    )
     return mail

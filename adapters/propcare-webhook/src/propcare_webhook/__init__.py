@@ -7,7 +7,9 @@ company already runs (SMS, WeChat template messages), signed with HMAC-SHA256::
                                        "secret": "...", "timeout": 10}}}
     Propcare.open(url, config=config)
 
-Receivers check a request with :func:`verify`. Installing the distribution
+Receivers check a request with :func:`verify`; with ``"signature": "standard-webhooks"``
+(and a ``whsec_...`` secret) it carries Standard Webhooks headers instead, which any
+Standard Webhooks library checks. Installing the distribution
 registers this module under the entry-point group ``propcare`` as ``webhook``.
 """
 
@@ -18,19 +20,27 @@ from propcare_webhook.channel import (
     CHANNEL_NAME,
     DEFAULT_TIMEOUT,
     RETRIED_CLIENT_ERRORS,
+    SIGNATURES,
     WebhookChannel,
     WebhookSettings,
     encode_message,
+    webhook_id,
 )
 from propcare_webhook.signature import (
     DEFAULT_TOLERANCE,
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
+    STANDARD_SECRET_PREFIX,
     TIMESTAMP_HEADER,
+    WEBHOOK_ID_HEADER,
+    WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
     HeaderSource,
     SignatureInvalid,
     sign,
     signed_content,
+    standard_key,
+    standard_signature,
     verify,
 )
 
@@ -40,8 +50,13 @@ __all__ = [
     "DEFAULT_TOLERANCE",
     "IDEMPOTENCY_HEADER",
     "RETRIED_CLIENT_ERRORS",
+    "SIGNATURES",
     "SIGNATURE_HEADER",
+    "STANDARD_SECRET_PREFIX",
     "TIMESTAMP_HEADER",
+    "WEBHOOK_ID_HEADER",
+    "WEBHOOK_SIGNATURE_HEADER",
+    "WEBHOOK_TIMESTAMP_HEADER",
     "HeaderSource",
     "SignatureInvalid",
     "WebhookChannel",
@@ -50,7 +65,10 @@ __all__ = [
     "propcare_notification_channels",
     "sign",
     "signed_content",
+    "standard_key",
+    "standard_signature",
     "verify",
+    "webhook_id",
 ]
 
 __version__ = "0.1.0"

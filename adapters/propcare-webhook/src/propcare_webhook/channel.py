@@ -9,6 +9,7 @@ connection) is retried with backoff, with the same idempotency key every time.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import logging
@@ -17,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
+from datetime import UTC
 from email.message import Message
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,15 +26,27 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 
 from propcare import ConfigError, DeliveryFailed, OutboundMessage
-from propcare_webhook.signature import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from propcare_webhook.signature import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WEBHOOK_ID_HEADER,
+    WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
+    sign,
+    standard_key,
+    standard_signature,
+)
 
 __all__ = [
     "CHANNEL_NAME",
     "DEFAULT_TIMEOUT",
     "RETRIED_CLIENT_ERRORS",
+    "SIGNATURES",
     "WebhookChannel",
     "WebhookSettings",
     "encode_message",
+    "webhook_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -41,6 +55,9 @@ CHANNEL_NAME = "webhook"
 DEFAULT_TIMEOUT = 10.0
 # 408 and 429 say "not now", not "never": the receiver is busy, so they are retried.
 RETRIED_CLIENT_ERRORS = frozenset({408, 429})
+# The signature schemes (the ``signature`` setting): propcare's own X-Propcare-* headers
+# (the default, what receivers written for earlier releases check), or Standard Webhooks.
+SIGNATURES = ("propcare", "standard-webhooks")
 _PREFIX = f"channels.{CHANNEL_NAME}."
 _SNIPPET = 200  # characters of a refusal's body kept as its reason
 _READ_LIMIT = 4096  # bytes read of a refusal's body; a huge error page is not read in full
@@ -101,6 +118,14 @@ def _check_timeout(_: object, __: object, value: Any) -> None:
         raise ConfigError(f"{_PREFIX}timeout", value, "must be a number of seconds greater than 0")
 
 
+def _check_signature(settings: WebhookSettings, _: object, value: Any) -> None:
+    if value not in SIGNATURES:
+        raise ConfigError(f"{_PREFIX}signature", value, f"must be one of {', '.join(SIGNATURES)}")
+    if value == "standard-webhooks":
+        # Run after the secret's own check: attrs validates in field order.
+        standard_key(settings.secret, f"{_PREFIX}secret")
+
+
 @attrs.frozen
 class WebhookSettings:
     """The channel's checked settings; ``secret`` is kept out of ``repr``."""
@@ -108,6 +133,7 @@ class WebhookSettings:
     url: str = attrs.field(validator=_check_url)
     secret: str = attrs.field(validator=_check_secret, repr=False)
     timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=_check_timeout)
+    signature: str = attrs.field(default="propcare", validator=_check_signature)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> WebhookSettings:
@@ -129,7 +155,8 @@ class WebhookSettings:
         url: Any = settings.get("url")
         secret: Any = settings.get("secret")
         timeout: Any = settings.get("timeout", DEFAULT_TIMEOUT)
-        return cls(url=url, secret=secret, timeout=timeout)
+        signature: Any = settings.get("signature", "propcare")
+        return cls(url=url, secret=secret, timeout=timeout, signature=signature)
 
     @property
     def endpoint(self) -> str:
@@ -153,6 +180,26 @@ def encode_message(message: OutboundMessage) -> bytes:
         "created_at": message.created_at.isoformat(),
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def webhook_id(message: OutboundMessage) -> str:
+    """The Standard Webhooks ``webhook-id`` of a delivery: ``msg_`` and 32 hex digits.
+
+    A hash of the delivery's idempotency key, its estate, the instant it was queued (to
+    the microsecond) and the request body (:func:`encode_message`: recipient, text,
+    locale, template). So a retry, which sends the same body, has the same id, as the
+    specification asks (receivers dedupe on it); and two requests that differ in anything
+    have two ids, though every database has an estate 1 and callers reuse their keys:
+    another installation's notice under the same key is queued at another instant or
+    says something else (its estate's name), and is not dropped as a repeat.
+    """
+    queued = message.created_at.astimezone(UTC)
+    fixed = [message.idempotency_key, message.estate_id, queued.isoformat(timespec="microseconds")]
+    text = json.dumps(fixed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # The body with the queue time in UTC: the same instant read back in another zone is
+    # the same delivery.
+    body = encode_message(attrs.evolve(message, created_at=queued))
+    return "msg_" + hashlib.sha256(text + b"\n" + body).hexdigest()[:32]
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -195,21 +242,28 @@ class WebhookChannel:
         self._target = f"channel:{CHANNEL_NAME}"
 
     def request(self, message: OutboundMessage) -> urllib.request.Request:
-        """The signed POST for ``message``; a new timestamp and signature on every call."""
+        """The signed POST for ``message``; a new timestamp and signature on every call.
+
+        Signed as the ``signature`` setting says: X-Propcare-Timestamp and
+        X-Propcare-Signature, or Standard Webhooks' webhook-id (the same on every retry),
+        webhook-timestamp and webhook-signature."""
         body = encode_message(message)
         timestamp = int(self._unix_time())
-        return urllib.request.Request(
-            self.settings.url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "User-Agent": "propcare-webhook/0.1",
-                TIMESTAMP_HEADER: str(timestamp),
-                SIGNATURE_HEADER: sign(self.settings.secret, timestamp, body),
-                IDEMPOTENCY_HEADER: message.idempotency_key,
-            },
-        )
+        secret = self.settings.secret
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "propcare-webhook/0.1",
+        }
+        if self.settings.signature == "standard-webhooks":
+            msg_id = webhook_id(message)
+            headers[WEBHOOK_ID_HEADER] = msg_id
+            headers[WEBHOOK_TIMESTAMP_HEADER] = str(timestamp)
+            headers[WEBHOOK_SIGNATURE_HEADER] = standard_signature(secret, msg_id, timestamp, body)
+        else:
+            headers[TIMESTAMP_HEADER] = str(timestamp)
+            headers[SIGNATURE_HEADER] = sign(secret, timestamp, body)
+        headers[IDEMPOTENCY_HEADER] = message.idempotency_key
+        return urllib.request.Request(self.settings.url, data=body, method="POST", headers=headers)
 
     def send(self, message: OutboundMessage) -> None:
         request = self.request(message)

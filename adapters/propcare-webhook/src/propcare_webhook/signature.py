@@ -1,13 +1,23 @@
 """Signing webhook requests, and checking them on the receiving side.
 
-The signature is HMAC-SHA256, keyed with the shared secret, over the bytes
-``b"<timestamp>." + body``: the timestamp (unix seconds) is signed with the body,
-so a captured request cannot be replayed later under a new timestamp, and
+Two schemes, chosen by the ``signature`` setting:
+
+``propcare`` (the default; Stripe-style): HMAC-SHA256, keyed with the shared secret, over
+the bytes ``b"<timestamp>." + body``, sent as ``X-Propcare-Timestamp`` and
+``X-Propcare-Signature: sha256=<hex>``. The timestamp (unix seconds) is signed with the
+body, so a captured request cannot be replayed later under a new timestamp, and
 :func:`verify` refuses one whose timestamp is too far from the receiver's clock.
+
+``standard-webhooks`` (https://www.standardwebhooks.com): HMAC-SHA256, keyed with the
+bytes of a ``whsec_<base64>`` secret, over ``b"<webhook-id>.<timestamp>." + body``, sent
+as ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature: v1,<base64>``.
+Receivers check it with any Standard Webhooks library (Python: ``standardwebhooks``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import math
@@ -24,11 +34,17 @@ __all__ = [
     "IDEMPOTENCY_HEADER",
     "SCHEME",
     "SIGNATURE_HEADER",
+    "STANDARD_SECRET_PREFIX",
     "TIMESTAMP_HEADER",
+    "WEBHOOK_ID_HEADER",
+    "WEBHOOK_SIGNATURE_HEADER",
+    "WEBHOOK_TIMESTAMP_HEADER",
     "HeaderSource",
     "SignatureInvalid",
     "sign",
     "signed_content",
+    "standard_key",
+    "standard_signature",
     "verify",
 ]
 
@@ -37,6 +53,15 @@ SIGNATURE_HEADER = "X-Propcare-Signature"
 IDEMPOTENCY_HEADER = "X-Propcare-Idempotency-Key"
 SCHEME = "sha256="
 DEFAULT_TOLERANCE = 300  # seconds either side of the receiver's clock
+
+# Standard Webhooks: its header names (lower case, as the specification writes them) and
+# the prefix of its secrets, which carry the key in base64.
+WEBHOOK_ID_HEADER = "webhook-id"
+WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp"
+WEBHOOK_SIGNATURE_HEADER = "webhook-signature"
+STANDARD_SECRET_PREFIX = "whsec_"
+# The specification asks for keys of 24 to 64 bytes.
+_STANDARD_KEY_BYTES = range(24, 65)
 
 # Unix seconds as plain ASCII digits; 12 digits last until the year 33658, and a
 # bound keeps a hostile header from being parsed as a huge integer.
@@ -160,3 +185,33 @@ def verify(
             f"is {-age:.0f} s in the future, more than the {tolerance} s allowed: one of "
             "the clocks is wrong",
         )
+
+
+def standard_key(secret: object, field: str = "secret") -> bytes:
+    """The HMAC key of a Standard Webhooks secret, ``whsec_`` and the key in base64 (the
+    form the specification and its libraries use); ConfigError naming ``field``, never
+    showing the secret, for anything else."""
+    rule = (
+        f"must be a Standard Webhooks secret: {STANDARD_SECRET_PREFIX} and a key of "
+        f"{_STANDARD_KEY_BYTES.start} to {_STANDARD_KEY_BYTES.stop - 1} bytes in base64"
+    )
+    if not isinstance(secret, str) or not secret.startswith(STANDARD_SECRET_PREFIX):
+        raise ConfigError(field, "<hidden>", rule)
+    encoded = secret[len(STANDARD_SECRET_PREFIX) :]
+    try:
+        # Unpadded base64 is accepted, as the libraries accept it.
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(field, "<hidden>", rule) from None
+    if len(key) not in _STANDARD_KEY_BYTES:
+        raise ConfigError(field, "<hidden>", rule)
+    return key
+
+
+def standard_signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value of ``body`` sent as ``message_id`` at ``timestamp``:
+    ``v1,`` and the base64 HMAC-SHA256, keyed with the secret's key, of
+    ``b"<message_id>.<timestamp>." + body``."""
+    content = f"{message_id}.".encode("ascii") + signed_content(timestamp, body)
+    digest = hmac.new(standard_key(secret), content, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")

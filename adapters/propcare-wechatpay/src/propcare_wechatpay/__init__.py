@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from propcare import PaymentGateway, hookimpl
-from propcare_wechatpay.client import PROVIDER, WeChatPayClient, WeChatPayError
-from propcare_wechatpay.config import DEFAULT_BASE_URL, WeChatPaySettings
+from propcare_wechatpay.client import PROVIDER, NotAPayment, WeChatPayClient, WeChatPayError
+from propcare_wechatpay.config import DEFAULT_BASE_URL, EXPIRY_WARNING, WeChatPaySettings
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "EXPIRY_WARNING",
     "PROVIDER",
+    "NotAPayment",
     "WeChatPayClient",
     "WeChatPayError",
     "WeChatPaySettings",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import re
 import urllib.error
 import urllib.request
@@ -29,8 +30,9 @@ from propcare.ledger.gateways import (
     RefundResult,
 )
 from propcare.money import from_fen, to_fen
-from propcare_wechatpay.config import WeChatPaySettings, is_loopback
+from propcare_wechatpay.config import WeChatPaySettings, expiry_warning, is_loopback
 from propcare_wechatpay.signing import (
+    SignedBy,
     authorization,
     decrypt_resource,
     new_nonce,
@@ -38,7 +40,9 @@ from propcare_wechatpay.signing import (
     verify_signed,
 )
 
-__all__ = ["PROVIDER", "WeChatPayClient", "WeChatPayError"]
+__all__ = ["PROVIDER", "NotAPayment", "WeChatPayClient", "WeChatPayError"]
+
+log = logging.getLogger("propcare_wechatpay")
 
 PROVIDER = "wechatpay"
 USER_AGENT = "propcare-wechatpay/0.1.0"
@@ -53,6 +57,42 @@ _REFUND_STATUS = {"SUCCESS": "done", "PROCESSING": "pending"}
 class WeChatPayError(PropcareError):
     """WeChat Pay did not do what was asked: an HTTP error, no answer, or an answer
     that does not verify as WeChat Pay's."""
+
+
+class NotAPayment(ValidationError):
+    """A genuine callback (signature verified, resource decrypted, this merchant's) that
+    reports no money received: a refund's outcome, ``REFUND.SUCCESS``,
+    ``REFUND.ABNORMAL`` or ``REFUND.CLOSED``. Nothing is posted. A web endpoint
+    acknowledges it (2xx), or WeChat Pay re-sends it for a day, and records what it says:
+
+    - ``estate_id``: the estate this merchant account collects for;
+    - ``status``: the event type; ``trade_no`` and ``order_id``: the paid transaction;
+    - ``refund_no``: propcare's refund number (``out_refund_no``); ``refund_paid``:
+      whether the refund is paid (``REFUND.SUCCESS`` with ``refund_status`` SUCCESS);
+    - ``resource``: the decrypted refund, without the account the money went back to.
+    """
+
+    def __init__(
+        self,
+        field: str,
+        value: Any,
+        rule: str,
+        *,
+        estate_id: int,
+        event_type: str,
+        resource: Mapping[str, Any],
+    ) -> None:
+        super().__init__(field, value, rule)
+        self.estate_id = estate_id
+        self.status = event_type
+        # The bank card or balance the payer got the money back on: not the ledger's.
+        self.resource = {k: v for k, v in resource.items() if k != "user_received_account"}
+        self.trade_no = str(resource.get("transaction_id") or "")
+        self.order_id = str(resource.get("out_trade_no") or "")
+        self.refund_no: str | None = str(resource.get("out_refund_no") or "") or None
+        self.refund_paid = (
+            event_type == "REFUND.SUCCESS" and resource.get("refund_status") == "SUCCESS"
+        )
 
 
 def _text(data: Mapping[str, Any], name: str, where: str) -> str:
@@ -83,6 +123,7 @@ class WeChatPayClient:
         # A loopback test server is never reached through a proxy from the environment.
         handlers = [urllib.request.ProxyHandler({})] if is_loopback(host) else []
         self._opener = urllib.request.build_opener(*handlers)
+        self._warned: set[str] = set()  # certificates whose coming expiry was logged
 
     # --- the GatewayClient protocol ------------------------------------------------
 
@@ -123,7 +164,7 @@ class WeChatPayClient:
     def parse_notification(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice:
         """Verify a payment callback and decode it; ValidationError names what failed."""
         s = self.settings
-        verify_signed(headers, body, s.platform_keys, s.clock.now())
+        self._verify(headers, body)
         try:
             envelope = json.loads(body)
         except ValueError:
@@ -131,9 +172,13 @@ class WeChatPayClient:
         if not isinstance(envelope, dict):
             raise ValidationError("body", body[:80], "must be a JSON object")
         event_type = envelope.get("event_type")
+        if isinstance(event_type, str) and event_type.startswith("REFUND."):
+            # Signed alike, but a refund's outcome, not money arriving.
+            raise self._refund_notice(event_type, envelope)
         if event_type != "TRANSACTION.SUCCESS":
-            # Refund callbacks (REFUND.*) are signed alike but are not money arriving.
-            raise ValidationError("event_type", event_type, "must be TRANSACTION.SUCCESS")
+            raise ValidationError(
+                "event_type", event_type, "must be TRANSACTION.SUCCESS (or REFUND.*)"
+            )
         if envelope.get("resource_type") != "encrypt-resource":
             raise ValidationError(
                 "resource_type", envelope.get("resource_type"), "must be encrypt-resource"
@@ -229,6 +274,45 @@ class WeChatPayClient:
 
     # --- internals ---------------------------------------------------------------------
 
+    def _verify(self, headers: Mapping[str, str], body: bytes) -> SignedBy:
+        """:func:`verify_signed` now; a certificate close to its end is warned of, once."""
+        s = self.settings
+        now = s.clock.now()
+        signed = verify_signed(headers, body, s.platform_keys, now)
+        if signed.serial not in self._warned:
+            warning = expiry_warning(signed.serial, s.platform_keys[signed.serial], now)
+            if warning is not None:
+                self._warned.add(signed.serial)
+                log.warning("%s", warning)
+        return signed
+
+    def _refund_notice(self, event_type: str, envelope: Mapping[str, Any]) -> NotAPayment:
+        """The verified refund callback, decrypted and checked, as :class:`NotAPayment`."""
+        s = self.settings
+        if event_type not in ("REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"):
+            raise ValidationError(
+                "event_type", event_type, "must be REFUND.SUCCESS, REFUND.ABNORMAL or REFUND.CLOSED"
+            )
+        if envelope.get("resource_type") != "encrypt-resource":
+            raise ValidationError(
+                "resource_type", envelope.get("resource_type"), "must be encrypt-resource"
+            )
+        data = decrypt_resource(s.apiv3_key, envelope.get("resource"))
+        if data.get("mchid") != s.mchid:
+            raise ValidationError(
+                "resource.mchid", data.get("mchid"), f"must be this account's {s.mchid}"
+            )
+        for name in ("out_refund_no", "transaction_id", "refund_status"):
+            _text(data, name, "resource")
+        return NotAPayment(
+            "event_type",
+            event_type,
+            "a refund's outcome, not money received: nothing to post",
+            estate_id=s.estate_id,
+            event_type=event_type,
+            resource=data,
+        )
+
     @staticmethod
     def _time(value: str, field: str) -> datetime:
         try:
@@ -296,7 +380,7 @@ class WeChatPayClient:
             raise WeChatPayError(what, s.base_url, f"WeChat Pay unreachable: {reason}") from None
         try:
             # A 2xx answer without a valid signature is forged or tampered with.
-            verify_signed(answer_headers, data, s.platform_keys, s.clock.now())
+            self._verify(answer_headers, data)
         except ValidationError as exc:
             raise WeChatPayError(
                 exc.field, exc.value, f"the answer to {what} is not WeChat Pay's: {exc.rule}"

@@ -9,8 +9,10 @@ become the place they leak from.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -22,14 +24,26 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 
 from propcare import Clock, ConfigError, SystemClock
 from propcare.ledger.gateways import PaymentRequest
+from propcare_wechatpay.signing import PlatformKey, canonical_serial
 
-__all__ = ["DEFAULT_BASE_URL", "SETTING_KEYS", "WeChatPaySettings", "is_loopback"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "EXPIRY_WARNING",
+    "SETTING_KEYS",
+    "WeChatPaySettings",
+    "expiry_warning",
+    "is_loopback",
+]
+
+log = logging.getLogger("propcare_wechatpay")
 
 DEFAULT_BASE_URL = "https://api.mch.weixin.qq.com"
 PREFIX = "gateways.wechatpay."
 TRADE_TYPES = ("native", "jsapi")
 # WeChat Pay's keys are RSA 2048; anything shorter is not one of theirs or ours.
 MIN_RSA_BITS = 2048
+# A platform certificate this close to its end is warned of, at opening and when it signs.
+EXPIRY_WARNING = timedelta(days=30)
 
 SETTING_KEYS = frozenset(
     {
@@ -107,14 +121,16 @@ def _private_key(value: Any) -> RSAPrivateKey:
     return loaded
 
 
-def _public_key(serial: str, value: Any) -> RSAPublicKey:
+def _public_key(serial: str, value: Any) -> PlatformKey:
     key = f"platform_public_keys.{serial}"
     pem = _pem_bytes(key, value, "WeChat Pay public key or platform certificate")
+    not_before = not_after = None
     try:
         if b"BEGIN CERTIFICATE" in pem:
             cert = x509.load_pem_x509_certificate(pem)
             # A certificate filed under another serial would make the wrong key verify
-            # (or none): the usual slip when certificates are rotated by hand.
+            # (or none): the usual slip when certificates are rotated by hand. Serials
+            # are numbers: "5157f0..." and "5157F0..." name the same certificate.
             if not _HEX.fullmatch(serial) or int(serial, 16) != cert.serial_number:
                 raise _fail(
                     key,
@@ -122,16 +138,18 @@ def _public_key(serial: str, value: Any) -> RSAPublicKey:
                     "the certificate's serial differs from the serial it is filed under",
                 )
             loaded: Any = cert.public_key()
+            not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
         else:
             loaded = serialization.load_pem_public_key(pem)
     except ValueError:
         raise _fail(key, str(value)[:40], "is not a PEM public key or certificate") from None
     if not isinstance(loaded, RSAPublicKey) or loaded.key_size < MIN_RSA_BITS:
         raise _fail(key, str(value)[:40], f"must be an RSA key of at least {MIN_RSA_BITS} bits")
-    return loaded
+    return PlatformKey(loaded, not_before, not_after)
 
 
-def _platform_keys(value: Any) -> dict[str, RSAPublicKey]:
+def _platform_keys(value: Any) -> dict[str, PlatformKey]:
+    """The keys by :func:`~propcare_wechatpay.signing.canonical_serial`."""
     if not isinstance(value, Mapping) or not value:
         raise _fail(
             "platform_public_keys",
@@ -139,12 +157,40 @@ def _platform_keys(value: Any) -> dict[str, RSAPublicKey]:
             "must map each WeChat Pay serial (Wechatpay-Serial) to its public key or "
             "certificate PEM; at least one",
         )
-    keys: dict[str, RSAPublicKey] = {}
+    keys: dict[str, PlatformKey] = {}
     for serial, pem in value.items():
         if not isinstance(serial, str) or not _SERIAL.fullmatch(serial):
             raise _fail("platform_public_keys", serial, "a serial must be letters, digits or _")
-        keys[serial] = _public_key(serial, pem)
+        canonical = canonical_serial(serial)
+        if canonical in keys:
+            raise _fail(
+                "platform_public_keys",
+                serial,
+                f"names the same serial as another key ({canonical}); list each key once",
+            )
+        keys[canonical] = _public_key(serial, pem)
     return keys
+
+
+def expiry_warning(serial: str, key: PlatformKey, now: datetime) -> str | None:
+    """What to warn of a platform certificate at ``now``: expired, or expiring within
+    :data:`EXPIRY_WARNING`; None for a public key or a certificate with time to spare."""
+    if key.not_after is None:
+        return None
+    left = key.not_after - now
+    if left > EXPIRY_WARNING:
+        return None
+    when = key.not_after.isoformat()
+    if left < timedelta(0):
+        return (
+            f"WeChat Pay platform certificate {serial} expired at {when}: messages it signs "
+            "are refused; remove it from gateways.wechatpay.platform_public_keys"
+        )
+    return (
+        f"WeChat Pay platform certificate {serial} expires at {when} (in {left.days} days): "
+        "add its successor to gateways.wechatpay.platform_public_keys; messages it signs "
+        "are refused after that"
+    )
 
 
 def _apiv3_key(value: Any) -> bytes:
@@ -206,7 +252,7 @@ class WeChatPaySettings:
     merchant_key: RSAPrivateKey = attrs.field(repr=False)
     merchant_serial_no: str
     apiv3_key: bytes = attrs.field(repr=False)
-    platform_keys: Mapping[str, RSAPublicKey] = attrs.field(repr=False)
+    platform_keys: Mapping[str, PlatformKey] = attrs.field(repr=False)
     notify_url: str
     estate_id: int
     base_url: str = DEFAULT_BASE_URL
@@ -247,6 +293,12 @@ class WeChatPaySettings:
         description = settings.get("description", "物业缴费")
         if not isinstance(description, str) or not 0 < len(description.strip()) <= 127:
             raise _fail("description", description, "must be 1 to 127 characters")
+        platform_keys = _platform_keys(settings.get("platform_public_keys"))
+        now = clock.now()
+        for serial, platform_key in platform_keys.items():
+            warning = expiry_warning(serial, platform_key, now)
+            if warning is not None:
+                log.warning("%s", warning)
         return cls(
             mchid=_text(settings, "mchid", _DIGITS, "must be the merchant id (商户号), digits"),
             appid=_text(
@@ -260,7 +312,7 @@ class WeChatPaySettings:
                 "must be the serial number of the merchant API certificate, in hex",
             ).upper(),
             apiv3_key=_apiv3_key(settings.get("apiv3_key")),
-            platform_keys=_platform_keys(settings.get("platform_public_keys")),
+            platform_keys=platform_keys,
             notify_url=_notify_url(settings.get("notify_url")),
             estate_id=_positive_int(
                 "estate_id",

@@ -4,6 +4,11 @@ Requests are signed with the merchant's RSA key over
 ``METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nBODY\\n``. WeChat Pay signs its responses and
 callbacks with its own key over ``TIMESTAMP\\nNONCE\\nBODY\\n``, naming the key by
 ``Wechatpay-Serial``. All of it is RSASSA-PKCS1-v1_5 with SHA-256, base64 encoded.
+A serial names a platform certificate by its serial number, in hex, which WeChat Pay
+writes in upper case and which is compared as a number (as WeChat Pay's SDKs do:
+wechatpayv3 compares ``int(serial, 16)`` with the certificate's); a WeChat Pay public key
+is named by its id (``PUB_KEY_ID_...``), compared as text. A certificate verifies only
+within its validity period.
 Callback payloads are additionally encrypted with AEAD_AES_256_GCM under the merchant's
 APIv3 key.
 """
@@ -13,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
@@ -31,8 +37,10 @@ __all__ = [
     "AUTH_SCHEME",
     "MAX_SKEW_SECONDS",
     "SIGNTEST_PREFIX",
+    "PlatformKey",
     "SignedBy",
     "authorization",
+    "canonical_serial",
     "decrypt_resource",
     "new_nonce",
     "sign",
@@ -45,6 +53,9 @@ AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 MAX_SKEW_SECONDS = 300
 # WeChat Pay sends probes with this signature to find merchants that skip verification.
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
+
+_HEX_SERIAL = re.compile(r"[0-9A-Fa-f]{1,64}")
+_SERIAL = re.compile(r"[0-9A-Za-z_]{1,64}")
 
 TIMESTAMP = "Wechatpay-Timestamp"
 NONCE = "Wechatpay-Nonce"
@@ -104,24 +115,46 @@ def _required(headers: Mapping[str, str], name: str) -> str:
     return value.strip()
 
 
+def canonical_serial(serial: str) -> str:
+    """The form a serial is looked up by: a certificate serial (hex digits, any case,
+    leading zeros or not) as upper-case hex of its number; a public key id as it is."""
+    if _HEX_SERIAL.fullmatch(serial):
+        return f"{int(serial, 16):X}"
+    return serial
+
+
+@attrs.frozen
+class PlatformKey:
+    """A key WeChat Pay signs with: a WeChat Pay public key (no validity period), or the
+    key of a platform certificate, valid from ``not_before`` to ``not_after`` (aware)."""
+
+    key: RSAPublicKey = attrs.field(repr=False)
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+
+
 @attrs.frozen
 class SignedBy:
-    """Who signed a verified message and when."""
+    """Who signed a verified message and when; ``expires`` is the end of the signing
+    certificate's validity (None for a WeChat Pay public key)."""
 
     serial: str
     timestamp: int
+    expires: datetime | None = None
 
 
 def verify_signed(
     headers: Mapping[str, str],
     body: bytes,
-    platform_keys: Mapping[str, RSAPublicKey],
+    platform_keys: Mapping[str, PlatformKey],
     now: datetime,
 ) -> SignedBy:
     """Check a WeChat Pay response or callback; ValidationError naming what failed.
 
-    ``body`` must be the bytes as received: the signature covers them, not the JSON
-    they decode to, so a re-serialised body (same data, other bytes) does not verify.
+    ``platform_keys`` are keyed by :func:`canonical_serial`. ``body`` must be the bytes
+    as received: the signature covers them, not the JSON they decode to, so a
+    re-serialised body (same data, other bytes) does not verify. A platform certificate
+    signs nothing before its ``not_before`` or after its ``not_after`` (``now``).
     """
     if not isinstance(body, bytes):
         raise ValidationError("body", type(body).__name__, "must be the raw body as bytes")
@@ -130,10 +163,24 @@ def verify_signed(
     if signature.startswith(SIGNTEST_PREFIX):
         raise ValidationError(SIGNATURE, signature[:40], "a WeChat Pay signature probe, refused")
     serial = _required(found, SERIAL)
-    key = platform_keys.get(serial)
-    if key is None:
+    known = platform_keys.get(canonical_serial(serial)) if _SERIAL.fullmatch(serial) else None
+    if known is None:
         raise ValidationError(
             SERIAL, serial, "unknown WeChat Pay key serial; add it to platform_public_keys"
+        )
+    if known.not_after is not None and now > known.not_after:
+        raise ValidationError(
+            SERIAL,
+            serial,
+            f"the WeChat Pay platform certificate expired at {known.not_after.isoformat()}; "
+            "add its successor to platform_public_keys",
+        )
+    if known.not_before is not None and now < known.not_before:
+        raise ValidationError(
+            SERIAL,
+            serial,
+            f"the WeChat Pay platform certificate is valid only from "
+            f"{known.not_before.isoformat()}",
         )
     stamp = _required(found, TIMESTAMP)
     if not stamp.isascii() or not stamp.isdigit():
@@ -150,14 +197,14 @@ def verify_signed(
     except (binascii.Error, ValueError):
         raise ValidationError(SIGNATURE, signature[:40], "is not base64") from None
     try:
-        key.verify(raw, _message(stamp, nonce, body), PKCS1v15(), SHA256())
+        known.key.verify(raw, _message(stamp, nonce, body), PKCS1v15(), SHA256())
     except InvalidSignature:
         raise ValidationError(
             SIGNATURE,
             signature[:40],
             f"does not verify with WeChat Pay key {serial} over timestamp, nonce and body",
         ) from None
-    return SignedBy(serial, timestamp)
+    return SignedBy(canonical_serial(serial), timestamp, known.not_after)
 
 
 def decrypt_resource(apiv3_key: bytes, resource: Any) -> dict[str, Any]:
