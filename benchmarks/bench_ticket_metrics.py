@@ -17,7 +17,9 @@ month (about 12,400 tickets), after one warm-up call each:
   check, two queries, the result objects);
 - the baseline of the goal: a hand-written ``SELECT ... SUM(CASE ...) ... GROUP BY``
   over the same tables computing the same counts, on a raw sqlite3 connection, rows
-  as tuples;
+  as tuples. Both count the intake (the default source since issue 16: calls, visits,
+  online and letter box; patrol findings and plan tickets are counted apart), so the
+  hand-written WHERE has ``channel <> 'patrol' AND plan_id IS NULL`` too;
 - for reference, the same hand-written query with ``COUNT(*) FILTER (WHERE ...)``,
   the form propcare's SQL uses: the cost of the layers above the SQL.
 All three answers are compared: they must be equal. Goal: propcare at most 2 times the
@@ -321,7 +323,8 @@ def _baseline_sql(column: str | None, filtered: bool) -> tuple[str, str]:
         ),
         n("category = 'complaint' AND status <> 'cancelled'"),
     ]
-    where = "estate_id = :estate AND opened_at >= :start AND opened_at < :end"
+    intake = "channel <> 'patrol' AND plan_id IS NULL"  # the default source: the intake
+    where = f"estate_id = :estate AND opened_at >= :start AND opened_at < :end AND {intake}"
     group = "" if column is None else " GROUP BY 1"
     tickets = f"SELECT {key}, {', '.join(cols)} FROM tickets WHERE {where}{group}"
     outside = (
@@ -329,6 +332,7 @@ def _baseline_sql(column: str | None, filtered: bool) -> tuple[str, str]:
         f"{n(SENT)}, {n(DONE)} "
         "FROM tickets t JOIN ticket_events e ON e.ticket_id = t.id "
         "WHERE t.estate_id = :estate AND t.opened_at >= :start AND t.opened_at < :end "
+        "AND t.channel <> 'patrol' AND t.plan_id IS NULL "
         "AND e.action IN ('dispatch', 'outside_done') GROUP BY 1"
     )
     return tickets, outside

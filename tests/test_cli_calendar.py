@@ -245,7 +245,9 @@ def test_sla_check_lists_alerts_and_tickets_not_fully_judged(tmp_path: Path) -> 
     result = run("sla", "check", "--db", str(db), "--estate", str(estate))
     assert result.exit_code == 0, result.output
     assert re.search(r"Checked 2 open tickets of 翠苑: \d+ alerts sent, 0 tickets", result.stdout)
-    assert re.search(rf"resolution\s+supervisor\s+\S+\s+{early}", result.stdout)
+    # Targets and levels read as words, not codes (issue 16, point 12).
+    assert re.search(rf"处理\s+已超时，报主管\s+\S+\s+{early}", result.stdout)
+    assert "supervisor" not in result.stdout
 
 
 # --- import-notice ---------------------------------------------------------------------------

@@ -111,6 +111,28 @@ def test_bad_floor_areas_are_refused_with_the_rule(area: object, error: type) ->
     assert str(info.value).startswith("floor_area=")
 
 
+def test_a_unit_use_is_given_by_its_value_or_its_chinese_name() -> None:
+    def use(value: object) -> str:
+        unit = Unit(
+            estate_id=EstateId(1), building_id=BuildingId(1), number="1", floor_area=90,
+            use=value,  # type: ignore[arg-type]
+        )  # fmt: skip
+        return unit.use.value
+
+    assert [use(v) for v in ("住宅", "商铺", "写字楼", "储藏室", "车库", "其它", "shop")] == [
+        "residential", "shop", "office", "storage", "parking", "other", "shop",
+    ]  # fmt: skip
+    # A word the register does not use is refused, and the rule lists the Chinese names too.
+    with pytest.raises(ValidationError) as info:
+        use("别墅")
+    assert str(info.value) == (
+        "use='别墅': must be one of: residential, shop, office, storage, parking, other "
+        "(or in Chinese: 住宅, 商铺, 办公, 储藏室, 车位, 其他)"
+    )
+    with pytest.raises(ValidationError, match="住宅"):
+        use(5)
+
+
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValidationError, match="timezone-aware"):
         require_aware("at", datetime(2026, 1, 1, 9, 0))

@@ -480,8 +480,14 @@ def states(draw: st.DrawFn) -> TicketState:
             "unit_price": "17.50",
             "amount": "35.00",
         }
-        if action is Action.OUTSIDE_DONE and all(o.done_at for o in state.outside):
-            continue
+        if action is Action.OUTSIDE_DONE:
+            pending = [n for n, o in enumerate(state.outside, 1) if o.done_at is None]
+            if not pending:
+                continue
+            # As the service writes it (the order and its party), or named by party, or not.
+            n = draw(st.sampled_from(pending))
+            party = state.outside[n - 1].party
+            data = draw(st.sampled_from([{"order": n, "party": party}, {"party": party}, {}]))
         if action is Action.CLOSE and state.needs_callback:
             continue
         event = TicketEvent(state.last_seq + 1, action, at.astimezone(ZoneInfo("UTC")), "a",

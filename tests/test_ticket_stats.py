@@ -23,7 +23,7 @@ from propcare.storage.sqlite import ts
 from propcare.storage.sqlite_ticket_stats import column_of, outside_sql, tickets_sql
 from propcare.tickets.model import REPAIRS, Action, CallbackPolicy, Category, Status
 from propcare.tickets.record import Ticket
-from propcare.tickets.stats import GROUP_BY, Rate, TicketMetrics
+from propcare.tickets.stats import GROUP_BY, Rate, Source, TicketMetrics
 
 SH = ZoneInfo("Asia/Shanghai")
 MON = datetime(2026, 11, 2, 9, 0, tzinfo=SH)  # a Monday
@@ -41,6 +41,7 @@ class Estate:
     techs: Sequence[int]
     teams: Sequence[int]
     tickets: list[int] = attrs.Factory(list)
+    planned: set[int] = attrs.Factory(set)  # the tickets maintenance plans generated
 
 
 def _estate(app: Propcare, name: str) -> Estate:
@@ -229,6 +230,7 @@ def _expected_row(
     tickets: list[Ticket],
     outside: dict[int, tuple[int, int]],
     as_of: datetime,
+    source: Source = Source.INTAKE,
 ) -> TicketMetrics:
     def status(t: Ticket) -> Status:
         return t.state.status
@@ -275,7 +277,15 @@ def _expected_row(
         ),
         outside_dispatched=sum(outside[t.id][0] for t in tickets),
         outside_completed=sum(outside[t.id][1] for t in tickets),
+        source=source,
     )
+
+
+def _of_source(e: Estate, t: Ticket, source: Source) -> bool:
+    """Whether ``t`` is counted in ``source``: the intake is what residents brought, neither
+    a patrol finding nor a plan's ticket."""
+    patrol = t.state.channel.value == "patrol" or t.id in e.planned
+    return source is Source.ALL or patrol == (source is Source.PATROL)
 
 
 def expected(
@@ -285,10 +295,11 @@ def expected(
     end: datetime,
     as_of: datetime,
     group_by: str | None,
+    source: Source = Source.INTAKE,
 ) -> list[TicketMetrics]:
     """The metrics counted ticket by ticket in Python, from what app.tickets.get shows."""
     tickets = [app.tickets.get(ADMIN, tid) for tid in e.tickets]
-    tickets = [t for t in tickets if start <= t.state.opened_at < end]
+    tickets = [t for t in tickets if start <= t.state.opened_at < end and _of_source(e, t, source)]
     outside = {}
     for t in tickets:
         actions = [ev.action for ev in app.tickets.history(ADMIN, t.id)]
@@ -299,7 +310,7 @@ def expected(
     if group_by is None:
         groups.setdefault(None, [])  # the whole estate has its row even with no tickets
     keys = sorted(groups, key=lambda g: (g is None, g if g is not None else 0))
-    return [_expected_row(g, groups[g], outside, as_of) for g in keys]
+    return [_expected_row(g, groups[g], outside, as_of, source) for g in keys]
 
 
 # --- the random estate: every group_by equals the plain count -----------------------------
@@ -318,9 +329,30 @@ def busy() -> Iterator[tuple[Propcare, Estate, Estate]]:
         for edge in OCTOBER:
             for at in (edge, edge, edge - timedelta(microseconds=1)):
                 _life(app, estate, rng, at)
+        _plan_tickets(app, estate)
         neighbour = _estate(app, "隔壁小区")  # its tickets must never be counted for the first
         _populate(app, neighbour, seed=7, n=40)
         yield app, estate, neighbour
+
+
+def _plan_tickets(app: Propcare, e: Estate) -> None:
+    """A weekly patrol and a monthly upkeep through October, some of their tickets worked."""
+    for title, rule, category in (
+        ("楼栋公共区域巡查", "FREQ=WEEKLY;BYDAY=MO", "other_service"),
+        ("水泵月保养", "FREQ=MONTHLY;BYMONTHDAY=1", "common_repair"),
+    ):
+        app.maintenance.create_plan(
+            ADMIN, e.id, title=title, rule=rule, dtstart=datetime(2026, 9, 1, 9, tzinfo=SH),
+            category=category, location="公共区域", first_contact_staff_id=e.clerks[0],
+        )  # fmt: skip
+    opened = app.maintenance.generate(ADMIN, e.id, datetime(2026, 9, 20, tzinfo=SH), OCTOBER[1])
+    for n, tid in enumerate(opened):
+        if n % 3:
+            at = app.tickets.get(ADMIN, tid).state.opened_at + timedelta(minutes=10)
+            app.tickets.assign(ADMIN, tid, staff_id=e.techs[n % 4], team_id=e.teams[0], at=at)
+            app.tickets.resolve(ADMIN, tid, "已巡查", at=at + timedelta(hours=n))
+    e.tickets.extend(opened)
+    e.planned.update(opened)
 
 
 def test_the_random_estate_covers_what_the_metrics_count(
@@ -344,6 +376,7 @@ def test_the_random_estate_covers_what_the_metrics_count(
     )
 
 
+@pytest.mark.parametrize("source", list(Source))
 @pytest.mark.parametrize("group_by", [None, *GROUP_BY])
 @pytest.mark.parametrize(
     "as_of",
@@ -351,13 +384,33 @@ def test_the_random_estate_covers_what_the_metrics_count(
     ids=["as_of_mid_october", "as_of_clock"],
 )
 def test_metrics_equal_a_plain_count_for_every_grouping(
-    busy: tuple[Propcare, Estate, Estate], group_by: str | None, as_of: datetime | None
+    busy: tuple[Propcare, Estate, Estate],
+    group_by: str | None,
+    as_of: datetime | None,
+    source: Source,
 ) -> None:
     app, e, _ = busy
-    got = app.ticket_stats.metrics(ADMIN, e.id, *OCTOBER, group_by=group_by, as_of=as_of)
-    want = expected(app, e, *OCTOBER, as_of or app.clock.now(), group_by)
+    got = app.ticket_stats.metrics(
+        ADMIN, e.id, *OCTOBER, group_by=group_by, as_of=as_of, source=source
+    )
+    want = expected(app, e, *OCTOBER, as_of or app.clock.now(), group_by, source)
     assert got == want
-    assert sum(row.opened for row in got) == sum(want_row.opened for want_row in want) > 150
+    assert sum(row.opened for row in got) == sum(want_row.opened for want_row in want) > 15
+
+
+def test_the_intake_and_patrol_work_add_up_to_all_tickets(
+    busy: tuple[Propcare, Estate, Estate],
+) -> None:
+    app, e, _ = busy
+    rows = {s: app.ticket_stats.metrics(ADMIN, e.id, *OCTOBER, source=s)[0] for s in list(Source)}
+    intake, patrol, every = rows[Source.INTAKE], rows[Source.PATROL], rows[Source.ALL]
+    assert intake.opened > 150 and patrol.opened > 20  # patrol findings and plan tickets
+    assert intake.by_channel["patrol"] == 0 and patrol.by_channel["patrol"] == patrol.opened
+    for field in ("opened", "closed", "cancelled", "open_now", "outside_dispatched"):
+        assert getattr(intake, field) + getattr(patrol, field) == getattr(every, field), field
+    for target, rate in every.timely.items():
+        both = (intake.timely[target], patrol.timely[target])
+        assert rate == Rate(sum(r.numerator for r in both), sum(r.denominator for r in both))
 
 
 def test_periods_are_half_open_and_in_any_zone(busy: tuple[Propcare, Estate, Estate]) -> None:
@@ -688,3 +741,40 @@ def test_reading_metrics_needs_ticket_read_in_a_visible_estate(app: Propcare) ->
         app.ticket_stats.metrics(technician, other.id, *OCTOBER)
     with pytest.raises(PermissionDenied, match="ticket.read"):
         app.ticket_stats.metrics(Actor("访客", {"guest"}, {e.id}), e.id, *OCTOBER)
+
+
+# --- the intake and patrol work, counted apart (issue 16, point 10) -----------------------
+
+
+def test_a_weekly_patrol_plan_does_not_inflate_the_intake_or_its_timeliness() -> None:
+    """One phone repair answered in time and a weekly patrol plan: 月统计 counts one call
+    (response 1 of 1), and the plan's five Monday tickets apart, with their own rate."""
+    december = datetime(2026, 12, 1, 10, 0, tzinfo=SH)
+    with Propcare.open(
+        "sqlite://:memory:", load_entrypoints=False, clock=FixedClock(december)
+    ) as app:
+        e = _estate(app, "巡查小区")
+        call = app.tickets.open(
+            ADMIN, e.id, category="home_repair", channel="phone", summary="厨房水管漏水",
+            unit_id=e.units[0], first_contact_staff_id=e.clerks[0], at=MON,
+        )  # fmt: skip
+        app.tickets.assign(ADMIN, call.id, staff_id=e.techs[0], at=MON + timedelta(minutes=5))
+        app.maintenance.create_plan(
+            ADMIN, e.id, title="楼栋公共区域巡查", rule="FREQ=WEEKLY;BYDAY=MO",
+            dtstart=datetime(2026, 10, 5, 8, tzinfo=SH), category="other_service",
+            location="各楼栋", first_contact_staff_id=e.clerks[0],
+        )  # fmt: skip
+        november = (datetime(2026, 11, 1, tzinfo=SH), december.replace(hour=0))
+        assert len(app.maintenance.generate(ADMIN, e.id, *november)) == 5  # five Mondays
+        (intake,) = app.ticket_stats.metrics(ADMIN, e.id, *november, as_of=december)
+        assert (intake.opened, intake.timely["response"]) == (1, Rate(1, 1))  # not 6, 1 of 6
+        assert (intake.source, intake.by_channel["phone"]) == ("intake", 1)
+        (patrol,) = app.ticket_stats.metrics(
+            ADMIN, e.id, *november, as_of=december, source="patrol"
+        )
+        assert (patrol.opened, patrol.by_channel["patrol"]) == (5, 5)
+        assert patrol.timely["response"] == Rate(0, 5)  # nobody took the patrols up
+        (every,) = app.ticket_stats.metrics(ADMIN, e.id, *november, as_of=december, source="all")
+        assert every.opened == 6 and every.timely["response"] == Rate(1, 6)
+        with pytest.raises(ValidationError, match="source='calls': must be one of: intake"):
+            app.ticket_stats.metrics(ADMIN, e.id, *november, source="calls")

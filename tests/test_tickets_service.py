@@ -214,7 +214,7 @@ def test_escalation_is_sent_once(w: Any) -> None:
     supervisors = [
         m for m in w.sms.sent if m.template == "sla_alert" and m.recipient.name == "赵主管"
     ]
-    assert len([m for m in supervisors if "response" in m.body]) == 1
+    assert len([m for m in supervisors if "的响应时限" in m.body]) == 1
     assert t.id in {e.payload["ticket_id"] for e in w.sub.received if e.topic == "ticket.sla_alert"}
 
 
@@ -267,7 +267,7 @@ def test_a_call_in_a_year_without_calendar_data_is_recorded_and_completed_later(
     # The staff's SMS says so too; the 24x7 response alert does not.
     w.app.dispatch_idle()
     texts = [m.body for m in w.sms.sent if m.template == "sla_alert"]
-    arrival = [t for t in texts if "的arrival时限" in t]
+    arrival = [t for t in texts if "的到场时限" in t]
     assert arrival and all("（临时时限：缺少 2027 年节假日数据）" in t for t in arrival)
     assert not any("临时时限" in t for t in texts if t not in arrival)
     # The company adds next year's schedule; recompute fills the deadlines.

@@ -64,6 +64,7 @@ TIMESTAMPTZ = {
     "appraisal_cycles": {"closed_at"},
     "vendor_deductions": {"recorded_at"},
     "role_grants": {"at"},
+    "contact_reveals": {"at"},
 }  # fmt: skip
 DATES = {
     "units": {"handover_date"},
@@ -126,6 +127,8 @@ INSERT INTO ticket_charges (id, ticket_id, estate_id, unit_id, seq, item, quanti
 INSERT INTO sla_alerts (ticket_id, target, level, at) VALUES (1, 'response', 'warning', {T});
 INSERT INTO role_grants (id, estate_id, staff_id, added, removed, actor, actor_roles, at)
     VALUES (1, 1, 1, '["collector"]', '[]', 'system', '["admin"]', {T});
+INSERT INTO contact_reveals (id, estate_id, owner_id, ticket_id, purpose, actor, actor_roles, at)
+    VALUES (1, 1, 1, 1, 'callback', '李四', '["front_desk"]', {T});
 """
 
 # A trigger refuses every UPDATE or DELETE of its table, or (WHEN ...) only those that break
@@ -494,9 +497,30 @@ CASES = [
      f"VALUES (1, 'reversal', {T}, 'r1', 'a', 1)", True),
     ("INSERT INTO payment_refunds (payment_id, entry_id, amount_fen, reason, actor, at) "
      f"VALUES (1, 1, 5, 'r', 'a', {T}), (1, 1, 5, 'r', 'a', {T})", False),
+    # One anomaly per distinct notice (0022): a keyed re-send is refused, or skipped by ON
+    # CONFLICT DO NOTHING; rows without a key (those before 0022) may repeat.
+    (f"INSERT INTO payment_anomalies (estate_id, provider, provider_txn_id, kind, detail, at, "
+     f"notice_key) VALUES (1, 'wechat', 'tx1', 'amount_mismatch', 'd', {T}, 'k1'), "
+     f"(1, 'wechat', 'tx1', 'amount_mismatch', 'd', {T}, 'k1')", False),
+    (f"INSERT INTO payment_anomalies (estate_id, provider, provider_txn_id, kind, detail, at, "
+     f"notice_key) VALUES (1, 'wechat', 'tx1', 'amount_mismatch', 'd', {T}, 'k1'), "
+     f"(1, 'wechat', 'tx1', 'amount_mismatch', 'd', {T}, 'k1') ON CONFLICT DO NOTHING", True),
+    (f"INSERT INTO payment_anomalies (estate_id, provider, provider_txn_id, kind, detail, at) "
+     f"VALUES (1, 'wechat', 'tx1', 'amount_mismatch', 'd', {T}), "
+     f"(1, 'wechat', 'tx1', 'amount_mismatch', 'd', {T})", True),
     ("UPDATE receipt_counters SET last_number = last_number + 1", True),
     ("UPDATE ownerships SET end_date = '2026-01-01' WHERE id = 1", True),
     ("DELETE FROM owners WHERE id = 1", False),
+    (f"INSERT INTO contact_reveals (estate_id, owner_id, purpose, actor, actor_roles, at) "
+     f"VALUES (1, 1, 'callback', 'a', '[]', {T})", False),  # a callback names its ticket
+    (f"INSERT INTO contact_reveals (estate_id, purpose, actor, actor_roles, at) "
+     f"VALUES (1, 'archive', 'a', '[]', {T})", True),
+    (f"INSERT INTO contact_reveals (estate_id, purpose, actor, actor_roles, at) "
+     f"VALUES (1, 'roster', 'a', '[]', {T})", True),
+    (f"INSERT INTO contact_reveals (estate_id, owner_id, purpose, actor, actor_roles, at) "
+     f"VALUES (1, 1, 'archive', 'a', '[]', {T})", False),  # an export names no one owner
+    (f"INSERT INTO contact_reveals (estate_id, purpose, actor, actor_roles, at) "
+     f"VALUES (1, 'gossip', 'a', '[]', {T})", False),
 ]  # fmt: skip
 
 
@@ -539,7 +563,7 @@ def test_same_triggers(pg: psycopg.Connection[Any], lite: sqlite3.Connection) ->
         "journal_entries", "postings", "compensations", "commission_plans",
         "commission_statements", "commission_settlements", "appraisal_inputs",
         "appraisal_results", "appraisal_cycles", "tickets", "ticket_events", "ticket_charges",
-        "sla_alerts", "role_grants",
+        "sla_alerts", "role_grants", "contact_reveals",
     }  # fmt: skip
     rows = pg.execute(
         "SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid) FROM pg_trigger t "

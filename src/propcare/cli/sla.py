@@ -18,6 +18,7 @@ from propcare.cli.common import (
     _out,
     main,
 )
+from propcare.tickets.words import alert_words
 
 
 @main.group()
@@ -92,7 +93,10 @@ def sla_check(db: str, estate_id: int) -> None:
         for column in ("ticket 工单", "target 目标", "level 级别", "due 截止", "provisional 临时"):
             table.add_column(column)
         for a in check.sent:
-            table.add_row(str(a.ticket_id), a.target, a.level, a.due, a.provisional)
+            target, level = alert_words(a.target, a.level)
+            if a.order is not None:  # which outside order, and to whom it was sent
+                target = f"{target}{a.order}（{a.party}）"
+            table.add_row(str(a.ticket_id), target, level, a.due, a.provisional)
         out.print(table)
     if check.skipped:
         table = Table(title="Not fully judged 未能判断", box=box.SIMPLE_HEAD)

@@ -9,7 +9,14 @@ import attrs
 
 from propcare.notify.outbox import Event
 
-__all__ = ["OwnershipChanged", "RecordCreated", "RecordUpdated", "RolesChanged", "UnitsAdded"]
+__all__ = [
+    "ContactRevealed",
+    "OwnershipChanged",
+    "RecordCreated",
+    "RecordUpdated",
+    "RolesChanged",
+    "UnitsAdded",
+]
 
 
 @attrs.frozen
@@ -56,4 +63,22 @@ class RolesChanged(Event):
     grant_id: int
     added: tuple[str, ...]
     removed: tuple[str, ...]
+    actor: str
+
+
+@attrs.frozen
+class ContactRevealed(Event):
+    """An owner's full phone numbers were shown: the audited reveal (never the numbers).
+
+    ``reveal_id`` is the row of the append-only audit (``app.owners.reveals``); ``owner_id``
+    the owner (None for many at once: an archive export, an arrears roster); ``ticket_id``
+    the ticket whose callback it was for; ``purpose`` ``callback``, ``contact``, ``archive``
+    or ``roster``; ``actor`` the name of who asked.
+    """
+
+    topic: ClassVar[str] = "registry.contact_revealed"
+    reveal_id: int
+    owner_id: int | None
+    ticket_id: int | None
+    purpose: str
     actor: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NewType
 
@@ -29,13 +29,16 @@ from propcare.validators import (
 )
 
 __all__ = [
+    "USE_NAMES",
     "Building",
     "BuildingId",
+    "ContactReveal",
     "Estate",
     "EstateId",
     "Owner",
     "OwnerId",
     "Ownership",
+    "RevealPurpose",
     "Staff",
     "StaffId",
     "Team",
@@ -58,7 +61,8 @@ VendorId = NewType("VendorId", int)
 
 
 class UnitUse(enum.StrEnum):
-    """What a unit is used for; fee rates differ by use."""
+    """What a unit is used for; fee rates differ by use. A unit takes the value or its
+    Chinese name (:data:`USE_NAMES`, with the usual synonyms: 商业 for 商铺, 车库 for 车位)."""
 
     RESIDENTIAL = "residential"
     SHOP = "shop"
@@ -66,6 +70,33 @@ class UnitUse(enum.StrEnum):
     STORAGE = "storage"
     PARKING = "parking"
     OTHER = "other"
+
+
+USE_NAMES: Mapping[UnitUse, str] = {
+    UnitUse.RESIDENTIAL: "住宅",
+    UnitUse.SHOP: "商铺",
+    UnitUse.OFFICE: "办公",
+    UnitUse.STORAGE: "储藏室",
+    UnitUse.PARKING: "车位",
+    UnitUse.OTHER: "其他",
+}
+"""Each use's Chinese name, as registers (房屋档案) write it."""
+
+# The names a register writes for each use: its own and the usual synonyms. A villa (别墅)
+# is not among them: its fee rate is often its own, so it is not filed as 住宅 unasked.
+_USE_BY_NAME: Mapping[str, UnitUse] = {
+    **{name: use for use, name in USE_NAMES.items()},
+    "商业": UnitUse.SHOP,
+    "底商": UnitUse.SHOP,
+    "写字楼": UnitUse.OFFICE,
+    "储藏间": UnitUse.STORAGE,
+    "车库": UnitUse.PARKING,
+    "其它": UnitUse.OTHER,
+}
+_USES_LISTED = (
+    f"{', '.join(use.value for use in UnitUse)} "
+    f"(or in Chinese: {', '.join(USE_NAMES[use] for use in UnitUse)})"
+)
 
 
 class TeamKind(enum.StrEnum):
@@ -79,7 +110,12 @@ class TeamKind(enum.StrEnum):
 
 
 def _unit_use(value: Any) -> UnitUse:
-    return enum_member(UnitUse, "use", value)
+    if isinstance(value, str) and value.strip() in _USE_BY_NAME:
+        return _USE_BY_NAME[value.strip()]
+    try:
+        return UnitUse(value)
+    except (ValueError, TypeError):
+        raise ValidationError("use", value, f"must be one of: {_USES_LISTED}") from None
 
 
 def _team_kind(value: Any) -> TeamKind:
@@ -217,9 +253,15 @@ class Ownership:
 
 @attrs.frozen
 class Team:
+    """A team (班组). ``leader_staff_id`` names its leader (班组长), a staff member of the
+    same estate: the SLA warnings of a ticket assigned to the team alone go to them."""
+
     estate_id: EstateId
     name: str = attrs.field(validator=non_empty("team name"))
     kind: TeamKind = attrs.field(default=TeamKind.OTHER, converter=_team_kind)
+    leader_staff_id: StaffId | None = attrs.field(
+        default=None, validator=_optional_id("leader_staff_id")
+    )
     id: TeamId = TeamId(0)
 
 
@@ -274,3 +316,37 @@ class Vendor:
     contact_name: str | None = attrs.field(default=None, validator=_optional_name("contact_name"))
     phone: Phone | None = attrs.field(default=None, converter=_optional_phone)
     id: VendorId = VendorId(0)
+
+
+class RevealPurpose(enum.StrEnum):
+    """Why an owner's full contacts were shown."""
+
+    CALLBACK = "callback"  # to the one calling back a ticket its reporter (回访)
+    CONTACT = "contact"  # owners.contact, to a role allowed owner.reveal_contact
+    ARCHIVE = "archive"  # the owner archive with full contacts: every owner of the estate
+    ROSTER = "roster"  # the arrears roster with full phones: the owners of the units listed
+
+
+def _sorted_names(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(frozenset(value)))
+
+
+@attrs.frozen
+class ContactReveal:
+    """One showing of owners' full phone numbers, as the audit keeps it: never changed.
+
+    ``owner_id`` is the owner whose numbers were shown (None for many at once: an archive
+    export, every owner of the estate, or an arrears roster, the owners it lists);
+    ``ticket_id`` the ticket whose callback it was for (purpose ``callback``); ``actor``,
+    ``actor_roles`` and ``actor_staff_id`` who asked, with the roles that allowed it.
+    """
+
+    estate_id: EstateId
+    owner_id: OwnerId | None
+    purpose: RevealPurpose = attrs.field(converter=RevealPurpose)
+    at: datetime
+    actor: str
+    actor_roles: tuple[str, ...] = attrs.field(converter=_sorted_names)
+    actor_staff_id: StaffId | None = None
+    ticket_id: int | None = None
+    id: int = 0

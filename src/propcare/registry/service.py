@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +28,7 @@ from propcare.access import (
 )
 from propcare.clock import DEFAULT_TZ
 from propcare.errors import Conflict, PermissionDenied, ValidationError
+from propcare.notify.outbox import Event
 from propcare.registry.archive import ArchiveRow
 from propcare.registry.archive_import import (
     ArchiveSheet,
@@ -42,6 +43,7 @@ from propcare.registry.archive_import import (
 )
 from propcare.registry.contact import Phone
 from propcare.registry.events import (
+    ContactRevealed,
     OwnershipChanged,
     RecordCreated,
     RecordUpdated,
@@ -51,11 +53,13 @@ from propcare.registry.events import (
 from propcare.registry.model import (
     Building,
     BuildingId,
+    ContactReveal,
     Estate,
     EstateId,
     Owner,
     OwnerId,
     Ownership,
+    RevealPurpose,
     Staff,
     StaffId,
     Team,
@@ -71,7 +75,14 @@ from propcare.service import Service, evolve_checked
 from propcare.storage.ports import UnitOfWork
 from propcare.validators import day, flag, optional_day, optional_record_id
 
-__all__ = ["EstateService", "OwnerService", "StaffService", "UnitSpec", "VendorService"]
+__all__ = [
+    "EstateService",
+    "OwnerService",
+    "StaffService",
+    "UnitSpec",
+    "VendorService",
+    "audit_reveal",
+]
 
 
 @attrs.frozen
@@ -107,6 +118,50 @@ def _check_source(source: Any) -> None:
         raise ValidationError(
             "source", source, "must be a file path, an ArchiveSheet or rows as mappings"
         )
+
+
+def audit_reveal(
+    uow: UnitOfWork,
+    publish: Callable[[UnitOfWork, Event], object],
+    actor: Actor,
+    at: datetime,
+    estate_id: EstateId,
+    owner_id: OwnerId | None,
+    purpose: RevealPurpose,
+    *,
+    ticket_id: int | None = None,
+) -> ContactReveal:
+    """Record in ``uow`` that ``actor`` was shown owners' full phone numbers: a row of the
+    append-only audit (``contact_reveals``) and a ``registry.contact_revealed`` event, in
+    the transaction that shows them (so a reveal the audit lacks cannot happen).
+
+    ``owner_id`` is None for many owners at once (purposes ``archive`` and ``roster``);
+    ``ticket_id`` is given for, and only for, purpose ``callback`` (the table's CHECK)."""
+    reveal = uow.owners.add_reveal(
+        ContactReveal(
+            estate_id=estate_id,
+            owner_id=owner_id,
+            purpose=purpose,
+            at=at,
+            actor=actor.name,
+            actor_roles=actor.roles,
+            actor_staff_id=actor.staff_id,
+            ticket_id=ticket_id,
+        )
+    )
+    publish(
+        uow,
+        ContactRevealed(
+            estate_id=estate_id,
+            at=at,
+            reveal_id=reveal.id,
+            owner_id=owner_id,
+            ticket_id=ticket_id,
+            purpose=reveal.purpose.value,
+            actor=actor.name,
+        ),
+    )
+    return reveal
 
 
 class RegistryService(Service):
@@ -519,27 +574,62 @@ class OwnerService(RegistryService):
         return new
 
     def contact(self, actor: Actor, owner_id: OwnerId) -> tuple[str, ...]:
-        """The owner's full phone numbers, for roles allowed ``owner.reveal_contact``."""
-        with self._app.unit_of_work(readonly=True) as uow:
+        """The owner's full phone numbers, for roles allowed ``owner.reveal_contact``.
+
+        Every call is audited (:meth:`reveals`, purpose ``contact``), finance's and
+        managers' too. The one calling back a ticket reaches its reporter through
+        ``app.tickets.reporter_contact`` instead, which needs no more than the callback."""
+        actor = self._actor(actor)
+        with self._app.unit_of_work() as uow:
             owner: Owner = self._get(
-                uow, self._actor(actor), uow.owners, "owner", owner_id, "owner.reveal_contact"
+                uow, actor, uow.owners, "owner", owner_id, "owner.reveal_contact"
             )
+            audit_reveal(
+                uow, self._publish, actor, self._app.clock.now(), owner.estate_id, owner.id,
+                RevealPurpose.CONTACT,
+            )  # fmt: skip
+            uow.commit()
         return tuple(p.reveal() for p in owner.phones)
+
+    def reveals(
+        self, actor: Actor, estate_id: EstateId, *, owner_id: OwnerId | None = None
+    ) -> builtins.list[ContactReveal]:
+        """The audit of owners' contacts shown in the estate (of one owner if ``owner_id``),
+        oldest first: who saw whose numbers, when, why, for which ticket. An archive export
+        or an arrears roster with full phones is one row without an owner, listed only for
+        the whole estate. Needs
+        ``owner.audit`` (managers and admins)."""
+        actor = self._actor(actor)
+        optional_record_id("owner_id", owner_id)
+        with self._app.unit_of_work(readonly=True) as uow:
+            estate = self._estate(uow, actor, estate_id, "owner.audit")
+            if owner_id is not None:
+                owner: Owner = self._get(uow, actor, uow.owners, "owner", owner_id, "owner.read")
+                if owner.estate_id != estate.id:
+                    raise ValidationError(
+                        "owner_id", owner_id, f"is not an owner of estate {estate.id}"
+                    )
+            return uow.owners.reveals(estate.id, owner_id)
 
     def archive(
         self, actor: Actor, estate_id: EstateId, on: date, *, reveal_contacts: bool = False
     ) -> builtins.list[ArchiveRow]:
         """The owner archive on ``on``: every unit with its owner then, contacts masked.
 
-        ``reveal_contacts=True`` needs ``owner.reveal_contact`` and gives them in full.
+        ``reveal_contacts=True`` needs ``owner.reveal_contact`` and gives them in full: an
+        audited reveal (:meth:`reveals`, purpose ``archive``, one row for every owner).
         """
         actor = self._actor(actor)
         day("on", on)
         flag("reveal_contacts", reveal_contacts)
-        with self._app.unit_of_work(readonly=True) as uow:
+        with self._app.unit_of_work(readonly=not reveal_contacts) as uow:
             estate = self._estate(uow, actor, estate_id, "owner.read")
             if reveal_contacts:
                 self._authorize(actor, "owner.reveal_contact", Resource("owner", estate.id))
+                audit_reveal(
+                    uow, self._publish, actor, self._app.clock.now(), estate.id, None,
+                    RevealPurpose.ARCHIVE,
+                )  # fmt: skip
             buildings = {b.id: b.name for b in uow.buildings.in_estate(estate.id)}
             owners = {o.id: o for o in uow.owners.in_estate(estate.id)}
             holders = uow.ownerships.held_on(estate.id, on)
@@ -566,6 +656,8 @@ class OwnerService(RegistryService):
                         owner_since=held.start.isoformat() if held else "",
                     )
                 )
+            if reveal_contacts:
+                uow.commit()  # the audit of the reveal, with nothing else written
         return rows
 
     def assign(self, actor: Actor, unit_id: UnitId, owner_id: OwnerId, start: date) -> Ownership:
@@ -642,12 +734,21 @@ class StaffService(RegistryService):
     """
 
     def create_team(
-        self, actor: Actor, estate_id: EstateId, name: str, kind: TeamKind | str = TeamKind.OTHER
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        name: str,
+        kind: TeamKind | str = TeamKind.OTHER,
+        *,
+        leader_staff_id: StaffId | None = None,
     ) -> Team:
+        """A new team; ``leader_staff_id`` (a staff member of the estate, or None) leads it
+        (班组长) and gets the SLA warnings of the tickets assigned to the team alone."""
         actor = self._actor(actor)
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "staff.write")
-            team = Team(estate_id=estate.id, name=name, kind=kind)
+            team = Team(estate_id=estate.id, name=name, kind=kind, leader_staff_id=leader_staff_id)
+            self._check_leader(uow, team)
             if any(t.name == team.name for t in uow.teams.in_estate(estate.id)):
                 raise Conflict("team name", name, f"already used in estate {estate.name}")
             team = uow.teams.add(team)
@@ -671,7 +772,8 @@ class StaffService(RegistryService):
         actor = self._actor(actor)
         with self._app.unit_of_work() as uow:
             old: Team = self._get(uow, actor, uow.teams, "team", team_id, "staff.write")
-            new = evolve_checked(old, changes, frozenset({"name", "kind"}))
+            new = evolve_checked(old, changes, frozenset({"name", "kind", "leader_staff_id"}))
+            self._check_leader(uow, new)
             if new.name != old.name and any(
                 t.name == new.name for t in uow.teams.in_estate(old.estate_id)
             ):
@@ -890,6 +992,18 @@ class StaffService(RegistryService):
             ),
         )
         return grant
+
+    @staticmethod
+    def _check_leader(uow: UnitOfWork, team: Team) -> None:
+        if team.leader_staff_id is None:
+            return
+        leader = uow.staff.get(team.leader_staff_id)
+        if leader is None or leader.estate_id != team.estate_id:
+            raise ValidationError(
+                "leader_staff_id",
+                team.leader_staff_id,
+                f"no staff member with this id in estate {team.estate_id}",
+            )
 
     def _check_team(self, uow: UnitOfWork, actor: Actor, staff: Staff) -> None:
         if staff.team_id is None:

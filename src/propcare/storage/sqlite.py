@@ -56,6 +56,7 @@ from propcare.plugins.records import StorageBackend
 from propcare.registry.model import (
     Building,
     BuildingId,
+    ContactReveal,
     Estate,
     EstateId,
     Owner,
@@ -502,6 +503,54 @@ class StaffRepo(TableRepository[Staff]):
         return found
 
 
+class OwnerRepo(TableRepository[Owner]):
+    """Owners, and the append-only audit of their contacts shown (``contact_reveals``)."""
+
+    _REVEAL_COLUMNS = (
+        "estate_id, owner_id, ticket_id, purpose, actor, actor_roles, actor_staff_id, at"
+    )
+
+    def add_reveal(self, reveal: ContactReveal) -> ContactReveal:
+        new_id = self._uow.insert_id(
+            f"INSERT INTO contact_reveals ({self._REVEAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                reveal.estate_id,
+                reveal.owner_id,
+                reveal.ticket_id,
+                reveal.purpose.value,
+                reveal.actor,
+                json.dumps(list(reveal.actor_roles)),
+                reveal.actor_staff_id,
+                ts(reveal.at),
+            ),
+        )
+        return attrs.evolve(reveal, id=new_id)
+
+    def reveals(self, estate_id: EstateId, owner_id: int | None = None) -> list[ContactReveal]:
+        sql = f"SELECT id, {self._REVEAL_COLUMNS} FROM contact_reveals WHERE estate_id = ?"
+        params: list[Any] = [estate_id]
+        if owner_id is not None:
+            sql += " AND owner_id = ?"
+            params.append(owner_id)
+        found: list[ContactReveal] = []
+        for r in self._uow.execute(f"{sql} ORDER BY id", params):
+            by = r["actor_staff_id"]
+            found.append(
+                ContactReveal(
+                    id=r["id"],
+                    estate_id=EstateId(r["estate_id"]),
+                    owner_id=None if r["owner_id"] is None else OwnerId(r["owner_id"]),
+                    ticket_id=r["ticket_id"],
+                    purpose=r["purpose"],
+                    actor=r["actor"],
+                    actor_roles=json.loads(r["actor_roles"]),
+                    actor_staff_id=None if by is None else StaffId(by),
+                    at=parse_ts(r["at"]),
+                )
+            )
+        return found
+
+
 class OwnershipRepo:
     _cols = "estate_id, unit_id, owner_id, start_date, end_date"
 
@@ -823,10 +872,14 @@ OWNERS = Table[Owner](
 )
 TEAMS = Table[Team](
     "teams",
-    ("estate_id", "name", "kind"),
-    lambda t: (t.estate_id, t.name, t.kind.value),
+    ("estate_id", "name", "kind", "leader_staff_id"),
+    lambda t: (t.estate_id, t.name, t.kind.value, t.leader_staff_id),
     lambda r: Team(
-        id=TeamId(r["id"]), estate_id=EstateId(r["estate_id"]), name=r["name"], kind=r["kind"]
+        id=TeamId(r["id"]),
+        estate_id=EstateId(r["estate_id"]),
+        name=r["name"],
+        kind=r["kind"],
+        leader_staff_id=None if r["leader_staff_id"] is None else StaffId(r["leader_staff_id"]),
     ),
 )
 STAFF = Table[Staff](
@@ -890,8 +943,8 @@ class SqlRepositories:
         return UnitRepo(_session(self), UNITS)
 
     @functools.cached_property
-    def owners(self) -> TableRepository[Owner]:
-        return TableRepository[Owner](_session(self), OWNERS)
+    def owners(self) -> OwnerRepo:
+        return OwnerRepo(_session(self), OWNERS)
 
     @functools.cached_property
     def ownerships(self) -> OwnershipRepo:

@@ -2,7 +2,9 @@
 
 One pass over the period's tickets (the ``(estate_id, opened_at)`` index) counts
 everything with conditional counts; one pass over their outside work orders
-(the partial index of migration 0004) counts dispatches and completions.
+(the partial index of migration 0004) counts dispatches and completions. Both keep
+to the tickets of one source (:class:`~propcare.tickets.stats.Source`): the intake
+(``channel <> 'patrol' AND plan_id IS NULL``), patrol and plan work, or all.
 Timestamps are fixed-width UTC text, so comparing them as text compares times.
 The definitions are those of :mod:`propcare.tickets.stats`.
 """
@@ -22,8 +24,10 @@ from propcare.tickets.stats import (
     GROUP_BY,
     TARGETS,
     Rate,
+    Source,
     TicketMetrics,
 )
+from propcare.validators import enum_member
 
 if TYPE_CHECKING:
     from propcare.storage.sql import SqlSession
@@ -112,18 +116,30 @@ def _count(condition: str, filtered: bool) -> str:
 
 _PERIOD = "estate_id = ?1 AND opened_at >= ?2 AND opened_at < ?3"
 
+# Which tickets each source counts, on a ticket row named ``t.`` (or not, ""): the intake is
+# what residents brought (no patrol finding, no plan's ticket; plans open theirs on the
+# patrol channel, and plan_id says so whatever the channel).
+_SOURCE: Mapping[Source, str] = {
+    Source.INTAKE: " AND {t}channel <> 'patrol' AND {t}plan_id IS NULL",
+    Source.PATROL: " AND ({t}channel = 'patrol' OR {t}plan_id IS NOT NULL)",
+    Source.ALL: "",
+}
 
-def tickets_sql(column: str | None, filtered: bool = FILTER) -> str:
-    """The counts of the period's tickets, grouped by ``column`` (None: one row)."""
+
+def tickets_sql(column: str | None, filtered: bool = FILTER, source: Source = Source.INTAKE) -> str:
+    """The counts of the period's tickets of ``source``, grouped by ``column`` (None: one
+    row)."""
     key = "NULL" if column is None else column
     counts = ", ".join(["COUNT(*)", *(_count(c, filtered) for c in _CONDITIONS)])
     # Without a group there is no GROUP BY, so an empty period still gives its one row.
     grouped = "" if column is None else " GROUP BY grp"
-    return f"SELECT {key} AS grp, {counts} FROM tickets WHERE {_PERIOD}{grouped}"
+    which = _SOURCE[source].format(t="")
+    return f"SELECT {key} AS grp, {counts} FROM tickets WHERE {_PERIOD}{which}{grouped}"
 
 
-def outside_sql(column: str | None, filtered: bool = FILTER) -> str:
-    """Outside work orders sent and done for the period's tickets, grouped by ``column``."""
+def outside_sql(column: str | None, filtered: bool = FILTER, source: Source = Source.INTAKE) -> str:
+    """Outside work orders sent and done for the period's tickets of ``source``, grouped by
+    ``column``."""
     key = "NULL" if column is None else f"t.{column}"
     sent, done = (
         _count("e.action = 'dispatch'", filtered),
@@ -134,7 +150,8 @@ def outside_sql(column: str | None, filtered: bool = FILTER) -> str:
     return (
         f"SELECT {key} AS grp, {sent}, {done} "
         "FROM tickets t JOIN ticket_events e ON e.ticket_id = t.id "
-        "WHERE t.estate_id = ?1 AND t.opened_at >= ?2 AND t.opened_at < ?3 "
+        "WHERE t.estate_id = ?1 AND t.opened_at >= ?2 AND t.opened_at < ?3"
+        f"{_SOURCE[source].format(t='t.')} "
         "AND e.action IN ('dispatch', 'outside_done') GROUP BY grp"
     )
 
@@ -144,14 +161,16 @@ def column_of(group_by: str | None) -> str | None:
 
 
 # Built once, so the connection's statement cache compiles each once.
-_SQL: Mapping[str | None, tuple[str, str]] = {
-    g: (tickets_sql(column_of(g)), outside_sql(column_of(g))) for g in (None, *GROUP_BY)
+_SQL: Mapping[tuple[str | None, Source], tuple[str, str]] = {
+    (g, s): (tickets_sql(column_of(g), source=s), outside_sql(column_of(g), source=s))
+    for g in (None, *GROUP_BY)
+    for s in Source
 }
 
 _N_CATEGORIES, _N_CHANNELS = len(CATEGORIES), len(CHANNELS)
 
 
-def _metrics(row: sqlite3.Row, outside: tuple[int, int]) -> TicketMetrics:
+def _metrics(row: sqlite3.Row, outside: tuple[int, int], source: Source) -> TicketMetrics:
     # Column 0 is the group; SUM over no rows is NULL, hence "or 0".
     n = [int(v or 0) for v in tuple(row)[1:]]
     opened, closed, cancelled, open_now = n[0:4]
@@ -183,6 +202,7 @@ def _metrics(row: sqlite3.Row, outside: tuple[int, int]) -> TicketMetrics:
         outside_completed=outside[1],
         provisional=provisional,
         held=held,
+        source=source,
     )
 
 
@@ -197,19 +217,20 @@ class TicketStatsRepo:
         end: datetime,
         as_of: datetime,
         group_by: str | None,
+        source: Source | str = Source.INTAKE,
     ) -> list[TicketMetrics]:
-
-        if group_by not in _SQL:
+        if group_by is not None and group_by not in GROUP_BY:
             raise ValidationError(
                 "group_by", group_by, f"must be None or one of: {', '.join(GROUP_BY)}"
             )
-        tickets_sql, outside_sql = _SQL[group_by]
+        which = enum_member(Source, "source", source)
+        tickets_sql, outside_sql = _SQL[(group_by, which)]
         # Numbered parameters: ?1 estate, ?2 start, ?3 end, ?4 as_of (the tickets query only).
         period = (estate_id, ts(start), ts(end))
         outside = {
             r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in self._uow.execute(outside_sql, period)
         }
         return [
-            _metrics(row, outside.get(row[0], (0, 0)))
+            _metrics(row, outside.get(row[0], (0, 0)), which)
             for row in self._uow.execute(tickets_sql, (*period, ts(as_of)))
         ]

@@ -48,7 +48,7 @@ from propcare.ledger.gateways import CounterClient, PaymentNotice
 from propcare.notify.outbox import NewMessage
 from propcare.plugins.hookspecs import hookimpl
 from propcare.plugins.records import EventSubscriber, PaymentGateway
-from propcare.registry.model import Estate, EstateId, Owner, UnitId
+from propcare.registry.model import Estate, EstateId, Owner, StaffId, UnitId
 from propcare.registry.service import UnitSpec
 from propcare.storage.ports import UnitOfWork
 from propcare.storage.sql import SqlSession
@@ -730,7 +730,7 @@ class StorageContract:
 
     # --- tickets: an append-only history, a row that moves only by appending (issue 15) ----
 
-    def _ticket_world(self, app: Propcare) -> tuple[Estate, int, int, int]:
+    def _ticket_world(self, app: Propcare) -> tuple[Estate, UnitId, StaffId, StaffId]:
         """An estate with a unit, a front-desk clerk and a technician (their ids)."""
         estate = self._estate(app)
         building = app.estates.add_building(ADMIN, estate.id, "1栋")
@@ -1059,3 +1059,51 @@ class StorageContract:
             release.set()
         assert app.dispatch_idle(10)
         assert got == ["registry.created"]
+
+    # --- contact reveals and team leaders (issue 16) ---------------------------------------
+
+    def test_contact_reveals_are_audited_kept_as_written_and_scoped(self, app: Propcare) -> None:
+        """Each time an owner's full numbers are shown a row is written with the reveal:
+        the front desk's for a callback (with the ticket), ``owners.contact``'s, an archive
+        export's (no owner: all of them). The database keeps the rows as written; another
+        estate's audit is its own."""
+        estate, unit, clerk_id, _tech = self._ticket_world(app)
+        other = self._estate(app, "海棠湾")
+        owner = app.owners.create(ADMIN, estate.id, "张业主", ["13812341234"])
+        clerk = app.staff.actor_for(ADMIN, clerk_id, date(2026, 1, 1))
+        ticket = app.tickets.open(
+            clerk, estate.id, category="home_repair", channel="phone", summary="漏水",
+            unit_id=unit, reporter_owner_id=owner.id,
+        )  # fmt: skip
+        assert app.tickets.reporter_contact(clerk, ticket.id) == ("13812341234",)
+        assert app.owners.contact(ADMIN, owner.id) == ("13812341234",)
+        app.owners.archive(ADMIN, estate.id, date(2026, 1, 1), reveal_contacts=True)
+        reveals = app.owners.reveals(ADMIN, estate.id)
+        assert [
+            (r.owner_id, r.ticket_id, r.purpose.value, r.actor, r.actor_roles,
+             r.actor_staff_id, r.at)
+            for r in reveals
+        ] == [
+            (owner.id, ticket.id, "callback", "王客服", ("front_desk",), clerk_id, START),
+            (owner.id, None, "contact", "system", ("admin",), None, START),
+            (None, None, "archive", "system", ("admin",), None, START),
+        ]  # fmt: skip
+        assert app.owners.reveals(ADMIN, estate.id, owner_id=owner.id) == reveals[:2]
+        assert app.owners.reveals(ADMIN, other.id) == []
+        for statement in ("UPDATE contact_reveals SET actor = 'x'", "DELETE FROM contact_reveals"):
+            with (
+                pytest.raises(Exception, match="contact reveals are kept as written"),
+                app.unit_of_work() as uow,
+            ):
+                uow.connection.execute(statement)  # type: ignore[attr-defined]
+                uow.commit()
+        assert app.owners.reveals(ADMIN, estate.id) == reveals
+
+    def test_a_teams_leader_is_kept_and_may_be_cleared(self, app: Propcare) -> None:
+        estate, _unit, clerk_id, tech_id = self._ticket_world(app)
+        team = app.staff.create_team(ADMIN, estate.id, "维修组", "repair", leader_staff_id=tech_id)
+        assert app.staff.get_team(ADMIN, team.id).leader_staff_id == tech_id
+        app.staff.update_team(ADMIN, team.id, leader_staff_id=clerk_id)
+        assert [t.leader_staff_id for t in app.staff.teams(ADMIN, estate.id)] == [clerk_id]
+        app.staff.update_team(ADMIN, team.id, leader_staff_id=None)
+        assert app.staff.get_team(ADMIN, team.id).leader_staff_id is None

@@ -38,7 +38,14 @@ class TicketChanged(Event):
 
 @attrs.frozen
 class SlaAlerted(Event):
-    """A warning before a breach, or an escalation after one (each sent once)."""
+    """A warning before a breach, or an escalation after one (each sent once).
+
+    ``target`` is an SLA target (response, arrival, resolution, callback) or ``outside``:
+    an outside work order whose promised day has passed while it is not done, one alert
+    per order, numbered ``order`` (1 for the first dispatched) and sent to ``party``.
+    ``due`` is the deadline in the estate's time zone (for an outside order, the end of
+    its promised day).
+    """
 
     topic: ClassVar[str] = "ticket.sla_alert"
     ticket_id: int
@@ -47,6 +54,8 @@ class SlaAlerted(Event):
     due: str
     # The years of holiday data a provisional deadline was computed without ("2027"), or "".
     provisional: str = ""
+    order: int | None = None  # the outside order's number, for target "outside"
+    party: str = ""  # the party the outside order was sent to
 
 
 @attrs.frozen

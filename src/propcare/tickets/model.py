@@ -37,6 +37,7 @@ __all__ = [
     "TicketEvent",
     "TicketState",
     "apply",
+    "finished_order",
     "replay",
 ]
 
@@ -341,11 +342,9 @@ def apply(state: TicketState | None, event: TicketEvent) -> TicketState:
             )
             changes["outside"] = (*state.outside, order)
         case Action.OUTSIDE_DONE:
-            pending = [i for i, o in enumerate(state.outside) if o.done_at is None]
-            if not pending:
-                raise InvalidTransition("action", "outside_done", "no outside order is pending")
+            index = finished_order(state, d.get("order"), d.get("party"))
             orders = list(state.outside)
-            orders[pending[0]] = attrs.evolve(orders[pending[0]], done_at=event.at)
+            orders[index] = attrs.evolve(orders[index], done_at=event.at)
             changes["outside"] = tuple(orders)
         case Action.RESOLVE:
             changes["resolved_at"] = event.at
@@ -397,6 +396,49 @@ def apply(state: TicketState | None, event: TicketEvent) -> TicketState:
         case _:
             pass
     return attrs.evolve(state, **changes)
+
+
+def finished_order(state: TicketState, order: Any = None, party: Any = None) -> int:
+    """The index in ``state.outside`` of the work order an ``outside_done`` reports: the
+    one numbered ``order`` (1 for the first dispatched, as ``state.outside`` lists them),
+    else the first still pending sent to ``party``, else the first still pending (what
+    every ``outside_done`` did before orders could be named)."""
+    pending = [i for i, o in enumerate(state.outside) if o.done_at is None]
+    if order is None:
+        if party is not None:
+            pending = [i for i in pending if state.outside[i].party == party]
+        if not pending:
+            to = "" if party is None else f" sent to {party}"
+            waiting = ", ".join(
+                f"{i + 1} ({o.party})" for i, o in enumerate(state.outside) if o.done_at is None
+            )
+            raise InvalidTransition(
+                "action",
+                "outside_done",
+                f"no outside order{to} is pending" + (f"; pending: {waiting}" if waiting else ""),
+            )
+        return pending[0]
+    if isinstance(order, bool) or not isinstance(order, int):
+        raise ValidationError("order", order, "must be the number of an outside order (1, 2, ...)")
+    sent = len(state.outside)
+    if not 1 <= order <= sent:
+        listed = f": 1 to {sent}" if sent else ""
+        raise ValidationError(
+            "order", order, f"the ticket has {sent} outside order{'' if sent == 1 else 's'}{listed}"
+        )
+    found = state.outside[order - 1]
+    if party is not None and party != found.party:
+        raise ValidationError(
+            "party", party, f"outside order {order} was sent to {found.party}, not to {party}"
+        )
+    if found.done_at is not None:
+        raise InvalidTransition(
+            "order",
+            order,
+            f"outside order {order} ({found.party}) was reported done at "
+            f"{found.done_at.isoformat()}",
+        )
+    return order - 1
 
 
 def _end_pause(state: TicketState, at: datetime) -> dict[str, Any]:

@@ -4,6 +4,10 @@ Every action goes the same way: load the ticket the actor may see, check the
 role, apply the event through the transition table, recompute the deadlines
 from the new state, append the event, put ``ticket.changed`` in the outbox and
 commit. Nothing is written when any step refuses.
+
+Every datetime a ticket method returns (the state's times, the deadlines, the
+history's events, an alert's time) is in the estate's time zone, whatever zone a
+caller gave or the clock keeps.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -21,11 +25,18 @@ import attrs
 
 from propcare.access import Actor, Resource
 from propcare.clock import require_instant
-from propcare.errors import MoneyTypeError, NotFound, PropcareError, ValidationError
+from propcare.errors import (
+    MoneyTypeError,
+    NotFound,
+    PermissionDenied,
+    PropcareError,
+    ValidationError,
+)
 from propcare.money import exact, money, to_fen
 from propcare.notify.outbox import Notification, Recipient
 from propcare.period import Period
-from propcare.registry.model import EstateId, Staff
+from propcare.registry.model import EstateId, RevealPurpose, Staff
+from propcare.registry.service import audit_reveal
 from propcare.service import Service
 from propcare.sla.engine import Deadlines, alerts_due, compute_deadlines
 from propcare.sla.policy import SlaPolicy, Target
@@ -41,6 +52,7 @@ from propcare.tickets.model import (
     TicketEvent,
     TicketState,
     apply,
+    finished_order,
     replay,
 )
 from propcare.tickets.record import (
@@ -56,6 +68,7 @@ from propcare.tickets.record import (
     TicketVerification,
     state_columns,
 )
+from propcare.tickets.words import LEVEL_WORDS, TARGET_WORDS
 from propcare.validators import (
     NAME_MAX,
     NOTE_MAX,
@@ -190,7 +203,9 @@ class TicketService(Service):
                 f"no staff member with this id in estate {estate_id}",
             )
         name, active_from, active_to = refs.staff
-        day = when.astimezone(self._app.zone(refs.timezone)).date()
+        zone = self._app.zone(refs.timezone)
+        when = when.astimezone(zone)  # the history and the state in the estate's zone
+        day = when.date()
         if not (active_from <= day and (active_to is None or day <= active_to)):  # Staff.active_on
             raise ValidationError(
                 "first_contact_staff_id", staff_id, f"{name} is not active on that day"
@@ -212,7 +227,9 @@ class TicketService(Service):
         deadlines = self._deadlines(state, policy)
         ticket_id = uow.tickets.add(state, event, deadlines, policy.name, plan)
         self._changed(uow, ticket_id, state, event)
-        return Ticket(id=ticket_id, state=state, deadlines=deadlines, policy=policy.name)
+        return _zoned(
+            Ticket(id=ticket_id, state=state, deadlines=deadlines, policy=policy.name), zone
+        )
 
     @staticmethod
     def _intake(
@@ -310,9 +327,27 @@ class TicketService(Service):
             actor, ticket_id, Action.DISPATCH, {"party": party, "promised": promised}, at
         )
 
-    def outside_done(self, actor: Actor, ticket_id: int, *, at: datetime | None = None) -> Ticket:
-        """The outside party reported its work order done."""
-        return self._act(actor, ticket_id, Action.OUTSIDE_DONE, {}, at)
+    def outside_done(
+        self,
+        actor: Actor,
+        ticket_id: int,
+        *,
+        order: int | None = None,
+        party: str | None = None,
+        at: datetime | None = None,
+    ) -> Ticket:
+        """An outside party reported a work order done.
+
+        ``order`` names which: its number, 1 for the first dispatched (as
+        ``state.outside`` lists them); ``party`` the party it was sent to (the first of
+        its orders still pending; with ``order``, it must be that order's party). Neither:
+        the first order still pending. The history records the order's number and party.
+        """
+        if order is not None:
+            bounded_int("order", order, 1, _MAX_ORDERS, " (the outside order's number)")
+        optional_text("party", party, required=True)
+        data = {k: v for k, v in (("order", order), ("party", party)) if v is not None}
+        return self._act(actor, ticket_id, Action.OUTSIDE_DONE, data, at)
 
     def resolve(
         self, actor: Actor, ticket_id: int, note: str = "", *, at: datetime | None = None
@@ -355,6 +390,46 @@ class TicketService(Service):
             "comment": comment,
         }
         return self._act(actor, ticket_id, Action.CALLBACK, data, at)
+
+    def reporter_contact(self, actor: Actor, ticket_id: int) -> tuple[str, ...]:
+        """The full phone numbers of the owner who reported the ticket, for its callback.
+
+        Allowed to whoever may call the ticket back (``ticket.callback``: the front desk,
+        supervisors, managers, as the host's policy answers for that ticket), while the
+        ticket is open, and only for its reporter (``reporter_owner_id``). Every reveal is
+        audited in the same transaction (``app.owners.reveals``, purpose ``callback``,
+        with the ticket) and published as ``registry.contact_revealed``.
+        """
+        actor = self._actor(actor)
+        record_id("ticket_id", ticket_id)
+        with self._app.unit_of_work() as uow:
+            ticket = self._load(uow, actor, ticket_id, "ticket.callback")
+            state = ticket.state
+            if not state.is_open:
+                raise PermissionDenied(
+                    "ticket_id",
+                    ticket_id,
+                    f"ticket {ticket.id} is {state.status.value}: a reporter's contact is "
+                    "shown for the callback of an open ticket",
+                )
+            owner = (
+                None if state.reporter_owner_id is None else uow.owners.get(state.reporter_owner_id)
+            )
+            if owner is None or owner.estate_id != state.estate_id:
+                raise ValidationError(
+                    "ticket_id",
+                    ticket_id,
+                    f"ticket {ticket.id} names no reporting owner (reporter_owner_id) whose "
+                    "contact is on file"
+                    + (f"; the reporter noted at intake: {state.reporter_name}"
+                       if state.reporter_name else ""),
+                )  # fmt: skip
+            audit_reveal(
+                uow, self._publish, actor, self._app.clock.now(), EstateId(state.estate_id),
+                owner.id, RevealPurpose.CALLBACK, ticket_id=ticket.id,
+            )  # fmt: skip
+            uow.commit()
+        return tuple(p.reveal() for p in owner.phones)
 
     def close(
         self,
@@ -559,18 +634,27 @@ class TicketService(Service):
     # --- reading ----------------------------------------------------------------------
 
     def get(self, actor: Actor, ticket_id: int) -> Ticket:
-        with self._app.unit_of_work(readonly=True) as uow:
-            return self._load(uow, self._actor(actor), ticket_id, "ticket.read")
-
-    def history(self, actor: Actor, ticket_id: int) -> builtins.list[TicketEvent]:
+        """The ticket, its times in the estate's time zone."""
         with self._app.unit_of_work(readonly=True) as uow:
             ticket = self._load(uow, self._actor(actor), ticket_id, "ticket.read")
-            return uow.tickets.events(ticket.id)
+            return _zoned(ticket, self._zone_of(uow, ticket.state.estate_id))
+
+    def history(self, actor: Actor, ticket_id: int) -> builtins.list[TicketEvent]:
+        """The ticket's events in order, their times in the estate's time zone."""
+        with self._app.unit_of_work(readonly=True) as uow:
+            ticket = self._load(uow, self._actor(actor), ticket_id, "ticket.read")
+            zone = self._zone_of(uow, ticket.state.estate_id)
+            return [
+                e if e.at.tzinfo is zone else attrs.evolve(e, at=e.at.astimezone(zone))
+                for e in uow.tickets.events(ticket.id)
+            ]
 
     def open_tickets(self, actor: Actor, estate_id: EstateId) -> builtins.list[Ticket]:
+        """The estate's open tickets, their times in its time zone."""
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, self._actor(actor), estate_id, "ticket.read")
-            return uow.tickets.open_in(estate.id)
+            zone = self._app.zone(estate.timezone)
+            return [_zoned(t, zone) for t in uow.tickets.open_in(estate.id)]
 
     # --- SLA upkeep -------------------------------------------------------------------
 
@@ -813,6 +897,14 @@ class TicketService(Service):
         Returns the alerts sent now, and every open ticket it could not fully judge
         (a year's holiday data missing under the strict setting), each with the reason;
         those are logged too. Provisional deadlines alert as any other, saying so.
+
+        Whom: a warning goes to the one who must act (the callback's to the first-contact
+        owner; the work's to the assignee, or to the leader of a team it is assigned to
+        alone, or, unassigned, to the first-contact owner); an escalation to the estate's
+        supervisors, then its managers. An outside work order whose promised day has
+        passed while it is not done raises one warning per order (target ``outside``),
+        to the first-contact owner, who answers for the ticket while another party works
+        on it (首问负责制) and chases that party.
         """
         actor = self._actor(actor)
         when = self._at(now)
@@ -822,6 +914,8 @@ class TicketService(Service):
         checked = 0
         with self._app.unit_of_work() as uow:
             estate = self._estate(uow, actor, estate_id, "ticket.read")
+            zone = self._app.zone(estate.timezone)
+            when = when.astimezone(zone)
             for ticket in uow.tickets.open_in(estate.id):
                 checked += 1
                 policy = self._policy(ticket.state)
@@ -848,14 +942,46 @@ class TicketService(Service):
                         ticket_id=ticket.id,
                         target=alert.target.value,
                         level=alert.level,
-                        due=alert.due.isoformat(),
+                        due=alert.due.astimezone(zone).isoformat(),
                         provisional=", ".join(str(y) for y in alert.provisional),
                     )
                     self._publish(uow, event, key=f"sla:{ticket.id}:{alert.target}:{alert.level}")
-                    self._notify_alert(uow, estate.id, ticket, event)
+                    self._notify_alert(uow, estate.id, ticket, event, zone)
+                    sent.append(event)
+                for event in self._outside_overdue(uow, ticket, when, zone):
+                    self._notify_alert(uow, estate.id, ticket, event, zone)
                     sent.append(event)
             uow.commit()
         return SlaCheck(checked=checked, sent=tuple(sent), skipped=tuple(skipped))
+
+    def _outside_overdue(
+        self, uow: UnitOfWork, ticket: Ticket, when: datetime, zone: tzinfo
+    ) -> builtins.list[SlaAlerted]:
+        """The alerts of the ticket's outside orders whose promised day (in the estate's
+        zone) ended before ``when`` undone, each recorded once and published."""
+        found: list[SlaAlerted] = []
+        for number, order in enumerate(ticket.state.outside, start=1):
+            if order.done_at is not None or order.promised is None:
+                continue
+            due = datetime.combine(order.promised + timedelta(days=1), time(), zone)
+            if when < due:
+                continue
+            target = f"outside:{number}"
+            if not uow.tickets.record_alert(ticket.id, target, "warning", when):
+                continue
+            event = SlaAlerted(
+                estate_id=EstateId(ticket.state.estate_id),
+                at=when,
+                ticket_id=ticket.id,
+                target="outside",
+                level="warning",
+                due=due.isoformat(),
+                order=number,
+                party=order.party,
+            )
+            self._publish(uow, event, key=f"sla:{ticket.id}:{target}:warning")
+            found.append(event)
+        return found
 
     # --- internals --------------------------------------------------------------------
 
@@ -895,8 +1021,14 @@ class TicketService(Service):
         when = self._at(at)
         with self._app.unit_of_work() as uow:
             ticket = self._load(uow, actor, ticket_id, _NEEDS[action])
+            zone = self._zone_of(uow, ticket.state.estate_id)
+            when = when.astimezone(zone)
             if action is Action.ASSIGN:
                 self._check_assignee(uow, ticket.state.estate_id, data)
+            elif action is Action.OUTSIDE_DONE:
+                # The history names the order that finished, however the caller named it.
+                index = finished_order(ticket.state, data.get("order"), data.get("party"))
+                data = {"order": index + 1, "party": ticket.state.outside[index].party}
             event = TicketEvent(
                 seq=ticket.state.last_seq + 1,
                 action=action,
@@ -921,7 +1053,9 @@ class TicketService(Service):
             if action is Action.ASSIGN and data.get("staff_id") is not None:
                 self._notify_assignee(uow, ticket.id, state, data["staff_id"])
             uow.commit()
-        return Ticket(id=ticket.id, state=state, deadlines=deadlines, policy=policy_name)
+        return _zoned(
+            Ticket(id=ticket.id, state=state, deadlines=deadlines, policy=policy_name), zone
+        )
 
     def _check_assignee(self, uow: UnitOfWork, estate_id: int, data: Mapping[str, Any]) -> None:
         staff_id, team_id = data.get("staff_id"), data.get("team_id")
@@ -990,30 +1124,53 @@ class TicketService(Service):
                     "ticket": ticket_id,
                     "name": staff.name,
                     "summary": state.summary,
-                    "location": state.location or f"#{state.unit_id}",
+                    "location": self._place(uow, state),
                 },
                 key=f"assign:{ticket_id}:{state.last_seq}",
             ),
         )
 
+    @staticmethod
+    def _place(uow: UnitOfWork, state: TicketState) -> str:
+        """Where the work is, as people say it: the unit ("1栋1-101"), with the location
+        noted at intake if any ("1栋1-101 厨房"), or the common-area location alone."""
+        unit = None if state.unit_id is None else uow.units.get(state.unit_id)
+        if unit is None:
+            return state.location or "—"
+        building = uow.buildings.get(unit.building_id)
+        label = f"{building.name if building is not None else ''}{unit.number}"
+        return f"{label} {state.location}" if state.location.strip() else label
+
     def _notify_alert(
-        self, uow: UnitOfWork, estate_id: int, ticket: Ticket, event: SlaAlerted
+        self, uow: UnitOfWork, estate_id: int, ticket: Ticket, event: SlaAlerted, zone: tzinfo
     ) -> None:
         channel = self._app.ticket_channel
-        if channel is None or (event.level == "warning" and ticket.state.assignee_staff_id is None):
+        if channel is None:
             return
-        wanted = {"warning": None, "supervisor": "supervisor", "manager": "manager"}[event.level]
-        on = event.at.astimezone(self._app.zone(self._estate_tz(uow, estate_id))).date()
-        if wanted is None:
-            people = [uow.staff.get(ticket.state.assignee_staff_id)]  # type: ignore[arg-type]
+        on = event.at.astimezone(zone).date()
+        if event.level == "warning":
+            people = self._warned(uow, EstateId(estate_id), ticket.state, event.target, on)
         else:
+            wanted = {"supervisor": "supervisor", "manager": "manager"}[event.level]
             people = [
                 s
                 for s in uow.staff.in_estate(EstateId(estate_id))
                 if wanted in s.roles and s.active_on(on)
             ]
+        stored = event.target if event.order is None else f"outside:{event.order}"
+        due = datetime.fromisoformat(event.due).astimezone(zone)
+        if event.order is None:
+            target: str | dict[str, str] = dict(TARGET_WORDS[event.target])
+            when: str | dict[str, str] = _when_words(due)
+        else:
+            target = {
+                "zh-CN": f"外部派单{event.order}（{event.party}）承诺完成",
+                "en": f"outside order {event.order} ({event.party}) promised completion",
+            }
+            promised = (due - timedelta(days=1)).date()  # due: the end of the promised day
+            when = {"zh-CN": f"{promised.month}月{promised.day}日", "en": f"{promised:%d %b}"}
         for person in people:
-            if person is None or person.phone is None:
+            if person.phone is None:
                 continue
             self._app.notify.queue(
                 uow,
@@ -1025,15 +1182,44 @@ class TicketService(Service):
                     params={
                         "ticket": ticket.id,
                         "name": person.name,
-                        "target": event.target,
-                        "level": event.level,
-                        "due": event.due,
+                        "target": target,
+                        "level": dict(LEVEL_WORDS[event.level]),
+                        "due": when,
                         "summary": ticket.state.summary,
                         "provisional": _provisional_words(event.provisional),
                     },
-                    key=f"sla:{ticket.id}:{event.target}:{event.level}:{person.id}",
+                    key=f"sla:{ticket.id}:{stored}:{event.level}:{person.id}",
                 ),
             )
+
+    @staticmethod
+    def _warned(
+        uow: UnitOfWork, estate_id: EstateId, state: TicketState, target: str, on: date
+    ) -> builtins.list[Staff]:
+        """Who gets a warning: the callback's owner for the callback and an outside order
+        overdue (the first-contact owner, 首问负责人: they call back and chase the outside
+        party); for the work itself, the assignee, or for a ticket assigned to a team
+        alone the team's leader, or for a ticket nobody has yet the first-contact owner
+        (who dispatches it). When that person is not active on the day (or a team has no
+        leader), the first-contact owner; when they have left too, the front desk."""
+        first = uow.staff.get(state.first_contact_staff_id)
+        chosen: Staff | None = first
+        if target not in (Target.CALLBACK.value, "outside"):
+            if state.assignee_staff_id is not None:
+                chosen = uow.staff.get(state.assignee_staff_id)
+            elif state.assignee_team_id is not None:
+                team = uow.teams.get(state.assignee_team_id)
+                leader = None if team is None else team.leader_staff_id
+                chosen = None if leader is None else uow.staff.get(leader)
+        for person in (chosen, first):
+            if person is not None and person.estate_id == estate_id and person.active_on(on):
+                return [person]
+        return [
+            s for s in uow.staff.in_estate(estate_id) if "front_desk" in s.roles and s.active_on(on)
+        ]
+
+    def _zone_of(self, uow: UnitOfWork, estate_id: int) -> tzinfo:
+        return self._app.zone(self._estate_tz(uow, estate_id))
 
     def _estate_tz(self, uow: UnitOfWork, estate_id: int) -> str:
         estate = uow.estates.get(estate_id)
@@ -1076,6 +1262,56 @@ def _provisional_words(years: str) -> str | dict[str, str]:
         "en": f" (provisional: {years} holiday data missing)",
     }
 
+
+# A ticket's outside orders are numbered 1, 2, ...; an order number past this is no order.
+_MAX_ORDERS = 10_000
+
+
+def _when_words(due: datetime) -> dict[str, str]:
+    """A deadline as people read it, in the zone ``due`` is in: 11月2日 09:15, 2 Nov 09:15."""
+    return {"zh-CN": f"{due.month}月{due.day}日 {due:%H:%M}", "en": f"{due.day} {due:%b %H:%M}"}
+
+
+def _zoned(ticket: Ticket, zone: tzinfo) -> Ticket:
+    """``ticket`` with every datetime of its state and deadlines in ``zone`` (the same
+    instants): what the ticket methods return."""
+    state, due = ticket.state, ticket.deadlines
+
+    def moved(value: datetime) -> datetime:
+        return value if value.tzinfo is zone else value.astimezone(zone)
+
+    def maybe(value: datetime | None) -> datetime | None:
+        return None if value is None else moved(value)
+
+    changes: dict[str, Any] = {}
+    for name in _STATE_TIMES:
+        value = getattr(state, name)
+        if value is not None and value.tzinfo is not zone:
+            changes[name] = value.astimezone(zone)
+    if state.pauses:
+        changes["pauses"] = tuple(
+            attrs.evolve(p, start=moved(p.start), end=maybe(p.end)) for p in state.pauses
+        )
+    if state.outside:
+        changes["outside"] = tuple(
+            attrs.evolve(o, at=moved(o.at), done_at=maybe(o.done_at)) for o in state.outside
+        )
+    if state.charges:
+        changes["charges"] = tuple(attrs.evolve(c, at=moved(c.at)) for c in state.charges)
+    shown = {t.value: maybe(due.get(t)) for t in Target}
+    if not changes and all(shown[t.value] is due.get(t) for t in Target):
+        return ticket  # already in the zone: nearly every ticket just opened
+    return attrs.evolve(
+        ticket,
+        state=attrs.evolve(state, **changes) if changes else state,
+        deadlines=Deadlines(**shown, gaps=due.gaps),
+    )
+
+
+_STATE_TIMES = (
+    "opened_at", "responded_at", "arrived_at", "resolved_at", "closed_at", "cancelled_at",
+    "callback_at", "reopened_at", "last_at",
+)  # fmt: skip
 
 # Tickets verify reads per unit of work: a few queries each, the lock held only meanwhile.
 _VERIFY_CHUNK = 500

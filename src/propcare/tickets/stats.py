@@ -7,6 +7,17 @@ first-contact owner (首问负责人). The counting is done by the storage backe
 SQL (one pass over the period's tickets and one over their outside work orders);
 no ticket is loaded into Python.
 
+Which tickets, by ``source`` (:class:`Source`), as the front desks' reports count them:
+their monthly statistics count what residents brought (接待来电来访共计 N 件, 其中咨询…),
+and patrols and planned work are the staff's own, logged apart (巡查、巡检记录):
+
+- ``"intake"`` (the default): calls, visits, online and letter-box requests, the tickets
+  on any channel but ``patrol`` that no maintenance plan generated;
+- ``"patrol"``: patrol findings (channel ``patrol``) and the tickets plans generate
+  (which come in on the patrol channel too);
+- ``"all"``: both. A weekly patrol plan thus never inflates the intake or its timeliness:
+  each source has its own counts and rates, and the two add up to ``"all"``'s counts.
+
 The definitions, as the front desk reports them (each rate is a :class:`Rate`,
 numerator over denominator, never a silent 100% when nothing was counted):
 
@@ -45,11 +56,13 @@ numerator over denominator, never a silent 100% when nothing was counted):
   without a year's holiday data (weekly windows alone), and tickets with a deadline
   held open for it (the strict setting; not counted in ``timely`` until it is
   computed). Both fall to zero once the data is added and ``recompute`` has run.
+- **source**: which tickets the row counts (above).
 """
 
 from __future__ import annotations
 
 import builtins
+import enum
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -65,13 +78,16 @@ from propcare.registry.model import EstateId
 from propcare.service import Service
 from propcare.sla.policy import Target
 from propcare.tickets.model import Category, Channel
+from propcare.validators import enum_member
 
 __all__ = [
     "CATEGORIES",
     "CHANNELS",
     "GROUP_BY",
+    "INTAKE_CHANNELS",
     "TARGETS",
     "Rate",
+    "Source",
     "TicketMetrics",
     "TicketStatsService",
     "empty_metrics",
@@ -81,6 +97,14 @@ __all__ = [
 GROUP_BY: tuple[str, ...] = ("category", "channel", "priority", "team", "staff", "first_contact")
 
 _FOUR_PLACES = Decimal("0.0001")
+
+
+class Source(enum.StrEnum):
+    """Which tickets the statistics count (see the module docstring)."""
+
+    INTAKE = "intake"  # 来电、来访、线上、意见箱: what residents brought
+    PATROL = "patrol"  # 巡查 findings and the tickets of maintenance and patrol plans
+    ALL = "all"
 
 
 def _count(_inst: Any, attribute: Any, value: int) -> None:
@@ -144,11 +168,14 @@ class TicketMetrics:
     outside_completed: int
     provisional: int = 0
     held: int = 0
+    source: Source = Source.INTAKE
 
 
 CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)
 CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
 TARGETS: tuple[str, ...] = tuple(t.value for t in Target)
+# The channels of the intake: every one but patrol (巡查), which staff raise themselves.
+INTAKE_CHANNELS: tuple[str, ...] = tuple(c for c in CHANNELS if c != Channel.PATROL.value)
 
 
 class TicketStatsService(Service):
@@ -163,14 +190,16 @@ class TicketStatsService(Service):
         *,
         group_by: str | None = None,
         as_of: datetime | None = None,
+        source: Source | str = Source.INTAKE,
     ) -> builtins.list[TicketMetrics]:
         """Metrics of the tickets opened in ``[start, end)``, one row per group, by group key.
 
         ``group_by`` None gives one row for the whole estate (zeros when nothing was
         opened); otherwise one row per group that has tickets, sorted by key, with
         the unassigned (None) group last. ``as_of`` (default: the clock's now)
-        decides which unmet deadlines have passed and count as missed. Needs
-        ``ticket.read`` on the estate.
+        decides which unmet deadlines have passed and count as missed. ``source``
+        (:class:`Source`: ``"intake"``, the default, ``"patrol"`` or ``"all"``) says which
+        tickets are counted. Needs ``ticket.read`` on the estate.
         """
         actor = self._actor(actor)
         start = require_instant("start", start)
@@ -181,12 +210,13 @@ class TicketStatsService(Service):
             raise ValidationError(
                 "group_by", group_by, f"must be None or one of: {', '.join(GROUP_BY)}"
             )
+        which = enum_member(Source, "source", source)
         when = self._app.clock.now() if as_of is None else require_instant("as_of", as_of)
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "ticket.read")
-            rows = uow.ticket_stats.metrics(estate.id, start, end, when, group_by)
+            rows = uow.ticket_stats.metrics(estate.id, start, end, when, group_by, which)
         if group_by is None:
-            return rows or [empty_metrics(None)]
+            return rows or [empty_metrics(None, which)]
         return sorted(rows, key=_group_order)
 
 
@@ -195,7 +225,7 @@ def _group_order(row: TicketMetrics) -> tuple[bool, Any]:
     return (row.group is None, row.group if row.group is not None else 0)
 
 
-def empty_metrics(group: str | int | None) -> TicketMetrics:
+def empty_metrics(group: str | int | None, source: Source = Source.INTAKE) -> TicketMetrics:
     """The metrics of no tickets at all: every count zero, every rate 0 of 0."""
     none = Rate(0, 0)
     return TicketMetrics(
@@ -213,4 +243,5 @@ def empty_metrics(group: str | int | None) -> TicketMetrics:
         complaint_resolution=none,
         outside_dispatched=0,
         outside_completed=0,
+        source=source,
     )
