@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -666,3 +666,119 @@ def test_a_database_of_the_previous_release_upgrades_to_scoped_keys(
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         check_upgraded_payments(app)
+
+
+# --- one anomaly per distinct notice (issue 16) ---------------------------------------------
+
+
+def check_a_mismatched_notice_resent_three_times_is_flagged_once(w: World) -> None:
+    """A provider re-sends a notice it was not answered "success" for: the same notice is
+    one anomaly however often it comes; a notice that says something else is another."""
+    w.app.payments.record(ADMIN, _notice(w, "T-1", "100", unit_id=w.unit))
+    for _ in range(3):
+        with pytest.raises(Conflict, match="replayed with amount 101.00"):
+            w.app.payments.record(ADMIN, _notice(w, "T-1", "101", unit_id=w.unit))
+    [(provider, txn, kind, _detail)] = w.app.payments.anomalies(w.finance, w.estate)
+    assert (provider, txn, kind) == ("counter", "T-1", "amount_mismatch")
+    # Another amount, another unit or another time: each a distinct notice, flagged once.
+    others = [
+        _notice(w, "T-1", "102", unit_id=w.unit),
+        _notice(w, "T-1", "100", unit_id=w.unit2),
+        attrs.evolve(_notice(w, "T-1", "101", unit_id=w.unit), paid_at=T0 - timedelta(hours=1)),
+    ]
+    for notice in others * 2:
+        with pytest.raises(Conflict):
+            w.app.payments.record(ADMIN, notice)
+    kinds = [k for _, _, k, _ in w.app.payments.anomalies(w.finance, w.estate)]
+    assert kinds == ["amount_mismatch", "amount_mismatch", "details_mismatch", "amount_mismatch"]
+    # The same instant written in another zone is the same notice.
+    shanghai = _notice(w, "T-1", "101", unit_id=w.unit)
+    with pytest.raises(Conflict):
+        w.app.payments.record(ADMIN, attrs.evolve(shanghai, paid_at=T0.astimezone(UTC)))
+    assert len(w.app.payments.anomalies(w.finance, w.estate)) == 4
+
+
+def check_a_notice_for_another_amount_than_its_order_resent_is_flagged_once(
+    app: Propcare,
+) -> None:
+    """``app`` has the stand-in wechatpay gateway (:func:`open_with_wechat`)."""
+    w = World(app)
+    intent = app.payments.request_payment(w.desk, w.unit, Decimal("100"), "wechatpay")
+    body = json.dumps(
+        {"estate_id": w.estate, "txn": "9", "amount": "90", "order": intent.order_id}
+    ).encode()
+    for _ in range(3):
+        with pytest.raises(Conflict, match="differs from the 100.00 of order"):
+            app.payments.handle_notification(ADMIN, "wechatpay", {"X-Sign": "s3"}, body)
+    [(provider, txn, kind, _)] = app.payments.anomalies(ADMIN, w.estate)
+    assert (provider, txn, kind) == ("wechatpay", "9", "amount_differs_from_order")
+
+
+def check_the_same_transaction_of_two_merchants_is_two_anomalies(app: Propcare) -> None:
+    """``app`` has the stand-in wechatpay gateway (:func:`open_with_wechat`)."""
+    w = World(app)
+    for merchant in ("1900000109", "1900000110"):
+        paid = PaymentNotice(w.estate, "wechatpay", "42", Decimal("10"), T0,
+                             unit_id=w.unit, merchant=merchant)  # fmt: skip
+        app.payments.record(ADMIN, paid)
+        for _ in range(2):
+            with pytest.raises(Conflict):
+                app.payments.record(ADMIN, attrs.evolve(paid, amount=Decimal("11")))
+    assert len(app.payments.anomalies(ADMIN, w.estate)) == 2
+    with app.unit_of_work(readonly=True) as uow:
+        conn = uow.connection  # type: ignore[attr-defined]
+        rows = conn.execute("SELECT merchant FROM payment_anomalies ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == ["1900000109", "1900000110"]
+
+
+# The schema before 0022_anomaly_once, and what its release wrote for one notice re-sent
+# three times: three rows, none naming its notice.
+LEGACY_ANOMALY_SCHEMA = 21
+LEGACY_ANOMALIES = (
+    "INSERT INTO estates (id, name, timezone) VALUES (1, '翠苑', 'Asia/Shanghai');\n"
+    + (
+        "INSERT INTO payment_anomalies (estate_id, provider, provider_txn_id, kind, detail, at) "
+        "VALUES (1, 'counter', 'T-1', 'amount_mismatch', 'replayed', '2026-11-01T00:00:00Z');\n"
+    )
+    * 3
+)
+
+
+def check_anomalies_flagged_before_the_upgrade_are_all_kept(app: Propcare) -> None:
+    """Rows of the release before 0022 hold no notice content, so which were re-sends of
+    one notice cannot be told: every one survives the upgrade, and new ones are keyed."""
+    assert [k for _, _, k, _ in app.payments.anomalies(ADMIN, EstateId(1))] == [
+        "amount_mismatch"
+    ] * 3
+    building = app.estates.add_building(ADMIN, EstateId(1), "1栋")
+    unit = app.estates.add_unit(ADMIN, building.id, "101", Decimal("88")).id
+    notice = PaymentNotice(EstateId(1), "counter", "T-1", Decimal(100), T0, unit_id=unit)
+    app.payments.record(ADMIN, notice)
+    for _ in range(3):
+        with pytest.raises(Conflict):
+            app.payments.record(ADMIN, attrs.evolve(notice, amount=Decimal(101)))
+    assert len(app.payments.anomalies(ADMIN, EstateId(1))) == 4
+
+
+def test_a_mismatched_notice_resent_three_times_is_flagged_once(w: World) -> None:
+    check_a_mismatched_notice_resent_three_times_is_flagged_once(w)
+
+
+def test_a_notice_for_another_amount_than_its_order_resent_is_flagged_once(clock: Any) -> None:
+    with open_with_wechat("sqlite://:memory:", clock) as app:
+        check_a_notice_for_another_amount_than_its_order_resent_is_flagged_once(app)
+
+
+def test_the_same_transaction_of_two_merchants_is_two_anomalies(clock: Any) -> None:
+    with open_with_wechat("sqlite://:memory:", clock) as app:
+        check_the_same_transaction_of_two_merchants_is_two_anomalies(app)
+
+
+def test_anomalies_flagged_before_the_upgrade_are_all_kept(tmp_path: Path, clock: Any) -> None:
+    path = tmp_path / "previous.db"
+    conn = sqlite_backend.connect(str(path))
+    assert sqlite_backend.migrate(conn, target=LEGACY_ANOMALY_SCHEMA) == LEGACY_ANOMALY_SCHEMA
+    conn.executescript(LEGACY_ANOMALIES)
+    conn.close()
+    with Propcare.open(f"sqlite:///{path}", load_entrypoints=False, clock=clock) as app:
+        check_anomalies_flagged_before_the_upgrade_are_all_kept(app)

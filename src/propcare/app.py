@@ -26,6 +26,7 @@ from propcare.commission.basis import attribution_rule
 from propcare.commission.service import CommissionService
 from propcare.config import check_config, load_config
 from propcare.errors import ConfigError, PropcareError, ValidationError
+from propcare.ledger.allocation import allocation_order
 from propcare.ledger.arrears_service import ArrearsService
 from propcare.ledger.billing_service import BillingService
 from propcare.ledger.collection_service import CollectionService
@@ -180,6 +181,8 @@ class Propcare:
                 "tickets.notify_channel", self.ticket_channel, "is not a configured channel"
             )
         self.sla_alert_rules = alert_rules(tickets.get("alerts") or {})
+        # How payments and credit are spread within a period (ledger.allocation).
+        self.allocation_order = allocation_order(config.get("ledger") or {})
         self.sla_missing = missing_data_rule(sla)
         unknown_sla = sorted(set(sla) - {"missing_holiday_data", "policies", "estates"})
         if unknown_sla:

@@ -34,6 +34,7 @@ __all__ = [
     "ConfigFile",
     "DispatchSettings",
     "DunningSettings",
+    "LedgerSettings",
     "SlaSettings",
     "TicketSettings",
     "check_config",
@@ -90,6 +91,12 @@ class CommissionSettings:
 
 
 @attrs.frozen
+class LedgerSettings:
+    # principal_first | late_fees_first | all_principal_first (propcare.ledger.allocation)
+    allocation: str | None = None
+
+
+@attrs.frozen
 class SlaSettings:
     missing_holiday_data: str | None = None
     # policy name -> {category, priority, response, arrival, resolution, callback, rework}
@@ -111,6 +118,7 @@ class ConfigFile:
     dunning: DunningSettings | None = None
     commission: CommissionSettings | None = None
     sla: SlaSettings | None = None
+    ledger: LedgerSettings | None = None
 
 
 def _strict(kind: type, name: str) -> Any:
@@ -177,6 +185,7 @@ _KNOWN = {
     "dunning": DunningSettings,
     "commission": CommissionSettings,
     "sla": SlaSettings,
+    "ledger": LedgerSettings,
 }
 
 

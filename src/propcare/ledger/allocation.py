@@ -5,29 +5,74 @@ cleared before the current bill), by fee-item priority (a contract may say parki
 is paid before the property fee), or as the payer specifies line by line. Whatever
 the rule, the lines plus the owner credit sum exactly to the payment and no line
 exceeds what its receivable still owes.
+
+Within a period, principal is paid before late fees by default (:class:`Order`): a late
+fee paid first would leave part of the fee open to accrue more late fees. The estate's
+contract may say otherwise; the order is the ``ledger.allocation`` setting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import enum
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from propcare.errors import ValidationError
+from propcare.errors import ConfigError, ValidationError
 from propcare.validators import MAX_ID, bounded_int, text
 
 __all__ = [
+    "LATE_FEE",
     "Allocation",
     "AllocationPlan",
     "AsSpecified",
     "ByPriority",
+    "Order",
     "Rule",
     "allocate",
+    "allocation_order",
     "check_rule",
+    "take_back",
 ]
 
 OpenItem = tuple[str, str, int]  # (fee item, period, fen still owed)
+LATE_FEE = "late_fee"  # the fee item of late-fee receivables (billing.RESERVED_CODES)
+
+
+class Order(enum.StrEnum):
+    """Where late fees come when a payment is spread oldest period first.
+
+    ``principal_first`` (the default): each period's fees, then that period's late fees;
+    ``late_fees_first``: each period's late fees, then its fees (民法典 art. 561 pays
+    interest before principal, where a contract adopts it); ``all_principal_first``:
+    every period's fees, oldest first, before any late fee.
+    """
+
+    PRINCIPAL_FIRST = "principal_first"
+    LATE_FEES_FIRST = "late_fees_first"
+    ALL_PRINCIPAL_FIRST = "all_principal_first"
+
+
+def _order_key(order: Order) -> Callable[[OpenItem], tuple[Any, ...]]:
+    # Fee items of one rank are taken by code, so the order never depends on storage.
+    if order is Order.LATE_FEES_FIRST:
+        return lambda i: (i[1], i[0] != LATE_FEE, i[0])
+    if order is Order.ALL_PRINCIPAL_FIRST:
+        return lambda i: (i[0] == LATE_FEE, i[1], i[0])
+    return lambda i: (i[1], i[0] == LATE_FEE, i[0])
+
+
+def allocation_order(settings: Mapping[str, Any], key: str = "ledger.allocation") -> Order:
+    """The ``ledger`` section's ``allocation`` (default ``principal_first``); ConfigError
+    naming the key for anything else."""
+    value = settings.get("allocation", Order.PRINCIPAL_FIRST.value)
+    try:
+        return Order(value)
+    except (ValueError, TypeError):
+        raise ConfigError(
+            key, value, f"must be one of {', '.join(o.value for o in Order)}"
+        ) from None
 
 
 @attrs.frozen
@@ -115,8 +160,8 @@ class AsSpecified:
 Rule = ByPriority | AsSpecified | None
 
 
-def _oldest_first(items: Sequence[OpenItem]) -> list[OpenItem]:
-    return sorted(items, key=lambda i: (i[1], i[0]))
+def _oldest_first(items: Sequence[OpenItem], order: Order) -> list[OpenItem]:
+    return sorted(items, key=_order_key(order))
 
 
 def _greedy(order: Sequence[OpenItem], amount_fen: int) -> AllocationPlan:
@@ -131,8 +176,14 @@ def _greedy(order: Sequence[OpenItem], amount_fen: int) -> AllocationPlan:
     return AllocationPlan(tuple(lines), left)
 
 
-def allocate(open_items: Sequence[OpenItem], amount_fen: int, rule: Rule = None) -> AllocationPlan:
-    """Spread ``amount_fen`` (> 0) over ``open_items`` by ``rule`` (None: oldest first).
+def allocate(
+    open_items: Sequence[OpenItem],
+    amount_fen: int,
+    rule: Rule = None,
+    order: Order = Order.PRINCIPAL_FIRST,
+) -> AllocationPlan:
+    """Spread ``amount_fen`` (> 0) over ``open_items`` by ``rule`` (None: oldest period
+    first, late fees placed by ``order``).
 
     Receivables owing nothing or in credit are skipped: a payment never makes a
     line negative; an overpayment becomes owner credit instead.
@@ -141,11 +192,12 @@ def allocate(open_items: Sequence[OpenItem], amount_fen: int, rule: Rule = None)
         raise ValidationError("amount_fen", amount_fen, "a payment is a positive number of fen")
     owing = [i for i in open_items if i[2] > 0]
     if rule is None:
-        return _greedy(_oldest_first(owing), amount_fen)
+        return _greedy(_oldest_first(owing, order), amount_fen)
     if isinstance(rule, ByPriority):
         rank = {item: n for n, item in enumerate(rule.fee_items)}
-        order = sorted(owing, key=lambda i: (rank.get(i[0], len(rank)), i[1], i[0]))
-        return _greedy(order, amount_fen)
+        then = _order_key(order)  # items not named follow in the default order
+        ranked = sorted(owing, key=lambda i: (rank.get(i[0], len(rank)), then(i)))
+        return _greedy(ranked, amount_fen)
     if isinstance(rule, AsSpecified):
         owed = {(i[0], i[1]): i[2] for i in owing}
         lines: list[Allocation] = []
@@ -169,3 +221,22 @@ def allocate(open_items: Sequence[OpenItem], amount_fen: int, rule: Rule = None)
             raise ValidationError("allocation", spent, f"exceeds the payment ({amount_fen} fen)")
         return AllocationPlan(tuple(lines), amount_fen - spent)
     raise ValidationError("allocation", rule, "must be None, ByPriority or AsSpecified")
+
+
+def take_back(
+    lines: Iterable[OpenItem], paid: Mapping[tuple[str, str], int]
+) -> tuple[list[OpenItem], int]:
+    """Split what a refund or a reversal takes back from a payment's lines: each line
+    reopens by at most what payments still settle on it (``paid``: settled, less what
+    owner credit settles), and the rest comes out of owner credit, where a reversed
+    bill released that money. Returns (the lines to reopen, fen from owner credit)."""
+    room = dict(paid)
+    reopen: list[OpenItem] = []
+    from_credit = 0
+    for fee_item, period, fen in lines:
+        take = min(fen, max(room.get((fee_item, period), 0), 0))
+        if take:
+            reopen.append((fee_item, period, take))
+            room[(fee_item, period)] -= take
+        from_credit += fen - take
+    return reopen, from_credit

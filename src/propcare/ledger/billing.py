@@ -40,6 +40,8 @@ __all__ = [
     "LateFeeTerms",
     "OwnerSpan",
     "Schedule",
+    "SkipReason",
+    "SkippedUnit",
     "UnitFacts",
     "bill_lines",
     "check_code",
@@ -49,6 +51,7 @@ __all__ = [
     "parse_period",
     "period_bounds",
     "prorate",
+    "skipped_units",
     "weighted_days",
 ]
 
@@ -248,7 +251,12 @@ class UnitFacts:
 
 @attrs.frozen
 class BillLine:
-    """One (unit, fee item, period) bill; ``shares`` is (owner id or None, fen) per owner."""
+    """One (unit, fee item, period) bill; ``shares`` is (owner id or None, fen) per owner.
+
+    As stored (``app.billing.bills``), ``entry_id`` is the journal entry that bills it, the
+    id ``app.ledger.reverse`` takes, and ``reversed_by`` the reversal's id if it has been
+    reversed and not re-billed; both are None on a line a run has yet to write.
+    """
 
     unit_id: int
     fee_item: str
@@ -256,6 +264,8 @@ class BillLine:
     amount_fen: int
     due_date: date
     shares: tuple[tuple[int | None, int], ...]
+    entry_id: int | None = None
+    reversed_by: int | None = None
 
     @property
     def key(self) -> str:
@@ -400,6 +410,73 @@ def bill_lines(items: Iterable[FeeItem], units: Iterable[UnitFacts], period: str
             else:
                 shares = _shares(amount, fen, owners, a, b, handover, vacancy)
             out.append(BillLine(unit.unit_id, item.code, period, fen, due, shares))
+    return out
+
+
+class SkipReason(enum.StrEnum):
+    """Why a bill run billed a unit no per-m2 fee."""
+
+    NO_HANDOVER_DATE = "no_handover_date"  # never handed over, as far as the registry knows
+    HANDED_OVER_LATER = "handed_over_later"  # handed over after the period
+    NO_RATE_FOR_USE = "no_rate_for_use"  # no per-m2 item has a rate for the unit's use
+    ZERO_AMOUNT = "zero_amount"  # the fee rounds to 0.00
+
+
+@attrs.frozen
+class SkippedUnit:
+    """A unit a bill run billed no per-m2 fee (物业费), and why.
+
+    ``detail`` says it per fee item; ``unit`` is the building and number, as the run's
+    report shows it ("" from :func:`skipped_units`, which has only ids).
+    """
+
+    unit_id: int
+    reason: SkipReason
+    detail: str
+    unit: str = ""
+
+
+def _miss(item: FeeItem, unit: UnitFacts, hi: date) -> tuple[SkipReason, str]:
+    """Why ``item`` (per m2, its period ending before ``hi``) bills ``unit`` nothing."""
+    if item.rates.get(unit.use) is None:
+        return SkipReason.NO_RATE_FOR_USE, f"no rate for {unit.use.value} units"
+    without = "" if item.vacancy_rate else ", no vacancy rate"
+    if unit.handover_date is None:
+        return SkipReason.NO_HANDOVER_DATE, f"no handover date{without}"
+    if unit.handover_date >= hi:
+        return SkipReason.HANDED_OVER_LATER, f"handed over {unit.handover_date}{without}"
+    return SkipReason.ZERO_AMOUNT, "comes to 0.00"
+
+
+def skipped_units(
+    items: Iterable[FeeItem],
+    units: Iterable[UnitFacts],
+    lines: Iterable[BillLine],
+    period: str,
+) -> list[SkippedUnit]:
+    """The units among ``units`` that ``lines`` (:func:`bill_lines` of the same units and
+    period) bill no per-m2 item, with the reason; none when no per-m2 item is due in
+    ``period``. A unit with no handover date pays nothing until it has one (or the item
+    a vacancy rate): a run says so rather than skip it silently."""
+    area: list[tuple[FeeItem, date]] = []
+    for item in items:
+        if item.kind is FeeKind.AREA:
+            bounds = period_bounds(item.schedule, period)
+            if bounds is not None:
+                area.append((item, bounds[1]))
+    if not area:
+        return []
+    codes = {item.code for item, _hi in area}
+    billed = {ln.unit_id for ln in lines if ln.fee_item in codes}
+    out: list[SkippedUnit] = []
+    for unit in units:
+        if unit.unit_id in billed:
+            continue
+        misses = [(item.code, *_miss(item, unit, hi)) for item, hi in area]
+        # The registry's gap (a handover date) before a tariff's (a rate for the use).
+        reason = min((m[1] for m in misses), key=list(SkipReason).index)
+        detail = "; ".join(f"{code}: {text}" for code, _reason, text in misses)
+        out.append(SkippedUnit(unit.unit_id, reason, detail))
     return out
 
 

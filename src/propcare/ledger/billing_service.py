@@ -4,13 +4,19 @@ A bill run streams the estate's units in chunks; each chunk's lines, journal ent
 ``bills`` rows commit in one transaction, so a crash leaves whole chunks and a rerun
 bills only what is missing: each (unit, fee item, period) exactly once, guarded twice,
 by the ``bills`` table's UNIQUE(unit_id, fee_item, period) and by the journal key
-``bill:{unit}:{item}:{period}``.
+``bill:{unit}:{item}:{period}``. The run reports every unit it billed no per-m2 fee, and
+why (most often: no handover date).
+
+A wrong bill is corrected by :meth:`BillingService.correct`: the unit's bills of the
+period are reversed and billed again from the corrected area or rate in one transaction
+(re-bill entries are keyed ``bill:{unit}:{item}:{period}:{reversal id}``); what had been
+paid settles the new bill, and any excess becomes owner credit.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -29,19 +35,31 @@ from propcare.ledger.billing import (
     FeeKind,
     LateFeeTerms,
     Schedule,
+    SkippedUnit,
     bill_lines,
     check_code,
     check_terms,
     late_fee_now,
     parse_period,
+    period_bounds,
+    skipped_units,
 )
 from propcare.ledger.events import BillRun
+from propcare.ledger.journal import JournalEntry, Posting, reversal
 from propcare.money import exact, from_fen, to_fen
-from propcare.registry.model import EstateId, Unit, UnitId
+from propcare.registry.model import BuildingId, EstateId, Unit, UnitId
 from propcare.service import Service, new_key
+from propcare.storage.ports import UnitOfWork
 from propcare.validators import KEY_MAX, NOTE_MAX, day, optional_text, record_id, text
 
-__all__ = ["CHUNK", "BillRunReport", "BillingService", "LateFeeReport"]
+__all__ = [
+    "CHUNK",
+    "BillCorrection",
+    "BillRunReport",
+    "BillingService",
+    "LateFee",
+    "LateFeeReport",
+]
 
 CHUNK = 2000  # units per transaction: small enough to stream, large enough for executemany
 PAID_SERVICE = "paid_service"  # fee item of ticket charges in receivables
@@ -54,6 +72,22 @@ class BillRunReport:
     billed_now: int  # lines written by this run
     already_billed: int  # lines an earlier run (or a crashed one) wrote
     total_now: Decimal  # yuan billed by this run
+    # Units billed no per-m2 fee for the period, and why (a rerun reports them again).
+    skipped: tuple[SkippedUnit, ...] = ()
+
+
+@attrs.frozen
+class LateFee:
+    """A late fee as posted: ``entry_id`` is what ``waive_late_fee`` takes; ``waived_by``
+    the waiver's (or a reversal's) entry id, None while it stands."""
+
+    entry_id: int
+    unit_id: int
+    fee_item: str  # the fee it was charged on
+    period: str
+    month: str  # the month it was assessed in
+    amount: Decimal
+    waived_by: int | None = None
 
 
 @attrs.frozen
@@ -62,10 +96,42 @@ class LateFeeReport:
     as_of: date
     posted: int  # late-fee entries posted by this call
     total_now: Decimal
+    fees: tuple[LateFee, ...] = ()  # those entries, each with its entry id
+
+
+@attrs.frozen
+class BillCorrection:
+    """What :meth:`BillingService.correct` did to a unit's period.
+
+    ``reversed`` are the reversal entries' ids; ``rebilled`` the new bills (with their
+    entry ids); ``unchanged`` the fee items whose bill came out the same and was left
+    alone. ``released`` is what had been paid beyond the corrected bills and went to the
+    owner's credit (and on to the unit's other open bills, ``credit_applied``)."""
+
+    unit_id: int
+    period: str
+    reversed: tuple[int, ...]
+    rebilled: tuple[BillLine, ...]
+    unchanged: tuple[str, ...]
+    difference: Decimal  # corrected total less the total reversed
+    released: Decimal
+    credit_applied: int | None  # the CREDIT_APPLIED entry that settled other bills
 
 
 def _day(field: str, value: Any) -> date:
     return day(field, value)
+
+
+def _codes(value: Any) -> tuple[str, ...]:
+    """Fee item codes given as a list (a bare string would be its letters)."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ValidationError("fee_items", value, "must be a list of fee item codes")
+    codes = tuple(value)
+    if not codes or len(codes) > 100:
+        raise ValidationError("fee_items", len(codes), "name 1 to 100 fee items")
+    for code in codes:
+        check_code(code, "fee_items")
+    return codes
 
 
 class BillingService(Service):
@@ -242,8 +308,6 @@ class BillingService(Service):
             item = uow.billing.item(unit.estate_id, code)
             if item is None or item.kind is not FeeKind.ONE_OFF:
                 raise ValidationError("code", code, "names no one-off fee item of this estate")
-            from propcare.ledger.journal import JournalEntry, Posting
-
             now = self._app.clock.now()
             estate = uow.estates.get(unit.estate_id)
             assert estate is not None
@@ -271,6 +335,148 @@ class BillingService(Service):
                 uow, self._actor(actor), uow.units, "unit", unit_id, "ledger.read"
             )
             return uow.billing.bills_of(unit.id)
+
+    def correct(
+        self,
+        actor: Actor,
+        unit_id: UnitId,
+        period: str,
+        reason: str,
+        *,
+        fee_items: Iterable[str] | None = None,
+        at: datetime | None = None,
+    ) -> BillCorrection:
+        """Re-bill a unit's ``period`` after its area, use or handover date, or a fee
+        item's rate, was corrected (fix those first: ``app.estates.update_unit``,
+        ``update_fee_item``). In one transaction, each of the period's bills (of
+        ``fee_items``, default every item billed by runs) that the corrected terms change
+        is reversed with ``reason`` and billed anew; a bill that comes out the same is left
+        alone, so a second call does nothing. What was paid on a reversed bill settles the
+        new one; an excess goes to the owner's credit and on to the unit's other open
+        bills, and owner credit settles a new bill as in a run.
+
+        Needs ``ledger.reverse`` and ``ledger.bill`` (finance). ``at`` dates the entries
+        (default now; not more than a day ahead). Late fees already assessed on the old
+        bill stand: waive them (``late_fees``, ``waive_late_fee``) if they no longer apply.
+        """
+        actor = self._actor(actor)
+        start = parse_period(period)
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("reason", reason, "a correction needs a reason")
+        why = text("reason", reason, max_length=NOTE_MAX).strip()
+        codes = None if fee_items is None else _codes(fee_items)
+        when = self._money_at(at)
+        with self._app.unit_of_work() as uow:
+            unit: Unit = self._get(uow, actor, uow.units, "unit", unit_id, "ledger.reverse")
+            estate = self._estate(uow, actor, unit.estate_id, "ledger.bill")
+            today = when.astimezone(self._app.zone(estate.timezone)).date()
+            if start > today.replace(day=1):
+                raise ValidationError(
+                    "period", period, f"is not open yet: the current month is {today:%Y-%m}"
+                )
+            items = [
+                i
+                for i in uow.billing.items(estate.id)
+                if i.kind is not FeeKind.ONE_OFF and period_bounds(i.schedule, period)
+            ]
+            if codes is not None:
+                unknown = sorted(set(codes) - {i.code for i in items})
+                if unknown:
+                    raise ValidationError(
+                        "fee_items", unknown, f"no fee item of these codes is billed in {period}"
+                    )
+                items = [i for i in items if i.code in codes]
+            result = self._correct_in(uow, actor, unit, items, period, why, when)
+            uow.commit()
+        return result
+
+    def _correct_in(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        unit: Unit,
+        items: builtins.list[FeeItem],
+        period: str,
+        why: str,
+        when: datetime,
+    ) -> BillCorrection:
+        start = parse_period(period)
+        facts = uow.billing.unit_chunk(
+            unit.estate_id, unit.id - 1, 1, start, start + relativedelta(months=12)
+        )
+        assert facts and facts[0].unit_id == unit.id  # the unit was just read
+        new = {ln.fee_item: ln for ln in bill_lines(items, facts, period)}
+        codes = {i.code for i in items}
+        old = {b.fee_item: b for b in uow.billing.bills_of(unit.id) if b.period == period}
+        reversed_ids: builtins.list[int] = []
+        rebilled: builtins.list[BillLine] = []
+        unchanged: builtins.list[str] = []
+        difference = 0
+        for code in sorted(codes):
+            was, now = old.get(code), new.get(code)
+            live = was is not None and was.reversed_by is None
+            if (
+                was is not None
+                and live
+                and now is not None
+                and (
+                    (was.amount_fen, was.due_date, was.shares)
+                    == (now.amount_fen, now.due_date, now.shares)
+                )
+            ):
+                unchanged.append(code)
+                continue
+            last = None if was is None else was.reversed_by
+            if was is not None and was.reversed_by is None:
+                assert was.entry_id is not None  # a stored bill names its entry
+                original = uow.ledger.get(was.entry_id)
+                assert original is not None
+                undo = reversal(original, was.entry_id, at=when, actor=actor.name, reason=why)
+                last, _ = self._app.ledger.post_in(uow, undo)
+                reversed_ids.append(last)
+                difference -= was.amount_fen
+            if now is None:
+                continue
+            entry = JournalEntry(
+                estate_id=unit.estate_id,
+                kind=EntryKind.BILL,
+                at=when,
+                # A bill's own key is taken by the bill it corrects: the re-bill names the
+                # reversal that cleared the way, so each is posted once.
+                key=now.key if last is None else f"{now.key}:{last}",
+                actor=actor.name,
+                postings=(
+                    Posting(Account.RECEIVABLE, now.amount_fen, unit.id, code, period),
+                    Posting(Account.REVENUE, -now.amount_fen, sub=code),
+                ),
+                memo=why if was is None else f"re-billed: {why}",
+            )
+            entry_id, _ = self._app.ledger.post_in(uow, entry)
+            uow.billing.rebill(unit.estate_id, now, entry_id)
+            rebilled.append(attrs.evolve(now, entry_id=entry_id))
+            difference += now.amount_fen
+        released = 0
+        applied = None
+        if reversed_ids or rebilled:
+            last_id = max([*reversed_ids, *(b.entry_id or 0 for b in rebilled)])
+            done = self._app.ledger.release_in(
+                uow, unit.estate_id, unit.id, when, actor.name, f"correction:{last_id}"
+            )
+            released = 0 if done is None else done[1]
+            # Released money, and any credit the owner held, settle the new bills at once.
+            applied = self._app.payments.apply_credit_in(
+                uow, unit.estate_id, unit.id, when, actor.name
+            )
+        return BillCorrection(
+            unit.id,
+            period,
+            tuple(reversed_ids),
+            tuple(rebilled),
+            tuple(unchanged),
+            from_fen(difference),
+            from_fen(released),
+            applied,
+        )
 
     def run(
         self, actor: Actor, estate_id: EstateId, period: str, *, at: datetime | None = None
@@ -302,6 +508,7 @@ class BillingService(Service):
         billed_now = already = 0
         total_fen = 0
         after = 0
+        skipped: builtins.list[SkippedUnit] = []
         while True:
             with self._app.unit_of_work() as uow:
                 units = uow.billing.unit_chunk(estate.id, after, CHUNK, start, end)
@@ -309,6 +516,7 @@ class BillingService(Service):
                     break
                 after = units[-1].unit_id
                 lines = bill_lines(items, units, period)
+                skipped += skipped_units(items, units, lines, period)
                 done = uow.billing.billed(estate.id, period, units[0].unit_id, after)
                 new = [ln for ln in lines if (ln.unit_id, ln.fee_item) not in done]
                 already += len(lines) - len(new)
@@ -365,10 +573,37 @@ class BillingService(Service):
                         already=already,
                         total_fen=total_fen,
                     ),
-                    key=f"billrun:{estate.id}:{period}:{now.isoformat()}",
+                    # A run of its own: a second run of the period at the same instant (a
+                    # unit fixed after the first named it skipped, the same ``at``) bills
+                    # other lines and is another event, not a clash.
+                    key=new_key(f"billrun:{estate.id}:{period}"),
                 )
             uow.commit()
-        return BillRunReport(estate.id, period, billed_now, already, from_fen(total_fen))
+        return BillRunReport(
+            estate.id,
+            period,
+            billed_now,
+            already,
+            from_fen(total_fen),
+            self._labelled(skipped),
+        )
+
+    def _labelled(self, skipped: Iterable[SkippedUnit]) -> tuple[SkippedUnit, ...]:
+        """``skipped`` with each unit's building and number, as a person looks it up."""
+        out: builtins.list[SkippedUnit] = []
+        with self._app.unit_of_work(readonly=True) as uow:
+            buildings: dict[int, str] = {}
+            for s in skipped:
+                unit = uow.units.get(UnitId(s.unit_id))
+                if unit is None:  # removed since the run read it: keep the id
+                    out.append(s)
+                    continue
+                if unit.building_id not in buildings:
+                    building = uow.buildings.get(BuildingId(unit.building_id))
+                    buildings[unit.building_id] = "" if building is None else building.name
+                label = f"{buildings[unit.building_id]} {unit.number}".strip()
+                out.append(attrs.evolve(s, unit=label))
+        return tuple(out)
 
     # --- late fees: off by default ---------------------------------------------------
 
@@ -423,13 +658,29 @@ class BillingService(Service):
                 estate.id, month, [(*f, e) for f, e in zip(fees, ids, strict=True)]
             )
             uow.commit()
-        return LateFeeReport(estate.id, as_of, len(ids), from_fen(sum(f[3] for f in fees)))
+        posted = tuple(
+            LateFee(e, unit, item, period, month, from_fen(fen))
+            for (unit, item, period, fen), e in zip(fees, ids, strict=True)
+        )
+        return LateFeeReport(estate.id, as_of, len(ids), from_fen(sum(f[3] for f in fees)), posted)
+
+    def late_fees(self, actor: Actor, unit_id: UnitId) -> builtins.list[LateFee]:
+        """The unit's late fees, oldest first, each with its entry id and its waiver's."""
+        with self._app.unit_of_work(readonly=True) as uow:
+            unit: Unit = self._get(
+                uow, self._actor(actor), uow.units, "unit", unit_id, "ledger.read"
+            )
+            rows = uow.billing.late_fees_of(unit.id)
+        return [
+            LateFee(e, unit.id, item, period, month, from_fen(fen), waived)
+            for e, item, period, month, fen, waived in rows
+        ]
 
     def waive_late_fee(self, actor: Actor, entry_id: int, reason: str) -> int:
         """Waive a late fee (a WAIVER entry reversing it, dated now); returns its id.
-        Only roles allowed ``ledger.waive``, always with a reason."""
-        from propcare.ledger.journal import JournalEntry, Posting
-
+        Only roles allowed ``ledger.waive``, always with a reason. The entry id is on the
+        fee as assessed (``assess_late_fees(...).fees``, ``late_fees(unit_id)``). What of
+        the fee was paid goes to the owner's credit and on to the unit's open bills."""
         actor = self._actor(actor)
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError("reason", reason, "waiving a late fee needs a reason")
@@ -444,25 +695,10 @@ class BillingService(Service):
                 raise ValidationError("reason", reason, "waiving a late fee needs a reason")
             if uow.ledger.reversed_by(entry_id) is not None:
                 raise InvalidTransition("entry_id", entry_id, "has been waived already")
-            postings: list[Posting] = []
-            for p in entry.postings:
-                if p.account is not Account.RECEIVABLE or p.unit_id is None:
-                    postings.append(attrs.evolve(p, amount_fen=-p.amount_fen))
-                    continue
-                # Whatever of the fee was already paid goes back to the owner as credit: a
-                # receivable must never go below zero.
-                owed = sum(
-                    fen
-                    for item, period, fen in uow.ledger.open_receivables(p.unit_id)
-                    if (item, period) == (p.fee_item, p.period)
-                )
-                cleared = min(p.amount_fen, max(owed, 0))
-                if cleared:
-                    postings.append(attrs.evolve(p, amount_fen=-cleared))
-                if p.amount_fen - cleared:
-                    postings.append(
-                        Posting(Account.OWNER_CREDIT, -(p.amount_fen - cleared), unit_id=p.unit_id)
-                    )
+            # The whole fee is un-billed; whatever of it was paid is then released to the
+            # owner's credit (a receivable never stays below zero) and applied like any
+            # credit, as for a reversed bill.
+            postings = [attrs.evolve(p, amount_fen=-p.amount_fen) for p in entry.postings]
             waiver = JournalEntry(
                 estate_id=entry.estate_id,
                 kind=EntryKind.WAIVER,
@@ -474,5 +710,12 @@ class BillingService(Service):
                 reverses=entry_id,
             )
             new_id, _ = self._app.ledger.post_in(uow, waiver)
+            for unit_id in sorted({p.unit_id for p in postings if p.unit_id is not None}):
+                if self._app.ledger.release_in(
+                    uow, entry.estate_id, unit_id, waiver.at, actor.name, waiver.key
+                ):
+                    self._app.payments.apply_credit_in(
+                        uow, entry.estate_id, unit_id, waiver.at, actor.name
+                    )
             uow.commit()
         return new_id

@@ -1,7 +1,9 @@
 """Journal entries and postings: balanced by construction, never changed afterwards.
 
 A correction is a new entry (:func:`reversal`) dated when it is made; the storage
-backend refuses to update or delete a stored posting.
+backend refuses to update or delete a stored posting. A receivable line never stays
+below zero: when a correction un-bills what was already settled, the settled money is
+released to the owner's credit (:func:`release`) and applied like any credit.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from propcare.errors import ValidationError
 from propcare.ledger.accounts import Account, EntryKind
 from propcare.validators import aware, enum_member, non_empty
 
-__all__ = ["JournalEntry", "Posting", "Receipt", "reversal"]
+__all__ = ["JournalEntry", "Posting", "Receipt", "release", "reversal"]
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -119,6 +121,42 @@ def reversal(
         postings=tuple(attrs.evolve(p, amount_fen=-p.amount_fen) for p in entry.postings),
         memo=reason.strip(),
         reverses=entry_id,
+    )
+
+
+def release(
+    estate_id: int,
+    unit_id: int,
+    lines: Iterable[tuple[str, str, int]],
+    *,
+    at: datetime,
+    actor: str,
+    key: str,
+    memo: str,
+) -> JournalEntry | None:
+    """The entry that moves what settled lines now in credit (fee item, period, fen
+    below zero) to the unit's owner credit; None when no line is below zero.
+
+    Its kind is CREDIT_APPLIED, run backwards (as when credit taken back reopens bills):
+    the money leaves the line it settled, so the line no longer counts it as collected,
+    and it counts again where the credit is applied next.
+    """
+    postings = [
+        Posting(Account.RECEIVABLE, -fen, unit_id, fee_item, period)
+        for fee_item, period, fen in lines
+        if fen < 0
+    ]
+    if not postings:
+        return None
+    total = sum(p.amount_fen for p in postings)
+    return JournalEntry(
+        estate_id=estate_id,
+        kind=EntryKind.CREDIT_APPLIED,
+        at=at,
+        key=key,
+        actor=actor,
+        postings=(*postings, Posting(Account.OWNER_CREDIT, -total, unit_id)),
+        memo=memo,
     )
 
 

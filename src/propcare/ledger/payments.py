@@ -37,9 +37,11 @@ call and no money leaves without a record. The provider's answer moves it to pai
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal, NoReturn
 
@@ -49,7 +51,15 @@ from propcare.access import Actor
 from propcare.clock import not_ahead, require_instant
 from propcare.errors import ConfigError, Conflict, InvalidTransition, NotFound, ValidationError
 from propcare.ledger.accounts import Account, EntryKind
-from propcare.ledger.allocation import Allocation, AllocationPlan, Rule, allocate, check_rule
+from propcare.ledger.allocation import (
+    Allocation,
+    AllocationPlan,
+    Order,
+    Rule,
+    allocate,
+    check_rule,
+    take_back,
+)
 from propcare.ledger.gateways import (
     COUNTER_METHODS,
     GatewayClient,
@@ -161,6 +171,19 @@ def _merchant(notice: PaymentNotice) -> str:
 
     The counter's slips are the front desk's own numbers, whatever its notice carries."""
     return "" if notice.provider == "counter" else notice.merchant
+
+
+def _notice_key(notice: PaymentNotice, merchant: str) -> str:
+    """What a notice says, as a digest: its anomaly is recorded once however often the
+    provider re-sends it, and a notice that says anything else is another anomaly. The
+    provider's delivery details (``raw``: notify ids and times) are left out."""
+    said = [
+        notice.estate_id, notice.provider, merchant, notice.provider_txn_id,
+        to_fen(exact(notice.amount, "amount"), "amount"),
+        notice.paid_at.astimezone(UTC).isoformat(), notice.unit_id, notice.order_id,
+        notice.method,
+    ]  # fmt: skip
+    return hashlib.sha256(json.dumps(said, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def _positive_fen(amount: object, field: str = "amount") -> int:
@@ -275,7 +298,8 @@ class PaymentService(Service):
         the estate's for the counter, the merchant's for a gateway notice naming one).
 
         A replay returns the first result; the same id with another amount is a Conflict
-        and is flagged in ``payment_anomalies``, and so is a notice for an order whose
+        and is flagged in ``payment_anomalies`` (once per distinct notice, however often
+        the provider re-sends it), and so is a notice for an order whose
         amount is not the order's, or a merchant's transaction already recorded for
         another estate: nothing is posted. A notice for no known unit or order goes to
         suspense for :meth:`resolve_suspense`. A notice dated more than a day ahead of the
@@ -318,6 +342,7 @@ class PaymentService(Service):
                 uow.payments.add_anomaly(
                     notice.estate_id, notice.provider, notice.provider_txn_id,
                     "amount_differs_from_order", exc.detail, self._app.clock.now(),
+                    merchant=merchant, notice_key=_notice_key(notice, merchant),
                 )  # fmt: skip
                 uow.commit()
             raise Conflict("amount", notice.amount, exc.detail) from None
@@ -404,7 +429,9 @@ class PaymentService(Service):
                 raise NotFound("unit_id", unit_id, "not a unit of the payment's estate")
             if row.status != "suspense":
                 raise InvalidTransition("payment_id", payment_id, f"is {row.status}, not suspense")
-            plan = allocate(uow.ledger.open_receivables(unit.id), row.amount_fen, allocation)
+            plan = allocate(
+                uow.ledger.open_receivables(unit.id), row.amount_fen, allocation, self._order
+            )
             entry = JournalEntry(
                 estate_id=row.estate_id,
                 kind=EntryKind.SUSPENSE,
@@ -494,13 +521,16 @@ class PaymentService(Service):
                 if remote
                 else self._clearing(row.provider, row.method, -fen)
             ]
-            for fee_item, period, take in back:
-                if (fee_item, period) == CREDIT:
-                    postings.append(Posting(Account.OWNER_CREDIT, take, row.unit_id))
-                else:
-                    postings.append(
-                        Posting(Account.RECEIVABLE, take, row.unit_id, fee_item, period)
-                    )
+            # A line whose bill was reversed released this payment's money to owner credit:
+            # that part is taken back from the credit, not by reopening the reversed bill.
+            reopen, from_credit = take_back(
+                [b for b in back if b[:2] != CREDIT], self._paid_lines(uow, row.unit_id)
+            )
+            from_credit += sum(take for f, p, take in back if (f, p) == CREDIT)
+            if from_credit:
+                postings.append(Posting(Account.OWNER_CREDIT, from_credit, row.unit_id))
+            for fee_item, period, take in reopen:
+                postings.append(Posting(Account.RECEIVABLE, take, row.unit_id, fee_item, period))
             entry = JournalEntry(
                 estate_id=row.estate_id,
                 kind=EntryKind.REFUND,
@@ -633,6 +663,45 @@ class PaymentService(Service):
             attempted=row.status == "requested",
         )
 
+    @property
+    def _order(self) -> Order:
+        """Where late fees come in an allocation (the ``ledger.allocation`` setting)."""
+        return self._app.allocation_order
+
+    @staticmethod
+    def _paid_lines(uow: UnitOfWork, unit_id: int) -> dict[tuple[str, str], int]:
+        """Per receivable line, what payments (not owner credit) still settle on it."""
+        paid = uow.ledger.settled_lines(unit_id)
+        for fee_item, period, fen in uow.ledger.credit_applied_lines(unit_id):
+            paid[(fee_item, period)] = paid.get((fee_item, period), 0) - fen
+        return paid
+
+    def _capped(self, uow: UnitOfWork, undo: JournalEntry, unit_id: int) -> JournalEntry:
+        """A payment's reversal whose lines reopen only what the payment still settles:
+        money a reversed bill released to owner credit comes back out of the credit."""
+        lines = [
+            (p.fee_item or "", p.period or "", p.amount_fen)
+            for p in undo.postings
+            if p.account is Account.RECEIVABLE
+        ]
+        reopen, from_credit = take_back(lines, self._paid_lines(uow, unit_id))
+        if not from_credit:
+            return undo
+        credit = from_credit + sum(
+            p.amount_fen for p in undo.postings if p.account is Account.OWNER_CREDIT
+        )
+        kept = [
+            p for p in undo.postings if p.account not in (Account.RECEIVABLE, Account.OWNER_CREDIT)
+        ]
+        return attrs.evolve(
+            undo,
+            postings=(
+                *kept,
+                Posting(Account.OWNER_CREDIT, credit, unit_id),
+                *(Posting(Account.RECEIVABLE, f, unit_id, i, per) for i, per, f in reopen),
+            ),
+        )
+
     def _reopen_spent_credit(
         self,
         uow: UnitOfWork,
@@ -694,6 +763,8 @@ class PaymentService(Service):
             original = uow.ledger.get(row.entry_id)
             assert original is not None  # the notice row references it
             undo = reversal(original, row.entry_id, at=when, actor=actor.name, reason=why)
+            if row.unit_id is not None:
+                undo = self._capped(uow, undo, row.unit_id)
             entry_id, _ = self._app.ledger.post_in(uow, undo)
             if row.unit_id is not None:
                 self._reopen_spent_credit(
@@ -735,7 +806,7 @@ class PaymentService(Service):
         credit = -uow.ledger.account_balance(estate_id, Account.OWNER_CREDIT, unit_id)
         if credit <= 0:
             return None
-        plan = allocate(uow.ledger.open_receivables(unit_id), credit)
+        plan = allocate(uow.ledger.open_receivables(unit_id), credit, None, self._order)
         if not plan.lines:
             return None
         used = credit - plan.credit_fen
@@ -789,7 +860,7 @@ class PaymentService(Service):
                 raise ValidationError(
                     "approver_staff_id", approver_staff_id, "approver must be manager or finance"
                 )
-            plan = allocate(uow.ledger.open_receivables(unit.id), fen, allocation)
+            plan = allocate(uow.ledger.open_receivables(unit.id), fen, allocation, self._order)
             entry = JournalEntry(
                 estate_id=unit.estate_id,
                 kind=EntryKind.COMPENSATION,
@@ -876,7 +947,7 @@ class PaymentService(Service):
             # Nobody knows yet whose money this is: park it for a person (SUSPENSE).
             credit = [Posting(Account.SUSPENSE, -fen)]
         else:
-            plan = allocate(uow.ledger.open_receivables(unit_id), fen, rule)
+            plan = allocate(uow.ledger.open_receivables(unit_id), fen, rule, self._order)
             credit = _settle_postings(unit_id, plan)
         entry = JournalEntry(
             estate_id=notice.estate_id,
@@ -946,6 +1017,7 @@ class PaymentService(Service):
 
         It goes to the estate the notice is for: the one whose caller is refused."""
         notice = exc.notice
+        merchant = _merchant(notice)
         with self._app.unit_of_work() as uow:
             uow.payments.add_anomaly(
                 notice.estate_id,
@@ -954,6 +1026,8 @@ class PaymentService(Service):
                 exc.kind,
                 exc.detail,
                 self._app.clock.now(),
+                merchant=merchant,
+                notice_key=_notice_key(notice, merchant),
             )
             uow.commit()
         raise Conflict("provider_txn_id", notice.provider_txn_id, exc.detail)

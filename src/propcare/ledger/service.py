@@ -3,6 +3,11 @@
 Billing, payments, deposits and arrears build on :meth:`LedgerService.post_in`,
 which every money movement goes through: one balanced entry, idempotent by key,
 its event in the same transaction.
+
+A reversal that un-bills what was already paid (a bill entered with the wrong area, a
+late fee charged in error) releases the paid money to the owner's credit in the same
+transaction and applies it to the unit's other open bills (:meth:`LedgerService.release_in`),
+so no receivable stays below zero and the money is never stranded.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from propcare.access import Actor, Resource
 from propcare.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from propcare.ledger.accounts import DEBIT_NORMAL, Account, EntryKind
 from propcare.ledger.events import EntryPosted
-from propcare.ledger.journal import JournalEntry, Receipt, reversal
+from propcare.ledger.journal import JournalEntry, Receipt, release, reversal
 from propcare.money import from_fen
 from propcare.registry.model import EstateId, UnitId
 from propcare.service import Service
@@ -76,7 +81,10 @@ class LedgerService(Service):
 
         Only roles allowed ``ledger.reverse``; a reversal is not itself reversed, and
         an entry is reversed at most once. ``at`` is not more than a day ahead of the
-        app's clock.
+        app's clock. Reversing a bill or late fee that was (partly) paid releases what
+        was paid to the owner's credit and applies it to the unit's other open bills, in
+        the same transaction. To re-bill a period with corrected terms in one step, use
+        ``app.billing.correct``; a payment is undone by ``app.payments.reverse``.
         """
         actor = self._actor(actor)
         if not isinstance(reason, str) or not reason.strip():
@@ -91,8 +99,37 @@ class LedgerService(Service):
                 raise InvalidTransition("entry_id", entry_id, "has been reversed already")
             undo = reversal(original, entry_id, at=when, actor=actor.name, reason=reason)
             new_id, _ = self.post_in(uow, undo)
+            units = sorted({p.unit_id for p in undo.postings if p.unit_id is not None})
+            for unit_id in units:
+                if self.release_in(uow, undo.estate_id, unit_id, when, actor.name, undo.key):
+                    self._app.payments.apply_credit_in(
+                        uow, undo.estate_id, unit_id, when, actor.name
+                    )
             uow.commit()
         return new_id
+
+    def release_in(
+        self, uow: UnitOfWork, estate_id: int, unit_id: int, at: datetime, actor: str, key: str
+    ) -> tuple[int, int] | None:
+        """Inside ``uow``, after a correction: move whatever the unit's receivable lines hold
+        below zero (paid, then un-billed) to its owner credit. Returns the release entry's
+        id and the fen released, None when no line is below zero; the caller then applies
+        the credit (``app.payments.apply_credit_in``). ``key`` is the correction's; the
+        release's key derives from it."""
+        lines = [line for line in uow.ledger.open_receivables(unit_id) if line[2] < 0]
+        entry = release(
+            estate_id,
+            unit_id,
+            lines,
+            at=at,
+            actor=actor,
+            key=f"{key}:release:{unit_id}",
+            memo="paid money of a reversed charge, returned to the owner's credit",
+        )
+        if entry is None:
+            return None
+        entry_id, _ = self.post_in(uow, entry)
+        return entry_id, -sum(fen for _item, _period, fen in lines)
 
     def unit_balance(self, actor: Actor, unit_id: UnitId) -> Decimal:
         """What the unit owes (positive) or has in credit (negative), in yuan."""
@@ -153,8 +190,14 @@ class LedgerService(Service):
     def issue_receipt_in(
         self, uow: UnitOfWork, estate_id: int, entry_id: int, at: datetime
     ) -> Receipt:
-        """The next receipt of the estate's year for ``entry_id``, inside ``uow``."""
-        return uow.ledger.issue_receipt(estate_id, entry_id, at)
+        """The next receipt of the estate's year for ``entry_id``, inside ``uow``: the year
+        of ``at`` in the estate's time zone (a payment at 01:30 on New Year's Day in
+        Shanghai is the new year's, whatever zone ``at`` is given in)."""
+        estate = uow.estates.get(EstateId(estate_id))
+        if estate is None:
+            raise NotFound("estate_id", estate_id, "no estate with this id")
+        year = at.astimezone(self._app.zone(estate.timezone)).year
+        return uow.ledger.issue_receipt(estate_id, entry_id, at, year=year)
 
     def _load(self, uow: UnitOfWork, actor: Actor, entry_id: object, action: str) -> JournalEntry:
         entry_id = record_id("entry_id", entry_id)

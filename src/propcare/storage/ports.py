@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 import attrs
 
 from propcare.ledger.accounts import Account
+from propcare.ledger.arrears import CreditMove
 from propcare.ledger.collection import CollectorAssignment, DunningAttempt
 from propcare.ledger.deposits import Deposit
 from propcare.ledger.journal import JournalEntry, Receipt
@@ -24,6 +25,7 @@ from propcare.notify.outbox import NewMessage, StoredMessage
 from propcare.registry.model import (
     Building,
     BuildingId,
+    ContactReveal,
     Estate,
     EstateId,
     Owner,
@@ -128,7 +130,11 @@ class UnitRepository(Repository[Unit], Protocol):
 
 
 class OwnerRepository(Repository[Owner], Protocol):
-    pass
+    def add_reveal(self, reveal: ContactReveal) -> ContactReveal:
+        """Append one row to the audit of contacts shown (never changed); with its id."""
+
+    def reveals(self, estate_id: EstateId, owner_id: int | None = None) -> list[ContactReveal]:
+        """The estate's contact reveals (of one owner if given), oldest first."""
 
 
 class OwnershipRepository(Protocol):
@@ -337,13 +343,16 @@ class TicketStatsRepository(Protocol):
         end: datetime,
         as_of: datetime,
         group_by: str | None,
+        source: str = "intake",
     ) -> list[TicketMetrics]:
-        """Metrics of the estate's tickets opened in ``[start, end)``, counted by the backend.
+        """Metrics of the estate's tickets of ``source`` opened in ``[start, end)``, counted
+        by the backend.
 
         ``group_by`` is None (one row, even for no tickets) or one of
         ``propcare.tickets.stats.GROUP_BY`` (a row per group with tickets, any order);
-        ``as_of`` decides which unmet deadlines count as missed. The definitions are
-        those of :mod:`propcare.tickets.stats`.
+        ``as_of`` decides which unmet deadlines count as missed; ``source`` which tickets
+        count (the intake, patrol and plan work, or all). The definitions are those of
+        :mod:`propcare.tickets.stats`.
         """
 
 
@@ -389,10 +398,15 @@ class LedgerRepository(Protocol):
         """(fee item, period, fen still owed) of a unit, oldest period first."""
 
     def credit_applied_lines(self, unit_id: int) -> list[tuple[str, str, int]]:
-        """(fee item, period, fen) still settled by owner credit, most recent first."""
+        """(fee item, period, fen) still settled by owner credit, most recent first (money
+        released from a line leaves its credit-settled part first, never below zero)."""
 
-    def issue_receipt(self, estate_id: int, entry_id: int, at: datetime) -> Receipt:
-        """The next gapless number of the estate's year, in this transaction."""
+    def settled_lines(self, unit_id: int) -> dict[tuple[str, str], int]:
+        """(fee item, period) -> fen settled: what bills, late fees and waivers put on the
+        line less what it still owes."""
+
+    def issue_receipt(self, estate_id: int, entry_id: int, at: datetime, *, year: int) -> Receipt:
+        """The next gapless number of the estate's ``year``, in this transaction."""
 
     def void_receipt(
         self, estate_id: int, year: int, number: int, at: datetime, reason: str
@@ -560,7 +574,14 @@ class PaymentsRepository(Protocol):
         kind: str,
         detail: str,
         at: datetime,
-    ) -> None: ...
+        *,
+        merchant: str = "",
+        notice_key: str = "",
+    ) -> None:
+        """Flag a notice; with a ``notice_key``, once per distinct notice (a re-send of
+        one already flagged under the same estate, provider, merchant, transaction and
+        kind writes nothing)."""
+        ...
 
     def anomalies(self, estate_id: int) -> list[tuple[str, str, str, str]]: ...
 
@@ -634,7 +655,14 @@ class BillingRepository(Protocol):
 
     def mark_ticket_charges(self, pairs: Sequence[tuple[int, int]]) -> None: ...
 
-    def bills_of(self, unit_id: int) -> list[BillLine]: ...
+    def bills_of(self, unit_id: int) -> list[BillLine]:
+        """The unit's bills, oldest period first, with ``entry_id`` and ``reversed_by``."""
+
+    def rebill(self, estate_id: int, line: BillLine, entry_id: int) -> None:
+        """Make ``line`` (billed by ``entry_id``) the bill of its unit, fee item and period."""
+
+    def late_fees_of(self, unit_id: int) -> list[tuple[int, str, str, str, int, int | None]]:
+        """(entry id, fee item, period, month assessed, fen, waiver id or None), oldest first."""
 
     def units_with_credit(self, estate_id: int, lo_id: int, hi_id: int) -> list[int]:
         """Units lo_id..hi_id holding owner credit to apply to new bills."""
@@ -669,28 +697,52 @@ class CollectionRepository(Protocol):
 
     def attempts(self, unit_id: int) -> list[DunningAttempt]: ...
 
-    def last_attempts(self, estate_id: int) -> dict[int, DunningAttempt]:
-        """The latest dunning attempt per unit of the estate."""
+    def last_attempts(
+        self, estate_id: int, as_of: datetime | None = None
+    ) -> dict[int, DunningAttempt]:
+        """The latest dunning attempt per unit of the estate: the one that happened last
+        (``at``; the later entered on a tie), of those at or before ``as_of`` if given."""
 
 
 class ArrearsRepository(Protocol):
-    def outstanding(self, estate_id: int, as_of: datetime) -> list[tuple[int, str, str, int]]:
-        """(unit, fee item, period, fen owed) for every line still owed at ``as_of``."""
+    def owed_by_due_date(
+        self, estate_id: int, as_of: datetime
+    ) -> list[tuple[date | None, datetime | None, int]]:
+        """What is owed at ``as_of``: (a bill's due date, None, fen) per due date, and
+        (None, first charged, fen) per line without a bill."""
 
     def roster_rows(
-        self, estate_id: int, as_of: datetime, day: date
-    ) -> list[tuple[int, int, str, str, str, str, str, str, int]]:
-        """Owed (unit, item) lines, their periods comma-joined, with unit, building and owner."""
+        self,
+        estate_id: int,
+        as_of: datetime,
+        day: date,
+        day_start: datetime,
+        *,
+        include_not_due: bool = False,
+    ) -> list[tuple[Any, ...]]:
+        """Owed (unit, item) lines past due on ``day`` (or all, ``include_not_due``):
+        unit, building id, building, unit number, owner, phones JSON, fee item, periods
+        comma-joined, fen, earliest bill due date, earliest first charge of lines without
+        a bill, fen not yet due."""
 
     def billed_and_collected(
         self, estate_id: int, first_period: str, last_period: str, as_of: datetime
-    ) -> list[tuple[int, int, int]]:
-        """(unit, billed fen, collected fen) for the bills of the periods."""
+    ) -> list[tuple[int, int, int, int, int]]:
+        """(unit, billed, cash, compensation, other credits) in fen for the bills of the
+        periods; owner credit applied counted as cash."""
+
+    def credit_moves(self, estate_id: int, before: datetime) -> dict[int, list[CreditMove]]:
+        """Per unit whose owner credit may hold something other than cash (a
+        compensation's or another credit's remainder, money a correction released): its
+        entries up to ``before`` that touch owner credit or settle a receivable line, in
+        order, for tracing applied credit to its source
+        (:func:`propcare.ledger.arrears.credit_sources`)."""
 
     def recovered_before(
         self, estate_id: int, before_period: str, start: datetime, end: datetime
     ) -> list[tuple[int, int]]:
-        """(unit, fen) collected in [start, end) for periods before ``before_period``."""
+        """(unit, fen) of cash collected in [start, end) for periods before
+        ``before_period``."""
 
     def unit_buildings(self, estate_id: int) -> dict[int, int]:
         """Unit id -> building id of every unit of the estate."""

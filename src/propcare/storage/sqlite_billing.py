@@ -322,9 +322,11 @@ class BillingRepo:
         )
 
     def bills_of(self, unit_id: int) -> list[BillLine]:
+        """The unit's bills with their entries, and each one's reversal if it has one."""
         rows = self._uow.execute(
-            "SELECT unit_id, fee_item, period, amount_fen, due_date, owner_shares FROM bills "
-            "WHERE unit_id = ? ORDER BY period, fee_item",
+            "SELECT b.unit_id, b.fee_item, b.period, b.amount_fen, b.due_date, b.owner_shares, "
+            "b.entry_id, r.id FROM bills b LEFT JOIN journal_entries r ON r.reverses = b.entry_id "
+            "WHERE b.unit_id = ? ORDER BY b.period, b.fee_item",
             (unit_id,),
         )
         return [
@@ -335,6 +337,49 @@ class BillingRepo:
                 amount_fen=int(r[3]),
                 due_date=date.fromisoformat(r[4]),
                 shares=tuple((s[0], int(s[1])) for s in json.loads(r[5])),
+                entry_id=int(r[6]),
+                reversed_by=None if r[7] is None else int(r[7]),
+            )
+            for r in rows
+        ]
+
+    def rebill(self, estate_id: int, line: BillLine, entry_id: int) -> None:
+        """Make ``line``, billed by ``entry_id``, the bill of its (unit, fee item, period):
+        the row of a corrected bill now names the new entry (the journal keeps the old
+        one and its reversal); a period the unit had no bill for gets its row."""
+        cur = self._uow.execute(
+            "UPDATE bills SET amount_fen = ?, due_date = ?, owner_shares = ?, entry_id = ? "
+            "WHERE unit_id = ? AND fee_item = ? AND period = ?",
+            (
+                line.amount_fen,
+                line.due_date.isoformat(),
+                _shares_json(line.shares),
+                entry_id,
+                line.unit_id,
+                line.fee_item,
+                line.period,
+            ),
+        )
+        if cur.rowcount == 0:
+            self.add_bills(estate_id, [line], [entry_id])
+
+    def late_fees_of(self, unit_id: int) -> list[tuple[int, str, str, str, int, int | None]]:
+        """(entry id, fee item, period, month assessed, fen, waiver or reversal id) of the
+        unit's late fees, oldest first."""
+        rows = self._uow.execute(
+            "SELECT l.entry_id, l.fee_item, l.period, l.as_of_month, l.amount_fen, r.id "
+            "FROM late_fees l LEFT JOIN journal_entries r ON r.reverses = l.entry_id "
+            "WHERE l.unit_id = ? ORDER BY l.id",
+            (unit_id,),
+        )
+        return [
+            (
+                int(r[0]),
+                str(r[1]),
+                str(r[2]),
+                str(r[3]),
+                int(r[4]),
+                None if r[5] is None else int(r[5]),
             )
             for r in rows
         ]

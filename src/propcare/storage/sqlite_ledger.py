@@ -140,21 +140,50 @@ class LedgerRepo:
     def credit_applied_lines(self, unit_id: int) -> list[tuple[str, str, int]]:
         """(fee item, period, fen) of the unit's receivables still settled by owner credit,
         most recently settled first; within one entry the latest period first, so that
-        reopening is deterministic."""
+        reopening is deterministic.
+
+        Read entry by entry, not summed: money released from a line (its bill reversed)
+        leaves the credit-settled part first and never below zero, so a payment's share
+        that was released is not held against credit applied to the line later."""
         rows = self._uow.execute(
-            "SELECT p.fee_item, p.period, -SUM(p.amount_fen) AS applied FROM postings p "
-            "JOIN journal_entries e ON e.id = p.entry_id WHERE e.kind = 'credit_applied' "
-            "AND p.account = 'receivable' AND p.unit_id = ? GROUP BY p.fee_item, p.period "
-            "HAVING -SUM(p.amount_fen) > 0 "
-            "ORDER BY MAX(p.entry_id) DESC, p.period DESC, p.fee_item DESC",
+            "SELECT p.entry_id, p.fee_item, p.period, p.amount_fen FROM postings p "
+            "JOIN journal_entries e ON e.id = p.entry_id "
+            "LEFT JOIN journal_entries o ON e.kind = 'reversal' AND o.id = e.reverses "
+            "WHERE p.unit_id = ? AND p.account = 'receivable' "
+            "AND COALESCE(o.kind, e.kind) = 'credit_applied' ORDER BY p.entry_id, p.id",
             (unit_id,),
         )
-        return [(r[0], r[1], int(r[2])) for r in rows]
+        standing: dict[tuple[str, str], list[int]] = {}  # line -> [fen, last entry]
+        for entry_id, fee_item, period, fen in rows:
+            slot = standing.setdefault((fee_item, period), [0, 0])
+            slot[0] = max(0, slot[0] - int(fen))
+            slot[1] = int(entry_id)
+        order = sorted(
+            ((k, v) for k, v in standing.items() if v[0] > 0),
+            key=lambda kv: (kv[1][1], kv[0][1], kv[0][0]),
+            reverse=True,
+        )
+        return [(item, period, fen) for (item, period), (fen, _last) in order]
 
-    def issue_receipt(self, estate_id: int, entry_id: int, at: datetime) -> Receipt:
-        """The next number of the estate's year, in this transaction: gapless because the
-        counter and the receipt commit or roll back together."""
-        year = at.year
+    def settled_lines(self, unit_id: int) -> dict[tuple[str, str], int]:
+        """(fee item, period) -> fen settled on it: billed less still owed, where billed is
+        what bills, late fees and waivers (and reversals of them) put on the line, and the
+        rest (payments, credit, compensation, refunds, releases) settles it."""
+        rows = self._uow.execute(
+            "SELECT p.fee_item, p.period, -SUM(p.amount_fen) FROM postings p "
+            "JOIN journal_entries e ON e.id = p.entry_id "
+            "LEFT JOIN journal_entries o ON e.kind = 'reversal' AND o.id = e.reverses "
+            "WHERE p.unit_id = ? AND p.account = 'receivable' "
+            "AND COALESCE(o.kind, e.kind) NOT IN ('bill', 'late_fee', 'waiver') "
+            "GROUP BY p.fee_item, p.period",
+            (unit_id,),
+        )
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    def issue_receipt(self, estate_id: int, entry_id: int, at: datetime, *, year: int) -> Receipt:
+        """The next number of the estate's ``year`` (the year of ``at`` in the estate's time
+        zone, which the caller knows), in this transaction: gapless because the counter
+        and the receipt commit or roll back together."""
         row = self._uow.execute(
             "INSERT INTO receipt_counters (estate_id, year, last_number) VALUES (?, ?, 1) "
             "ON CONFLICT (estate_id, year) "

@@ -1,2 +1,4 @@
 -- Ledger corrections (reversals of paid bills, re-billing): issue 16.
--- Reserved; filled in by that work.
+-- No schema change: a re-bill updates its `bills` row to name the new entry, the journal
+-- indexes `reverses` already, and money released by a correction is an ordinary entry.
+-- The number is kept so that both dialects count the same versions.
