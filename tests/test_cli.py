@@ -489,8 +489,17 @@ def test_report_monthly_writes_html_xlsx_and_csv_of_the_estate(
     assert f"CSV    12 files in {out / (stem + '-csv')}" in result.stdout
     # 2026-02 billed 725.00 and nothing was paid; both months, 1,450.00, are owed.
     assert _csv(out / f"{stem}-csv" / "collection_summary.csv") == [
-        ["月份", "本期应收", "本期实收", "收缴率", "历史欠费清缴", "欠费余额"],
-        ["2026-02", "725.00", "0.00", "0.0000", "0.00", "1450.00"],
+        [
+            "月份",
+            "本期应收",
+            "本期实收",
+            "补偿金折抵",
+            "其他折抵",
+            "收缴率",
+            "历史欠费清缴",
+            "欠费余额",
+        ],
+        ["2026-02", "725.00", "0.00", "0.00", "0.00", "0.0000", "0.00", "1450.00"],
     ]
     book = openpyxl.load_workbook(out / f"{stem}.xlsx")
     try:
@@ -603,7 +612,7 @@ def test_arrears_prints_the_roster_with_masked_phones(billed: Estate) -> None:
     # Largest debt first: 102 (600.00), 101 (450.00), 201 (400.00).
     assert [re.split(r"\s{2,}", ln.strip())[1] for ln in lines] == ["102", "101", "201"]
     row = r"1栋\s+101\s+张三\s+138\*\*\*\*5678\s+物业费\s+2026-01, 2026-02\s+2\s+2026\s+450\.00"
-    assert re.search(row + r"\s+王收费", out)
+    assert re.search(row + rf"\s+{_days_past('2026-01-16')}\s+王收费", out)  # days past due
     assert re.search(r"2栋\s+201\s+李四\s+139\*\*\*\*4321\s+物业费", out)
     assert "Arrears of 翠苑 (estate 1): 3 lines, 3 units, total 1,450.00 元" in out
     assert not FULL_MOBILE.search(out + result.stderr)
@@ -724,11 +733,14 @@ def test_arrears_writes_an_xlsx_file_with_numbers_a_money_format_and_a_frozen_he
     assert all(r[amount].number_format == "#,##0.00" for r in rows)
     assert [r[months].value for r in rows] == [2, 2, 2]
     assert rows[1][3].value == "13812345678"
-    assert rows[1][9].value == "王收费"
+    assert rows[1][ROSTER_HEADERS.index("催收员 Collector")].value == "王收费"
+    assert rows[1][ROSTER_HEADERS.index("到期日 Due")].value == "2026-01-16"
+    days = ROSTER_HEADERS.index("逾期天数 Days past due")
+    assert rows[1][days].value == _days_past("2026-01-16")
     total = sheet[5]
     assert total[0].value == "合计 Total"
     assert total[amount].value == "=SUM(I2:I4)"
-    assert sheet.auto_filter.ref == "A1:K4"
+    assert sheet.auto_filter.ref == "A1:N4"
 
 
 def test_arrears_writes_a_csv_file_in_utf8_with_a_bom(billed: Estate, tmp_path: Path) -> None:
@@ -740,13 +752,41 @@ def test_arrears_writes_a_csv_file_in_utf8_with_a_bom(billed: Estate, tmp_path: 
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
     assert tuple(rows[0]) == ROSTER_HEADERS
+    due, days = "2026-01-16", str(_days_past("2026-01-16"))
     assert rows[1:] == [
-        ["1栋", "102", "", "", "物业费", "2026-01, 2026-02", "2", "2026", "600.00", "王收费", ""],
+        ["1栋", "102", "", "", "物业费", "2026-01, 2026-02", "2", "2026", "600.00", due, days,
+         "0.00", "王收费", ""],
         ["1栋", "101", "张三", "138****5678", "物业费", "2026-01, 2026-02", "2", "2026", "450.00",
-         "王收费", ""],
+         due, days, "0.00", "王收费", ""],
         ["2栋", "201", "李四", "139****4321", "物业费", "2026-01, 2026-02", "2", "2026", "400.00",
-         "", ""],
+         due, days, "0.00", "", ""],
     ]  # fmt: skip
+
+
+def _days_past(due: str) -> int:
+    """Days from ``due`` to today in Shanghai (the CLI reads the roster as of now)."""
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    return (today - date.fromisoformat(due)).days
+
+
+def test_arrears_lists_what_is_not_due_yet_only_when_asked(billed: Estate) -> None:
+    """A bill is arrears once its due date has passed: right after a bill run whose bills
+    fall due later, the roster is what was already past due; --include-not-due adds them."""
+    with Propcare.open(sqlite_url(billed.db), load_entrypoints=False) as app:
+        app.billing.update_fee_item(ADMIN, billed.id, "property_fee", due=366)
+        current = datetime.now(ZoneInfo("Asia/Shanghai"))
+        app.billing.run(ADMIN, billed.id, f"{current:%Y-%m}")  # due in a year
+    past_due = arrears(billed)
+    assert past_due.exit_code == 0, past_due.stderr
+    assert "3 lines, 3 units, total 1,450.00 元" in past_due.stdout
+    assert "其中未到期" not in past_due.stdout
+    everything = arrears(billed, "--include-not-due")
+    assert everything.exit_code == 0, everything.stderr
+    summary = "3 lines, 3 units, total 2,175.00 元 (not yet due 725.00 元)"
+    assert summary in everything.stdout
+    # 101: 450.00 past due and this month's 225.00 not yet due, on one line of 3 months.
+    row = r"1栋\s+101\s.*\s3\s+2026(, \d{4})?\s+675\.00\s+\d+\s+225\.00\s+王收费"
+    assert re.search(row, everything.stdout)
 
 
 HOSTILE_NAME = '=HYPERLINK("http://x","y")'

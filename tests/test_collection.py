@@ -94,6 +94,25 @@ def test_attempts_are_logged_with_outcome_and_the_collector_by_assignment(w: Any
     assert last[w.u1.id].outcome == "promised" and w.u2.id not in last
 
 
+def test_the_last_attempt_is_the_one_that_happened_last_ties_going_to_the_later_entered(
+    w: Any,
+) -> None:
+    c = w.app.collection
+    call = datetime(2026, 12, 1, 10, 0, tzinfo=SH)
+    c.log_attempt(ADMIN, w.u1.id, "phone", "promised", promised_date=date(2026, 12, 10), at=call)
+    # Copied in afterwards from the paper log: earlier, though entered later.
+    c.log_attempt(ADMIN, w.u1.id, "visit", "refused", at=datetime(2026, 10, 27, 15, tzinfo=SH))
+    c.log_attempt(ADMIN, w.u2.id, "notice", "sent", at=call)
+    c.log_attempt(ADMIN, w.u2.id, "visit", "nobody_home", at=call)  # the same minute
+    with w.app.unit_of_work(readonly=True) as uow:
+        last = uow.collection.last_attempts(w.estate)
+    assert (last[w.u1.id].at, last[w.u1.id].outcome) == (call, "promised")
+    assert last[w.u2.id].method == "visit"  # a tie: the one entered later
+    with w.app.unit_of_work(readonly=True) as uow:  # as the roster of a day before saw it
+        before = uow.collection.last_attempts(w.estate, call - timedelta(days=1))
+    assert before[w.u1.id].outcome == "refused" and w.u2.id not in before
+
+
 def test_an_sms_at_night_waits_for_the_morning(w: Any) -> None:
     attempt = w.app.collection.send_sms(ADMIN, w.u1.id, Decimal("1342.80"), channel="sms")
     assert attempt.method == "sms" and attempt.outcome == "sent"

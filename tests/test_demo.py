@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -393,11 +394,16 @@ def test_the_statistics_of_the_last_month_are_printed(
     with Propcare.open(sqlite_url(opts.db), load_entrypoints=False) as app:
         (estate,) = app.estates.list(ADMIN)
         (m,) = app.ticket_stats.metrics(ADMIN, estate.id, start, stop, as_of=end)
-    assert m.opened > 0
+        (p,) = app.ticket_stats.metrics(ADMIN, estate.id, start, stop, as_of=end, source="patrol")
+    assert m.opened > 0 and p.opened > 0
     assert lines["Month 月统计"] == (
-        f"2026-10: opened {m.opened:,}, closed {m.closed:,}, cancelled {m.cancelled:,}, "
-        f"still open {m.open_now:,}"
+        f"2026-10, intake 受理: opened {m.opened:,}, closed {m.closed:,}, "
+        f"cancelled {m.cancelled:,}, still open {m.open_now:,}"
     )
+    assert lines["  patrol and plans 巡查/计划"].startswith(
+        f"opened {p.opened:,}, closed {p.closed:,}, still open {p.open_now:,}; timely 响应 "
+    )
+    assert "巡查" not in lines["  by channel 渠道"]  # patrol findings are not intake
     by_category = lines["  by category 分类"].split(" · ")
     assert len(by_category) == 7  # the seven categories of 月统计
     assert by_category[0] == f"咨询 {m.by_category['consultation']:,}"
@@ -683,12 +689,18 @@ def test_bills_every_month_of_the_period_and_the_two_years_before(
     assert max(periods) == f"{opts.today:%Y-%m}"
     assert f"monthly runs {first} – {opts.today:%Y-%m}" in _lines(result)["Bills 账单"]
     # Each month is billed on its first morning (09:00), so a report as of a past day sees
-    # the bills that stood then: nothing before the first run, its bills just after.
+    # the bills that stood then: nothing before the first run, its bills just after, not
+    # due yet (a bill is due on the 16th): no arrears until the day after that.
     opening = datetime.combine(date.fromisoformat(f"{first}-01"), time(9), tzinfo=SH)
     with Propcare.open(result.url, load_entrypoints=False) as app:
-        before = app.arrears.aging(ADMIN, result.estate_id, as_of=opening - timedelta(hours=1))
-        after = app.arrears.aging(ADMIN, result.estate_id, as_of=opening + timedelta(hours=1))
+        aging = functools.partial(app.arrears.aging, ADMIN, result.estate_id)
+        before = aging(as_of=opening - timedelta(hours=1), include_not_due=True)
+        after = aging(as_of=opening + timedelta(hours=1), include_not_due=True)
+        due_day = aging(as_of=opening + timedelta(days=15, hours=14))  # the 16th, 23:00
+        overdue = aging(as_of=opening + timedelta(days=16))
     assert sum(a for _b, a in before) == 0 < sum(a for _b, a in after)
+    assert after[0][0] == "not_due" and sum(a for _b, a in after[1:]) == 0
+    assert sum(a for _b, a in due_day) == 0 < sum(a for _b, a in overdue)
 
 
 def test_the_collection_rate_printed_is_the_services_and_realistic(
@@ -705,7 +717,12 @@ def test_the_collection_rate_printed_is_the_services_and_realistic(
     assert whole.rate is not None
     assert Decimal("0.65") <= whole.rate <= Decimal("0.95")
     printed = lines[f"Collection rate 收缴率 {period}"]
-    assert printed == (f"{whole.rate * 100:.1f}% ({whole.collected:,.2f}/{whole.billed:,.2f} 元)")
+    # Labelled: cash over billed, the credits beside it, and the cut-off (the month's end).
+    last_day = opts.today.replace(day=1) - timedelta(days=1)
+    assert printed == (
+        f"{whole.rate * 100:.1f}% (cash {whole.cash:,.2f}/{whole.billed:,.2f} 元; credits "
+        f"{whole.credits:,.2f} 元 not counted; as of {last_day} 23:59)"
+    )
     for rate in by_building:
         assert rate.rate is not None
         assert f"{rate.group} {rate.rate * 100:.1f}%" in lines["  by building 分楼栋"]
@@ -1307,6 +1324,27 @@ def test_the_reports_collection_equals_the_arrears_service_on_the_demo_data(
     collected = f"{rate.collected:.2f}"
     cells = [cell for row in rows for cell in row]
     assert billed in cells and collected in cells
+
+
+def test_the_demo_and_its_monthly_report_print_one_collection_rate_for_the_month(
+    tmp_path: Path,
+) -> None:
+    """Issue 16, point 7: the demo printed 收缴率 as of now and its report as of the month's
+    end (83.1 % against 82.6 % for one month). One definition, one stated cut-off."""
+    # Ten days into November: October's bills are still being paid, so the cut-off shows.
+    result = run_demo(options(tmp_path / "p7.db", units=60, today=date(2026, 11, 10)))
+    period = "2026-10"  # the last whole month: the demo's figure and its report's month
+    printed = _lines(result)[f"Collection rate 收缴率 {period}"]
+    found = re.match(r"(\d+\.\d)% \((?:cash )?([\d,]+\.\d\d)/([\d,]+\.\d\d) 元", printed)
+    assert found is not None, printed
+    with result.report["csv:collection_summary"].open(encoding="utf-8-sig") as f:
+        header, row = list(csv.reader(f))
+    summary = dict(zip(header, row, strict=True))
+    assert summary["月份"] == period
+    cash, billed = (found[i].replace(",", "") for i in (2, 3))
+    assert (cash, billed) == (summary["本期实收"], summary["本期应收"])
+    assert found[1] == f"{Decimal(summary['收缴率']) * 100:.1f}"
+    assert printed.endswith("as of 2026-10-31 23:59)")  # the cut-off, stated
 
 
 def test_no_report_directory_writes_no_report(tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ NOT_FUZZED = {
     "ledger.post_in": "takes a unit of work and a JournalEntry built and checked by a service",
     "ledger.issue_receipt_in": "takes a unit of work: payments and bills number receipts",
     "payments.apply_credit_in": "takes a unit of work: a bill run applies credit through it",
+    "ledger.release_in": "takes a unit of work: reversals and corrections release through it",
     "notify.queue": "takes a unit of work and a Notification built by a service",
     "collection.quiet_hours": "takes no arguments (reads the configuration)",
     "commission.plan_types": "takes no arguments (the plugins' plan types)",
@@ -70,7 +71,7 @@ CHANGES = {
     "estates.update_building": ("name",),
     "estates.update_unit": ("number", "floor_area", "use", "handover_date"),
     "owners.update": ("name", "phones", "id_card"),
-    "staff.update_team": ("name", "kind"),
+    "staff.update_team": ("name", "kind", "leader_staff_id"),
     "staff.update": ("name", "roles", "team_id", "active_from", "active_to", "phone"),
     "vendors.update": ("name", "service", "contact_name", "phone"),
 }
@@ -389,6 +390,8 @@ KINDS: dict[str, list[Any]] = {
     "ratio": [*DECIMALS, Decimal(-1), "-1"],
     "quantity": [*DECIMALS, 0, -1, Decimal("0.0001")],
     "promised": ["11月6日", "2026-13-01", 5, NUL, HUGE, "9999-12-31", "0001-01-01", object()],
+    # fee item codes given as a list (a bare string would be its letters)
+    "codes": [[], "property_fee", [NUL], [5], [None], ["x" * 201], [HUGE], 5, object(), {"a": 1}],
 }
 # Kinds where None is a value of the parameter's type only when it is optional.
 # fmt: off
@@ -405,7 +408,11 @@ NONE_IS_HOSTILE_UNLESS_OPTIONAL = {
 _NAMES_OF_KIND = {
     "actor": "actor",
     "day": "active_from active_to active_on effective_from on handover_date promised_date",
-    "flag": "all_failed all_or_nothing fixed open_only passed reveal_contacts show_phones",
+    "flag": (
+        "all_failed all_or_nothing fixed include_not_due open_only passed reveal_contacts "
+        "show_phones"
+    ),
+    "codes": "fee_items",
     "allocation": "allocation",
     "bands": "bands",
     "kpis": "kpis",
@@ -469,6 +476,7 @@ MONEY_METHODS = {
     "ledger.reverse",
     "ledger.void_receipt",
     "billing.run",
+    "billing.correct",
 }
 OVERRIDES = {
     ("estates.add_unit", "number"): "name",
@@ -477,6 +485,8 @@ OVERRIDES = {
     ("deposits.refund", "deductions"): "deposit_deductions",
     ("appraisal.record_inspection", "deductions"): "inspection_deductions",
     ("billing.assess_late_fees", "as_of"): "money_day",
+    ("ticket_stats.metrics", "source"): "enum",  # intake, patrol or all
+    ("tickets.outside_done", "order"): "count",  # an outside order's number, from 1
 }
 
 

@@ -52,14 +52,19 @@ CALLS: dict[str, Call] = {
     "owners.list": lambda a, x, r: a.owners.list(x, r["estate"]),
     "owners.update": lambda a, x, r: a.owners.update(x, r["owner"], name="改"),
     "owners.contact": lambda a, x, r: a.owners.contact(x, r["owner"]),
+    "owners.reveals": lambda a, x, r: a.owners.reveals(x, r["estate"], owner_id=r["owner"]),
     "owners.archive": lambda a, x, r: a.owners.archive(x, r["estate"], date(2026, 1, 1)),
     "owners.assign": lambda a, x, r: a.owners.assign(x, r["unit"], r["owner"], date(2030, 1, 1)),
     "owners.owner_of": lambda a, x, r: a.owners.owner_of(x, r["unit"], date(2025, 1, 1)),
     "owners.history": lambda a, x, r: a.owners.history(x, r["unit"]),
-    "staff.create_team": lambda a, x, r: a.staff.create_team(x, r["estate"], "越权组"),
+    "staff.create_team": lambda a, x, r: a.staff.create_team(
+        x, r["estate"], "越权组", leader_staff_id=r["staff"]
+    ),
     "staff.get_team": lambda a, x, r: a.staff.get_team(x, r["team"]),
     "staff.teams": lambda a, x, r: a.staff.teams(x, r["estate"]),
-    "staff.update_team": lambda a, x, r: a.staff.update_team(x, r["team"], name="改"),
+    "staff.update_team": lambda a, x, r: a.staff.update_team(
+        x, r["team"], name="改", leader_staff_id=r["staff"]
+    ),
     "staff.create": lambda a, x, r: a.staff.create(x, r["estate"], "越权", ["admin"], date.today()),
     "staff.get": lambda a, x, r: a.staff.get(x, r["staff"]),
     "staff.list": lambda a, x, r: a.staff.list(x, r["estate"]),
@@ -94,12 +99,15 @@ CALLS: dict[str, Call] = {
     "tickets.pause": lambda a, x, r: a.tickets.pause(x, r["ticket"], "越权"),
     "tickets.resume": lambda a, x, r: a.tickets.resume(x, r["ticket"]),
     "tickets.dispatch": lambda a, x, r: a.tickets.dispatch(x, r["ticket"], "外包"),
-    "tickets.outside_done": lambda a, x, r: a.tickets.outside_done(x, r["ticket"]),
+    "tickets.outside_done": lambda a, x, r: a.tickets.outside_done(
+        x, r["ticket"], order=1, party="开发商工程部"
+    ),
     "tickets.resolve": lambda a, x, r: a.tickets.resolve(x, r["ticket"]),
     "tickets.rate": lambda a, x, r: a.tickets.rate(x, r["ticket"], "satisfied"),
     "tickets.callback": lambda a, x, r: a.tickets.callback(
         x, r["ticket"], satisfaction="satisfied"
     ),
+    "tickets.reporter_contact": lambda a, x, r: a.tickets.reporter_contact(x, r["ticket"]),
     "tickets.close": lambda a, x, r: a.tickets.close(x, r["ticket"]),
     "tickets.cancel": lambda a, x, r: a.tickets.cancel(x, r["ticket"], "越权"),
     "tickets.note": lambda a, x, r: a.tickets.note(x, r["ticket"], "越权"),
@@ -158,6 +166,7 @@ CALLS: dict[str, Call] = {
     "maintenance.run": lambda a, x, r: a.maintenance.run(x, r["estate"], *PERIOD),
     "ledger.post_in": None,  # takes a unit of work (billing and payments post through it)
     "ledger.issue_receipt_in": None,  # takes a unit of work
+    "ledger.release_in": None,  # takes a unit of work (reversals and corrections call it)
     "ledger.entry": lambda a, x, r: a.ledger.entry(x, r["entry"]),
     "ledger.reverse": lambda a, x, r: a.ledger.reverse(x, r["entry"], "越权"),
     "ledger.unit_balance": lambda a, x, r: a.ledger.unit_balance(x, r["unit"]),
@@ -179,6 +188,8 @@ CALLS: dict[str, Call] = {
     "billing.assign": lambda a, x, r: a.billing.assign(x, r["unit"], "iso", date(2026, 1, 1)),
     "billing.charge": lambda a, x, r: a.billing.charge(x, r["unit"], "iso", Decimal(20)),
     "billing.bills": lambda a, x, r: a.billing.bills(x, r["unit"]),
+    "billing.late_fees": lambda a, x, r: a.billing.late_fees(x, r["unit"]),
+    "billing.correct": lambda a, x, r: a.billing.correct(x, r["unit"], "2026-11", "面积录错"),
     "billing.run": lambda a, x, r: a.billing.run(x, r["estate"], "2026-11"),
     "billing.set_late_fees": lambda a, x, r: a.billing.set_late_fees(x, r["estate"], "0.0003"),
     "billing.assess_late_fees": lambda a, x, r: a.billing.assess_late_fees(

@@ -115,12 +115,14 @@ def test_ticket_counts_and_rates_equal_the_metrics(
 ) -> None:
     app, estate_id = demo
     (m,) = app.ticket_stats.metrics(ADMIN, estate_id, START, END, as_of=NOW)
-    assert m.opened > 100
+    (patrol,) = app.ticket_stats.metrics(ADMIN, estate_id, START, END, as_of=NOW, source="patrol")
+    assert m.opened > 100 and patrol.opened > 0
     zh = LABELS["zh-CN"]
-    (summary,) = report.section("tickets_summary").rows
-    assert summary == (
-        PERIOD, m.opened, m.closed, m.cancelled, m.open_now, m.outside_dispatched,
-        m.outside_completed,
+    # The intake (calls, visits, online, letter box) and patrol or planned work, apart.
+    assert report.section("tickets_summary").rows == tuple(
+        (zh[f"source.{x.source}"], PERIOD, x.opened, x.closed, x.cancelled, x.open_now,
+         x.outside_dispatched, x.outside_completed)
+        for x in (m, patrol)
     )  # fmt: skip
     by_category = _table(report, "tickets_by_category")
     assert list(by_category) == [zh[f"category.{c}"] for c in CATEGORIES]
@@ -131,12 +133,16 @@ def test_ticket_counts_and_rates_equal_the_metrics(
     assert sum(v[0] for v in by_category.values()) == m.opened
     by_channel = _table(report, "tickets_by_channel")
     assert {k: v[0] for k, v in by_channel.items()} == {
-        zh[f"channel.{c}"]: m.by_channel[c] for c in CHANNELS
+        zh[f"channel.{c}"]: m.by_channel[c] for c in CHANNELS if c != "patrol"
     }
+    assert sum(v[0] for v in by_channel.values()) == m.opened  # patrol is not intake
     timely = _table(report, "timeliness")
     for target in TARGETS:
-        rate = m.timely[target]
-        assert timely[zh[f"target.{target}"]] == (rate.numerator, rate.denominator, rate.value)
+        rate, apart = m.timely[target], patrol.timely[target]
+        assert timely[zh[f"target.{target}"]] == (
+            rate.numerator, rate.denominator, rate.value,
+            apart.numerator, apart.denominator, apart.value,
+        )  # fmt: skip
         assert rate.value is not None
     quality = _table(report, "service_quality")
     for key, rate in (
@@ -152,8 +158,12 @@ def test_daily_intake_counts_the_tickets_opened_each_local_day(
     app, _ = demo
     with app.unit_of_work(readonly=True) as uow:
         conn = uow.connection  # type: ignore[attr-defined]
+        # The intake: no patrol finding, no ticket of a plan.
         opened = [
-            datetime.fromisoformat(r[0]) for r in conn.execute("SELECT opened_at FROM tickets")
+            datetime.fromisoformat(r[0])
+            for r in conn.execute(
+                "SELECT opened_at FROM tickets WHERE channel <> 'patrol' AND plan_id IS NULL"
+            )
         ]
     per_day = Counter(t.astimezone(SH).date().isoformat() for t in opened if START <= t < END)
     days = report.section("daily_intake").rows
@@ -161,8 +171,8 @@ def test_daily_intake_counts_the_tickets_opened_each_local_day(
         (date(2026, 10, 1) + timedelta(n)).isoformat() for n in range(31)
     ]
     assert {d: n for d, n in days} == {d: per_day.get(str(d), 0) for d, _ in days}
-    (total,) = report.section("tickets_summary").rows
-    assert sum(n for _, n in days if isinstance(n, int)) == total[1]
+    (intake, _patrol) = report.section("tickets_summary").rows
+    assert sum(n for _, n in days if isinstance(n, int)) == intake[2]
 
 
 def test_collection_and_recovery_per_building_equal_the_arrears_service(
@@ -176,33 +186,43 @@ def test_collection_and_recovery_per_building_equal_the_arrears_service(
     for r in rates:
         assert table[r.group] == (
             r.billed,
-            r.collected,
+            r.cash,
+            r.credits,
             r.rate,
             recovered.get(str(r.group), Decimal("0.00")),
         )
-    assert any(v[3] > 0 for v in table.values())  # earlier years' arrears came in
+    assert any(v[4] > 0 for v in table.values())  # earlier years' arrears came in
     (whole,) = app.arrears.collection_rate(ADMIN, estate_id, PERIOD, as_of=CUTOFF)
     aging = app.arrears.aging(ADMIN, estate_id, as_of=CUTOFF)
     (summary,) = report.section("collection_summary").rows
     assert summary == (
-        PERIOD, whole.billed, whole.collected, whole.rate, sum(recovered.values()),
-        sum(a for _, a in aging),
+        PERIOD, whole.billed, whole.cash, whole.compensation, whole.other_credits, whole.rate,
+        sum(recovered.values()), sum(a for _, a in aging),
     )  # fmt: skip
     assert whole.billed == sum(v[0] for v in table.values())
+    # The report's default cut-off is the rate's own: the month's last instant, stated.
+    (default,) = app.arrears.collection_rate(ADMIN, estate_id, PERIOD)
+    assert default == whole and default.as_of == CUTOFF
+    assert "2026-10-31 23:59" in report.section("collection_summary").note
 
 
 def test_aging_buckets_sum_to_the_roster_at_the_end_of_the_month(
     demo: tuple[Propcare, EstateId], report: Report
 ) -> None:
     app, estate_id = demo
-    aging = app.arrears.aging(ADMIN, estate_id, as_of=CUTOFF)
+    aging = app.arrears.aging(ADMIN, estate_id, as_of=CUTOFF, include_not_due=True)
     rows = report.section("arrears_aging").rows
     assert [(label, amount) for label, amount, _share in rows] == [
         (LABELS["zh-CN"][f"aging.{label}"], amount) for label, amount in aging
     ]
-    roster = app.arrears.roster(ADMIN, estate_id, as_of=CUTOFF)
+    assert rows[0][0] == "未到期"  # what is billed but not due yet comes first, apart
+    roster = app.arrears.roster(ADMIN, estate_id, as_of=CUTOFF, include_not_due=True)
     assert sum(a for _, a, _ in rows if isinstance(a, Decimal)) == sum(x.amount for x in roster)
-    assert rows[0][1] != Decimal("0.00")  # the month's own bills: 0-30 days old
+    past_due = app.arrears.roster(ADMIN, estate_id, as_of=CUTOFF)
+    assert sum(a for _, a, _ in rows[1:] if isinstance(a, Decimal)) == sum(
+        x.amount for x in past_due
+    )
+    assert rows[1][1] != Decimal("0.00")  # the month's own bills: due the 16th, 0-30 days
 
 
 def test_commission_totals_equal_the_settled_statements(
@@ -342,8 +362,8 @@ def test_notices_sent_count_the_months_notifications_by_template_and_channel(
     # A quiet estate: no tickets (rates None, never 100%), nothing billed, nothing settled.
     assert [r[3] for r in report.section("timeliness").rows] == [None] * 4
     assert report.section("collection_by_building").rows == (
-        ("1栋", Decimal("0.00"), Decimal("0.00"), None, Decimal("0.00")),
-        ("2栋", Decimal("0.00"), Decimal("0.00"), None, Decimal("0.00")),
+        ("1栋", Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), None, Decimal("0.00")),
+        ("2栋", Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), None, Decimal("0.00")),
     )
     assert len(report.section("daily_intake").rows) == 15  # the month so far
     assert report.section("commission").rows == ()
@@ -558,8 +578,16 @@ STRICT: dict[str, Any] = {"sla": {"missing_holiday_data": "strict"}}
 JANUARY = "2027-01"
 HOW_TO = "docs/how-to/add-next-years-holidays.md"
 EN_SUMMARY = [
-    "Month", "Opened", "Closed", "Cancelled", "Still open", "Outside work orders",
+    "Source", "Month", "Opened", "Closed", "Cancelled", "Still open", "Outside work orders",
     "Outside completed",
+]  # fmt: skip
+EN_TIMELINESS = [
+    "Target", "On time", "Counted", "Timely rate", "Patrol and planned: on time",
+    "Patrol and planned: counted", "Patrol and planned: timely rate",
+]  # fmt: skip
+EN_TIMELINESS_PROVISIONAL = [
+    *EN_TIMELINESS[:3], "Timely rate (provisional)", *EN_TIMELINESS[4:6],
+    "Patrol and planned: timely rate (provisional)",
 ]  # fmt: skip
 
 
@@ -662,13 +690,12 @@ def test_a_month_on_provisional_deadlines_says_so_in_every_format(
     assert [c.title for c in summary.columns] == [
         *EN_SUMMARY, "On provisional deadlines", "Deadline held open", "Awaiting holiday data",
     ]  # fmt: skip
-    (row,) = summary.rows
-    assert row[1] == 2 and row[-3:] == (  # both January tickets
+    (row, patrol) = summary.rows
+    assert row[2] == 2 and row[-3:] == (  # both January tickets
         2, 0, f"3 deadlines provisional: 2027 holiday data missing — see {HOW_TO}"
     )  # fmt: skip
-    assert [c.title for c in timeliness.columns] == [
-        "Target", "On time", "Counted", "Timely rate (provisional)"
-    ]  # fmt: skip
+    assert patrol[2] == 0 and patrol[-3:] == (0, 0, "")  # no patrol: nothing waits
+    assert [c.title for c in timeliness.columns] == EN_TIMELINESS_PROVISIONAL
     # The appraisal of a month without holiday data says what it said before.
     assert report.section("appraisal").note == (
         "Not appraised: the calendar has no holiday data for 2027."
@@ -680,7 +707,8 @@ def test_a_month_on_provisional_deadlines_says_so_in_every_format(
         f"见 {HOW_TO}）。"
     )
     assert chinese.section("timeliness").note == (
-        "统计2027-01-01至2027-01-31受理的工单；及时率等截至2027-01-20 09:00。" + zh_caveat
+        "统计2027-01-01至2027-01-31受理的工单（来电、来访、线上、意见箱；巡查发现与计划工单"
+        "另计）；及时率等截至2027-01-20 09:00。" + zh_caveat
     )
     assert chinese.section("tickets_summary").note == chinese.section("timeliness").note
     assert chinese.section("timeliness").columns[3].title == "及时率（暂定）"
@@ -688,6 +716,7 @@ def test_a_month_on_provisional_deadlines_says_so_in_every_format(
     assert [c.title for c in zh_summary.columns][-3:] == [
         "临时截止时间工单", "截止时间暂缺工单", "待补节假日数据"
     ]  # fmt: skip
+    assert zh_summary.rows[0][0] == "来电来访等受理" and zh_summary.rows[1][0] == "巡查与计划工单"
     assert zh_summary.rows[0][-3:] == (
         2, 0, f"3 个临时截止时间：缺少 2027 年节假日数据，见 {HOW_TO}"
     )  # fmt: skip
@@ -710,11 +739,11 @@ def test_a_month_on_provisional_deadlines_says_so_in_every_format(
     book = openpyxl.load_workbook(paths["xlsx"])
     names = sheet_names(report)
     sheet = book[names[1 + SECTION_KEYS.index("tickets_summary")]]
-    assert [c.value for c in sheet[1]][7:10] == [
+    assert [c.value for c in sheet[1]][8:11] == [
         "On provisional deadlines", "Deadline held open", "Awaiting holiday data"
     ]  # fmt: skip
-    assert [c.value for c in sheet[2]][7:10] == [2, 0, row[-1]]
-    assert sheet.cell(4, 1).value == summary.note
+    assert [c.value for c in sheet[2]][8:11] == [2, 0, row[-1]]
+    assert sheet.cell(5, 1).value == summary.note
     sheet = book[names[1 + SECTION_KEYS.index("timeliness")]]
     assert sheet.cell(1, 4).value == "Timely rate (provisional)"
     assert sheet.cell(len(timeliness.rows) + 3, 1).value == timeliness.note
@@ -722,15 +751,15 @@ def test_a_month_on_provisional_deadlines_says_so_in_every_format(
     notes = {overview.cell(5 + i, 1).value: overview.cell(5 + i, 3).value for i in range(12)}
     assert notes["Timely rate by SLA target"] == timeliness.note
     # CSV (no notes): the counts and the text as columns, the heading.
-    header, line = _read_csv(paths["csv:tickets_summary"])
-    assert header[7:] == ["On provisional deadlines", "Deadline held open", "Awaiting holiday data"]
-    assert line[7:] == [
+    header, line, _patrol = _read_csv(paths["csv:tickets_summary"])
+    assert header[8:] == ["On provisional deadlines", "Deadline held open", "Awaiting holiday data"]
+    assert line[8:] == [
         "2",
         "0",
         f"3 deadlines provisional: 2027 holiday data missing — see {HOW_TO}",
     ]
     header, *_rows = _read_csv(paths["csv:timeliness"])
-    assert header == ["Target", "On time", "Counted", "Timely rate (provisional)"]
+    assert header == EN_TIMELINESS_PROVISIONAL
 
 
 def test_the_appraisal_says_its_timeliness_kpis_rest_on_provisional_deadlines(
@@ -786,8 +815,8 @@ def test_under_the_strict_setting_the_report_says_deadlines_are_held_open(
     book = openpyxl.load_workbook(paths["xlsx"])
     sheet = book[sheet_names(report)[1 + SECTION_KEYS.index("timeliness")]]
     assert sheet.cell(len(timeliness.rows) + 3, 1).value == timeliness.note
-    _header, line = _read_csv(paths["csv:tickets_summary"])
-    assert line[7:] == [
+    _header, line, _patrol = _read_csv(paths["csv:tickets_summary"])
+    assert line[8:] == [
         "0",
         "2",
         f"3 deadlines held open: 2027 holiday data missing — see {HOW_TO}",
@@ -807,26 +836,27 @@ def test_once_the_year_is_added_the_report_is_final_again(tmp_path: Path, strict
         for period in ("2026-12", JANUARY):
             report = estate.report(period)
             base_note = (
-                f"Tickets opened {period}-01 to {period}-31; deadlines judged as of "
+                f"Tickets opened {period}-01 to {period}-31 (calls, visits, online, letter "
+                "box; patrol findings and planned work counted apart); deadlines judged as of "
                 "2027-01-20 09:00."
             )
             assert report.section("tickets_summary").note == base_note
             assert report.section("timeliness").note == base_note
             assert [c.title for c in report.section("tickets_summary").columns] == EN_SUMMARY
-            assert report.section("timeliness").columns[3].title == "Timely rate"
+            assert [c.title for c in report.section("timeliness").columns] == EN_TIMELINESS
             assert report.section("appraisal").note == (
                 "The month's appraisal is still open: results computed now."
             )
         # With New Year's Day off, the Eve repair was resolved in time after all.
         december = estate.report("2026-12")
-        assert _table(december, "timeliness")["Resolution"] == (1, 1, Decimal("1.0000"))
+        assert _table(december, "timeliness")["Resolution"][:3] == (1, 1, Decimal("1.0000"))
         paths = write_monthly(estate.app, ADMIN, estate.estate, JANUARY, tmp_path / "out")
     finally:
         estate.app.close()
     zh = LABELS["zh-CN"]
-    header, _line = _read_csv(paths["csv:tickets_summary"])
+    header, _line, _patrol = _read_csv(paths["csv:tickets_summary"])
     assert header == [
         zh[f"col.{k}"]
-        for k in ("period", "opened", "closed", "cancelled", "open_now", "outside_dispatched",
-                  "outside_completed")
+        for k in ("source", "period", "opened", "closed", "cancelled", "open_now",
+                  "outside_dispatched", "outside_completed")
     ]  # fmt: skip

@@ -22,7 +22,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from datetime import time as day_time
 from decimal import Decimal
 from pathlib import Path
@@ -1214,7 +1214,9 @@ def work_live_tickets(ctx: DemoContext) -> None:
         f"{_count(opened)} opened and {_count(len(plan.live) - opened)} actions "
         f"in the last {LIVE_DAYS} days",
     )
-    (whole,) = app.ticket_stats.metrics(ctx.actor, estate_id, _period_start(ctx), end, as_of=end)
+    (whole,) = app.ticket_stats.metrics(
+        ctx.actor, estate_id, _period_start(ctx), end, as_of=end, source="all"
+    )
     ctx.report(
         "  open now 未结",
         f"{_count(whole.open_now)} (resolved, awaiting the callback 待回访, "
@@ -1302,12 +1304,23 @@ def report_ticket_statistics(ctx: DemoContext) -> None:
     month_start = month_end - relativedelta(months=1)
     start = max(month_start, _period_start(ctx))
     # as_of the demo's now, not the clock's: the figures depend on the seed alone.
-    (m,) = ctx.app.ticket_stats.metrics(ctx.actor, ctx.estate.id, start, month_end, as_of=end)
+    # Intake (what residents brought) and patrol/plan work are counted apart, as the seed's
+    # reports count them: a weekly plan's tickets must not inflate intake or its timeliness.
+    stats = ctx.app.ticket_stats
+    (m,) = stats.metrics(ctx.actor, ctx.estate.id, start, month_end, as_of=end)
+    (p,) = stats.metrics(ctx.actor, ctx.estate.id, start, month_end, as_of=end, source="patrol")
     partial = "" if start == month_start else f", from {start.date()}"
     ctx.report(
         "Month 月统计",
-        f"{month_start:%Y-%m}{partial}: opened {_count(m.opened)}, closed {_count(m.closed)}, "
-        f"cancelled {_count(m.cancelled)}, still open {_count(m.open_now)}",
+        f"{month_start:%Y-%m}{partial}, intake 受理: opened {_count(m.opened)}, "
+        f"closed {_count(m.closed)}, cancelled {_count(m.cancelled)}, "
+        f"still open {_count(m.open_now)}",
+    )
+    ctx.report(
+        "  patrol and plans 巡查/计划",
+        f"opened {_count(p.opened)}, closed {_count(p.closed)}, still open "
+        f"{_count(p.open_now)}; timely "
+        + " · ".join(f"{TARGET_LABELS[t]} {_percent(p.timely[t])}" for t in TARGET_LABELS),
     )
     ctx.report(
         "  by category 分类",
@@ -1315,7 +1328,11 @@ def report_ticket_statistics(ctx: DemoContext) -> None:
     )
     ctx.report(
         "  by channel 渠道",
-        " · ".join(f"{CHANNEL_LABELS[c]} {_count(m.by_channel[c])}" for c in CHANNEL_LABELS),
+        " · ".join(
+            f"{CHANNEL_LABELS[c]} {_count(m.by_channel[c])}"
+            for c in CHANNEL_LABELS
+            if c != "patrol"
+        ),
     )
     ctx.report(
         "  timely 及时率",
@@ -1652,10 +1669,15 @@ def run_dunning(ctx: DemoContext) -> None:
     )
 
 
-def _rate_text(rate: CollectionRate) -> str:
+def _rate_text(rate: CollectionRate, zone: tzinfo) -> str:
+    """收缴率 as the library defines it: cash over billed, the credits beside it (not in
+    it), and the cut-off, the same the monthly report states."""
     value = rate.rate
     shown = "–" if value is None else f"{value * 100:.1f}%"
-    return f"{shown} ({rate.collected:,.2f}/{rate.billed:,.2f} 元)"
+    return (
+        f"{shown} (cash {rate.cash:,.2f}/{rate.billed:,.2f} 元; credits {rate.credits:,.2f} 元 "
+        f"not counted; as of {rate.as_of.astimezone(zone):%Y-%m-%d %H:%M})"
+    )
 
 
 def report_collection(ctx: DemoContext) -> None:
@@ -1663,7 +1685,7 @@ def report_collection(ctx: DemoContext) -> None:
     app, estate_id = ctx.app, ctx.estate.id
     period = _last_whole_period(ctx)
     (whole,) = app.arrears.collection_rate(ctx.actor, estate_id, period)
-    ctx.report(f"Collection rate 收缴率 {period}", _rate_text(whole))
+    ctx.report(f"Collection rate 收缴率 {period}", _rate_text(whole, app.zone(ctx.estate.timezone)))
     order = {b.name: i for i, b in enumerate(ctx.buildings)}
     by_building = sorted(
         app.arrears.collection_rate(ctx.actor, estate_id, period, group_by="building"),

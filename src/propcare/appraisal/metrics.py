@@ -5,6 +5,13 @@ or None when there is nothing to measure: a rate with nothing counted is no data
 100%. The built-in metrics (see :data:`BUILTIN`) come from the same queries as the
 monthly statistics, the collection rate and arrears recovery, plus door visits and late
 outage notices; plugins add more through ``propcare_kpi_metrics``.
+
+The ticket metrics read the intake (``source="intake"`` of ``app.ticket_stats``: calls,
+visits, online and letter-box requests), the figures the monthly report's 月统计 shows:
+the service the staff owe residents. Patrol findings and the tickets maintenance plans
+generate are left out, the count included: a plan opens its tickets by itself, so a
+weekly patrol would otherwise add four "handled" tickets a month, timely by
+construction. A plugin KPI that wants them reads ``source="patrol"``.
 """
 
 from __future__ import annotations
@@ -28,16 +35,19 @@ Subject = tuple[str, int]  # ("staff" | "team" | "vendor", id)
 
 # name -> what it measures (the value's unit in brackets)
 BUILTIN: Mapping[str, str] = {
-    "timely_response": "tickets answered by the response deadline (share)",
-    "timely_arrival": "repairs reached on site by the arrival deadline (share)",
-    "timely_resolution": "tickets resolved by the resolution deadline (share)",
+    "timely_response": "intake tickets answered by the response deadline (share)",
+    "timely_arrival": "intake repairs reached on site by the arrival deadline (share)",
+    "timely_resolution": "intake tickets resolved by the resolution deadline (share)",
     "timely_callback": "callbacks made by the callback deadline (share)",
-    "rework_rate": "resolved tickets reopened as rework (share; lower is better)",
-    "callback_rate": "tickets needing a callback that were called back (share)",
+    "rework_rate": "resolved intake tickets reopened as rework (share; lower is better)",
+    "callback_rate": "intake tickets needing a callback that were called back (share)",
     "satisfaction_rate": "satisfied or basically satisfied ratings (share)",
     "complaint_resolution_rate": "complaints resolved (share)",
-    "tickets_handled": "tickets opened in the period and assigned to them (count)",
-    "collection_rate": "收缴率 of the period's bills of the units they collect (share)",
+    "tickets_handled": "intake tickets opened in the period and assigned to them (count)",
+    "collection_rate": (
+        "收缴率 of the period's bills of the units they collect: cash over billed, as of the "
+        "period's last instant (share)"
+    ),
     "arrears_recovered": "earlier years' arrears collected in the period (yuan)",
     "visit_completion": "door visits (distinct unit and day) per working day (visits)",
     "outage_notices_late": "outage notices they announced late (count; lower is better)",
@@ -81,7 +91,7 @@ def builtin_values(ctx: MetricContext) -> dict[Subject, dict[str, Decimal | None
         if kind not in kinds:
             continue
         for m in app.ticket_stats.metrics(
-            actor, estate, ctx.start, ctx.end, group_by=group_by, as_of=ctx.as_of
+            actor, estate, ctx.start, ctx.end, group_by=group_by, as_of=ctx.as_of, source="intake"
         ):
             subject = (kind, m.group)
             if not isinstance(m.group, int) or subject not in out:
@@ -99,9 +109,9 @@ def builtin_values(ctx: MetricContext) -> dict[Subject, dict[str, Decimal | None
         staff = [sid for kind, sid in ctx.subjects if kind == "staff"]
         for s in staff:
             out[("staff", s)].setdefault("tickets_handled", Decimal(0))
-        for rate in app.arrears.collection_rate(
-            actor, estate, ctx.period, group_by="collector", as_of=ctx.as_of
-        ):
+        # The rate's own cut-off (the period's last instant, or now while it runs): the
+        # same figure as the monthly report's and the demo's for the month.
+        for rate in app.arrears.collection_rate(actor, estate, ctx.period, group_by="collector"):
             if ("staff", rate.group) in out and isinstance(rate.group, int):
                 out[("staff", rate.group)]["collection_rate"] = rate.rate
         for group, amount in app.arrears.recovery(

@@ -35,6 +35,7 @@ from propcare.ledger.arrears import ArrearsLine
 from propcare.registry.model import (
     Estate,
 )
+from propcare.reports.monthly import attempt_label
 from propcare.tabular import Cell, XlsxCells, write_csv_file
 
 ROSTER_HEADERS: tuple[str, ...] = (
@@ -47,6 +48,9 @@ ROSTER_HEADERS: tuple[str, ...] = (
     "月数 Months",
     "年度 Years",
     "欠费金额 Amount (元)",
+    "到期日 Due",
+    "逾期天数 Days past due",
+    "其中未到期 Not yet due (元)",
     "催收员 Collector",
     "最近催收 Last attempt",
 )
@@ -63,6 +67,9 @@ class _RosterRow:
     periods: tuple[str, ...]
     years: tuple[int, ...]
     amount: Decimal
+    due: str
+    days_past_due: int
+    not_due: Decimal
     collector: str
     last_attempt: str
 
@@ -78,6 +85,9 @@ class _RosterRow:
             len(self.periods),
             ", ".join(str(y) for y in self.years),
             self.amount,
+            self.due,
+            max(self.days_past_due, 0),
+            self.not_due,
             self.collector,
             self.last_attempt,
         )
@@ -148,6 +158,13 @@ def _out_path(_ctx: click.Context, _param: click.Parameter, value: Path | None) 
     "finance); asking without it is refused, exit 1. Default: masked (138****5678).",
 )
 @click.option(
+    "--include-not-due",
+    is_flag=True,
+    help="Also list what is billed but not yet due (its part of each line in its own column). "
+    "Default: only what is past its due date (a bill's fee-item due date; a charge without a "
+    "bill is due the day it was made).",
+)
+@click.option(
     "--role",
     type=click.Choice(ROLES),
     default=None,
@@ -163,12 +180,14 @@ def arrears(
     out: Path | None,
     show_table: bool | None,
     show_phones: bool,
+    include_not_due: bool,
     role: str | None,
 ) -> None:
-    """The arrears roster (欠费清单): every unit's unpaid fee items, as of now.
+    """The arrears roster (欠费清单): every unit's fee items past due, as of now.
 
-    One line per unit and fee item: owner, phone, the unpaid periods, the amount, the
-    collector and the last collection attempt.
+    One line per unit and fee item: owner, phone, the periods past due, the amount, the
+    earliest due date and the days past it, the collector and the last collection attempt
+    (the latest by when it happened). --include-not-due adds what is billed but not yet due.
     """
     actor = _actor_for(role, estate_id)
     with _opened(db) as app:
@@ -195,6 +214,7 @@ def arrears(
                 collector_staff_id=collector_id,
                 sort_by=sort_by,
                 show_phones=show_phones,
+                include_not_due=include_not_due,
             )
         items = {i.code: i.name for i in app.billing.fee_items(actor, estate.id)}
     names = {int(s.id): s.name for s in staff}
@@ -202,10 +222,13 @@ def arrears(
     if out is not None:
         _write_roster(out, rows)
     if show_table or (show_table is None and out is None):
-        _print_roster(estate, rows)
+        _print_roster(estate, rows, include_not_due)
     total = sum((r.amount for r in rows), Decimal(0))
     units = len({line.unit_id for line in lines})
     summary = f"{len(rows)} lines, {units} units, total {_yuan(total)} 元"
+    if include_not_due:
+        not_due = sum((r.not_due for r in rows), Decimal(0))
+        summary += f" (not yet due {_yuan(not_due)} 元)"
     _out().print(Text(f"Arrears of {estate.name} (estate {estate.id}): {summary}"), soft_wrap=True)
     if out is not None:
         _out().print(Text(f"Written to {out}"), soft_wrap=True)
@@ -226,18 +249,41 @@ def _roster_row(
         periods=line.periods,
         years=line.years,
         amount=line.amount,
+        due="" if line.due_date is None else line.due_date.isoformat(),
+        days_past_due=line.days_past_due,
+        not_due=line.not_due,
         collector=collector,
-        last_attempt=line.last_attempt,
+        last_attempt=_attempt_text(line.last_attempt),
     )
 
 
-def _print_roster(estate: Estate, rows: Sequence[_RosterRow]) -> None:
+def _attempt_text(last: str) -> str:
+    """``2026-11-07 visit nobody_home`` as the roster shows it, in both languages as its
+    headers are: ``2026-11-07 上门·无人在家 (visit, nobody home)``. Text of another shape
+    stays as it is."""
+    parts = last.split(" ")
+    if len(parts) != 3:
+        return last
+    day, method, outcome = parts
+    return (
+        f"{day} {attempt_label(method, outcome, 'zh-CN')} ({attempt_label(method, outcome, 'en')})"
+    )
+
+
+def _print_roster(estate: Estate, rows: Sequence[_RosterRow], include_not_due: bool) -> None:
+    """The roster as a table: the due date is left to the files; the not-yet-due column
+    only when it was asked for."""
     table = Table(title=f"欠费清单 Arrears · {estate.name}", box=box.SIMPLE_HEAD)
-    for header in ROSTER_HEADERS:
-        numeric = header.startswith(("月数", "欠费金额"))
+    shown = [
+        h
+        for h in ROSTER_HEADERS
+        if h != "到期日 Due" and (include_not_due or not h.startswith("其中未到期"))
+    ]
+    for header in shown:
+        numeric = header.startswith(("月数", "欠费金额", "逾期天数", "其中未到期"))
         table.add_column(header, justify="right" if numeric else "left")
     for r in rows:
-        table.add_row(
+        cells: list[Text | str] = [
             Text(r.building),
             Text(r.unit),
             Text(r.owner),
@@ -247,9 +293,12 @@ def _print_roster(estate: Estate, rows: Sequence[_RosterRow]) -> None:
             str(len(r.periods)),
             Text(", ".join(str(y) for y in r.years)),
             _yuan(r.amount),
+            str(max(r.days_past_due, 0)),
+            *([_yuan(r.not_due)] if include_not_due else []),
             Text(r.collector),
             Text(r.last_attempt),
-        )
+        ]
+        table.add_row(*cells)
     _out().print(table)
 
 
@@ -306,7 +355,7 @@ def _write_roster_xlsx(path: Path, rows: Sequence[_RosterRow], step: Callable[[]
         )
         sheet.freeze_panes(1, 0)
         sheet.autofilter(0, 0, max(last, 1), len(ROSTER_HEADERS) - 1)
-        for j, width in enumerate((10, 8, 10, 14, 14, 24, 8, 12, 16, 10, 26)):
+        for j, width in enumerate((10, 8, 10, 14, 14, 24, 8, 12, 16, 12, 10, 14, 10, 26)):
             sheet.set_column(j, j, width)
     finally:
         try:

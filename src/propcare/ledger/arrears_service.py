@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
 from propcare.access import Actor, Resource
@@ -13,18 +13,21 @@ from propcare.clock import require_instant
 from propcare.errors import ValidationError
 from propcare.ledger.arrears import (
     DEFAULT_BUCKETS,
+    NOT_DUE,
     AgingBucket,
     ArrearsLine,
     CollectionRate,
     bucket_of,
     check_buckets,
-    period_start,
+    collection_cutoff,
+    credit_sources,
 )
 from propcare.ledger.billing import parse_period
 from propcare.ledger.collection import collector_on
 from propcare.money import ZERO, from_fen
 from propcare.registry.contact import mask_phone
-from propcare.registry.model import EstateId
+from propcare.registry.model import EstateId, RevealPurpose
+from propcare.registry.service import audit_reveal
 from propcare.service import Service
 from propcare.storage.ports import UnitOfWork
 from propcare.validators import flag, optional_record_id
@@ -33,6 +36,7 @@ __all__ = ["ArrearsService"]
 
 _SORTS = ("amount", "unit", "oldest")
 _GROUPS = (None, "building", "collector")
+LATE_FEE = "late_fee"  # the ledger's own fee item of late fees: out of the collection rate
 
 
 class ArrearsService(Service):
@@ -46,29 +50,46 @@ class ArrearsService(Service):
         collector_staff_id: int | None = None,
         sort_by: str = "amount",
         show_phones: bool = False,
+        include_not_due: bool = False,
     ) -> list[ArrearsLine]:
-        """Every unit's unpaid fee items: owner, phone (masked unless ``show_phones`` and the
-        role allows ``owner.reveal_contact``), periods and years, amount, the last dunning
-        attempt; filtered by building or collector, sorted by amount, unit or oldest."""
+        """Every unit's fee items past due at ``as_of`` (default now): owner, phone
+        (masked unless ``show_phones`` and the role allows ``owner.reveal_contact``),
+        periods and years, amount, the earliest due date and the days past it, the
+        latest dunning attempt by when it happened; filtered by building or collector,
+        sorted by amount, unit or oldest. ``include_not_due`` adds what is billed but not
+        yet due (its part of each line in ``not_due``)."""
         actor = self._actor(actor)
         if sort_by not in _SORTS:
             raise ValidationError("sort_by", sort_by, f"must be one of: {', '.join(_SORTS)}")
         optional_record_id("building_id", building_id)
         optional_record_id("collector_staff_id", collector_staff_id)
         flag("show_phones", show_phones)
+        flag("include_not_due", include_not_due)
         when = self._at(as_of, "as_of")
-        with self._app.unit_of_work(readonly=True) as uow:
+        # Full phone numbers are shown only with a row of the reveal audit, written in the
+        # transaction that reads them.
+        with self._app.unit_of_work(readonly=not show_phones) as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.read")
             if show_phones:
                 self._authorize(actor, "owner.reveal_contact", Resource("owner", estate.id))
+                audit_reveal(
+                    uow, self._publish, actor, self._app.clock.now(), estate.id, None,
+                    RevealPurpose.ROSTER,
+                )  # fmt: skip
             zone = self._app.zone(estate.timezone)
             day = when.astimezone(zone).date()
-            rows = uow.arrears.roster_rows(estate.id, when, day)
+            rows = uow.arrears.roster_rows(
+                estate.id, when, day, _day_start(day, zone), include_not_due=include_not_due
+            )
             assignments = uow.collection.assignments(estate.id)
-            last = uow.collection.last_attempts(estate.id)
+            last = uow.collection.last_attempts(estate.id, when)
+            if show_phones:
+                uow.commit()
         shown: dict[str, str] = {}  # phones JSON -> as shown; a unit has several lines
         out: list[ArrearsLine] = []
-        for unit_id, b_id, b_name, number, owner, phones, item, joined, fen in rows:
+        for row in rows:
+            unit_id, b_id, b_name, number, owner, phones, item, joined, fen = row[:9]
+            bill_due, first_charged, not_due = row[9:]
             if building_id is not None and b_id != building_id:
                 continue
             collector = collector_on(assignments, unit_id, b_id, day)
@@ -79,6 +100,7 @@ class ArrearsService(Service):
             phone = shown.get(phones)
             if phone is None:
                 phone = shown[phones] = _shown(phones, show_phones)
+            due = _earliest_due(bill_due, first_charged, zone)
             out.append(
                 ArrearsLine(
                     unit_id=unit_id,
@@ -94,6 +116,9 @@ class ArrearsService(Service):
                     last_attempt=""
                     if attempt is None
                     else f"{attempt.at.astimezone(zone).date()} {attempt.method} {attempt.outcome}",
+                    due_date=due,
+                    days_past_due=(day - due).days,
+                    not_due=from_fen(not_due),
                 )
             )
         keys = {
@@ -110,19 +135,31 @@ class ArrearsService(Service):
         *,
         as_of: datetime | None = None,
         buckets: Sequence[AgingBucket] = DEFAULT_BUCKETS,
+        include_not_due: bool = False,
     ) -> list[tuple[str, Decimal]]:
-        """Outstanding receivables by age of their period; the buckets sum to the total."""
+        """What is past due at ``as_of`` (default now) by the days past its due date;
+        the buckets sum to the roster's total. ``include_not_due`` puts what is billed
+        but not yet due first, labelled ``"not_due"``."""
         check_buckets(buckets)
+        flag("include_not_due", include_not_due)
         actor = self._actor(actor)
         when = self._at(as_of, "as_of")
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.read")
-            day = when.astimezone(self._app.zone(estate.timezone)).date()
-            lines = uow.arrears.outstanding(estate.id, when)
+            zone = self._app.zone(estate.timezone)
+            owed = uow.arrears.owed_by_due_date(estate.id, when)
+        day = when.astimezone(zone).date()
         totals = {b.label: 0 for b in buckets}
-        for _unit, _item, period, fen in lines:
-            totals[bucket_of((day - period_start(period)).days, buckets).label] += fen
-        return [(b.label, from_fen(totals[b.label])) for b in buckets]
+        not_due = 0
+        for bill_due, first_charged, fen in owed:
+            due = _earliest_due(bill_due, first_charged, zone)
+            days = (day - due).days
+            if days <= 0:
+                not_due += fen
+            else:
+                totals[bucket_of(days, buckets).label] += fen
+        shown = [(b.label, from_fen(totals[b.label])) for b in buckets]
+        return [(NOT_DUE, from_fen(not_due)), *shown] if include_not_due else shown
 
     def collection_rate(
         self,
@@ -134,30 +171,46 @@ class ArrearsService(Service):
         group_by: str | None = None,
         as_of: datetime | None = None,
     ) -> list[CollectionRate]:
-        """收缴率 of the bills of ``first_period``..``last_period``: collected for them over
-        billed for them, as of ``as_of``; for the estate, or per building or collector."""
+        """收缴率 of the bills of ``first_period``..``last_period``: the cash collected for
+        them over what was billed for them, with the credits that settled them without
+        cash (compensation, other credits) beside it; for the estate, or per building or
+        collector. As of ``as_of``, by default the last instant of ``last_period`` in the
+        estate's time zone (or now while it runs): every caller that leaves it out, the
+        monthly report, the demo and the appraisal among them, gets the same figures.
+        Each value states its cut-off (``as_of``)."""
         if group_by not in _GROUPS:
             raise ValidationError("group_by", group_by, "must be None, building or collector")
         last = first_period if last_period is None else last_period
         for field, value in (("first_period", first_period), ("last_period", last)):
             parse_period(value, field)
         actor = self._actor(actor)
-        when = self._at(as_of, "as_of")
+        cutoff = None if as_of is None else require_instant("as_of", as_of)
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.read")
+            zone = self._app.zone(estate.timezone)
+            when = cutoff or collection_cutoff(last, zone, self._app.clock.now())
             rows = uow.arrears.billed_and_collected(estate.id, first_period, last, when)
-            key = self._grouper(uow, estate.id, group_by, when.astimezone(
-                self._app.zone(estate.timezone)).date())  # fmt: skip
-        billed: dict[str | int | None, int] = defaultdict(int)
-        collected: dict[str | int | None, int] = defaultdict(int)
-        for unit_id, b, c in rows:
-            group = key(unit_id)
-            billed[group] += b
-            collected[group] += c
-        groups = sorted(billed, key=lambda g: (g is None, str(g)))
-        return [CollectionRate(g, from_fen(billed[g]), from_fen(collected[g])) for g in groups] or [
-            CollectionRate(None, ZERO, ZERO)
-        ]
+            moves = uow.arrears.credit_moves(estate.id, when)
+            key = self._grouper(uow, estate.id, group_by, when.astimezone(zone).date())
+        # Owner credit applied counts as cash unless it came from a compensation or
+        # another credit (or a correction gave back what such a credit had settled).
+        moved: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for unit_id, unit_moves in moves.items():
+            for _at, item, period, source, fen in credit_sources(unit_moves):
+                if item != LATE_FEE and first_period <= period <= last:
+                    moved[unit_id][source] += fen
+        sums: dict[str | int | None, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for unit_id, billed, cash, compensation, other in rows:
+            to_compensation = moved[unit_id]["compensation"]
+            to_other = moved[unit_id]["other_credits"]
+            total = sums[key(unit_id)]
+            total[0] += billed
+            total[1] += cash - to_compensation - to_other
+            total[2] += compensation + to_compensation
+            total[3] += other + to_other
+        groups = sorted(sums, key=lambda g: (g is None, str(g)))
+        rates = [_rate(g, sums[g], when) for g in groups]
+        return rates or [CollectionRate(None, ZERO, ZERO, ZERO, ZERO, as_of=when)]
 
     def recovery(
         self,
@@ -168,7 +221,8 @@ class ArrearsService(Service):
         *,
         group_by: str | None = None,
     ) -> list[tuple[str | int | None, Decimal]]:
-        """历史欠费清缴: collected in [start, end) for bills of years before ``start``'s year."""
+        """历史欠费清缴: cash collected in [start, end) for bills of years before
+        ``start``'s year (credits such as compensation are not recovered cash)."""
         if group_by not in _GROUPS:
             raise ValidationError("group_by", group_by, "must be None, building or collector")
         start, end = require_instant("start", start), require_instant("end", end)
@@ -178,11 +232,18 @@ class ArrearsService(Service):
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.read")
             local = start.astimezone(self._app.zone(estate.timezone))
-            rows = uow.arrears.recovered_before(estate.id, f"{local.year}-01", start, end)
+            before = f"{local.year}-01"
+            rows = uow.arrears.recovered_before(estate.id, before, start, end)
+            moves = uow.arrears.credit_moves(estate.id, end - timedelta(microseconds=1))
             key = self._grouper(uow, estate.id, group_by, local.date())
         sums: dict[str | int | None, int] = defaultdict(int)
         for unit_id, fen in rows:
             sums[key(unit_id)] += fen
+        # Owner credit from a compensation or another credit is not cash recovered.
+        for unit_id, unit_moves in moves.items():
+            for at, item, period, _source, fen in credit_sources(unit_moves):
+                if item != LATE_FEE and period < before and start <= at < end:
+                    sums[key(unit_id)] -= fen
         return [(g, from_fen(sums[g])) for g in sorted(sums, key=lambda g: (g is None, str(g)))]
 
     def _grouper(
@@ -229,3 +290,22 @@ def _shown(phones_json: str, full: bool) -> str:
         return ""
     # Stored numbers were normalised when the owner was saved: mask them as they are.
     return str(phones[0]) if full else mask_phone(str(phones[0]))
+
+
+def _day_start(day: date, zone: tzinfo) -> datetime:
+    """The first instant of ``day`` in the estate's time zone."""
+    return datetime.combine(day, time(), zone)
+
+
+def _earliest_due(bill_due: date | None, first_charged: datetime | None, zone: tzinfo) -> date:
+    """The earlier of a bill's due date and the local day a line without a bill was first
+    charged (it is due that day); at least one is given."""
+    charged = None if first_charged is None else first_charged.astimezone(zone).date()
+    found = [d for d in (bill_due, charged) if d is not None]
+    assert found, "a receivable line is either billed or charged"
+    return min(found)
+
+
+def _rate(group: str | int | None, fen: list[int], as_of: datetime) -> CollectionRate:
+    billed, cash, compensation, other = (from_fen(f) for f in fen)
+    return CollectionRate(group, billed, cash, compensation, other, as_of=as_of)

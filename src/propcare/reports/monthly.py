@@ -8,13 +8,19 @@ services gives for the same month, so the report and the APIs never disagree:
   (处理及时率 per SLA target) and ``service_quality`` (返修率, 回访率, 满意率,
   投诉处理率): ``app.ticket_stats.metrics`` for the tickets opened in the month
   ``[start, end)`` in the estate's time zone, as of now (``as_of`` only decides which
-  unmet deadlines have passed; what was done is counted as it stands now);
-- ``daily_intake``: the same metrics for each day of the month (one SQL pass a day);
+  unmet deadlines have passed; what was done is counted as it stands now). As the front
+  desks' own 月统计 count them, these are the intake (``source="intake"``: calls, visits,
+  online and letter box, 接待来电来访); patrol findings and the tickets of maintenance and
+  patrol plans (``source="patrol"``) are counted apart: a second row of the summary and
+  three more columns of the timeliness table, each with its own rates;
+- ``daily_intake``: the intake's metrics for each day of the month (one SQL pass a day);
 - ``collection_summary`` and ``collection_by_building``: ``app.arrears.collection_rate``
-  of the month's bills (收缴率, as of the last instant of the month, or now while the month is
-  still running) and ``app.arrears.recovery`` (历史欠费清缴: bills of earlier years
-  collected in the month), for the estate and per building;
-- ``arrears_aging``: ``app.arrears.aging`` as of the last instant of the month (or now);
+  of the month's bills with its own default cut-off (the last instant of the month, or now
+  while the month is still running; the note states it): 收缴率 is cash over billed, the
+  credits (compensation, other) beside it; and ``app.arrears.recovery`` (历史欠费清缴: cash
+  for bills of earlier years collected in the month), for the estate and per building;
+- ``arrears_aging``: ``app.arrears.aging`` at the same cut-off, by days past due, with
+  what is billed but not yet due as its first row (not in the summary's arrears);
 - ``notices_sent``: notifications per template and channel whose delivery was due in the
   month, read from the outbox (there is no service API for it: a read-only unit of
   work's ``outbox.messages(topic)`` per known template, and ``outbox.deliveries``);
@@ -61,12 +67,20 @@ import attrs
 from propcare.access import Actor
 from propcare.commission.settle import Statement
 from propcare.errors import CalendarDataMissing, ValidationError
+from propcare.ledger.arrears import NOT_DUE, collection_cutoff
 from propcare.ledger.billing import parse_period
 from propcare.money import ZERO, from_fen
 from propcare.registry.model import EstateId
 from propcare.reports.model import Chart, ChartKind, Column, Report, Section, Value, rows
 from propcare.tickets.record import HolidayGaps
-from propcare.tickets.stats import CATEGORIES, CHANNELS, TARGETS, Rate, TicketMetrics
+from propcare.tickets.stats import (
+    CATEGORIES,
+    INTAKE_CHANNELS,
+    TARGETS,
+    Rate,
+    Source,
+    TicketMetrics,
+)
 
 if TYPE_CHECKING:
     from propcare.app import Propcare
@@ -75,6 +89,7 @@ __all__ = [
     "LABELS",
     "LANGS",
     "SECTION_KEYS",
+    "attempt_label",
     "build_monthly",
     "write_monthly",
 ]
@@ -115,6 +130,7 @@ _ZH: dict[str, str] = {
     "appraisal": "绩效考核排名",
     # column headers
     "col.period": "月份",
+    "col.source": "工单来源",
     "col.opened": "受理",
     "col.closed": "已关闭",
     "col.cancelled": "已取消",
@@ -131,6 +147,10 @@ _ZH: dict[str, str] = {
     "col.counted": "考核数",
     "col.timely": "及时率",
     "col.timely_provisional": "及时率（暂定）",
+    "col.patrol_met": "巡查与计划按时完成",
+    "col.patrol_counted": "巡查与计划考核数",
+    "col.patrol_timely": "巡查与计划及时率",
+    "col.patrol_timely_provisional": "巡查与计划及时率（暂定）",
     "col.provisional": "临时截止时间工单",
     "col.held": "截止时间暂缺工单",
     "col.holiday_gaps": "待补节假日数据",
@@ -140,6 +160,9 @@ _ZH: dict[str, str] = {
     "col.rate": "比率",
     "col.billed": "本期应收",
     "col.collected": "本期实收",
+    "col.compensation": "补偿金折抵",
+    "col.other_credits": "其他折抵",
+    "col.credits": "折抵",
     "col.collection_rate": "收缴率",
     "col.recovered": "历史欠费清缴",
     "col.outstanding": "欠费余额",
@@ -177,7 +200,10 @@ _ZH: dict[str, str] = {
     "chart.commission": "收费员提成合计",
     "chart.appraisal": "考核总分",
     # notes
-    "note.tickets": "统计{start}至{end}受理的工单；及时率等截至{as_of}。",
+    "note.tickets": (
+        "统计{start}至{end}受理的工单（来电、来访、线上、意见箱；巡查发现与计划工单另计）；"
+        "及时率等截至{as_of}。"
+    ),
     "note.provisional": "{n} 张工单的及时率按临时截止时间计算",
     "note.provisional_one": "1 张工单的及时率按临时截止时间计算",
     "note.held": "{n} 张工单有截止时间暂缺，计算前不计入及时率",
@@ -185,8 +211,13 @@ _ZH: dict[str, str] = {
     "note.holiday_gaps": "{counts}（{gaps}）。",
     "note.count_sep": "；",
     "note.then": "{note}{then}",
-    "note.collection": "本期账单收缴截至{as_of}；历史欠费清缴为本月收回的{year}年以前账单欠费。",
-    "note.aging": "截至{as_of}的欠费余额，按账期起始日计算账龄。",
+    "note.collection": (
+        "收缴率＝本期实收（现金）÷本期应收，截至{as_of}；补偿金等折抵另列，不计入收缴率；"
+        "历史欠费清缴为本月以现金收回的{year}年以前账单欠费。"
+    ),
+    "note.aging": (
+        "截至{as_of}已过缴费期限的欠费，按逾期天数计算账龄；未到期为已出账、未到缴费期限的金额。"
+    ),
     "note.notices": "按通知应发送时间统计（含免打扰顺延），数据取自发件箱。",
     "note.commission_unsettled": "{period}的提成尚未结算。",
     "note.commission": "已结算；调整为方案更正后补结的差额。",
@@ -208,6 +239,17 @@ _ZH: dict[str, str] = {
     "channel.online": "线上",
     "channel.patrol": "巡查",
     "channel.letter_box": "意见箱",
+    "source.intake": "来电来访等受理",
+    "source.patrol": "巡查与计划工单",
+    "method.notice": "张贴通知",
+    "method.phone": "电话",
+    "method.sms": "短信",
+    "method.visit": "上门",
+    "outcome.paid": "已缴费",
+    "outcome.promised": "承诺缴费",
+    "outcome.refused": "拒缴",
+    "outcome.nobody_home": "无人在家",
+    "outcome.sent": "已发送",
     "target.response": "响应及时率",
     "target.arrival": "到场及时率",
     "target.resolution": "处理及时率",
@@ -223,6 +265,7 @@ _ZH: dict[str, str] = {
     "aging.1-2y": "1-2年",
     "aging.2-3y": "2-3年",
     "aging.>3y": "3年以上",
+    "aging.not_due": "未到期",
     "template.notice": "通知公告",
     "template.ticket_assigned": "派单通知",
     "template.sla_alert": "时限提醒",
@@ -263,6 +306,7 @@ _EN: dict[str, str] = {
     "commission": "Collector commission",
     "appraisal": "Appraisal ranking",
     "col.period": "Month",
+    "col.source": "Source",
     "col.opened": "Opened",
     "col.closed": "Closed",
     "col.cancelled": "Cancelled",
@@ -279,6 +323,10 @@ _EN: dict[str, str] = {
     "col.counted": "Counted",
     "col.timely": "Timely rate",
     "col.timely_provisional": "Timely rate (provisional)",
+    "col.patrol_met": "Patrol and planned: on time",
+    "col.patrol_counted": "Patrol and planned: counted",
+    "col.patrol_timely": "Patrol and planned: timely rate",
+    "col.patrol_timely_provisional": "Patrol and planned: timely rate (provisional)",
     "col.provisional": "On provisional deadlines",
     "col.held": "Deadline held open",
     "col.holiday_gaps": "Awaiting holiday data",
@@ -288,6 +336,9 @@ _EN: dict[str, str] = {
     "col.rate": "Rate",
     "col.billed": "Billed",
     "col.collected": "Collected",
+    "col.compensation": "Compensation credits",
+    "col.other_credits": "Other credits",
+    "col.credits": "Credits",
     "col.collection_rate": "Collection rate",
     "col.recovered": "Earlier arrears recovered",
     "col.outstanding": "Arrears outstanding",
@@ -323,7 +374,10 @@ _EN: dict[str, str] = {
     "chart.notices_sent": "Notices by type",
     "chart.commission": "Commission per collector",
     "chart.appraisal": "Appraisal scores",
-    "note.tickets": "Tickets opened {start} to {end}; deadlines judged as of {as_of}.",
+    "note.tickets": (
+        "Tickets opened {start} to {end} (calls, visits, online, letter box; patrol findings "
+        "and planned work counted apart); deadlines judged as of {as_of}."
+    ),
     "note.provisional": "{n} tickets' timeliness rests on provisional deadlines",
     "note.provisional_one": "1 ticket's timeliness rests on provisional deadlines",
     "note.held": "{n} tickets have a deadline held open, not counted until computed",
@@ -332,10 +386,14 @@ _EN: dict[str, str] = {
     "note.count_sep": "; ",
     "note.then": "{note} {then}",
     "note.collection": (
-        "The month's bills as collected by {as_of}; earlier arrears: bills of years before "
-        "{year} paid in the month."
+        "Collection rate = cash collected for the month's bills / billed, as of {as_of}; "
+        "compensation and other credits are shown apart, not in the rate; earlier arrears: "
+        "cash paid in the month for bills of years before {year}."
     ),
-    "note.aging": "Arrears outstanding at {as_of}, aged from the first day of their period.",
+    "note.aging": (
+        "Arrears past their due date at {as_of}, aged by days past due; not yet due: billed, "
+        "not due yet."
+    ),
     "note.notices": (
         "Counted by when each notice was due to go out (quiet hours postpone it), from the outbox."
     ),
@@ -360,6 +418,17 @@ _EN: dict[str, str] = {
     "channel.online": "Online",
     "channel.patrol": "Patrol",
     "channel.letter_box": "Letter box",
+    "source.intake": "Intake (calls, visits, online, letter box)",
+    "source.patrol": "Patrol and planned work",
+    "method.notice": "posted notice",
+    "method.phone": "phone",
+    "method.sms": "SMS",
+    "method.visit": "visit",
+    "outcome.paid": "paid",
+    "outcome.promised": "promised to pay",
+    "outcome.refused": "refused",
+    "outcome.nobody_home": "nobody home",
+    "outcome.sent": "sent",
     "target.response": "Response",
     "target.arrival": "Arrival on site",
     "target.resolution": "Resolution",
@@ -375,6 +444,7 @@ _EN: dict[str, str] = {
     "aging.1-2y": "1-2 years",
     "aging.2-3y": "2-3 years",
     "aging.>3y": "Over 3 years",
+    "aging.not_due": "Not yet due",
     "template.notice": "Notice",
     "template.ticket_assigned": "Ticket assigned",
     "template.sla_alert": "SLA alert",
@@ -441,6 +511,14 @@ class _Labels:
         return tuple(self.col(*spec.split(":", 1)) for spec in specs)
 
 
+def attempt_label(method: str, outcome: str, lang: str = "zh-CN") -> str:
+    """A dunning attempt's method and outcome as people read them: ``上门·无人在家``,
+    ``visit, nobody home``. A code without a label reads as itself."""
+    t = _Labels(lang)
+    words = (t.value("method", method), t.value("outcome", outcome))
+    return "·".join(words) if lang == "zh-CN" else ", ".join(words)
+
+
 def _share(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
     if whole == 0:
         return None
@@ -481,8 +559,9 @@ def build_monthly(
     if now < start:
         raise ValidationError("period", period, "has not begun yet")
     # Money as it stood at the last instant of the month (the ledger's as_of includes it,
-    # so the next month's first postings stay out), or now while the month runs.
-    cutoff = min(end - timedelta(microseconds=1), now)
+    # so the next month's first postings stay out), or now while the month runs: the
+    # collection rate's own cut-off, so the report, the demo and the appraisal agree.
+    cutoff = collection_cutoff(period, zone, now)
     t = _Labels(lang)
     subtitle = t(
         "subtitle",
@@ -494,7 +573,7 @@ def build_monthly(
     ctx = _Context(app, actor, estate.id, period, first, nxt, start, end, now, cutoff, t)
     gaps = app.tickets.holiday_gaps(actor, estate.id, period=period)
     tickets = _ticket_sections(ctx, gaps)
-    aging = app.arrears.aging(actor, estate.id, as_of=cutoff)
+    aging = app.arrears.aging(actor, estate.id, as_of=cutoff, include_not_due=True)
     sections = (
         *tickets[:3],  # summary, by category, by channel
         _daily_intake(ctx),
@@ -529,18 +608,21 @@ class _Context:
 
 
 def _rate_row(label: str, rate: Rate) -> tuple[Value, ...]:
-    return (label, rate.numerator, rate.denominator, rate.value)
+    return (label, *_rate_values(rate))
 
 
-def _gaps_note(t: _Labels, m: TicketMetrics, gaps: HolidayGaps) -> str:
-    """How many of the month's tickets have their timeliness on provisional deadlines or
-    a deadline held open, and why ("" when none)."""
+def _rate_values(rate: Rate) -> tuple[Value, ...]:
+    return (rate.numerator, rate.denominator, rate.value)
+
+
+def _gaps_note(t: _Labels, ms: Sequence[TicketMetrics], gaps: HolidayGaps) -> str:
+    """How many of the month's tickets (of every source in ``ms``) have their timeliness on
+    provisional deadlines or a deadline held open, and why ("" when none)."""
     if not gaps.tickets:
         return ""
+    provisional, held = sum(m.provisional for m in ms), sum(m.held for m in ms)
     counts = [
-        t.counted(f"note.{k}", n)
-        for k, n in (("provisional", m.provisional), ("held", m.held))
-        if n
+        t.counted(f"note.{k}", n) for k, n in (("provisional", provisional), ("held", held)) if n
     ]
     return t(
         "note.holiday_gaps", counts=t("note.count_sep").join(counts), gaps=gaps.describe(t.lang)
@@ -549,14 +631,24 @@ def _gaps_note(t: _Labels, m: TicketMetrics, gaps: HolidayGaps) -> str:
 
 def _ticket_sections(ctx: _Context, gaps: HolidayGaps) -> tuple[Section, ...]:
     t = ctx.t
-    (m,) = ctx.app.ticket_stats.metrics(ctx.actor, ctx.estate_id, ctx.start, ctx.end, as_of=ctx.now)
+
+    def metrics(source: Source) -> TicketMetrics:
+        (found,) = ctx.app.ticket_stats.metrics(
+            ctx.actor, ctx.estate_id, ctx.start, ctx.end, as_of=ctx.now, source=source
+        )
+        return found
+
+    # The intake (what residents brought) is the month's statistics; patrol findings and
+    # planned work are the staff's own, counted apart with their own timeliness.
+    m, patrol = metrics(Source.INTAKE), metrics(Source.PATROL)
     last_day = ctx.nxt - timedelta(days=1)
     note = t("note.tickets", start=ctx.first, end=last_day, as_of=_stamp(ctx.now))
     # Timeliness resting on deadlines that wait for holiday data says so, in every format:
     # columns (CSV has no notes), a heading, and the notes.
     provisional = bool(gaps.tickets)
-    timely_note = t.then(note, _gaps_note(t, m, gaps))
+    timely_note = t.then(note, _gaps_note(t, (m, patrol), gaps))
     summary_cols = t.cols(
+        "source",
         "period",
         "opened:count",
         "closed:count",
@@ -565,23 +657,29 @@ def _ticket_sections(ctx: _Context, gaps: HolidayGaps) -> tuple[Section, ...]:
         "outside_dispatched:count",
         "outside_completed:count",
     )
-    summary_row: tuple[Value, ...] = (
-        ctx.period,
-        m.opened,
-        m.closed,
-        m.cancelled,
-        m.open_now,
-        m.outside_dispatched,
-        m.outside_completed,
-    )
+    summary_rows: list[tuple[Value, ...]] = []
+    for row in (m, patrol):
+        summary_row: tuple[Value, ...] = (
+            t.value("source", row.source.value),
+            ctx.period,
+            row.opened,
+            row.closed,
+            row.cancelled,
+            row.open_now,
+            row.outside_dispatched,
+            row.outside_completed,
+        )
+        if provisional:
+            waiting = gaps.describe(t.lang) if row.provisional or row.held else ""
+            summary_row += (row.provisional, row.held, waiting)
+        summary_rows.append(summary_row)
     if provisional:
         summary_cols += t.cols("provisional:count", "held:count", "holiday_gaps")
-        summary_row += (m.provisional, m.held, gaps.describe(t.lang))
     summary = Section(
         key="tickets_summary",
         title=t("tickets_summary"),
         columns=summary_cols,
-        rows=rows([summary_row]),
+        rows=rows(summary_rows),
         note=timely_note,
     )
 
@@ -602,7 +700,8 @@ def _ticket_sections(ctx: _Context, gaps: HolidayGaps) -> tuple[Section, ...]:
         )
 
     by_category = counted("category", CATEGORIES, m.by_category, ChartKind.PIE)
-    by_channel = counted("channel", CHANNELS, m.by_channel, ChartKind.BAR)
+    by_channel = counted("channel", INTAKE_CHANNELS, m.by_channel, ChartKind.BAR)
+    timely = "timely_provisional" if provisional else "timely"
     timeliness = Section(
         key="timeliness",
         title=t("timeliness"),
@@ -610,10 +709,21 @@ def _ticket_sections(ctx: _Context, gaps: HolidayGaps) -> tuple[Section, ...]:
             "target",
             "met:count",
             "counted:count",
-            "timely_provisional:rate" if provisional else "timely:rate",
+            f"{timely}:rate",
+            "patrol_met:count",
+            "patrol_counted:count",
+            f"patrol_{timely}:rate",
         ),
-        rows=rows([_rate_row(t.value("target", x), m.timely[x]) for x in TARGETS]),
-        chart=Chart(ChartKind.BAR, 0, (3,), t("chart.timeliness")),
+        rows=rows(
+            [
+                (
+                    *_rate_row(t.value("target", x), m.timely[x]),
+                    *_rate_values(patrol.timely[x]),
+                )
+                for x in TARGETS
+            ]
+        ),
+        chart=Chart(ChartKind.BAR, 0, (3, 6), t("chart.timeliness")),
         note=timely_note,
     )
     quality = Section(
@@ -638,7 +748,7 @@ def _ticket_sections(ctx: _Context, gaps: HolidayGaps) -> tuple[Section, ...]:
 
 
 def _daily_intake(ctx: _Context) -> Section:
-    """Tickets opened each day of the month (the days still to come left out)."""
+    """Intake tickets opened each day of the month (the days still to come left out)."""
     t, zone = ctx.t, ctx.start.tzinfo
     out: list[tuple[Value, ...]] = []
     day = ctx.first
@@ -648,7 +758,7 @@ def _daily_intake(ctx: _Context) -> Section:
             break
         day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), zone)
         (m,) = ctx.app.ticket_stats.metrics(
-            ctx.actor, ctx.estate_id, day_start, day_end, as_of=ctx.now
+            ctx.actor, ctx.estate_id, day_start, day_end, as_of=ctx.now, source=Source.INTAKE
         )
         out.append((day.isoformat(), m.opened))
         day += timedelta(days=1)
@@ -667,12 +777,14 @@ def _daily_intake(ctx: _Context) -> Section:
 def _collection_sections(
     ctx: _Context, aging: list[tuple[str, Decimal]]
 ) -> tuple[Section, Section]:
+    """收缴率 (cash over billed) with the credits beside it, as of the rate's own cut-off
+    (which the note states), and 历史欠费清缴."""
     t, app = ctx.t, ctx.app
-    note = t("note.collection", as_of=_stamp(ctx.cutoff), year=ctx.first.year)
-    (whole,) = app.arrears.collection_rate(ctx.actor, ctx.estate_id, ctx.period, as_of=ctx.cutoff)
+    (whole,) = app.arrears.collection_rate(ctx.actor, ctx.estate_id, ctx.period)
+    note = t("note.collection", as_of=_stamp(whole.as_of), year=ctx.first.year)
     recovered = app.arrears.recovery(ctx.actor, ctx.estate_id, ctx.start, ctx.end)
     recovered_total = sum((amount for _g, amount in recovered), ZERO)
-    outstanding = sum((amount for _label, amount in aging), ZERO)
+    outstanding = sum((amount for label, amount in aging if label != NOT_DUE), ZERO)
     summary = Section(
         key="collection_summary",
         title=t("collection_summary"),
@@ -680,19 +792,32 @@ def _collection_sections(
             "period",
             "billed:money",
             "collected:money",
+            "compensation:money",
+            "other_credits:money",
             "collection_rate:rate",
             "recovered:money",
             "outstanding:money",
         ),
         rows=rows(
-            [(ctx.period, whole.billed, whole.collected, whole.rate, recovered_total, outstanding)]
+            [
+                (
+                    ctx.period,
+                    whole.billed,
+                    whole.cash,
+                    whole.compensation,
+                    whole.other_credits,
+                    whole.rate,
+                    recovered_total,
+                    outstanding,
+                )
+            ]
         ),
         note=note,
     )
     rates = {
         r.group: r
         for r in app.arrears.collection_rate(
-            ctx.actor, ctx.estate_id, ctx.period, group_by="building", as_of=ctx.cutoff
+            ctx.actor, ctx.estate_id, ctx.period, group_by="building"
         )
         if r.group is not None
     }
@@ -708,7 +833,8 @@ def _collection_sections(
             (
                 name,
                 ZERO if rate is None else rate.billed,
-                ZERO if rate is None else rate.collected,
+                ZERO if rate is None else rate.cash,
+                ZERO if rate is None else rate.credits,
                 None if rate is None else rate.rate,
                 back.get(name, ZERO),
             )
@@ -717,10 +843,15 @@ def _collection_sections(
         key="collection_by_building",
         title=t("collection_by_building"),
         columns=t.cols(
-            "building", "billed:money", "collected:money", "collection_rate:rate", "recovered:money"
+            "building",
+            "billed:money",
+            "collected:money",
+            "credits:money",
+            "collection_rate:rate",
+            "recovered:money",
         ),
         rows=rows(out),
-        chart=Chart(ChartKind.BAR, 0, (2, 4), t("chart.collection_by_building")),
+        chart=Chart(ChartKind.BAR, 0, (2, 5), t("chart.collection_by_building")),
         note=note,
     )
     return summary, by_building

@@ -118,11 +118,20 @@ class CollectionRepo:
         rows = self._uow.execute(f"{_ATTEMPTS} WHERE unit_id = ? ORDER BY at, id", (unit_id,))
         return [_attempt(r) for r in rows]
 
-    def last_attempts(self, estate_id: int) -> dict[int, DunningAttempt]:
-        """The latest attempt per unit of the estate (for the arrears roster)."""
+    def last_attempts(
+        self, estate_id: int, as_of: datetime | None = None
+    ) -> dict[int, DunningAttempt]:
+        """The latest attempt per unit of the estate (for the arrears roster): the one
+        that happened last, by ``at``, not the one entered last (an attempt copied in
+        from a paper log is entered after later ones); on a tie, the later entered. Only
+        attempts at or before ``as_of`` when it is given. One query for the estate."""
+        cut = "" if as_of is None else "AND at <= ? "
+        params: tuple[object, ...] = (estate_id,) if as_of is None else (estate_id, ts(as_of))
         rows = self._uow.execute(
-            f"{_ATTEMPTS} WHERE id IN (SELECT MAX(id) FROM dunning_attempts WHERE estate_id = ? "
-            "GROUP BY unit_id)",
-            (estate_id,),
+            "SELECT id, estate_id, campaign_id, unit_id, collector_staff_id, method, outcome, "
+            "at, promised_date, note, actor FROM (SELECT d.*, ROW_NUMBER() OVER ("
+            "PARTITION BY unit_id ORDER BY at DESC, id DESC) AS latest "
+            f"FROM dunning_attempts d WHERE estate_id = ? {cut}) a WHERE latest = 1",
+            params,
         )
         return {r["unit_id"]: _attempt(r) for r in rows}

@@ -1,2 +1,6 @@
 -- Bills' due dates, for the roster and aging by days past due: issue 16.
--- Reserved; filled in by that work.
+-- No change to the schema: every bill has carried its due date since 0007 (bills.due_date,
+-- NOT NULL, computed from its fee item's terms when the bill was run), so the bills stored
+-- before this version already have one by the same rule. A receivable line without a bill
+-- (a one-off charge, a paid service, a late fee) is due the day it was first charged, which
+-- its postings say. The rules: propcare.ledger.arrears; docs/explanation/collection-figures.md.
