@@ -4,24 +4,27 @@
   transaction) vs one raw ``executemany`` of the same rows into the same schema.
 - one by one: ``app.estates.add_unit`` per unit (a transaction each) vs raw
   sqlite3 inserting the same rows one transaction each.
+
+Each round makes a fresh file for each side (untimed) and times the side; the side that
+goes first alternates from round to round, and the printed ratio is the median of the
+rounds' ratios (raw time / propcare time) with their spread.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+
+from rounds import alternate
 
 from propcare import Actor, Propcare, UnitSpec
 from propcare.storage.sqlite import connect, migrate
 
 BULK = 20_000
 SINGLE = 2_000
-ROUNDS = 3
+ROUNDS = 5
 
 
 def _specs(n: int) -> list[UnitSpec]:
@@ -53,69 +56,83 @@ INSERT = (
 )
 
 
-def _time(fn: Callable[[], None]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+class Sides:
+    """A fresh database for each side of each round, made and closed untimed."""
 
+    def __init__(self, tmp: Path, kind: str, n: int) -> None:
+        self.tmp, self.kind, self.n = tmp, kind, n
+        self.specs = _specs(n)
+        self.rows = _rows(n)
+        self.app: Propcare | None = None
+        self.building = 0
+        self.conn: sqlite3.Connection | None = None
 
-def bench_bulk(tmp: Path, r: int) -> tuple[float, float]:
-    app, building = _fresh(tmp, f"bulk-{r}.db")
-    specs = _specs(BULK)
-    ours = _time(lambda: app.estates.add_units(Actor.system(), building, specs))
-    app.close()
-    conn = _raw(tmp, f"bulk-raw-{r}.db")
-    rows = _rows(BULK)
+    def setup(self, r: int, side: int) -> None:
+        if side == 0:
+            self.app, self.building = _fresh(self.tmp, f"{self.kind}-{r}.db")
+        else:
+            self.conn = _raw(self.tmp, f"{self.kind}-raw-{r}.db")
 
-    def raw() -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(INSERT, rows)
-        conn.execute("COMMIT")
+    def teardown(self, _r: int, _side: int) -> None:
+        if self.app is not None:
+            self.app.close()
+            self.app = None
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
-    base = _time(raw)
-    conn.close()
-    return ours, base
+    def ours_bulk(self) -> None:
+        assert self.app is not None
+        self.app.estates.add_units(Actor.system(), self.building, self.specs)
 
+    def raw_bulk(self) -> None:
+        assert self.conn is not None
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.executemany(INSERT, self.rows)
+        self.conn.execute("COMMIT")
 
-def bench_single(tmp: Path, r: int) -> tuple[float, float]:
-    app, building = _fresh(tmp, f"one-{r}.db")
-    admin = Actor.system()
-    specs = _specs(SINGLE)
+    def ours_single(self) -> None:
+        assert self.app is not None
+        admin = Actor.system()
+        for s in self.specs:
+            self.app.estates.add_unit(admin, self.building, s.number, s.floor_area)
 
-    def ours_fn() -> None:
-        for s in specs:
-            app.estates.add_unit(admin, building, s.number, s.floor_area)
-
-    ours = _time(ours_fn)
-    app.close()
-    conn = _raw(tmp, f"one-raw-{r}.db")
-    rows = _rows(SINGLE)
-
-    def raw() -> None:
-        for row in rows:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(INSERT, row)
-            conn.execute("COMMIT")
-
-    base = _time(raw)
-    conn.close()
-    return ours, base
+    def raw_single(self) -> None:
+        assert self.conn is not None
+        for row in self.rows:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(INSERT, row)
+            self.conn.execute("COMMIT")
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        for label, fn, n in (
-            (f"bulk add_units, {BULK:,} units", bench_bulk, BULK),
-            (f"add_unit one transaction each, {SINGLE:,} units", bench_single, SINGLE),
+        for label, kind, n in (
+            (f"bulk add_units, {BULK:,} units", "bulk", BULK),
+            (f"add_unit one transaction each, {SINGLE:,} units", "one", SINGLE),
         ):
-            runs = [fn(tmp, r) for r in range(ROUNDS)]
-            ours = statistics.median(o for o, _ in runs)
-            base = statistics.median(b for _, b in runs)
-            print(
-                f"{label}: propcare {n / ours:,.0f}/s, raw sqlite3 {n / base:,.0f}/s, "
-                f"ratio {base / ours:.0%} of raw"
+            sides = Sides(tmp, kind, n)
+            ours, raw = (
+                (sides.ours_bulk, sides.raw_bulk)
+                if kind == "bulk"
+                else (sides.ours_single, sides.raw_single)
             )
+            rounds = alternate(
+                [("propcare", ours), ("raw", raw)],
+                ROUNDS,
+                setup=sides.setup,
+                teardown=sides.teardown,
+            )
+            print(
+                f"{label}: propcare {n / rounds.median(0):,.0f}/s, raw sqlite3 "
+                f"{n / rounds.median(1):,.0f}/s, ratio {rounds.ratio(1, 0):.0%} of raw "
+                f"(median of {ROUNDS} alternated rounds; rounds {_pct(rounds.ratios(1, 0))})"
+            )
+
+
+def _pct(ratios: list[float]) -> str:
+    return f"{min(ratios):.0%}-{max(ratios):.0%}"
 
 
 if __name__ == "__main__":

@@ -10,18 +10,21 @@ cancellations, reworks, satisfaction, tickets still open, and their history in
 ticket_events (open, assign, resolve, callback, and outside work orders). Ids follow
 the time of opening, as in a live system.
 
-Measured in the same run, in turns, median of several rounds, for one estate and one
-month (about 12,400 tickets), after one warm-up call each:
+Measured in the same run, in turns (the side that goes first rotating each round),
+15 rounds, for one estate and one month (about 12,400 tickets), after one warm-up call
+each; each ratio is the median of the rounds' ratios:
 - propcare: ``app.ticket_stats.metrics(actor, estate, start, end, group_by=...)`` for
   group_by None, "category" and "staff" (a transaction, the estate and permission
   check, two queries, the result objects);
-- the baseline of the goal: a hand-written ``SELECT ... SUM(CASE ...) ... GROUP BY``
-  over the same tables computing the same counts, on a raw sqlite3 connection, rows
-  as tuples. Both count the intake (the default source since issue 16: calls, visits,
-  online and letter box; patrol findings and plan tickets are counted apart), so the
-  hand-written WHERE has ``channel <> 'patrol' AND plan_id IS NULL`` too;
-- for reference, the same hand-written query with ``COUNT(*) FILTER (WHERE ...)``,
-  the form propcare's SQL uses: the cost of the layers above the SQL.
+- the baseline of the goal: a hand-written ``SELECT ... COUNT(*) FILTER (WHERE ...) ...
+  GROUP BY`` over the same tables computing the same counts, the form propcare's SQL
+  uses, on a raw sqlite3 connection, rows as tuples: the ratio is the cost of the
+  layers above the SQL. Both count the intake (the default source since issue 16:
+  calls, visits, online and letter box; patrol findings and plan tickets are counted
+  apart), so the hand-written WHERE has ``channel <> 'patrol' AND plan_id IS NULL`` too;
+- for reference, the same hand-written query with ``SUM(CASE WHEN ... THEN 1 ELSE 0
+  END)``, which SQLite runs more slowly: this benchmark's headline baseline until issue
+  17, which flattered propcare.
 All three answers are compared: they must be equal. Goal: propcare at most 2 times the
 hand-written SQL.
 """
@@ -31,7 +34,6 @@ from __future__ import annotations
 import gc
 import random
 import sqlite3
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -39,6 +41,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from rounds import Rounds, alternate
 
 from propcare import Actor, Propcare
 from propcare.registry.model import EstateId
@@ -381,17 +385,11 @@ def flat(m: TicketMetrics) -> tuple[int, ...]:
     )
 
 
-def _median_times(*fns: Callable[[], object]) -> list[float]:
-    """The median time of each, measured in turns so a busy moment hits all alike."""
-    times: list[list[float]] = [[] for _ in fns]
-    for fn in fns:
+def _rounds(*sides: tuple[str, Callable[[], object]]) -> Rounds:
+    """Each side timed once a round, in turns, the side that goes first rotating."""
+    for _, fn in sides:
         fn()  # warm: statement caches and pages
-    for _ in range(ROUNDS):
-        for fn, spent in zip(fns, times, strict=True):
-            start = time.perf_counter()
-            fn()
-            spent.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+    return alternate(sides, ROUNDS)
 
 
 def main() -> None:
@@ -419,13 +417,13 @@ def main() -> None:
                 if not got == by_case() == by_filter():
                     raise AssertionError(f"group_by={group_by}: propcare and the SQL disagree")
                 opened = sum(m.opened for m in ours())
-                t_ours, t_case, t_filter = _median_times(ours, by_case, by_filter)
+                r = _rounds(("propcare", ours), ("filter", by_filter), ("case", by_case))
                 print(
                     f"metrics group_by={group_by}: {opened:,} tickets in {len(got)} rows; "
-                    f"propcare {t_ours * 1000:.1f} ms, hand-written SUM(CASE) GROUP BY "
-                    f"{t_case * 1000:.1f} ms: ratio {t_ours / t_case:.2f}x (goal <= 2x); "
-                    f"hand-written COUNT FILTER {t_filter * 1000:.1f} ms: "
-                    f"ratio {t_ours / t_filter:.2f}x"
+                    f"propcare {r.median(0) * 1000:.1f} ms, hand-written COUNT FILTER "
+                    f"{r.median(1) * 1000:.1f} ms: ratio {r.ratio(0, 1):.2f}x (rounds "
+                    f"{r.spread(0, 1)}; goal <= 2x); hand-written SUM(CASE) "
+                    f"{r.median(2) * 1000:.1f} ms: ratio {r.ratio(0, 2):.2f}x"
                 )
         finally:
             conn.close()

@@ -5,8 +5,9 @@
   sqlite3 inserting the very rows propcare wrote (tickets, ticket_events, outbox) one
   transaction each, into the same schema on the same kind of file (WAL, synchronous
   NORMAL, foreign keys on: ``propcare.storage.sqlite.connect``).
-  The two run in alternating blocks, and the ratio is the median of the rounds' ratios:
-  the raw side is mostly commit I/O, which drifts on a shared machine.
+  The two run in alternating blocks of 100 tickets, the side that goes first changing
+  from block to block, and the ratio is the median of 5 rounds' ratios (raw time /
+  propcare time): the raw side is mostly commit I/O, which drifts on a shared machine.
 - import: ``app.tickets.import_history`` of historical tickets (five events each) in one
   call, built before the clock starts: tickets/s.
 """
@@ -23,6 +24,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from rounds import Rounds, alternate
 
 from propcare import Actor, Propcare, UnitSpec
 from propcare.storage.sqlite import connect
@@ -123,7 +126,8 @@ def bench_open(tmp: Path, r: int) -> tuple[float, float]:
     """Seconds for OPENS opens through propcare and for the same rows through raw sqlite3.
 
     The two run in alternating blocks of BLOCK tickets, so a disk or CPU hiccup of this
-    shared machine lands on both sides alike instead of on whichever ran at that moment.
+    shared machine lands on both sides alike instead of on whichever ran at that moment;
+    which side goes first changes from block to block (half the blocks each).
     """
     calls = _opens(OPENS, r)
     # The rows the baseline writes: what propcare writes for these calls (same ids too,
@@ -142,24 +146,31 @@ def bench_open(tmp: Path, r: int) -> tuple[float, float]:
     t_sql = f"INSERT INTO tickets VALUES ({', '.join('?' * len(t))})"
     e_sql = f"INSERT INTO ticket_events VALUES ({', '.join('?' * len(e))})"
     o_sql = f"INSERT INTO outbox VALUES ({', '.join('?' * len(o))})"
-    ours = base = 0.0
-    for i in range(0, OPENS, BLOCK):
-        start = time.perf_counter()
+    ours_at, raw_at = iter(range(0, OPENS, BLOCK)), iter(range(0, OPENS, BLOCK))
+
+    def ours_block() -> None:
+        i = next(ours_at)
         for c in calls[i : i + BLOCK]:
             _open_call(world, c)
-        ours += time.perf_counter() - start
-        start = time.perf_counter()
+
+    def raw_block() -> None:
+        i = next(raw_at)
         for t, e, o in rows[i : i + BLOCK]:
             raw.execute("BEGIN IMMEDIATE")
             raw.execute(t_sql, t)
             raw.execute(e_sql, e)
             raw.execute(o_sql, o)
             raw.execute("COMMIT")
-        base += time.perf_counter() - start
+
+    # Block by block, the side that goes first alternating (half the blocks each), and
+    # the first block's first side alternating from round to round.
+    sides = [("propcare", ours_block), ("raw", raw_block)]
+    blocks = alternate(sides if r % 2 == 0 else sides[::-1], OPENS // BLOCK)
+    took = dict(zip(blocks.names, blocks.times, strict=True))
     assert _rows_written(world) == rows  # propcare wrote what the baseline wrote
     world.close()
     raw.close()
-    return ours, base
+    return sum(took["propcare"]), sum(took["raw"])
 
 
 def histories(world: Estate, n: int, seed: int) -> Iterator[list[TicketEvent]]:
@@ -215,17 +226,20 @@ def bench_import(tmp: Path, r: int) -> float:
     return took
 
 
+def _pct(ratios: list[float]) -> str:
+    return f"{min(ratios):.0%}-{max(ratios):.0%}"
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         runs = [bench_open(tmp, r) for r in range(ROUNDS)]
-        ours = statistics.median(o for o, _ in runs)
-        base = statistics.median(b for _, b in runs)
-        ratios = sorted(b / o for o, b in runs)
+        rounds = Rounds(("propcare", "raw"), tuple(zip(*runs, strict=True)))
         print(
-            f"open one transaction each, {OPENS:,} tickets: propcare {OPENS / ours:,.0f}/s, "
-            f"raw sqlite3 {OPENS / base:,.0f}/s, ratio {statistics.median(ratios):.0%} of raw "
-            f"(goal >= 40%; rounds {ratios[0]:.0%}-{ratios[-1]:.0%})"
+            f"open one transaction each, {OPENS:,} tickets: propcare "
+            f"{OPENS / rounds.median(0):,.0f}/s, raw sqlite3 {OPENS / rounds.median(1):,.0f}/s, "
+            f"ratio {rounds.ratio(1, 0):.0%} of raw, median of {ROUNDS} rounds "
+            f"(goal >= 40%; rounds {_pct(rounds.ratios(1, 0))})"
         )
         took = statistics.median(bench_import(tmp, r) for r in range(IMPORT_ROUNDS))
         print(

@@ -47,11 +47,14 @@ def alternate(
     rounds: int = 5,
     *,
     setup: Callable[[int, int], None] | None = None,
+    teardown: Callable[[int, int], None] | None = None,
 ) -> Rounds:
     """Time each side once per round, rotating which side goes first.
 
     ``setup(round, side)``, if given, runs untimed before each side (a fresh copy of a
-    database file, say). At least 3 rounds: a median of fewer says little."""
+    database file, say), and ``teardown(round, side)`` untimed after it (closing that
+    copy, reading a memory high-water mark). At least 3 rounds: a median of fewer says
+    little."""
     if rounds < 3:
         raise ValueError(f"rounds={rounds}: at least 3 rounds")
     times: list[list[float]] = [[] for _ in sides]
@@ -63,4 +66,6 @@ def alternate(
             start = time.perf_counter()
             sides[i][1]()
             times[i].append(time.perf_counter() - start)
+            if teardown is not None:
+                teardown(r, i)
     return Rounds(tuple(n for n, _ in sides), tuple(tuple(t) for t in times))

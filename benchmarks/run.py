@@ -1,7 +1,8 @@
 """Run every benchmark in this folder and print its ratios against its baseline.
 
 Each benchmark measures its own baseline in the same run, so the ratio, not the
-absolute time, is what to compare across machines. Usage:
+absolute time, is what to compare across machines; the machine's load average is printed
+when each starts and ends. Usage:
     python benchmarks/run.py            # all
     python benchmarks/run.py registry   # those whose file name contains "registry"
 """
@@ -10,8 +11,19 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import sys
 from pathlib import Path
+
+
+def _load() -> str:
+    """The machine's load when a benchmark starts and ends: ratios taken on a busy machine
+    move, and the figures are recorded with it."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "load average unknown"
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
 
 
 def main(argv: list[str]) -> int:
@@ -27,8 +39,9 @@ def main(argv: list[str]) -> int:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        print(f"== {path.stem}")
+        print(f"== {path.stem} ({_load()})")
         module.main()
+        print(f"   done ({_load()})")
     return 0
 
 
