@@ -478,6 +478,41 @@ def test_commission_is_dated_by_the_payment_not_the_bill(w: World) -> None:
     assert {x.basis for x in nov.lines} == {"old_arrears"}
 
 
+def test_lines_are_dated_by_the_local_day_to_the_microsecond_and_ordered_within_an_instant(
+    w: World,
+) -> None:
+    w.plan()
+    w.app.collection.assign_collector(
+        ADMIN, w.estate, w.wang, start=date(2026, 10, 16), building_id=w.building
+    )
+    w.pay(0, "250", datetime(2026, 9, 30, 23, 59, 59, 999_999, tzinfo=SH))  # September's
+    w.pay(1, "250", datetime(2026, 10, 1, tzinfo=SH))
+    w.pay(2, "250", datetime(2026, 10, 15, 23, 59, 59, 999_999, tzinfo=SH))  # 李's last day
+    w.pay(3, "250", datetime(2026, 10, 31, 23, 59, 59, 999_999, tzinfo=SH))
+    w.pay(4, "250", datetime(2026, 11, 1, tzinfo=SH))  # November's
+    # Two payments at one instant, recorded against the order of their transactions; each
+    # settles three bills and leaves owner credit, allocated (written) after the bills.
+    midnight = datetime(2026, 10, 16, tzinfo=SH)
+    for unit, txn in ((5, "slip-z"), (6, "slip-a")):
+        w.app.payments.pay_at_counter(
+            ADMIN, w.units[unit], Decimal("800"), "cash", at=midnight, txn_id=txn
+        )
+    got = w.settle()
+    assert [(x.unit_id, x.paid_on) for x in got[w.li].lines] == [
+        (w.units[1], date(2026, 10, 1)),
+        (w.units[2], date(2026, 10, 15)),
+    ]
+    wang = [(x.unit_id, x.period, x.paid_on) for x in got[w.wang].lines]
+    instant = [(x.txn, x.period, x.fee_item) for x in got[w.wang].lines[:8]]
+    assert instant == sorted(instant)
+    assert [txn.rsplit(":", 1)[1] for txn, _, _ in instant[::4]] == ["slip-a", "slip-z"]
+    assert wang[:4] == [
+        (w.units[6], period, date(2026, 10, 16)) for period in ("", "2025-12", "2026-09", "2026-10")
+    ]
+    assert wang[-1] == (w.units[3], "2025-12", date(2026, 10, 31))
+    assert len(wang) == 9
+
+
 # --- clawbacks ------------------------------------------------------------------------------
 
 

@@ -298,9 +298,11 @@ def attribute(rows: Iterable[BasisRow], attributor: Attributor) -> tuple[list[Cr
     # (building, day) -> (collector, via) when one collector answers for the building
     single: dict[tuple[int, date], tuple[int, str] | None] = {}
     for row in rows:
-        if simple and row.unit_id not in by_unit:
+        # By position (a hundred thousand rows): payment, txn, unit 2, building 3, fee
+        # item, period, fen 6, at, paid on 8.
+        if simple and row[2] not in by_unit:
             # Nearly every row: the building's one collector, no dunning rule to ask.
-            key = (row.building_id, row.paid_on)
+            key = (row[3], row[8])
             try:
                 who = single[key]
             except KeyError:
@@ -311,8 +313,9 @@ def attribute(rows: Iterable[BasisRow], attributor: Attributor) -> tuple[list[Cr
                     else None
                 )
             if who is not None:
-                if row.amount_fen:
-                    append(new(CreditedLine, (row, who[0], row.amount_fen, HUNDRED, who[1])))
+                fen = row[6]
+                if fen:
+                    append(new(CreditedLine, (row, who[0], fen, HUNDRED, who[1])))
                 continue
         credited = attributor.credit(row)
         if not credited:

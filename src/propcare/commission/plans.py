@@ -16,11 +16,10 @@ estate's rule, not a plan's: see :mod:`propcare.commission.basis`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
-from itertools import repeat
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import attrs
@@ -57,6 +56,7 @@ HUNDRED = Decimal(100)
 ONE = Decimal(1)
 FACTOR = Decimal("0.0001")  # visit completion ratios are kept to four places
 FEN = Decimal("0.01")
+_AMOUNT = itemgetter(2)  # CreditedLine.amount_fen
 
 
 def _decimal(field: str, value: Any, *, minimum: Decimal | None = Decimal(0)) -> Decimal:
@@ -186,13 +186,14 @@ class CollectorMonth:
     # absent on statements settled before weekly quotas scaled: those had a flat quota
     working_weeks: Mapping[str, WorkingWeeks] = attrs.field(factory=dict)
 
+    # By position, not by field name: a month has 10^5 lines and these run once each.
     @property
     def collected_fen(self) -> int:
-        return sum(line.amount_fen for line in self.lines)
+        return sum(map(_AMOUNT, self.lines))
 
     @property
     def households(self) -> int:
-        return len({line.row.unit_id for line in self.lines if line.amount_fen > 0})
+        return len({line[0][2] for line in self.lines if line[2] > 0})  # row.unit_id
 
 
 class Line(NamedTuple):
@@ -532,13 +533,15 @@ def _weekly_quotas(
 def compute_tiered(terms: TieredTerms, month: CollectorMonth) -> list[Line]:
     """The month's earned lines of one collector under a tiered plan."""
     items = terms.fee_items
-    earning: list[CreditedLine] = []
+    earning: Sequence[CreditedLine] = month.lines
     excluded: list[CreditedLine] = []
-    for line in month.lines:
-        if items is None or not line.row.fee_item or line.row.fee_item in items:
-            earning.append(line)
-        else:
-            excluded.append(line)
+    if items is not None:
+        earning = []
+        for line in month.lines:
+            if not line.row.fee_item or line.row.fee_item in items:
+                earning.append(line)
+            else:
+                excluded.append(line)
     ratio, due, missed = _visit_factor(terms, month)
     visit_factor = ratio if terms.visit_rule is VisitRule.MULTIPLIER else ONE
     attainment = _attainment(terms, month, earning)
@@ -549,70 +552,44 @@ def compute_tiered(terms: TieredTerms, month: CollectorMonth) -> list[Line]:
             f"a tiered plan needs a target by {terms.attainment} for every collector it pays",
         )
     below = attainment is not None and attainment < terms.threshold
-    # pieces: (credited line, fen, tier) in the month's fixed order
-    pieces: Iterable[tuple[CreditedLine, int, Tier | None]]
-    if below or not terms.tiers or terms.mode is TierMode.WHOLE:
-        tier = None if below or attainment is None else terms.tier_at(attainment)
-        pieces = zip(earning, map(attrgetter("amount_fen"), earning), repeat(tier))
-    else:
-        pieces = []
-        assert month.target_fen  # marginal needs an amount target (checked above)
-        bounds = [
-            int((t.start * month.target_fen).to_integral_value(rounding=ROUND_CEILING))
-            for t in terms.tiers
-        ]
-        reached = 0
-        for line in earning:
-            left = line.amount_fen
-            while left > 0:
-                i = max(k for k, b in enumerate(bounds) if b <= reached)
-                room = bounds[i + 1] - reached if i + 1 < len(bounds) else left
-                take = min(left, room)
-                pieces.append((line, take, terms.tiers[i]))
-                reached += take
-                left -= take
-            if line.amount_fen < 0:  # cannot happen for earned lines; kept exact anyway
-                pieces.append((line, line.amount_fen, terms.tier_at(Decimal(0))))
-    # Each credited line is rounded to the fen on its own, half up. A line that straddles a
-    # marginal tier boundary is cut into pieces rounded cumulatively, so its pieces add up
-    # to the line's product rounded once. Collecting more therefore never pays less: a
-    # later line can only move to a higher tier, and rounding never reverses an increase.
     out: list[Line] = []
     append = out.append
     new = tuple.__new__  # a Line without its Python-level constructor: 10^5 lines a month
-    # Keyed by (bill period, tier position): hashing a Tier per line would cost more.
-    cache: dict[tuple[str, int], tuple[str, Decimal, Decimal, str, int, int]] = {}
-    running = line_den = paid = 0
-    current: CreditedLine | None = None
-    for line, fen, tier in pieces:
-        row = line.row
-        found = cache.get((row.period, id(tier)))
-        if found is None:
-            cls = basis_class(row.period, month.period)
-            factor = Decimal(0) if below else (tier.factor if tier is not None else ONE)
-            rate = terms.rates[cls]
-            label = "below threshold" if below else (tier.label if tier is not None else "")
-            num, den = (rate / HUNDRED * factor * visit_factor).as_integer_ratio()
-            found = cache[(row.period, id(tier))] = (cls.value, factor, rate, label, num, den)
-        cls_name, factor, rate, label, num, den = found
-        if line is not current:
-            current, running, paid, line_den = line, 0, 0, den
-        elif den != line_den:  # a piece at another tier: bring the sums to one base
-            running, line_den, num = running * den, line_den * den, num * line_den
-        running += fen * num
-        # half up (away from zero), in integers
-        q, r = divmod(abs(running), line_den)
-        total = q + (2 * r >= line_den)
-        if running < 0:
-            total = -total
-        append(
-            new(Line, (
-                "collection", total - paid, fen, row.payment_id, row.txn, row.unit_id,
-                row.fee_item, row.period, row.paid_on, cls_name, rate, label, factor,
-                visit_factor, line.share, "",
-            ))
-        )  # fmt: skip
-        paid = total
+    if below or not terms.tiers or terms.mode is TierMode.WHOLE:
+        # One tier for the month: each credited line is one statement line, its product
+        # rounded to the fen on its own, half up (away from zero), in integers.
+        tier = None if below or attainment is None else terms.tier_at(attainment)
+        factor = Decimal(0) if below else (tier.factor if tier is not None else ONE)
+        label = "below threshold" if below else (tier.label if tier is not None else "")
+        # bill period -> (class, rate, numerator and denominator of the exact multiplier
+        # rate / 100 x factor x visit factor): a month has a few periods.
+        by_period: dict[str, tuple[str, Decimal, int, int]] = {}
+        for line in earning:  # by position: row, staff, fen, share, via
+            row = line[0]  # payment, txn, unit, building, fee item, period, fen, at, day
+            period = row[5]
+            found = by_period.get(period)
+            if found is None:
+                cls = basis_class(period, month.period)
+                rate = terms.rates[cls]
+                num, den = (rate / HUNDRED * factor * visit_factor).as_integer_ratio()
+                found = by_period[period] = (cls.value, rate, num, den)
+            cls_name, rate, num, den = found
+            fen = line[2]
+            # |fen x num / den| rounded half up is floor((2 |fen x num| + den) / (2 den))
+            product = fen * num
+            commission = (
+                (2 * product + den) // (2 * den)
+                if product >= 0
+                else -((den - 2 * product) // (2 * den))
+            )
+            append(
+                new(Line, (
+                    "collection", commission, fen, row[0], row[1], row[2], row[4], period,
+                    row[8], cls_name, rate, label, factor, visit_factor, line[3], "",
+                ))
+            )  # fmt: skip
+    else:
+        out = _marginal(terms, month, earning, visit_factor)
     for line in excluded:
         row = line.row
         out.append(
@@ -647,6 +624,77 @@ def compute_tiered(terms: TieredTerms, month: CollectorMonth) -> list[Line]:
                 scaled = _households_text(quota * working, regular)
                 note += f"{scaled} households ({quota} × {working}/{regular} working days)"
             out.append(Line("weekly", fen, note=f"{note} {'met' if met else 'missed'}"))
+    return out
+
+
+def _marginal(
+    terms: TieredTerms,
+    month: CollectorMonth,
+    earning: Sequence[CreditedLine],
+    visit_factor: Decimal,
+) -> list[Line]:
+    """Collection lines of marginal tiers: each slice of the month's collection at its own
+    tier's factor.
+
+    Each credited line is rounded to the fen on its own, half up. A line that straddles a
+    tier boundary is cut into pieces rounded cumulatively, so its pieces add up to the
+    line's product rounded once. Collecting more therefore never pays less: a later line
+    can only move to a higher tier, and rounding never reverses an increase."""
+    assert month.target_fen  # marginal needs an amount target (checked by the caller)
+    bounds = [
+        int((t.start * month.target_fen).to_integral_value(rounding=ROUND_CEILING))
+        for t in terms.tiers
+    ]
+    # pieces: (credited line, fen, tier) in the month's fixed order
+    pieces: list[tuple[CreditedLine, int, Tier | None]] = []
+    reached = 0
+    for line in earning:
+        left = line.amount_fen
+        while left > 0:
+            i = max(k for k, b in enumerate(bounds) if b <= reached)
+            room = bounds[i + 1] - reached if i + 1 < len(bounds) else left
+            take = min(left, room)
+            pieces.append((line, take, terms.tiers[i]))
+            reached += take
+            left -= take
+        if line.amount_fen < 0:  # cannot happen for earned lines; kept exact anyway
+            pieces.append((line, line.amount_fen, terms.tier_at(Decimal(0))))
+    out: list[Line] = []
+    append = out.append
+    new = tuple.__new__  # a Line without its Python-level constructor
+    # Keyed by (bill period, tier position): hashing a Tier per line would cost more.
+    cache: dict[tuple[str, int], tuple[str, Decimal, Decimal, str, int, int]] = {}
+    running = line_den = paid = 0
+    current: CreditedLine | None = None
+    for line, fen, tier in pieces:
+        row = line.row
+        found = cache.get((row.period, id(tier)))
+        if found is None:
+            cls = basis_class(row.period, month.period)
+            factor = tier.factor if tier is not None else ONE
+            rate = terms.rates[cls]
+            label = tier.label if tier is not None else ""
+            num, den = (rate / HUNDRED * factor * visit_factor).as_integer_ratio()
+            found = cache[(row.period, id(tier))] = (cls.value, factor, rate, label, num, den)
+        cls_name, factor, rate, label, num, den = found
+        if line is not current:
+            current, running, paid, line_den = line, 0, 0, den
+        elif den != line_den:  # a piece at another tier: bring the sums to one base
+            running, line_den, num = running * den, line_den * den, num * line_den
+        running += fen * num
+        # half up (away from zero), in integers
+        q, r = divmod(abs(running), line_den)
+        total = q + (2 * r >= line_den)
+        if running < 0:
+            total = -total
+        append(
+            new(Line, (
+                "collection", total - paid, fen, row.payment_id, row.txn, row.unit_id,
+                row.fee_item, row.period, row.paid_on, cls_name, rate, label, factor,
+                visit_factor, line.share, "",
+            ))
+        )  # fmt: skip
+        paid = total
     return out
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import builtins
 import contextlib
 import gc
-from collections.abc import Iterator, Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -104,6 +105,31 @@ def _no_cyclic_gc() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def _weekly_households(
+    parts: Iterable[Iterable[CreditedLine]], sundays: Sequence[date]
+) -> dict[tuple[int, date], int]:
+    """(collector, Sunday) -> the households (units) each collector collected from in the
+    week Monday to that Sunday, for the weeks ending on ``sundays``."""
+    week: dict[date, int] = {}  # day -> the position of its week in ``sundays``
+    for i, sunday in enumerate(sundays):
+        for back in range(7):
+            week[sunday - timedelta(days=back)] = i
+    units: defaultdict[int, list[set[int]]] = defaultdict(lambda: [set() for _ in sundays])
+    for lines in parts:
+        for line in lines:  # by position (10^5 lines): row, staff, fen; row[8] paid on
+            if line[2] > 0:
+                row = line[0]
+                found = week.get(row[8])
+                if found is not None:  # days after the month's last Sunday: next month's
+                    units[line[1]][found].add(row[2])
+    return {
+        (staff, sundays[i]): len(seen)
+        for staff, weeks in units.items()
+        for i, seen in enumerate(weeks)
+        if seen
+    }
 
 
 def _of_estate(repo: Any, record_id: int, estate_id: int, field: str, noun: str) -> None:
@@ -471,26 +497,19 @@ class CommissionService(Service):
             window=window,
         )
         credited, nobody = attribute(collected, attributor)
-        by_staff: dict[int, builtins.list[CreditedLine]] = {}
+        by_staff: defaultdict[int, builtins.list[CreditedLine]] = defaultdict(list)
         for line in credited:
-            by_staff.setdefault(line.staff_id, []).append(line)
+            by_staff[line[1]].append(line)  # line.staff_id, by position: 10^5 lines
         # Weeks that end (on Sunday) in this month, with their households per collector.
         sundays = [d for d in days if d.weekday() == 6]
-        households: dict[tuple[int, date], set[int]] = {}
+        households: dict[tuple[int, date], int] = {}
         if sundays:
             week_start = datetime.combine(sundays[0] - timedelta(days=6), datetime.min.time(), zone)
             before, _ = (
                 repo.basis(estate_id, week_start, start, zone) if week_start < start else ([], [])
             )
             early, _ = attribute(before, attributor)
-            sunday_of = {d: d + timedelta(days=6 - d.weekday()) for d in days}
-            for line in (*early, *credited):
-                if line.amount_fen > 0:
-                    row = line.row
-                    sunday = sunday_of.get(row.paid_on) or row.paid_on + timedelta(
-                        days=6 - row.paid_on.weekday()
-                    )
-                    households.setdefault((line.staff_id, sunday), set()).add(row.unit_id)
+            households = _weekly_households((early, credited), sundays)
         visits: dict[int, dict[date, set[int]]] = {}
         for unit, at, staff in repo.attempts(estate_id, start, end, visits_only=True):
             visits.setdefault(staff, {}).setdefault(at.astimezone(zone).date(), set()).add(unit)
@@ -543,7 +562,7 @@ class CommissionService(Service):
                     visits={d: len(u) for d, u in visits.get(staff_id, {}).items()},
                     working_days=dict(calendars),
                     weeks=[
-                        (s - timedelta(days=6), s, len(households.get((staff_id, s), ())))
+                        (s - timedelta(days=6), s, households.get((staff_id, s), 0))
                         for s in sundays
                     ],
                     working_weeks=dict(working_weeks),

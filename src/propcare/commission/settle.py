@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,6 +55,14 @@ __all__ = [
 ]
 
 ONE = Decimal(1)
+# The kinds of line the settlement adds, never a plan type.
+_SETTLEMENT_KINDS = frozenset({"clawback", "adjustment", "floor", "cap"})
+# Line.commission_fen and the fields of a line's shape, by position: a statement can have
+# 10^5 lines, and these run once a line.
+_KIND = itemgetter(0)
+_COMMISSION = itemgetter(1)
+_SHAPE = itemgetter(0, 9, 10, 11, 12, 13, 14, 15)
+_PAID_ON = itemgetter(8)
 
 
 @attrs.frozen
@@ -77,10 +86,10 @@ class Statement:
 
     @total_fen.default
     def _sum(self) -> int:
-        return sum(line.commission_fen for line in self.lines)
+        return sum(map(_COMMISSION, self.lines))
 
     def __attrs_post_init__(self) -> None:
-        if self.total_fen != sum(line.commission_fen for line in self.lines):
+        if self.total_fen != sum(map(_COMMISSION, self.lines)):
             raise ValidationError(
                 "total", self.total_fen / 100, "does not equal the sum of the statement's lines"
             )
@@ -104,7 +113,7 @@ def ordered(lines: Iterable[CreditedLine]) -> list[CreditedLine]:
 
 def bounded(plan: Plan, earned: Sequence[Line]) -> list[Line]:
     """The plan's floor and cap on the month's earnings, as lines."""
-    total = sum(line.commission_fen for line in earned)
+    total = sum(map(_COMMISSION, earned))
     if plan.floor_fen is not None and total < plan.floor_fen:
         return [
             Line(
@@ -128,11 +137,11 @@ def bounded(plan: Plan, earned: Sequence[Line]) -> list[Line]:
 def earn(plan: Plan, kind: CommissionPlanType, terms: Any, month: CollectorMonth) -> list[Line]:
     """A month's earned lines under ``plan``, its floor or cap applied."""
     earned = list(kind.compute(terms, month))
-    for line in earned:
-        if line.kind in ("clawback", "adjustment", "floor", "cap"):
-            raise ValidationError(
-                "plan type", kind.name, f"returned a {line.kind} line; those are the settlement's"
-            )
+    if not _SETTLEMENT_KINDS.isdisjoint(map(_KIND, earned)):
+        wrong = next(line.kind for line in earned if line.kind in _SETTLEMENT_KINDS)
+        raise ValidationError(
+            "plan type", kind.name, f"returned a {wrong} line; those are the settlement's"
+        )
     return earned + bounded(plan, earned)
 
 
@@ -301,24 +310,17 @@ def lines_to_json(lines: Iterable[Line]) -> dict[str, Any]:
     period, day and the index of its *shape* (kind, basis, rate, tier, factor, visit factor,
     share, note), the few distinct shapes listed once. The transaction id is the payment's,
     so it is not repeated: see :func:`lines_from_json`."""
+    lines = lines if isinstance(lines, Sequence) else list(lines)
     shapes: dict[tuple[Any, ...], int] = {}
-    days: dict[date, str] = {}
-    out: list[list[Any]] = []
-    append = out.append
-    for x in lines:
-        shape = x[:1] + x[9:]
-        i = shapes.get(shape)
-        if i is None:
-            i = shapes[shape] = len(shapes)
-        d = x.paid_on
-        if d is None:
-            day = None
-        else:
-            day = days.get(d)
-            if day is None:
-                day = days[d] = d.isoformat()
-        append([x.commission_fen, x.amount_fen, x.payment_id, x.unit_id, x.fee_item, x.period,
-                day, i])  # fmt: skip
+    add = shapes.setdefault
+    # the index of each line's shape: a new shape gets the next index
+    index = [add(shape, len(shapes)) for shape in map(_SHAPE, lines)]
+    days = {d: d.isoformat() for d in set(map(_PAID_ON, lines)) if d is not None}
+    day = days.get
+    out = [
+        [x[1], x[2], x[3], x[5], x[6], x[7], day(x[8]), i]
+        for x, i in zip(lines, index, strict=True)
+    ]
     return {
         "shapes": [
             [k, b, str(r), t, str(f), str(v), str(sh), n] for k, b, r, t, f, v, sh, n in shapes

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from propcare.storage.sql import SqlSession
 
 __all__ = ["CommissionRepo"]
+
+_KIND = itemgetter(0)  # Line.kind
+_TIE = itemgetter(1, 5, 4)  # BasisRow (txn, period, fee item): the order within an instant
 
 _PLAN = (
     "SELECT id, estate_id, name, version, effective_from, kind, params, staff_id, role, "
@@ -180,16 +184,18 @@ class CommissionRepo:
             (
                 s.estate_id, s.staff_id, s.period, s.sequence, s.plan_id, s.plan_name,
                 s.plan_version, s.total_fen,
-                json.dumps(lines_to_json(s.lines), ensure_ascii=False),
+                json.dumps(lines_to_json(s.lines), ensure_ascii=False, separators=(",", ":")),
                 json.dumps(s.inputs, ensure_ascii=False), ts(s.settled_at), s.actor,
             ),
         )  # fmt: skip
         statement_id = new_id
-        payments = {
-            line.payment_id
-            for line in s.lines
-            if line.kind in ("clawback", "adjustment") and line.payment_id is not None
-        }
+        payments: set[int] = set()
+        if not set(map(_KIND, s.lines)).isdisjoint(("clawback", "adjustment")):
+            payments = {
+                line.payment_id
+                for line in s.lines
+                if line.kind in ("clawback", "adjustment") and line.payment_id is not None
+            }
         if payments:
             self._uow.executemany(
                 "INSERT INTO commission_line_index (statement_id, payment_id) VALUES (?, ?)",
@@ -287,31 +293,35 @@ class CommissionRepo:
             "WHERE e.estate_id = ? AND e.at >= ? AND e.at < ? ORDER BY e.at",
             (estate_id, ts(start), ts(end)),
         )
-        building = dict(
-            self._uow.tuples("SELECT id, building_id FROM units WHERE estate_id = ?", (estate_id,))
-        )
+        building = self._buildings(estate_id, rows)
         returned = {r[0] for r in rows if r[5] < 0}  # payments with money paid back: rare
         earlier = {p for p, at in self._first_allocated(sorted(returned)).items() if at < ts(start)}
         collected: list[BasisRow] = []
         back: dict[tuple[int, str, str], BasisRow] = {}
         netted: dict[tuple[int, str, str], int] = {}
-        days: dict[str, date] = {}  # stamps are UTC text: one local day per minute
-        last_stamp, when = "", start
-        last_key: tuple[str, str, str] = ("", "", "")
-        ties = False  # rows at one instant out of (transaction, period, fee item) order
+        # Stamps are fixed-width UTC text in time order: the local day changes only when a
+        # stamp reaches the next local midnight (``day_end``), looked up then.
+        last_stamp, when, day, day_end = "", start, start.date(), ""
+        # Rows of one instant out of (transaction, period, fee item) order: a payment's
+        # lines as they were written (a bill line before owner credit, say). Such an
+        # instant's rows, at the end of ``collected`` when the next instant begins, are
+        # sorted then; every other row is in order already.
+        unordered = False
+        previous: Sequence[Any] = ()
         append, new = collected.append, tuple.__new__
-        for pid, txn, unit, item, period, fen, stamp in rows:
+        for row in rows:
+            pid, txn, unit, item, period, fen, stamp = row
             if stamp != last_stamp:  # a payment's lines are together: parse it once
+                if unordered:
+                    _sort_instant(collected, when)
+                    unordered = False
                 last_stamp, when = stamp, parse_ts(stamp)
-                last_key = (txn, period, item)
-            elif not ties:
-                key = (txn, period, item)
-                ties = key < last_key
-                last_key = key
-            minute = stamp[:16]
-            day = days.get(minute)
-            if day is None:
-                day = days[minute] = when.astimezone(zone).date()
+                if stamp >= day_end:
+                    day = when.astimezone(zone).date()
+                    day_end = ts(datetime.combine(day + timedelta(days=1), time.min, zone))
+            elif not unordered:
+                unordered = (txn, period, item) < (previous[1], previous[4], previous[3])
+            previous = row
             if fen < 0:
                 key = (pid, item, period)
                 if pid in earlier:
@@ -325,6 +335,8 @@ class CommissionRepo:
                     netted[key] = netted.get(key, 0) + fen
                 continue
             append(new(BasisRow, (pid, txn, unit, building[unit], item, period, fen, when, day)))
+        if unordered:
+            _sort_instant(collected, when)
         if netted:
             out = []
             for row in collected:
@@ -334,10 +346,30 @@ class CommissionRepo:
                 if row.amount_fen:
                     out.append(row)
             collected = out
-        if ties:
-            collected = _order_ties(collected)
         paid_back = sorted(back.values(), key=lambda r: (r.at, r.txn, r.period, r.fee_item))
         return collected, paid_back
+
+    def _buildings(self, estate_id: int, rows: Sequence[Sequence[Any]]) -> dict[int, int]:
+        """Unit -> building of the units these basis rows name: the estate's whole list for
+        a month, only those named for a few days (the week before a month)."""
+        if len(rows) > 2_000:
+            return dict(
+                self._uow.tuples(
+                    "SELECT id, building_id FROM units WHERE estate_id = ?", (estate_id,)
+                )
+            )
+        ids = sorted({r[2] for r in rows})
+        out: dict[int, int] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            out.update(
+                self._uow.tuples(
+                    "SELECT id, building_id FROM units "
+                    f"WHERE id IN ({', '.join('?' for _ in chunk)})",
+                    chunk,
+                )
+            )
+        return out
 
     def _first_allocated(self, payment_ids: Sequence[int]) -> dict[int, str]:
         ids = sorted(set(payment_ids))
@@ -371,18 +403,10 @@ class CommissionRepo:
         return [(int(r[0]), parse_ts(r[1]), int(r[2])) for r in rows]
 
 
-def _order_ties(rows: list[BasisRow]) -> list[BasisRow]:
-    """Rows in time order, with equal times put in (transaction, period, fee item) order."""
-    out: list[BasisRow] = []
-    i, n = 0, len(rows)
-    while i < n:
-        j = i + 1
-        at = rows[i].at
-        while j < n and rows[j].at == at:
-            j += 1
-        if j - i == 1:
-            out.append(rows[i])
-        else:
-            out.extend(sorted(rows[i:j], key=lambda r: (r.txn, r.period, r.fee_item)))
-        i = j
-    return out
+def _sort_instant(rows: list[BasisRow], at: datetime) -> None:
+    """Put the rows at the end of ``rows`` whose time is ``at`` (one object for an
+    instant's rows) in (transaction, period, fee item) order."""
+    first = len(rows)
+    while first and rows[first - 1].at is at:
+        first -= 1
+    rows[first:] = sorted(rows[first:], key=_TIE)
