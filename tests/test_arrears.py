@@ -833,3 +833,85 @@ def test_roster_aging_and_rate_equal_the_python_reference(
         assert (rate.billed, rate.cash, rate.compensation, rate.other_credits) == (
             reference_rate(books.entries, first, last, as_of)
         )
+
+
+# --- the streaming roster (issue 17, points 1 and 3) ---------------------------------------
+
+# The orders the roster documents, in Python: text by code point, the unit id last.
+ORDERS = {
+    "amount": lambda r: (-r.amount, r.building, r.unit, r.fee_item, r.unit_id),
+    "unit": lambda r: (r.building, r.unit, r.fee_item, r.unit_id),
+    "oldest": lambda r: (r.periods[0], r.building, r.unit, r.fee_item, r.unit_id),
+}
+
+
+@pytest.fixture
+def mixed(w: Any) -> Any:
+    """Names whose code-point order is not a dictionary's (upper before lower case, "1-01"
+    before "101", "10" before "9"), equal amounts, several fee items and periods."""
+    app = w.app
+    upper = app.estates.add_building(ADMIN, w.estate, "B栋")
+    lower = app.estates.add_building(ADMIN, w.estate, "a栋")
+    numbers = {upper.id: ["1-01", "101", "10", "9"], lower.id: ["A1", "a1"]}
+    units = [w.u1, w.u2]
+    for building, names in numbers.items():
+        units += [app.estates.add_unit(ADMIN, building, n, Decimal("90")).id for n in names]
+    for i, unit in enumerate(units):
+        bill(w, unit, "2026-09", 10000 + 5000 * (i % 3))
+        if i % 2:
+            bill(w, unit, "2025-12", 3000)
+            bill(w, unit, "2026-10", 10000, item="parking")
+    w.units = units
+    return w
+
+
+def test_the_streaming_roster_is_the_roster_in_each_order_the_database_sorts(mixed: Any) -> None:
+    app = mixed.app
+    for sort_by, key in ORDERS.items():
+        streamed = list(app.arrears.iter_roster(ADMIN, mixed.estate, as_of=NOW, sort_by=sort_by))
+        assert streamed == app.arrears.roster(ADMIN, mixed.estate, as_of=NOW, sort_by=sort_by)
+        assert streamed == sorted(streamed, key=key), sort_by
+        assert len(streamed) == 12
+        building = app.arrears.roster(
+            ADMIN, mixed.estate, as_of=NOW, sort_by=sort_by, building_id=mixed.b1
+        )
+        assert building == [r for r in streamed if r.building == "1栋"]
+    (first, *_rest) = app.arrears.iter_roster(ADMIN, mixed.estate, as_of=NOW, sort_by="unit")
+    assert (first.building, first.unit) == ("1栋", "101")
+    by_unit = app.arrears.roster(ADMIN, mixed.estate, as_of=NOW, sort_by="unit")
+    units = [(r.building, r.unit) for r in by_unit if r.fee_item == "property_fee"]
+    assert units[2:] == [
+        ("B栋", "1-01"),
+        ("B栋", "10"),
+        ("B栋", "101"),
+        ("B栋", "9"),
+        ("a栋", "A1"),
+        ("a栋", "a1"),
+    ]
+
+
+def test_the_streaming_roster_checks_its_call_before_a_line_is_read(w: Any) -> None:
+    """Bad arguments and refusals are raised by the call, not by the first ``next``; a
+    roster with full phones is audited then, before any phone is shown."""
+    bill(w, w.u1, "2026-09", 10000)
+    with pytest.raises(ValidationError, match="sort_by"):
+        w.app.arrears.iter_roster(ADMIN, w.estate, sort_by="name")
+    with pytest.raises(ValidationError, match="building_id"):
+        w.app.arrears.iter_roster(ADMIN, w.estate, building_id=0)
+    clerk = Actor("客服", {"front_desk"}, {w.estate})
+    with pytest.raises(PermissionDenied, match="owner.reveal_contact"):
+        w.app.arrears.iter_roster(clerk, w.estate, show_phones=True)
+    lines = w.app.arrears.iter_roster(ADMIN, w.estate, as_of=NOW, show_phones=True)
+    assert [r.purpose for r in w.app.owners.reveals(ADMIN, w.estate)] == ["roster"]
+    assert next(lines).phone == "13812345678"
+    lines.close()
+
+
+def test_a_streaming_roster_left_unfinished_ends_its_read_when_closed(w: Any) -> None:
+    for period in ("2026-07", "2026-08", "2026-09"):
+        bill(w, w.u1, period, 10000, item=f"fee_{period}")
+    lines = w.app.arrears.iter_roster(ADMIN, w.estate, as_of=NOW)
+    assert next(lines).unit == "101"
+    lines.close()  # the read transaction ends: the app reads and writes again
+    bill(w, w.u2, "2026-09", 10000)
+    assert len(w.app.arrears.roster(ADMIN, w.estate, as_of=NOW)) == 4

@@ -9,12 +9,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from propcare import Actor, FixedClock, NotFound, Propcare
 from propcare.errors import ValidationError
-from propcare.ledger.collection import QuietHours
+from propcare.ledger.collection import QuietHours, collector_on
+from propcare.ledger.journal import JournalEntry, Posting
 from propcare.testing import RecordingChannel
 from propcare.testing.fakes import FlakyChannel
 
@@ -179,3 +180,141 @@ def test_another_estate_cannot_dun_or_read(w: Any) -> None:
         w.app.collection.log_attempt(outsider, w.u1.id, "phone", "refused")
     with pytest.raises(NotFound):
         w.app.collection.attempts(outsider, w.u1.id)
+
+
+# --- the roster's collector (issue 17, point 2) -------------------------------------------
+#
+# The roster resolves every line's collector in SQL, through indexes of the assignments
+# running on the roster's day; collector_on is the rule it must agree with.
+
+
+def _owe(w: Any, unit: int, fen: int = 10000) -> None:
+    """A charge without a bill, due the day it was made (long before the rosters below)."""
+    w.n = getattr(w, "n", 0) + 1
+    at = datetime(2025, 6, 1, 10, tzinfo=SH)
+    entry = JournalEntry(
+        w.estate, "bill", at, f"owe{w.n}", "test",
+        (Posting("receivable", fen, unit, "property_fee", "2025-06"),
+         Posting("revenue", -fen, sub="property_fee")),
+    )  # fmt: skip
+    with w.app.unit_of_work() as uow:
+        w.app.ledger.post_in(uow, entry)
+        uow.commit()
+
+
+def _collectors(w: Any, day: date) -> dict[str, int | None]:
+    as_of = datetime.combine(day, time(12), SH)
+    return {
+        r.unit: r.collector_staff_id for r in w.app.arrears.roster(ADMIN, w.estate, as_of=as_of)
+    }
+
+
+def test_the_roster_names_the_units_own_collector_before_its_buildings_on_the_days_it_covers(
+    w: Any,
+) -> None:
+    c = w.app.collection
+    c.assign_collector(
+        ADMIN, w.estate, w.li, start=date(2026, 1, 1), end=date(2026, 6, 30), building_id=w.b1.id
+    )
+    c.assign_collector(ADMIN, w.estate, w.wang, start=date(2026, 7, 1), building_id=w.b1.id)
+    c.assign_collector(  # Wang covers 102 himself in March, Li's building or not
+        ADMIN, w.estate, w.wang, start=date(2026, 3, 1), end=date(2026, 3, 31), unit_id=w.u2.id
+    )
+    _owe(w, w.u1.id)
+    _owe(w, w.u2.id)
+    assert _collectors(w, date(2025, 12, 31)) == {"101": None, "102": None}
+    assert _collectors(w, date(2026, 1, 1)) == {"101": w.li, "102": w.li}  # the first day
+    assert _collectors(w, date(2026, 2, 28)) == {"101": w.li, "102": w.li}
+    assert _collectors(w, date(2026, 3, 1)) == {"101": w.li, "102": w.wang}  # his own starts
+    assert _collectors(w, date(2026, 3, 31)) == {"101": w.li, "102": w.wang}  # and ends
+    assert _collectors(w, date(2026, 4, 1)) == {"101": w.li, "102": w.li}
+    assert _collectors(w, date(2026, 6, 30)) == {"101": w.li, "102": w.li}  # Li's last day
+    assert _collectors(w, date(2026, 7, 1)) == {"101": w.wang, "102": w.wang}
+    march = datetime(2026, 3, 31, 12, tzinfo=SH)
+    mine = w.app.arrears.roster(ADMIN, w.estate, as_of=march, collector_staff_id=w.wang)
+    assert [r.unit for r in mine] == ["102"]
+    assert [r.unit for r in w.app.arrears.roster(
+        ADMIN, w.estate, as_of=march, collector_staff_id=w.li)] == ["101"]  # fmt: skip
+    for day in (date(2026, 3, 31), date(2026, 4, 1)):
+        for unit in (w.u1, w.u2):
+            assert _collectors(w, day)[unit.number] == c.collector_of(ADMIN, unit.id, day)
+
+
+def test_among_assignments_covering_the_day_the_latest_start_wins_then_the_later_entered(
+    w: Any,
+) -> None:
+    c = w.app.collection
+    c.assign_collector(ADMIN, w.estate, w.li, start=date(2026, 1, 1), building_id=w.b1.id)
+    c.assign_collector(ADMIN, w.estate, w.wang, start=date(2026, 5, 1), building_id=w.b1.id)
+    c.assign_collector(ADMIN, w.estate, w.wang, start=date(2026, 2, 1), unit_id=w.u2.id)
+    c.assign_collector(ADMIN, w.estate, w.li, start=date(2026, 2, 1), unit_id=w.u2.id)
+    _owe(w, w.u1.id)
+    _owe(w, w.u2.id)
+    assert _collectors(w, date(2026, 4, 30)) == {"101": w.li, "102": w.li}
+    assert _collectors(w, date(2026, 5, 1)) == {"101": w.wang, "102": w.li}
+
+
+# Two buildings of two units; three collectors; assignments of a building or a unit with
+# random starts and ends (or none), often on the same day; the roster's day is often one
+# where an assignment starts or ends, or the day after.
+_DAY0 = date(2026, 1, 1)
+ASSIGNMENT = st.tuples(
+    st.integers(0, 2),  # the collector
+    st.sampled_from(["building", "unit"]),
+    st.integers(0, 3),  # which building (index // 2) or unit
+    st.integers(0, 20),  # start, days from _DAY0
+    st.one_of(st.none(), st.integers(0, 15)),  # days it runs after the start, or no end
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(assignments=st.lists(ASSIGNMENT, max_size=12), data=st.data())
+def test_each_lines_collector_and_the_filters_agree_with_collector_on(
+    assignments: list[tuple[int, str, int, int, int | None]], data: st.DataObject
+) -> None:
+    edges = {e + d for _w, _k, _p, s, n in assignments for e in (s, s + (n or 0)) for d in (0, 1)}
+    offset = data.draw(st.one_of(st.sampled_from(sorted(edges) or [0]), st.integers(0, 40)))
+    clock = FixedClock(datetime(2026, 6, 1, tzinfo=SH))
+    with Propcare.open("sqlite://:memory:", load_entrypoints=False, clock=clock) as app:
+        estate = app.estates.create(ADMIN, "翠苑")
+        buildings = [app.estates.add_building(ADMIN, estate.id, f"{b}栋") for b in (1, 2)]
+        units = [
+            app.estates.add_unit(ADMIN, buildings[i // 2].id, f"{i // 2 + 1}0{i % 2 + 1}",
+                                 Decimal("90"))
+            for i in range(4)
+        ]  # fmt: skip
+        staff = [
+            app.staff.create(ADMIN, estate.id, name, ["collector"], date(2020, 1, 1)).id
+            for name in ("李", "王", "赵")
+        ]
+        for who, kind, where, start, length in assignments:
+            first = _DAY0 + timedelta(days=start)
+            app.collection.assign_collector(
+                ADMIN, estate.id, staff[who], start=first,
+                end=None if length is None else first + timedelta(days=length),
+                building_id=buildings[where // 2].id if kind == "building" else None,
+                unit_id=units[where].id if kind == "unit" else None,
+            )  # fmt: skip
+        w = type("W", (), {"app": app, "estate": estate.id, "n": 0})()
+        for i, unit in enumerate(units):
+            _owe(w, unit.id, 1000 * (i + 1))
+        day = _DAY0 + timedelta(days=offset)
+        as_of = datetime.combine(day, time(12), SH)
+        with app.unit_of_work(readonly=True) as uow:
+            stored = uow.collection.assignments(estate.id)
+        whole = app.arrears.roster(ADMIN, estate.id, as_of=as_of)
+        assert len(whole) == 4
+        building_of = {u.id: u.building_id for u in units}
+        for line in whole:
+            expected = collector_on(stored, line.unit_id, building_of[line.unit_id], day)
+            assert line.collector_staff_id == expected
+        for b in buildings:
+            only = app.arrears.roster(ADMIN, estate.id, as_of=as_of, building_id=b.id)
+            assert only == [r for r in whole if building_of[r.unit_id] == b.id]
+        for s in staff:
+            theirs = app.arrears.roster(ADMIN, estate.id, as_of=as_of, collector_staff_id=s)
+            assert theirs == [r for r in whole if r.collector_staff_id == s]
+            both = app.arrears.roster(
+                ADMIN, estate.id, as_of=as_of, collector_staff_id=s, building_id=buildings[0].id
+            )
+            assert both == [r for r in theirs if building_of[r.unit_id] == buildings[0].id]

@@ -308,6 +308,8 @@ CALLS: dict[str, Call] = {
     ),
     "appraisal.aggregate": lambda a, x, r: a.appraisal.aggregate(x, r["estate"], "2026-Q4"),
     "arrears.roster": lambda a, x, r: a.arrears.roster(x, r["estate"]),
+    # Checked when called, before any line is read: no need to iterate.
+    "arrears.iter_roster": lambda a, x, r: a.arrears.iter_roster(x, r["estate"]),
     "arrears.aging": lambda a, x, r: a.arrears.aging(x, r["estate"]),
     "arrears.collection_rate": lambda a, x, r: a.arrears.collection_rate(x, r["estate"], "2026-11"),
     "arrears.recovery": lambda a, x, r: a.arrears.recovery(x, r["estate"], *PERIOD),

@@ -25,6 +25,12 @@ CSV files are UTF-8 with a byte-order mark (so Excel reads Chinese text as UTF-8
 ``reports`` extra); this module does not import it: :class:`XlsxCells` wraps a workbook
 the caller made.
 
+**Long tables** are written in the same memory as short ones: the CSV writers take any
+iterable of rows (a generator reading from the database, say) and write each as it comes;
+for XLSX, make the workbook with ``{"constant_memory": True}`` and write its rows in order
+(XlsxWriter then moves each finished row to a temporary file), as ``propcare arrears``
+does.
+
 Pure helpers: core modules may use them; nothing here imports the app, the CLI or storage.
 """
 

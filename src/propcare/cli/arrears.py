@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -190,6 +191,9 @@ def arrears(
     (the latest by when it happened). --include-not-due adds what is billed but not yet due.
     """
     actor = _actor_for(role, estate_id)
+    tally = _Tally()
+    rows: list[_RosterRow] = []
+    table = show_table or (show_table is None and out is None)
     with _opened(db) as app:
         estate = _estate(app, actor, estate_id)
         building_id = None
@@ -205,33 +209,63 @@ def arrears(
         collector_id = None
         if collector is not None:
             collector_id = _pick(collector, staff, "collector", estate.name).id
-        with _progress() as bar:
-            bar.add_task("Reading the roster", total=None)
-            lines = app.arrears.roster(
-                actor,
-                estate.id,
-                building_id=building_id,
-                collector_staff_id=collector_id,
-                sort_by=sort_by,
-                show_phones=show_phones,
-                include_not_due=include_not_due,
-            )
         items = {i.code: i.name for i in app.billing.fee_items(actor, estate.id)}
-    names = {int(s.id): s.name for s in staff}
-    rows = [_roster_row(line, items, names) for line in lines]
-    if out is not None:
-        _write_roster(out, rows)
-    if show_table or (show_table is None and out is None):
+        names = {int(s.id): s.name for s in staff}
+        # Streamed: each line is counted, written to the file and dropped, so a roster of
+        # an estate of any size is written in the same memory (the table, when printed,
+        # keeps its rows: a terminal table is read by a person, not written by the
+        # hundred thousand). The app is not used again until the lines are read.
+        lines = app.arrears.iter_roster(
+            actor,
+            estate.id,
+            building_id=building_id,
+            collector_staff_id=collector_id,
+            sort_by=sort_by,
+            show_phones=show_phones,
+            include_not_due=include_not_due,
+        )
+        with contextlib.closing(lines):  # the read ends here, even when the file fails
+            counted = (tally.add(line, _roster_row(line, items, names)) for line in lines)
+            kept = _kept(counted, rows) if table else counted
+            if out is not None:
+                _write_roster(out, kept)
+            else:
+                with _progress() as bar:
+                    task = bar.add_task("Reading the roster", total=None)
+                    for _row in kept:
+                        bar.advance(task)
+    if table:
         _print_roster(estate, rows, include_not_due)
-    total = sum((r.amount for r in rows), Decimal(0))
-    units = len({line.unit_id for line in lines})
-    summary = f"{len(rows)} lines, {units} units, total {_yuan(total)} 元"
+    summary = f"{tally.lines} lines, {len(tally.units)} units, total {_yuan(tally.total)} 元"
     if include_not_due:
-        not_due = sum((r.not_due for r in rows), Decimal(0))
-        summary += f" (not yet due {_yuan(not_due)} 元)"
+        summary += f" (not yet due {_yuan(tally.not_due)} 元)"
     _out().print(Text(f"Arrears of {estate.name} (estate {estate.id}): {summary}"), soft_wrap=True)
     if out is not None:
         _out().print(Text(f"Written to {out}"), soft_wrap=True)
+
+
+def _kept(rows: Iterable[_RosterRow], into: list[_RosterRow]) -> Iterator[_RosterRow]:
+    """``rows`` as they pass, each also kept in ``into`` (for the printed table)."""
+    for row in rows:
+        into.append(row)
+        yield row
+
+
+class _Tally:
+    """The summary of the lines that went by: count, units, total, not yet due."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.units: set[int] = set()
+        self.total = Decimal(0)
+        self.not_due = Decimal(0)
+
+    def add(self, line: ArrearsLine, row: _RosterRow) -> _RosterRow:
+        self.lines += 1
+        self.units.add(line.unit_id)
+        self.total += line.amount
+        self.not_due += line.not_due
+        return row
 
 
 def _roster_row(
@@ -302,10 +336,11 @@ def _print_roster(estate: Estate, rows: Sequence[_RosterRow], include_not_due: b
     _out().print(table)
 
 
-def _write_roster(path: Path, rows: Sequence[_RosterRow]) -> None:
+def _write_roster(path: Path, rows: Iterable[_RosterRow]) -> None:
+    """The rows to ``path`` as they come, CSV or XLSX by its ending."""
     try:
         with _progress() as bar:
-            task = bar.add_task(f"Writing {path.name}", total=len(rows))
+            task = bar.add_task(f"Writing {path.name}", total=None)
             if path.suffix.lower() == ".csv":
                 _write_roster_csv(path, rows, lambda: bar.advance(task))
             else:
@@ -315,22 +350,24 @@ def _write_roster(path: Path, rows: Sequence[_RosterRow]) -> None:
         raise Refused(f"out={str(path)!r}: cannot be written: {reason}") from exc
 
 
-def _stepped(rows: Sequence[_RosterRow], step: Callable[[], None]) -> Iterator[Sequence[Cell]]:
+def _stepped(rows: Iterable[_RosterRow], step: Callable[[], None]) -> Iterator[Sequence[Cell]]:
     for r in rows:
         yield r.cells()
         step()
 
 
-def _write_roster_csv(path: Path, rows: Sequence[_RosterRow], step: Callable[[], None]) -> None:
+def _write_roster_csv(path: Path, rows: Iterable[_RosterRow], step: Callable[[], None]) -> None:
     # propcare.tabular: UTF-8 with a BOM (Excel reads it as UTF-8, not the ANSI code page),
     # a name a spreadsheet would run as a formula marked as text.
     write_csv_file(path, ROSTER_HEADERS, _stepped(rows, step))
 
 
-def _write_roster_xlsx(path: Path, rows: Sequence[_RosterRow], step: Callable[[], None]) -> None:
+def _write_roster_xlsx(path: Path, rows: Iterable[_RosterRow], step: Callable[[], None]) -> None:
     import xlsxwriter  # the cli extra brings it; imported when a workbook is asked for
 
-    book = xlsxwriter.Workbook(str(path))
+    # constant_memory: each row goes to a temporary file once the next begins, so the
+    # workbook's memory does not grow with the roster (rows are written in order).
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     try:
         cells = XlsxCells(book)  # text as text cells, never formulas
         sheet = book.add_worksheet("欠费清单")
@@ -338,25 +375,26 @@ def _write_roster_xlsx(path: Path, rows: Sequence[_RosterRow], step: Callable[[]
         money = cells.add_format({"num_format": _MONEY_FORMAT})
         bold_money = cells.add_format({"num_format": _MONEY_FORMAT, "bold": True, "top": 1})
         bold = cells.add_format({"bold": True, "top": 1})
+        for j, width in enumerate((10, 8, 10, 14, 14, 24, 8, 12, 16, 12, 10, 14, 10, 26)):
+            sheet.set_column(j, j, width)
+        sheet.freeze_panes(1, 0)
         cells.write_row(sheet, 0, 0, ROSTER_HEADERS, head)
         amount_col = ROSTER_HEADERS.index("欠费金额 Amount (元)")
-        for i, r in enumerate(rows, start=1):
+        last = 0
+        total = Decimal(0)
+        for last, r in enumerate(rows, start=1):
             for j, value in enumerate(r.cells()):
-                cells.write(sheet, i, j, value, money if isinstance(value, Decimal) else None)
+                cells.write(sheet, last, j, value, money if isinstance(value, Decimal) else None)
+            total += r.amount
             step()
-        last = len(rows)
         cells.write(sheet, last + 1, 0, "合计 Total", bold)
         for j in range(1, len(ROSTER_HEADERS)):
             sheet.write_blank(last + 1, j, None, bold)
-        total = sum((r.amount for r in rows), Decimal(0))
         column = chr(ord("A") + amount_col)
         sheet.write_formula(
             last + 1, amount_col, f"=SUM({column}2:{column}{last + 1})", bold_money, float(total)
         )
-        sheet.freeze_panes(1, 0)
         sheet.autofilter(0, 0, max(last, 1), len(ROSTER_HEADERS) - 1)
-        for j, width in enumerate((10, 8, 10, 14, 14, 24, 8, 12, 16, 12, 10, 14, 10, 26)):
-            sheet.set_column(j, j, width)
     finally:
         try:
             book.close()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
+
+import attrs
 
 from propcare.access import Actor, Resource
 from propcare.clock import require_instant
@@ -23,7 +25,6 @@ from propcare.ledger.arrears import (
     credit_sources,
 )
 from propcare.ledger.billing import parse_period
-from propcare.ledger.collection import collector_on
 from propcare.money import ZERO, from_fen
 from propcare.registry.contact import mask_phone
 from propcare.registry.model import EstateId, RevealPurpose
@@ -35,6 +36,7 @@ from propcare.validators import flag, optional_record_id
 __all__ = ["ArrearsService"]
 
 _SORTS = ("amount", "unit", "oldest")
+_KEPT = 4096  # values kept as shown while a roster is read (phones, amounts)
 _GROUPS = (None, "building", "collector")
 LATE_FEE = "late_fee"  # the ledger's own fee item of late fees: out of the collection rate
 
@@ -55,9 +57,43 @@ class ArrearsService(Service):
         """Every unit's fee items past due at ``as_of`` (default now): owner, phone
         (masked unless ``show_phones`` and the role allows ``owner.reveal_contact``),
         periods and years, amount, the earliest due date and the days past it, the
-        latest dunning attempt by when it happened; filtered by building or collector,
-        sorted by amount, unit or oldest. ``include_not_due`` adds what is billed but not
-        yet due (its part of each line in ``not_due``)."""
+        collector on that day, the latest dunning attempt by when it happened; only a
+        building's units, or a collector's, when asked; sorted by amount, unit or oldest.
+        ``include_not_due`` adds what is billed but not yet due (its part of each line in
+        ``not_due``).
+
+        The lines of :meth:`iter_roster`, in a list: for a whole estate's roster written
+        to a file, iterate that instead (its memory does not grow with the lines)."""
+        return list(
+            self.iter_roster(
+                actor, estate_id, as_of=as_of, building_id=building_id,
+                collector_staff_id=collector_staff_id, sort_by=sort_by,
+                show_phones=show_phones, include_not_due=include_not_due,
+            )
+        )  # fmt: skip
+
+    def iter_roster(
+        self,
+        actor: Actor,
+        estate_id: EstateId,
+        *,
+        as_of: datetime | None = None,
+        building_id: int | None = None,
+        collector_staff_id: int | None = None,
+        sort_by: str = "amount",
+        show_phones: bool = False,
+        include_not_due: bool = False,
+    ) -> Generator[ArrearsLine, None, None]:
+        """The lines of :meth:`roster`, read as they are iterated: sorted by the database,
+        so memory stays flat however long the roster is (what the CLI writes files from).
+
+        The arguments, the estate and the permissions are checked when this is called,
+        before any line is read; a roster with full phones is audited then, in a
+        transaction of its own committed before any phone is shown. The lines are read in
+        one read transaction on the app's connection, held until the iterator is used up
+        or closed (``close()``, ``contextlib.closing``): meanwhile the app's calls from
+        other threads wait, and one from this thread is a StorageError (its own, or on
+        PostgreSQL the iterator's), so use the lines up or close them first."""
         actor = self._actor(actor)
         if sort_by not in _SORTS:
             raise ValidationError("sort_by", sort_by, f"must be one of: {', '.join(_SORTS)}")
@@ -66,43 +102,59 @@ class ArrearsService(Service):
         flag("show_phones", show_phones)
         flag("include_not_due", include_not_due)
         when = self._at(as_of, "as_of")
-        # Full phone numbers are shown only with a row of the reveal audit, written in the
-        # transaction that reads them.
         with self._app.unit_of_work(readonly=not show_phones) as uow:
             estate = self._estate(uow, actor, estate_id, "ledger.read")
             if show_phones:
+                # Full phone numbers are shown only after a row of the reveal audit. The
+                # lines are read afterwards, in a read transaction, so a long roster never
+                # holds the write lock while it is written out.
                 self._authorize(actor, "owner.reveal_contact", Resource("owner", estate.id))
                 audit_reveal(
                     uow, self._publish, actor, self._app.clock.now(), estate.id, None,
                     RevealPurpose.ROSTER,
                 )  # fmt: skip
-            zone = self._app.zone(estate.timezone)
-            day = when.astimezone(zone).date()
-            rows = uow.arrears.roster_rows(
-                estate.id, when, day, _day_start(day, zone), include_not_due=include_not_due
-            )
-            assignments = uow.collection.assignments(estate.id)
-            last = uow.collection.last_attempts(estate.id, when)
-            if show_phones:
                 uow.commit()
-        shown: dict[str, str] = {}  # phones JSON -> as shown; a unit has several lines
-        out: list[ArrearsLine] = []
-        for row in rows:
-            unit_id, b_id, b_name, number, owner, phones, item, joined, fen = row[:9]
-            bill_due, first_charged, not_due = row[9:]
-            if building_id is not None and b_id != building_id:
-                continue
-            collector = collector_on(assignments, unit_id, b_id, day)
-            if collector_staff_id is not None and collector != collector_staff_id:
-                continue
-            attempt = last.get(unit_id)
-            periods = tuple(sorted(joined.split(",")))
-            phone = shown.get(phones)
-            if phone is None:
-                phone = shown[phones] = _shown(phones, show_phones)
-            due = _earliest_due(bill_due, first_charged, zone)
-            out.append(
-                ArrearsLine(
+        zone = self._app.zone(estate.timezone)
+        day = when.astimezone(zone).date()
+        query = _RosterQuery(
+            estate.id, when, day, zone, building_id, collector_staff_id, sort_by,
+            show_phones, include_not_due,
+        )  # fmt: skip
+        return self._roster_lines(query)
+
+    def _roster_lines(self, q: _RosterQuery) -> Generator[ArrearsLine, None, None]:
+        # Values repeat from line to line (a unit's phone, amounts of whole months, due
+        # dates): each is worked out once, in caches bounded whatever the roster's length.
+        shown: dict[str, str] = {}  # phones JSON -> as shown
+        money: dict[int, Decimal] = {}  # fen -> yuan
+        zone, day, full = q.zone, q.day, q.show_phones
+        with self._app.unit_of_work(readonly=True) as uow:
+            rows = uow.arrears.roster_lines(
+                q.estate_id, q.when, day, _day_start(day, zone),
+                include_not_due=q.include_not_due, building_id=q.building_id,
+                collector_staff_id=q.collector_staff_id, sort_by=q.sort_by,
+            )  # fmt: skip
+            for (
+                unit_id, b_name, number, owner, phones, item, joined, fen, bill_due,
+                charged, not_due, collector, at, method, outcome,
+            ) in rows:  # fmt: skip
+                periods = tuple(sorted(joined.split(",")))
+                phone = shown.get(phones)
+                if phone is None:
+                    if len(shown) >= _KEPT:
+                        shown.clear()
+                    phone = shown[phones] = _shown(phones, full)
+                amount = money.get(fen)
+                if amount is None:
+                    if len(money) >= _KEPT:
+                        money.clear()
+                    amount = money[fen] = from_fen(fen)
+                pending = money.get(not_due)
+                if pending is None:
+                    pending = money[not_due] = from_fen(not_due)
+                due = bill_due if charged is None else _earliest_due(bill_due, charged, zone)
+                first, final = periods[0][:4], periods[-1][:4]
+                yield ArrearsLine(
                     unit_id=unit_id,
                     building=b_name,
                     unit=number,
@@ -110,23 +162,18 @@ class ArrearsService(Service):
                     phone=phone,
                     fee_item=item,
                     periods=periods,
-                    years=tuple(sorted({int(p[:4]) for p in periods})),
-                    amount=from_fen(int(fen)),
+                    years=(int(first),)
+                    if first == final
+                    else tuple(sorted({int(p[:4]) for p in periods})),
+                    amount=amount,
                     collector_staff_id=collector,
                     last_attempt=""
-                    if attempt is None
-                    else f"{attempt.at.astimezone(zone).date()} {attempt.method} {attempt.outcome}",
+                    if at is None
+                    else f"{at.astimezone(zone).date()} {method} {outcome}",
                     due_date=due,
                     days_past_due=(day - due).days,
-                    not_due=from_fen(not_due),
+                    not_due=pending,
                 )
-            )
-        keys = {
-            "amount": lambda line: (-line.amount, line.building, line.unit, line.fee_item),
-            "unit": lambda line: (line.building, line.unit, line.fee_item),
-            "oldest": lambda line: (line.periods[0], line.building, line.unit, line.fee_item),
-        }
-        return sorted(out, key=keys[sort_by])
 
     def aging(
         self,
@@ -283,13 +330,36 @@ class ArrearsService(Service):
         return collector
 
 
+@attrs.frozen
+class _RosterQuery:
+    """What a roster reads, checked: the estate, the cut-off and its day in the estate's
+    zone, the filters, the order and what to show."""
+
+    estate_id: int
+    when: datetime
+    day: date
+    zone: tzinfo
+    building_id: int | None
+    collector_staff_id: int | None
+    sort_by: str
+    show_phones: bool
+    include_not_due: bool
+
+
 def _shown(phones_json: str, full: bool) -> str:
     """The owner's first phone as the roster shows it: masked unless ``full``."""
-    phones = json.loads(phones_json)
-    if not phones:
-        return ""
-    # Stored numbers were normalised when the owner was saved: mask them as they are.
-    return str(phones[0]) if full else mask_phone(str(phones[0]))
+    # Stored numbers were normalised when the owner was saved (digits and a +, nothing
+    # JSON escapes): the first is read without a JSON parser when it can be.
+    end = phones_json.find('"', 2)
+    if phones_json.startswith('["') and end > 2 and phones_json.find("\\", 2, end) < 0:
+        first = phones_json[2:end]
+    else:
+        phones = json.loads(phones_json)
+        if not phones:
+            return ""
+        first = str(phones[0])
+    # Masked as they are.
+    return first if full else mask_phone(first)
 
 
 def _day_start(day: date, zone: tzinfo) -> datetime:

@@ -711,7 +711,7 @@ class ArrearsRepository(Protocol):
         """What is owed at ``as_of``: (a bill's due date, None, fen) per due date, and
         (None, first charged, fen) per line without a bill."""
 
-    def roster_rows(
+    def roster_lines(
         self,
         estate_id: int,
         as_of: datetime,
@@ -719,11 +719,20 @@ class ArrearsRepository(Protocol):
         day_start: datetime,
         *,
         include_not_due: bool = False,
-    ) -> list[tuple[Any, ...]]:
-        """Owed (unit, item) lines past due on ``day`` (or all, ``include_not_due``):
-        unit, building id, building, unit number, owner, phones JSON, fee item, periods
-        comma-joined, fen, earliest bill due date, earliest first charge of lines without
-        a bill, fen not yet due."""
+        building_id: int | None = None,
+        collector_staff_id: int | None = None,
+        sort_by: str = "amount",
+    ) -> Iterator[tuple[Any, ...]]:
+        """Owed (unit, item) lines past due on ``day`` (or all, ``include_not_due``), of
+        the units of ``building_id`` or of those ``collector_staff_id`` answers for on
+        ``day`` if given, sorted by ``sort_by`` (``amount``: largest first; ``unit``;
+        ``oldest``: earliest period first; then building, unit number, fee item by code
+        point, unit id): unit, building, unit number, owner, phones JSON, fee item,
+        periods comma-joined, fen, earliest bill due date, earliest first charge of lines
+        without a bill, fen not yet due, the collector on ``day`` (a unit's own assignment
+        beats its building's; the latest start, then the later entered), and the instant,
+        method and outcome of the latest attempt at or before ``as_of``. Read as iterated,
+        inside the unit of work; memory does not grow with the lines."""
 
     def billed_and_collected(
         self, estate_id: int, first_period: str, last_period: str, as_of: datetime

@@ -20,6 +20,7 @@ program's table in the fresh database), for the storage-fault tests.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -44,6 +45,7 @@ from propcare.errors import (
     PropcareError,
     StorageError,
 )
+from propcare.ledger.arrears import ArrearsLine
 from propcare.ledger.gateways import CounterClient, PaymentNotice
 from propcare.notify.outbox import NewMessage
 from propcare.plugins.hookspecs import hookimpl
@@ -1098,6 +1100,77 @@ class StorageContract:
                 uow.connection.execute(statement)  # type: ignore[attr-defined]
                 uow.commit()
         assert app.owners.reveals(ADMIN, estate.id) == reveals
+
+    # --- the arrears roster (issue 17) --------------------------------------------------------
+
+    def test_the_roster_is_filtered_sorted_and_streamed_by_the_database(
+        self, app: Propcare
+    ) -> None:
+        """The roster's SQL on this backend: each line's collector on the day (a unit's own
+        assignment beats its building's; an assignment covers its first and last day),
+        building and collector filters that give exactly the matching lines of the whole
+        roster, each order by code point whatever the database's collation, and a
+        streaming read that may stop early and leaves the app usable."""
+        estate = self._estate(app)
+        upper = app.estates.add_building(ADMIN, estate.id, "B栋")
+        lower = app.estates.add_building(ADMIN, estate.id, "a栋")
+        handed_over = date(2020, 1, 1)
+        specs = [UnitSpec(n, Decimal("100"), "residential", handed_over) for n in ("1-01", "10")]
+        specs += [UnitSpec(n, Decimal("100"), "residential", handed_over) for n in ("101", "9")]
+        units = [*app.estates.add_units(ADMIN, upper.id, specs)]
+        units += app.estates.add_units(ADMIN, lower.id, specs[:2])
+        li = app.staff.create(ADMIN, estate.id, "李收费", ["collector"], handed_over).id
+        wang = app.staff.create(ADMIN, estate.id, "王收费", ["collector"], handed_over).id
+        assign = functools.partial(app.collection.assign_collector, ADMIN, estate.id)
+        assign(li, start=handed_over, building_id=upper.id)
+        assign(li, start=handed_over, end=date(2026, 11, 20), building_id=lower.id)
+        assign(wang, start=date(2026, 11, 21), building_id=lower.id)
+        assign(wang, start=date(2026, 11, 20), end=date(2026, 11, 20), unit_id=units[5].id)
+        app.billing.add_fee_item(
+            ADMIN, estate.id, "property_fee", "物业费", "area", rates={"residential": "2.50"}
+        )
+        for period in ("2026-09", "2026-10"):
+            app.billing.run(
+                ADMIN, estate.id, period, at=datetime.fromisoformat(f"{period}-01T09:00+08:00")
+            )
+        paid_at = datetime(2026, 10, 20, 10, tzinfo=SHANGHAI)
+        app.payments.pay_at_counter(ADMIN, units[2].id, Decimal("250"), "cash", at=paid_at)
+        last_day = datetime(2026, 11, 20, 12, tzinfo=SHANGHAI)  # Li's last in a栋
+        whole = app.arrears.roster(ADMIN, estate.id, as_of=last_day)
+        in_lower = [(r.unit, r.collector_staff_id) for r in whole if r.building == "a栋"]
+        assert in_lower == [("1-01", li), ("10", wang)]  # 10: Wang's own day
+        next_day = datetime(2026, 11, 21, 12, tzinfo=SHANGHAI)
+        after = app.arrears.roster(ADMIN, estate.id, as_of=next_day, sort_by="unit")
+        assert [(r.building, r.unit, r.collector_staff_id, r.amount) for r in after] == [
+            ("B栋", "1-01", li, Decimal("500.00")),
+            ("B栋", "10", li, Decimal("500.00")),
+            ("B栋", "101", li, Decimal("250.00")),
+            ("B栋", "9", li, Decimal("500.00")),
+            ("a栋", "1-01", wang, Decimal("500.00")),
+            ("a栋", "10", wang, Decimal("500.00")),
+        ]
+        keys: dict[str, Callable[[ArrearsLine], tuple[object, ...]]] = {
+            "amount": lambda r: (-r.amount, r.building, r.unit, r.fee_item, r.unit_id),
+            "unit": lambda r: (r.building, r.unit, r.fee_item, r.unit_id),
+            "oldest": lambda r: (r.periods[0], r.building, r.unit, r.fee_item, r.unit_id),
+        }
+        roster = functools.partial(app.arrears.roster, ADMIN, estate.id, as_of=last_day)
+        for sort_by, key in keys.items():
+            lines = roster(sort_by=sort_by)
+            assert lines == sorted(whole, key=key), sort_by
+            streamed = app.arrears.iter_roster(ADMIN, estate.id, as_of=last_day, sort_by=sort_by)
+            assert list(streamed) == lines
+        for building in (upper, lower):
+            mine = [r for r in whole if r.building == building.name]
+            assert roster(building_id=building.id) == mine
+        for staff_id in (li, wang):
+            theirs = [r for r in whole if r.collector_staff_id == staff_id]
+            assert roster(collector_staff_id=staff_id) == theirs
+        stream = app.arrears.iter_roster(ADMIN, estate.id, as_of=last_day)
+        assert next(stream) == whole[0]
+        stream.close()  # stopped early: the read ends, the app goes on
+        app.payments.pay_at_counter(ADMIN, units[0].id, Decimal("500"), "cash", at=paid_at)
+        assert len(roster()) == len(whole) - 1
 
     def test_a_teams_leader_is_kept_and_may_be_cleared(self, app: Propcare) -> None:
         estate, _unit, clerk_id, tech_id = self._ticket_world(app)
