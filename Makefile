@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 # editable beside propcare so that its entry point is found and its tests run.
 ADAPTERS := $(patsubst %/pyproject.toml,%,$(wildcard adapters/*/pyproject.toml))
 
-.PHONY: demo test lint typecheck pytest fuzz bench docs clean
+.PHONY: demo test lint typecheck pytest fuzz bench bench-scale docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ fuzz: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/run.py
+
+# Cost against size (10k, 50k and 200k units; SQLite and PostgreSQL): long, not part of
+# `make bench`. SCALE_ARGS=--quick for a smoke run; the plot goes to docs/img/scale.svg.
+bench-scale: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/bench_scale.py $(SCALE_ARGS)
 
 # The documentation site (mkdocs.yml) into site/; --strict turns every warning into a failure.
 docs: $(VENV)/.dev-installed

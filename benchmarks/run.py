@@ -26,6 +26,10 @@ def _load() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
 
 
+# Run alone, with options of their own: `make bench-scale` (python benchmarks/bench_scale.py).
+SEPARATE = {"bench_scale"}
+
+
 def main(argv: list[str]) -> int:
     # Each benchmark opens apps many times; the opening's warning about next year's
     # missing holidays (from November) would print once each time, between the figures.
@@ -34,6 +38,8 @@ def main(argv: list[str]) -> int:
     wanted = argv[1:] or [""]
     for path in sorted(here.glob("bench_*.py")):
         if not any(w in path.stem for w in wanted):
+            continue
+        if path.stem in SEPARATE:
             continue
         spec = importlib.util.spec_from_file_location(path.stem, path)
         assert spec is not None and spec.loader is not None

@@ -21,7 +21,7 @@ import random
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from datetime import time as day_time
 from decimal import Decimal
@@ -38,8 +38,7 @@ from propcare.appraisal.service import Appraisal, Result
 from propcare.clock import DEFAULT_TZ, Clock, FixedClock, SystemClock, zone
 from propcare.commission.settle import days_of
 from propcare.errors import CalendarDataMissing, Conflict, ValidationError
-from propcare.ledger.arrears import CollectionRate
-from propcare.ledger.billing import BillLine
+from propcare.ledger.arrears import ArrearsLine, CollectionRate
 from propcare.ledger.billing_service import PAID_SERVICE
 from propcare.ledger.collection import Method, Outcome
 from propcare.ledger.deposits import Deduction
@@ -257,21 +256,27 @@ class TicketStep:
 
 @attrs.define
 class TicketPlan:
-    """The generated tickets: what was imported, and what the live step still has to do."""
+    """The generated tickets: how many were imported, and what the live step still has to
+    do. The imported histories are generated while ``import_history`` stores them and are
+    not kept, so memory does not grow with the estate's tickets."""
 
-    histories: list[list[TicketEvent]] = attrs.Factory(list)
     # (ticket index, step) in time order; the index is into ``ids`` once known
     live: list[tuple[int, TicketStep]] = attrs.Factory(list)
-    ids: dict[int, int] = attrs.Factory(dict)  # ticket index -> ticket id
+    # ticket index -> ticket id, for the tickets ``live`` has steps of
+    ids: dict[int, int] = attrs.Factory(dict)
     generated: int = 0
+    imported: int = 0
 
 
 @attrs.define
 class FeePlan:
-    """What the fee steps share: periods billed, each unit's bills, collectors, payers."""
+    """What the fee steps share: periods billed, what each building was billed, collectors,
+    payers. A unit's bills are read when its payments are drawn and not kept, so memory
+    does not grow with the bill lines."""
 
     periods: list[str] = attrs.Factory(list)  # every period billed, oldest first
-    bills: dict[int, list[BillLine]] = attrs.Factory(dict)  # unit id -> its bills
+    # (building id, period) -> fen billed, summed while the payments step reads the bills
+    billed: dict[tuple[int, str], int] = attrs.Factory(dict)
     collectors: dict[int, int] = attrs.Factory(dict)  # building id -> collector staff id
     payers: dict[int, str] = attrs.Factory(dict)  # unit id -> regular, late or never
     payments: int = 0
@@ -1155,30 +1160,43 @@ def build_ticket_history(ctx: DemoContext) -> None:
     end = _demo_end(ctx)
     cutoff = end - timedelta(days=LIVE_DAYS)
     rate = daily_intake(ctx.options.units)
-    day = ctx.options.period_start
-    while day < ctx.today:
-        # A day's intake varies around the rate as counts of independent calls do.
-        n = max(0, round(rng.gauss(rate, math.sqrt(rate))))
-        for at, channel, category in sorted(maker.intake_times(day, n), key=lambda t: t[0]):
-            index = plan.generated
-            plan.generated += 1
-            steps = [
-                s for s in maker.lifecycle(maker.open_step(at, channel, category)) if s.at < end
-            ]
-            past = [s for s in steps if s.at < cutoff]
-            if past:
-                plan.histories.append([_event(ctx, i, s) for i, s in enumerate(past, start=1)])
-            plan.live.extend((index, s) for s in steps[len(past) :])
-        day += timedelta(days=1)
-    # Tickets open in time order, so the imported ones are the first `len(histories)`.
-    plan.live.sort(key=lambda item: item[1].at)
+    drawing = 0.0  # seconds spent drawing the histories, not storing them
+
+    def histories() -> Iterator[list[TicketEvent]]:
+        # Drawn day by day while import_history stores them (it writes in batches), so
+        # no list of every ticket's events is held; the service draws no randomness, so
+        # the tickets are the same as drawn all first.
+        nonlocal drawing
+        day = ctx.options.period_start
+        while day < ctx.today:
+            began = time.perf_counter()
+            # A day's intake varies around the rate as counts of independent calls do.
+            n = max(0, round(rng.gauss(rate, math.sqrt(rate))))
+            drawn: list[list[TicketEvent]] = []
+            for at, channel, category in sorted(maker.intake_times(day, n), key=lambda t: t[0]):
+                index = plan.generated
+                plan.generated += 1
+                steps = [
+                    s for s in maker.lifecycle(maker.open_step(at, channel, category)) if s.at < end
+                ]
+                past = [s for s in steps if s.at < cutoff]
+                if past:
+                    drawn.append([_event(ctx, i, s) for i, s in enumerate(past, start=1)])
+                plan.live.extend((index, s) for s in steps[len(past) :])
+            day += timedelta(days=1)
+            drawing += time.perf_counter() - began
+            yield from drawn
+
     started = time.perf_counter()
-    count = ctx.app.tickets.import_history(ctx.actor, ctx.estate.id, plan.histories)
-    seconds = time.perf_counter() - started
+    count = ctx.app.tickets.import_history(ctx.actor, ctx.estate.id, histories())
+    seconds = time.perf_counter() - started - drawing
+    # Tickets open in time order, so the imported ones are the first `count` drawn.
+    plan.live.sort(key=lambda item: item[1].at)
+    plan.imported = count
     if count:
         with ctx.app.unit_of_work(readonly=True) as uow:
             imported = uow.outbox.messages("ticket.imported")[-1].payload
-        plan.ids.update((i, imported["first_id"] + i) for i in range(count))
+        plan.ids.update((i, imported["first_id"] + i) for i, _ in plan.live if i < count)
     ctx.report("Tickets 工单", _count(count))
     ctx.report(
         "  history imported 历史导入",
@@ -1207,7 +1225,7 @@ def work_live_tickets(ctx: DemoContext) -> None:
             opened += 1
         else:
             _live_action(app, actor(step.by), plan.ids[index], step)
-    total = len(plan.ids)
+    total = plan.imported + opened
     ctx.report("Tickets 工单", _count(total))
     ctx.report(
         "  entered live 实时录入",
@@ -1461,8 +1479,6 @@ def run_bills(ctx: DemoContext) -> None:
         total += 1
     seconds = time.perf_counter() - started
     ctx.fees.periods = periods
-    for unit in ctx.units:
-        ctx.fees.bills[unit.id] = ctx.app.billing.bills(ctx.actor, unit.id)
     ctx.report(
         "Bills 账单",
         f"{_count(lines)} lines, {total_yuan:,.2f} 元, {total} monthly runs "
@@ -1535,19 +1551,24 @@ def take_payments(ctx: DemoContext) -> None:
     # Paid services of tickets (billed by the runs, not among a unit's bills): the
     # regular owners pay them with their last payment.
     extra: dict[int, int] = {}
-    for line in ctx.app.arrears.roster(ctx.actor, ctx.estate.id):
+    # The roster streamed (iter_roster): memory does not grow with the estate's arrears.
+    for line in ctx.app.arrears.iter_roster(ctx.actor, ctx.estate.id):
         if line.fee_item == PAID_SERVICE:
             extra[line.unit_id] = extra.get(line.unit_id, 0) + to_fen(line.amount)
     # (day, unit, fen, txn): paid in time order, so receipts number as the days go.
     due: list[tuple[date, int, int, str]] = []
-    for unit_id, bills in plan.bills.items():
-        if not bills:
+    for unit in ctx.units:
+        # One unit's bills at a time: what it owes by period, and its building's totals.
+        unit_id: int = unit.id
+        by_period: dict[str, int] = {}
+        for bill in ctx.app.billing.bills(ctx.actor, unit.id):
+            by_period[bill.period] = by_period.get(bill.period, 0) + bill.amount_fen
+            key = (unit.building_id, bill.period)
+            plan.billed[key] = plan.billed.get(key, 0) + bill.amount_fen
+        if not by_period:
             continue
         kind = rng.choices(names, weights)[0]
         plan.payers[unit_id] = kind
-        by_period: dict[str, int] = {}
-        for bill in bills:
-            by_period[bill.period] = by_period.get(bill.period, 0) + bill.amount_fen
         old = sorted(p for p in by_period if p < first_demo)
         if kind == "never":
             continue
@@ -1628,9 +1649,8 @@ def run_dunning(ctx: DemoContext) -> None:
     plan.campaign_id = app.collection.start_campaign(
         ctx.actor, ctx.estate.id, f"{month:%Y年%m月}催缴"
     )
-    lines = app.arrears.roster(ctx.actor, ctx.estate.id)
     owing: dict[int, Decimal] = {}
-    for line in lines:
+    for line in app.arrears.iter_roster(ctx.actor, ctx.estate.id):
         owing[line.unit_id] = owing.get(line.unit_id, Decimal(0)) + line.amount
     units = {u.id: u for u in ctx.units}
     # The biggest debts first, as a collector's list goes.
@@ -1710,12 +1730,18 @@ def report_collection(ctx: DemoContext) -> None:
             f"{label} {value:,.2f}" for label, value in app.arrears.aging(ctx.actor, estate_id)
         ),
     )
-    lines = app.arrears.roster(ctx.actor, estate_id)
-    owing = {line.unit_id for line in lines}
-    total = sum((line.amount for line in lines), Decimal(0))
+    # Streamed, largest first: the head is its first five lines.
+    head: list[ArrearsLine] = []
+    owing: set[int] = set()
+    total = Decimal(0)
+    for line in app.arrears.iter_roster(ctx.actor, estate_id):
+        owing.add(line.unit_id)
+        total += line.amount
+        if len(head) < 5:
+            head.append(line)
     ctx.report("Arrears roster 欠费清单", f"{_count(len(owing))} units, {total:,.2f} 元")
     names = {item.code: item.name for item in app.billing.fee_items(ctx.actor, estate_id)}
-    for i, line in enumerate(lines[:5], start=1):
+    for i, line in enumerate(head, start=1):
         years = f"{line.years[0]}–{line.years[-1]}" if len(line.years) > 1 else f"{line.years[0]}"
         ctx.report(
             f"  {i}.",
@@ -1854,14 +1880,12 @@ def _targets(
     """(staff id, period) -> amount target: a share of what the collector's buildings were
     billed that month, in hundreds of yuan; a collector without a building of their own (a
     large estate has more collectors than buildings) gets the average."""
-    building_of = {u.id: u.building_id for u in ctx.units}
     billed: dict[tuple[int, str], int] = {}
-    for unit_id, bills in ctx.fees.bills.items():
-        staff_id = ctx.fees.collectors.get(building_of[UnitId(unit_id)])
-        for bill in bills:
-            if staff_id is not None and bill.period in periods:
-                key = (staff_id, bill.period)
-                billed[key] = billed.get(key, 0) + bill.amount_fen
+    for (building_id, period), fen in ctx.fees.billed.items():
+        staff_id = ctx.fees.collectors.get(building_id)
+        if staff_id is not None and period in periods:
+            key = (staff_id, period)
+            billed[key] = billed.get(key, 0) + fen
     out: dict[tuple[int, str], Decimal] = {}
     hundred = Decimal(100)
     for period in periods:
@@ -1917,9 +1941,13 @@ def settle_commission(ctx: DemoContext) -> None:
         app.commission.set_target(ctx.actor, StaffId(staff_id), period, amount=amount)
     visits = _door_visits(ctx, periods, working)
     started = time.perf_counter()
-    settled = [app.commission.settle(ctx.actor, estate_id, period) for period in periods]
+    # Each month's statements counted as it is settled; only the last month's are kept.
+    statements_settled, total_settled = 0, Decimal(0)
+    for period in periods:
+        last = app.commission.settle(ctx.actor, estate_id, period)
+        statements_settled += len(last.statements)
+        total_settled += last.total
     seconds = time.perf_counter() - started
-    last = settled[-1]
     ctx.report("Commission 提成", _plan_text())
     ctx.report(
         "  quotas 考核",
@@ -1931,8 +1959,7 @@ def settle_commission(ctx: DemoContext) -> None:
     ctx.report(
         "  settled 已结算",
         f"{periods[0]} – {periods[-1]} ({months}, in order): "
-        f"{sum(len(s.statements) for s in settled)} statements, "
-        f"{sum((s.total for s in settled), Decimal(0)):,.2f} 元 in {seconds:.1f} s",
+        f"{statements_settled} statements, {total_settled:,.2f} 元 in {seconds:.1f} s",
     )
     if held:
         ctx.report("  not settled 未结算", f"{', '.join(held)}: {why}")
