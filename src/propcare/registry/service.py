@@ -164,8 +164,32 @@ def audit_reveal(
     return reveal
 
 
+# How a refusal names a record of another estate, by kind.
+_OF_ESTATE = {"building": "a building", "owner": "an owner", "staff": "a staff member"}
+
+
 class RegistryService(Service):
-    """Shared by the registry services: their created/updated events."""
+    """Shared by the registry services: their created/updated events, and the check that
+    a record named beside an estate belongs to it."""
+
+    def _of_estate(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        estate: Estate,
+        repo: Any,
+        kind: str,
+        record_id: Any,
+        action: str,
+    ) -> Any:
+        """The ``kind`` record ``record_id`` the actor may see, refused (naming the field)
+        when it belongs to another estate than ``estate``."""
+        record = self._get(uow, actor, repo, kind, record_id, action)
+        if record.estate_id != estate.id:
+            raise ValidationError(
+                f"{kind}_id", record_id, f"is not {_OF_ESTATE[kind]} of estate {estate.id}"
+            )
+        return record
 
     def _created(
         self,
@@ -348,13 +372,9 @@ class EstateService(RegistryService):
             estate = self._estate(uow, actor, estate_id, "estate.read")
             if building_id is None:
                 return uow.units.in_estate(estate.id)
-            building: Building = self._get(
-                uow, actor, uow.buildings, "building", building_id, "estate.read"
+            building: Building = self._of_estate(
+                uow, actor, estate, uow.buildings, "building", building_id, "estate.read"
             )
-            if building.estate_id != estate.id:
-                raise ValidationError(
-                    "building_id", building_id, f"is not a building of estate {estate.id}"
-                )
             return uow.units.in_building(building.id)
 
     def update_unit(self, actor: Actor, unit_id: UnitId, **changes: Any) -> Unit:
@@ -604,11 +624,7 @@ class OwnerService(RegistryService):
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "owner.audit")
             if owner_id is not None:
-                owner: Owner = self._get(uow, actor, uow.owners, "owner", owner_id, "owner.read")
-                if owner.estate_id != estate.id:
-                    raise ValidationError(
-                        "owner_id", owner_id, f"is not an owner of estate {estate.id}"
-                    )
+                self._of_estate(uow, actor, estate, uow.owners, "owner", owner_id, "owner.read")
             return uow.owners.reveals(estate.id, owner_id)
 
     def archive(
@@ -877,11 +893,7 @@ class StaffService(RegistryService):
         with self._app.unit_of_work(readonly=True) as uow:
             estate = self._estate(uow, actor, estate_id, "staff.read")
             if staff_id is not None:
-                staff: Staff = self._get(uow, actor, uow.staff, "staff", staff_id, "staff.read")
-                if staff.estate_id != estate.id:
-                    raise ValidationError(
-                        "staff_id", staff_id, f"is not a staff member of estate {estate.id}"
-                    )
+                self._of_estate(uow, actor, estate, uow.staff, "staff", staff_id, "staff.read")
             return uow.staff.grants(estate.id, staff_id)
 
     def actor_for(self, actor: Actor, staff_id: StaffId, on: date) -> Actor:

@@ -457,6 +457,19 @@ class UnitRepo(TableRepository[Unit]):
         return int(row.fetchone()[0])
 
 
+def _audit_rows(
+    uow: SqlSession, table: str, columns: str, estate_id: int, column: str, value: int | None
+) -> Any:
+    """The rows of an append-only audit table of the estate (``role_grants``,
+    ``contact_reveals``), only those whose ``column`` is ``value`` if given, oldest first."""
+    sql = f"SELECT id, {columns} FROM {table} WHERE estate_id = ?"
+    params: list[Any] = [estate_id]
+    if value is not None:
+        sql += f" AND {column} = ?"
+        params.append(value)
+    return uow.execute(f"{sql} ORDER BY id", params)
+
+
 class StaffRepo(TableRepository[Staff]):
     """Staff, and the append-only audit of their role changes (``role_grants``)."""
 
@@ -479,13 +492,11 @@ class StaffRepo(TableRepository[Staff]):
         return attrs.evolve(grant, id=new_id)
 
     def grants(self, estate_id: EstateId, staff_id: int | None = None) -> list[RoleGrant]:
-        sql = f"SELECT id, {self._GRANT_COLUMNS} FROM role_grants WHERE estate_id = ?"
-        params: list[Any] = [estate_id]
-        if staff_id is not None:
-            sql += " AND staff_id = ?"
-            params.append(staff_id)
         found: list[RoleGrant] = []
-        for r in self._uow.execute(f"{sql} ORDER BY id", params):
+        rows = _audit_rows(
+            self._uow, "role_grants", self._GRANT_COLUMNS, estate_id, "staff_id", staff_id
+        )
+        for r in rows:
             by = r["actor_staff_id"]
             found.append(
                 RoleGrant(
@@ -527,13 +538,11 @@ class OwnerRepo(TableRepository[Owner]):
         return attrs.evolve(reveal, id=new_id)
 
     def reveals(self, estate_id: EstateId, owner_id: int | None = None) -> list[ContactReveal]:
-        sql = f"SELECT id, {self._REVEAL_COLUMNS} FROM contact_reveals WHERE estate_id = ?"
-        params: list[Any] = [estate_id]
-        if owner_id is not None:
-            sql += " AND owner_id = ?"
-            params.append(owner_id)
         found: list[ContactReveal] = []
-        for r in self._uow.execute(f"{sql} ORDER BY id", params):
+        rows = _audit_rows(
+            self._uow, "contact_reveals", self._REVEAL_COLUMNS, estate_id, "owner_id", owner_id
+        )
+        for r in rows:
             by = r["actor_staff_id"]
             found.append(
                 ContactReveal(
