@@ -510,6 +510,22 @@ def test_a_bill_run_reports_every_unit_it_skipped_and_why(clock: FixedClock) -> 
         assert again.billed_now == 0 and again.skipped == run.skipped  # said again, not lost
 
 
+def test_units_skipped_by_a_run_of_many_chunks_are_labelled_alike(
+    clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More skipped units than a chunk: the labels come from one read of the estate's units.
+    import propcare.ledger.billing_service as billing_service
+
+    clock.set(DEC)
+    with Propcare.open("sqlite://:memory:", load_entrypoints=False, clock=clock) as app:
+        estate, _ = _mixed_estate(app)
+        small = app.billing.run(ADMIN, EstateId(estate), "2026-12").skipped
+        monkeypatch.setattr(billing_service, "CHUNK", 1)
+        many = app.billing.run(ADMIN, EstateId(estate), "2026-12").skipped
+        assert [s.unit for s in small] == ["1栋 101", "1栋 102", "1栋 S1"]
+        assert many == small
+
+
 def test_a_vacancy_rate_bills_units_not_handed_over(clock: FixedClock) -> None:
     clock.set(DEC)
     with Propcare.open("sqlite://:memory:", load_entrypoints=False, clock=clock) as app:

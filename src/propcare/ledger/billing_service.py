@@ -47,7 +47,7 @@ from propcare.ledger.billing import (
 from propcare.ledger.events import BillRun
 from propcare.ledger.journal import JournalEntry, Posting, reversal
 from propcare.money import exact, from_fen, to_fen
-from propcare.registry.model import BuildingId, EstateId, Unit, UnitId
+from propcare.registry.model import EstateId, Unit, UnitId
 from propcare.service import Service, new_key
 from propcare.storage.ports import UnitOfWork
 from propcare.validators import KEY_MAX, NOTE_MAX, day, optional_text, record_id, text
@@ -585,24 +585,31 @@ class BillingService(Service):
             billed_now,
             already,
             from_fen(total_fen),
-            self._labelled(skipped),
+            self._labelled(estate.id, skipped),
         )
 
-    def _labelled(self, skipped: Iterable[SkippedUnit]) -> tuple[SkippedUnit, ...]:
-        """``skipped`` with each unit's building and number, as a person looks it up."""
-        out: builtins.list[SkippedUnit] = []
+    def _labelled(
+        self, estate_id: EstateId, skipped: builtins.list[SkippedUnit]
+    ) -> tuple[SkippedUnit, ...]:
+        """``skipped`` with each unit's building and number, as a person looks it up: the
+        estate's buildings in one query, and its units in one when many were skipped (a
+        new estate before handover skips them all)."""
+        if not skipped:
+            return ()
         with self._app.unit_of_work(readonly=True) as uow:
-            buildings: dict[int, str] = {}
-            for s in skipped:
-                unit = uow.units.get(UnitId(s.unit_id))
-                if unit is None:  # removed since the run read it: keep the id
-                    out.append(s)
-                    continue
-                if unit.building_id not in buildings:
-                    building = uow.buildings.get(BuildingId(unit.building_id))
-                    buildings[unit.building_id] = "" if building is None else building.name
-                label = f"{buildings[unit.building_id]} {unit.number}".strip()
-                out.append(attrs.evolve(s, unit=label))
+            buildings = {b.id: b.name for b in uow.buildings.in_estate(estate_id)}
+            if len(skipped) > CHUNK:
+                known = {u.id: u for u in uow.units.in_estate(estate_id)}
+                units = [known.get(UnitId(s.unit_id)) for s in skipped]
+            else:
+                units = [uow.units.get(UnitId(s.unit_id)) for s in skipped]
+        out: builtins.list[SkippedUnit] = []
+        for s, unit in zip(skipped, units, strict=True):
+            if unit is None:  # removed since the run read it: keep the id
+                out.append(s)
+                continue
+            label = f"{buildings.get(unit.building_id, '')} {unit.number}".strip()
+            out.append(attrs.evolve(s, unit=label))
         return tuple(out)
 
     # --- late fees: off by default ---------------------------------------------------
